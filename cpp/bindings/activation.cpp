@@ -1,0 +1,58 @@
+#include "kernels/activation.h"
+
+#include "bindings/common.h"
+
+namespace fastattn {
+
+namespace py = pybind11;
+
+namespace {
+Activation parse_activation(const std::string& name) {
+  if (name == "relu") return Activation::relu;
+  if (name == "gelu") return Activation::gelu;
+  if (name == "gelu_tanh") return Activation::gelu_tanh;
+  if (name == "silu") return Activation::silu;
+  throw py::value_error("activation must be one of 'relu', 'gelu', 'gelu_tanh', 'silu', got '" +
+                        name + "'");
+}
+}  // namespace
+
+void bind_activation(py::module_& m) {
+  // x and out: C-contiguous float32 of the same shape (any ndim); out may be x.
+  m.def("activation", [](const std::string& name, const py::array& x, const py::array& out) {
+    const Activation kind = parse_activation(name);
+    const char* op = "activation";
+    bind::require_float32(x, op, "x");
+    bind::require_c_contiguous(x, op, "x");
+    bind::require_float32(out, op, "out");
+    bind::require_c_contiguous(out, op, "out");
+    bind::require_writable(out, op, "out");
+    bind::require_same_shape(x, out, op, "x", "out");
+    const float* xp = static_cast<const float*>(x.data());
+    float* yp = bind::mutable_floats(out);
+    const int64_t n = x.size();
+    const auto fn = kernels<ActivationKernels>().apply;
+    py::gil_scoped_release release;
+    fn(kind, xp, yp, n);
+  }, py::arg("name"), py::arg("x"), py::arg("out"));
+
+  m.def("swiglu", [](const py::array& gate, const py::array& up, const py::array& out) {
+    const char* op = "swiglu";
+    for (auto [a, name] : {std::pair{&gate, "gate"}, std::pair{&up, "up"}, std::pair{&out, "out"}}) {
+      bind::require_float32(*a, op, name);
+      bind::require_c_contiguous(*a, op, name);
+    }
+    bind::require_writable(out, op, "out");
+    bind::require_same_shape(gate, up, op, "gate", "up");
+    bind::require_same_shape(gate, out, op, "gate", "out");
+    const float* g = static_cast<const float*>(gate.data());
+    const float* u = static_cast<const float*>(up.data());
+    float* y = bind::mutable_floats(out);
+    const int64_t n = gate.size();
+    const auto fn = kernels<ActivationKernels>().swiglu;
+    py::gil_scoped_release release;
+    fn(g, u, y, n);
+  }, py::arg("gate"), py::arg("up"), py::arg("out"));
+}
+
+}  // namespace fastattn

@@ -1,0 +1,49 @@
+#include "core/threading.h"
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace fastattn {
+namespace {
+int initial_threads() {
+#if defined(_OPENMP)
+  // omp_get_max_threads() honours OMP_NUM_THREADS and otherwise gives the core count.
+  const int n = omp_get_max_threads();
+  return n > 0 ? n : 1;
+#else
+  return 1;
+#endif
+}
+std::atomic<int>& slot() {
+  static std::atomic<int> n{initial_threads()};
+  return n;
+}
+}  // namespace
+
+bool have_openmp() {
+#if defined(_OPENMP)
+  return true;
+#else
+  return false;
+#endif
+}
+
+int num_threads() {
+#if defined(_OPENMP)
+  return slot().load(std::memory_order_relaxed);
+#else
+  return 1;
+#endif
+}
+
+void set_num_threads(int n) {
+  if (n < 1) throw std::invalid_argument("set_num_threads: n must be >= 1, got " + std::to_string(n));
+  slot().store(n, std::memory_order_relaxed);
+}
+
+}  // namespace fastattn

@@ -1,0 +1,49 @@
+"""Element-wise activations: gelu (exact and tanh), silu, relu, swiglu."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from .. import _validate as v
+
+_GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+def _elementwise(op: str, kernel, inputs: dict, out) -> np.ndarray:
+    arrays = {name: v.float32_array(op, name, a) for name, a in inputs.items()}
+    first_name, first = next(iter(arrays.items()))
+    for name, a in arrays.items():
+        if a.shape != first.shape:
+            raise ValueError(f"{op}: {name} has shape {v.shape_str(a.shape)}, expected "
+                             f"{v.shape_str(first.shape)} (the shape of {first_name})")
+    out = v.prepare_out(op, out, first.shape, arrays)
+    if first.size == 0:
+        return out
+    contiguous = [np.ascontiguousarray(a) for a in arrays.values()]
+    return v.run_into(out, lambda o: kernel(*contiguous, o), v.contiguous_or_none)
+
+
+def relu(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """relu(x) = max(x, 0) (NaN stays NaN)."""
+    return _elementwise("relu", lambda a, o: _core.activation("relu", a, o), {"x": x}, out)
+
+
+def gelu(x: np.ndarray, approximate: str = "none", *, out: np.ndarray | None = None) -> np.ndarray:
+    """GELU. ``approximate="none"``: x/2 (1 + erf(x/sqrt 2)) (BERT, ViT, "gelu");
+    ``"tanh"``: x/2 (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))) (GPT-2's "gelu_new").
+
+    Both are computed without cancellation in the negative tail (README, "Numerics")."""
+    if approximate not in _GELU_APPROXIMATIONS:
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    name = "gelu" if approximate == "none" else "gelu_tanh"
+    return _elementwise("gelu", lambda a, o: _core.activation(name, a, o), {"x": x}, out)
+
+
+def silu(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """silu(x) = x * sigmoid(x) = x / (1 + exp(-x))."""
+    return _elementwise("silu", lambda a, o: _core.activation("silu", a, o), {"x": x}, out)
+
+
+def swiglu(gate: np.ndarray, up: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """swiglu(gate, up) = silu(gate) * up (LLaMA's gated MLP), shapes equal."""
+    return _elementwise("swiglu", _core.swiglu, {"gate": gate, "up": up}, out)

@@ -1,0 +1,10 @@
+"""Readable NumPy implementations of every fastattn op: the math as a reader would write it.
+
+They accept any float dtype; the tests evaluate them in float64 and compare the kernels
+against them. They materialise whatever the formula names (no tiling, no fusion)."""
+from .activation import gelu, relu, sigmoid, silu, swiglu
+from .norm import layer_norm, rms_norm
+from .softmax import log_softmax, softmax
+
+__all__ = ["softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu",
+           "swiglu", "sigmoid"]
