@@ -1,15 +1,16 @@
-"""Activations as their formulas. NumPy has no erf: the exact GELU uses math.erf per element
-(float64, correctly rounded to ~1 ulp) — accurate, and slow by design of a reference."""
+"""Activations as their formulas. NumPy has no erf: the exact GELU uses math.erfc per element
+(float64, accurate to ~1 ulp) — accurate, and slow, as a reference may be."""
 import math
 
 import numpy as np
 
-_erf = np.frompyfunc(math.erf, 1, 1)
+_erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
-def erf(x):
+def erfc(x):
+    """erfc(x) = 1 - erf(x), element-wise in float64."""
     x = np.asarray(x)
-    return _erf(x.astype(np.float64)).astype(np.float64).astype(x.dtype, copy=False)
+    return _erfc(x.astype(np.float64)).astype(np.float64).astype(x.dtype, copy=False)
 
 
 def relu(x):
@@ -18,10 +19,13 @@ def relu(x):
 
 
 def gelu(x, approximate="none"):
-    """x/2 (1 + erf(x/sqrt 2)); approximate="tanh": x/2 (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))."""
+    """x/2 (1 + erf(x/sqrt 2)); approximate="tanh": x/2 (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))).
+
+    1 + erf(x/sqrt 2) is written erfc(-x/sqrt 2), the same number without the cancellation
+    that turns it into 0 for x < -8 in floating point."""
     if approximate == "tanh":
         return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
-    return 0.5 * x * (1 + erf(x / np.sqrt(2)))
+    return 0.5 * x * erfc(-x / np.sqrt(2))
 
 
 def sigmoid(x):

@@ -1,0 +1,87 @@
+"""gelu (exact / tanh), silu, relu, swiglu against the float64 reference, on every ISA path."""
+import numpy as np
+import pytest
+
+import fastattn
+from fastattn import reference
+from conftest import assert_thread_invariant
+
+SIZES = [1, 7, 15, 16, 17, 63, 64, 65, 1000, 4097]
+
+
+def inputs(rng, n):
+    # Mostly the range activations see (|x| < 6), plus the tails where naive formulas cancel.
+    x = rng.standard_normal(n) * 3
+    x[: n // 8] = rng.uniform(-30, 30, n // 8)
+    return x.astype(np.float32)
+
+
+# Tolerances. gelu exact: erfc fit 1.2e-7 relative + exp ~2 ulp + z^2 rounding (z^2 * 6e-8
+# relative, z = |x|/sqrt2): rtol 4e-7 * (1 + x^2/2) plus a tiny atol for results that
+# underflow to 0 below ~1e-38. silu / gelu_tanh: sigmoid = 1/(1 + exp(-u)) is good to a few ulp
+# everywhere; the cubic in gelu_tanh adds 2 roundings of u, |u| * 1.2e-7 relative to sigmoid.
+def gelu_tolerance(x):
+    return 4e-7 * (1 + x.astype(np.float64) ** 2 / 2)
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_gelu_exact(isa, rng, n):
+    x = inputs(rng, n)
+    ref = reference.gelu(x.astype(np.float64))
+    y = fastattn.gelu(x)
+    assert np.all(np.abs(y - ref) <= gelu_tolerance(x) * np.abs(ref) + 1e-37)
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_gelu_tanh(isa, rng, n):
+    x = inputs(rng, n)
+    ref = reference.gelu(x.astype(np.float64), approximate="tanh")
+    y = fastattn.gelu(x, approximate="tanh")
+    u = np.abs(x.astype(np.float64)) * 1.6 * (1 + 0.045 * x.astype(np.float64) ** 2)
+    assert np.all(np.abs(y - ref) <= (6e-7 + 1.5e-7 * u) * np.abs(ref) + 1e-37)
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_silu_relu_swiglu(isa, rng, n):
+    x, u = inputs(rng, n), rng.standard_normal(n).astype(np.float32)
+    x64 = x.astype(np.float64)
+    rtol = 6e-7 + 1.2e-7 * np.abs(x64)
+    ref = reference.silu(x64)
+    assert np.all(np.abs(fastattn.silu(x) - ref) <= rtol * np.abs(ref) + 1e-37)
+    np.testing.assert_array_equal(fastattn.relu(x), np.maximum(x, 0))
+    ref_sw = reference.swiglu(x64, u.astype(np.float64))
+    assert np.all(np.abs(fastattn.swiglu(x, u) - ref_sw) <= (rtol + 1.2e-7) * np.abs(ref_sw) + 1e-37)
+
+
+def test_special_values(isa):
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -1e-30, 88.0, -88.0, -100.0],
+                 np.float32)
+    g = fastattn.gelu(x)
+    assert g[0] == 0 and g[2] == np.inf and g[3] == 0 and np.isnan(g[4])
+    np.testing.assert_allclose(g[5:7], [5e-31, -5e-31], rtol=1e-6)
+    s = fastattn.silu(x)
+    assert s[2] == np.inf and np.isnan(s[4]) and s[7] == 88.0
+    np.testing.assert_allclose(s[8], -88.0 * np.exp(-88.0), rtol=1e-5, atol=1e-37)
+    assert abs(s[9]) < 1e-30  # true value -3.7e-42 (subnormal): flushed to -0 is fine
+    assert np.isnan(fastattn.relu(x)[4]) and fastattn.relu(x)[3] == 0
+    t = fastattn.gelu(x, approximate="tanh")
+    assert t[2] == np.inf and t[3] == 0 and np.isnan(t[4])
+
+
+def test_any_shape_strides_and_in_place(isa, rng):
+    x = rng.standard_normal((4, 6, 10)).astype(np.float32)
+    view = x[:, ::2, ::-1]
+    expected = reference.silu(view.astype(np.float64))
+    np.testing.assert_allclose(fastattn.silu(view), expected, rtol=2e-6)
+    scalar = np.array(1.5, np.float32)
+    np.testing.assert_allclose(fastattn.gelu(scalar), reference.gelu(1.5), rtol=1e-6)
+    y = x.copy()
+    assert fastattn.gelu(y, out=y) is y
+    np.testing.assert_array_equal(y, fastattn.gelu(x))
+
+
+def test_thread_count_does_not_change_bits(isa, rng):
+    x = rng.standard_normal(300_001).astype(np.float32)
+    for fn in (fastattn.gelu, fastattn.silu, lambda a: fastattn.gelu(a, "tanh")):
+        assert_thread_invariant(lambda: fn(x))
+    assert_thread_invariant(lambda: fastattn.swiglu(x, x))

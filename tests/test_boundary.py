@@ -1,0 +1,137 @@
+"""The NumPy boundary: errors name the argument, expected and given; nothing crashes; strides,
+empty arrays, 0-d input and out= behave as the README says."""
+import numpy as np
+import pytest
+
+import fastattn
+
+ROW_OPS = [
+    ("softmax", lambda x, **kw: fastattn.softmax(x, **kw)),
+    ("log_softmax", lambda x, **kw: fastattn.log_softmax(x, **kw)),
+    ("layer_norm", lambda x, **kw: fastattn.layer_norm(x, **kw)),
+    ("rms_norm", lambda x, **kw: fastattn.rms_norm(x, **kw)),
+]
+ELEMENTWISE = [
+    ("gelu", lambda x, **kw: fastattn.gelu(x, **kw)),
+    ("silu", lambda x, **kw: fastattn.silu(x, **kw)),
+    ("relu", lambda x, **kw: fastattn.relu(x, **kw)),
+    ("swiglu", lambda x, **kw: fastattn.swiglu(x, x, **kw)),
+]
+ALL_OPS = ROW_OPS + ELEMENTWISE
+
+
+@pytest.mark.parametrize("name,op", ALL_OPS)
+@pytest.mark.parametrize("bad", [np.float64, np.float16, np.int32, np.bool_, np.complex64])
+def test_wrong_dtype_is_type_error(name, op, bad):
+    with pytest.raises(TypeError, match=rf"{name}: (x|gate) must be float32, got"):
+        op(np.zeros((2, 3), bad))
+
+
+@pytest.mark.parametrize("name,op", ALL_OPS)
+def test_lists_are_refused_with_type_error(name, op):
+    with pytest.raises(TypeError, match=r"must be a numpy.ndarray of float32, got list"):
+        op([[1.0, 2.0]])
+
+
+@pytest.mark.parametrize("name,op", ALL_OPS)
+def test_out_validation(name, op):
+    x = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match=rf"{name}: out has shape \(3, 5\), expected \(3, 4\)"):
+        op(x, out=np.empty((3, 5), np.float32))
+    with pytest.raises(TypeError, match=rf"{name}: out must be float32, got float64"):
+        op(x, out=np.empty((3, 4), np.float64))
+    ro = np.empty((3, 4), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=rf"{name}: out is read-only"):
+        op(x, out=ro)
+    big = np.ones((3, 5), np.float32)
+    with pytest.raises(ValueError, match=rf"{name}: out overlaps"):
+        op(big[:, :4], out=big[:, 1:])
+
+
+@pytest.mark.parametrize("name,op", ALL_OPS)
+def test_out_non_contiguous_and_in_place_really_mutate(name, op, rng):
+    x = rng.standard_normal((5, 16)).astype(np.float32)
+    expected = op(x.copy())
+    holder = np.zeros((5, 32), np.float32)
+    out = holder[:, ::2]  # strided out: written through a temporary
+    assert op(x, out=out) is out
+    np.testing.assert_array_equal(holder[:, ::2], expected)
+    assert np.all(holder[:, 1::2] == 0)
+    y = x.copy()
+    op(y, out=y)
+    np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.parametrize("name,op", ALL_OPS)
+def test_strided_and_negative_stride_views(name, op, rng):
+    base = rng.standard_normal((8, 40)).astype(np.float32)
+    for view in (base[::2, 3:30], base[::-1, ::-1], base[:, ::3], base.T, base[1:7][::-2, 5:]):
+        np.testing.assert_array_equal(op(view), op(np.ascontiguousarray(view)))
+
+
+@pytest.mark.parametrize("name,op", ALL_OPS)
+def test_empty_arrays(name, op):
+    for shape in [(0, 5), (3, 0), (0,), (2, 0, 4)]:
+        y = op(np.zeros(shape, np.float32))
+        assert y.shape == shape and y.dtype == np.float32
+
+
+@pytest.mark.parametrize("name,op", ROW_OPS)
+def test_zero_d_is_value_error_for_row_ops(name, op):
+    with pytest.raises(ValueError, match=rf"{name}: x must have at least 1 dimension"):
+        op(np.array(1.0, np.float32))
+
+
+def test_axis_errors():
+    x = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"softmax: axis 2 is out of range for a 2-D array"):
+        fastattn.softmax(x, axis=2)
+    with pytest.raises(TypeError, match=r"softmax: axis must be an int, got float"):
+        fastattn.softmax(x, axis=1.0)
+
+
+def test_norm_parameter_errors():
+    x = np.zeros((4, 64), np.float32)
+    with pytest.raises(ValueError,
+                       match=r"layer_norm: weight has shape \(63,\), expected \(64,\) to match x's last axis"):
+        fastattn.layer_norm(x, np.ones(63, np.float32))
+    with pytest.raises(TypeError, match=r"layer_norm: bias must be float32, got float64"):
+        fastattn.layer_norm(x, None, np.ones(64))
+    with pytest.raises(ValueError, match=r"rms_norm: eps must be finite and >= 0, got -1"):
+        fastattn.rms_norm(x, eps=-1)
+    with pytest.raises(ValueError, match=r"layer_norm: eps must be finite and >= 0, got nan"):
+        fastattn.layer_norm(x, eps=float("nan"))
+    with pytest.raises(ValueError, match=r"gelu: approximate must be 'none' or 'tanh', got 'fast'"):
+        fastattn.gelu(x, approximate="fast")
+    with pytest.raises(ValueError, match=r"swiglu: up has shape \(4, 63\), expected \(4, 64\)"):
+        fastattn.swiglu(x, np.zeros((4, 63), np.float32))
+
+
+def test_nan_and_inf_inputs_never_crash():
+    x = np.array([[np.nan, np.inf, -np.inf, 1.0]] * 3, np.float32)
+    for _, op in ALL_OPS:
+        op(x)
+
+
+def test_huge_last_axis():
+    x = np.ones((2, 1 << 20), np.float32)
+    np.testing.assert_allclose(fastattn.softmax(x), 2.0 ** -20, rtol=1e-6)
+    np.testing.assert_array_equal(fastattn.layer_norm(x), 0.0)
+    np.testing.assert_allclose(fastattn.rms_norm(x), 1.0, rtol=1e-6)
+
+
+def test_private_core_checks_its_arguments_too():
+    # Even a direct call into the extension must not read or write out of bounds.
+    from fastattn import _core
+    x = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"rows must be contiguous"):
+        _core.softmax(np.zeros((3, 8), np.float32)[:, ::2], x, False)
+    with pytest.raises(ValueError, match=r"out has shape \(3, 5\), expected \(3, 4\)"):
+        _core.softmax(x, np.zeros((3, 5), np.float32), False)
+    with pytest.raises(TypeError):
+        _core.softmax(x.astype(np.float64), x, False)
+    with pytest.raises(ValueError, match=r"weight has shape \(3,\), expected \(4,\)"):
+        _core.layer_norm(x, np.zeros(3, np.float32), None, 1e-5, x)
+    with pytest.raises(ValueError, match=r"must be C-contiguous"):
+        _core.activation("relu", x.T, x.T.copy())

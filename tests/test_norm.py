@@ -1,0 +1,71 @@
+"""layer_norm / rms_norm against the float64 reference, on every ISA path."""
+import numpy as np
+import pytest
+
+import fastattn
+from fastattn import reference
+from conftest import assert_thread_invariant
+
+LENGTHS = [1, 7, 15, 16, 17, 63, 64, 65, 1000, 4097]
+
+# Output magnitude is O(|w| * |x - mean| / std) ~ O(1..4). Error sources: mean and variance
+# each ~20 eps relative (compensated blocked sum), rstd one rounding, then 3 roundings in
+# (x - mean) * rstd * w + b: a few 1e-7 relative to |y| plus ~1e-7 absolute; 2e-6 covers it
+# with margin and still catches any one-ulp-per-term summation bug at these lengths.
+ATOL, RTOL = 2e-6, 2e-6
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+@pytest.mark.parametrize("affine", [False, True])
+def test_layer_norm(isa, rng, n, affine):
+    x = (rng.standard_normal((6, n)) * 3 + 5).astype(np.float32)
+    w = rng.standard_normal(n).astype(np.float32) if affine else None
+    b = rng.standard_normal(n).astype(np.float32) if affine else None
+    y = fastattn.layer_norm(x, w, b, eps=1e-5)
+    ref = reference.layer_norm(x.astype(np.float64), None if w is None else w.astype(np.float64),
+                               None if b is None else b.astype(np.float64), eps=1e-5)
+    np.testing.assert_allclose(y, ref, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+@pytest.mark.parametrize("affine", [False, True])
+def test_rms_norm(isa, rng, n, affine):
+    x = (rng.standard_normal((6, n)) * 2).astype(np.float32)
+    w = rng.standard_normal(n).astype(np.float32) if affine else None
+    y = fastattn.rms_norm(x, w, eps=1e-6)
+    ref = reference.rms_norm(x.astype(np.float64), None if w is None else w.astype(np.float64),
+                             eps=1e-6)
+    np.testing.assert_allclose(y, ref, rtol=RTOL, atol=ATOL)
+
+
+def test_layer_norm_large_mean_small_variance(isa, rng):
+    # mean 1e4, std 1e-1: a one-pass E[x^2] - mean^2 would lose every digit in float32.
+    x = (1e4 + 0.1 * rng.standard_normal((4, 1000))).astype(np.float32)
+    y = fastattn.layer_norm(x)
+    ref = reference.layer_norm(x.astype(np.float64))
+    # x itself carries float32 rounding of 1e4 (~5e-4 absolute = 5e-3 of the std): the result
+    # is exact for the float32 input; only the statistics' rounding remains.
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_constant_rows(isa):
+    x = np.full((2, 33), 7.0, np.float32)
+    np.testing.assert_array_equal(fastattn.layer_norm(x, eps=1e-5), 0.0)
+    y = fastattn.rms_norm(np.zeros((2, 33), np.float32))
+    np.testing.assert_array_equal(y, 0.0)
+
+
+def test_batched_3d_and_in_place(isa, rng):
+    x = rng.standard_normal((2, 5, 64)).astype(np.float32)
+    w = rng.standard_normal(64).astype(np.float32)
+    expected = reference.rms_norm(x.astype(np.float64), w.astype(np.float64))
+    out = fastattn.rms_norm(x, w, out=x)
+    assert out is x
+    np.testing.assert_allclose(x, expected, rtol=RTOL, atol=ATOL)
+
+
+def test_thread_count_does_not_change_bits(isa, rng):
+    x = rng.standard_normal((777, 129)).astype(np.float32)
+    w = rng.standard_normal(129).astype(np.float32)
+    assert_thread_invariant(lambda: fastattn.layer_norm(x, w, w))
+    assert_thread_invariant(lambda: fastattn.rms_norm(x, w))
