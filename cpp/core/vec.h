@@ -69,6 +69,8 @@ inline Vec pow2_int(Vec n) {
   const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
   return Vec(_mm512_castsi512_ps(_mm512_slli_epi32(e, 23)));
 }
+// lanes [0, n) of a, the rest 0
+inline Vec keep_first(Vec a, int n) { return Vec(_mm512_maskz_mov_ps(Vec::mask(n), a.v)); }
 inline float hsum(Vec a) { return _mm512_reduce_add_ps(a.v); }
 inline float hmax(Vec a) { return _mm512_reduce_max_ps(a.v); }
 
@@ -115,6 +117,9 @@ inline Vec if_greater(Vec x, Vec y, Vec a, Vec b) {
 inline Vec pow2_int(Vec n) {
   const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
   return Vec(_mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
+}
+inline Vec keep_first(Vec a, int n) {
+  return Vec(_mm256_and_ps(a.v, _mm256_castsi256_ps(Vec::mask(n))));
 }
 // Fixed pairwise order: (lo128 + hi128), then within 128 bits.
 inline float hsum(Vec a) {
@@ -188,6 +193,9 @@ inline Vec pow2_int(Vec n) {
     std::memcpy(&r.v[i], &bits, 4);
   }
   return r;
+}
+inline Vec keep_first(Vec a, int n) {
+  Vec r; for (int i = 0; i < Vec::size; ++i) r.v[i] = i < n ? a.v[i] : 0.0f; return r;
 }
 inline float hsum(Vec a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
 inline float hmax(Vec a) {
