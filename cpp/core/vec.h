@@ -41,7 +41,11 @@ struct Vec {
   }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void store_partial(float* p, int n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
+  // Non-temporal store (bypasses the cache, no read-for-ownership); p aligned to 64 bytes.
+  void stream(float* p) const { _mm512_stream_ps(p, v); }
 };
+// Orders earlier non-temporal stores before later stores (call after a streamed region).
+inline void stream_fence() { _mm_sfence(); }
 inline Vec operator+(Vec a, Vec b) { return Vec(_mm512_add_ps(a.v, b.v)); }
 inline Vec operator-(Vec a, Vec b) { return Vec(_mm512_sub_ps(a.v, b.v)); }
 inline Vec operator*(Vec a, Vec b) { return Vec(_mm512_mul_ps(a.v, b.v)); }
@@ -94,7 +98,10 @@ struct Vec {
   }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   void store_partial(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
+  // Non-temporal store (bypasses the cache, no read-for-ownership); p aligned to 32 bytes.
+  void stream(float* p) const { _mm256_stream_ps(p, v); }
 };
+inline void stream_fence() { _mm_sfence(); }
 inline Vec operator+(Vec a, Vec b) { return Vec(_mm256_add_ps(a.v, b.v)); }
 inline Vec operator-(Vec a, Vec b) { return Vec(_mm256_sub_ps(a.v, b.v)); }
 inline Vec operator*(Vec a, Vec b) { return Vec(_mm256_mul_ps(a.v, b.v)); }
@@ -151,7 +158,10 @@ struct Vec {
   }
   void store(float* p) const { std::memcpy(p, v, sizeof v); }
   void store_partial(float* p, int n) const { for (int i = 0; i < n; ++i) p[i] = v[i]; }
+  // Portable code has no non-temporal store: a plain store.
+  void stream(float* p) const { store(p); }
 };
+inline void stream_fence() {}
 #define FASTATTN_VEC_MAP2(name, expr)                                           \
   inline Vec name(Vec a, Vec b) { Vec r; for (int i = 0; i < Vec::size; ++i) { \
     const float x = a.v[i], y = b.v[i]; r.v[i] = (expr); } return r; }

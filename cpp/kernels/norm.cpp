@@ -12,6 +12,7 @@
 
 #include "core/parallel.h"
 #include "core/reduce.h"
+#include "core/row_writer.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
@@ -19,17 +20,15 @@ namespace {
 
 // y = ((x - shift_hi) - shift_lo) * scale [* w] [+ b] over one row.
 void normalize_row(const float* x, float* y, int64_t n, float shift_hi, float shift_lo,
-                   float scale, const float* w, const float* b) {
-  constexpr int W = Vec::size;
+                   float scale, const float* w, const float* b, bool streaming) {
   const Vec hi = Vec::broadcast(shift_hi), lo = Vec::broadcast(shift_lo);
   const Vec vk = Vec::broadcast(scale);
-  for (int64_t i = 0; i < n; i += W) {
-    const int cnt = n - i < W ? static_cast<int>(n - i) : W;
+  write_row(y, n, streaming, [&](int64_t i, int cnt) {
     Vec v = ((load_n(x + i, cnt) - hi) - lo) * vk;
     if (w) v = v * load_n(w + i, cnt);
     if (b) v = v + load_n(b + i, cnt);
-    store_n(y + i, v, cnt);
-  }
+    return v;
+  });
 }
 
 int64_t row_grain(int64_t n) { return n >= 16384 ? 1 : 16384 / (n > 0 ? n : 1); }
@@ -37,6 +36,7 @@ int64_t row_grain(int64_t n) { return n >= 16384 ? 1 : 16384 / (n > 0 ? n : 1); 
 void layer_norm_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t n,
                      const float* w, const float* b, float eps) {
   if (n == 0) return;
+  const bool streaming = should_stream(rows * n);
   parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * ldx;
@@ -53,14 +53,16 @@ void layer_norm_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t
                           return cnt == Vec::size ? d * d : keep_first(d * d, cnt);
                         }) / n;
       const float rstd = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var) + eps));
-      normalize_row(xr, y + r * ldy, n, m1, c, rstd, w, b);
+      normalize_row(xr, y + r * ldy, n, m1, c, rstd, w, b, streaming);
     }
+    if (streaming) stream_fence();
   });
 }
 
 void rms_norm_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t n,
                    const float* w, float eps) {
   if (n == 0) return;
+  const bool streaming = should_stream(rows * n);
   parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * ldx;
@@ -69,8 +71,9 @@ void rms_norm_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t r
                          return v * v;
                        }) / n;
       const float rstd = static_cast<float>(1.0 / std::sqrt(static_cast<double>(ms) + eps));
-      normalize_row(xr, y + r * ldy, n, 0.0f, 0.0f, rstd, w, nullptr);
+      normalize_row(xr, y + r * ldy, n, 0.0f, 0.0f, rstd, w, nullptr, streaming);
     }
+    if (streaming) stream_fence();
   });
 }
 
