@@ -68,18 +68,22 @@ class Attention:
 
     def __call__(self, x: np.ndarray, *, positions: np.ndarray | None = None,
                  key_mask: np.ndarray | None = None, cache=None, layer: int = 0,
-                 residual: np.ndarray | None = None) -> np.ndarray:
+                 residual: np.ndarray | None = None, return_weights: bool = False):
         """Self-attention of x (B, L, hidden) [+ residual, fused into the output projection].
 
         positions (B, L) or (L,): absolute positions for RoPE. key_mask (B, Lk) bool: False for
         keys that are padding (Lk = L without a cache, else all tokens so far including these).
         With a cache, k and v are appended to it and the queries attend over everything cached.
+        return_weights (no cache): also return the probabilities (B, Hq, L, L).
         """
         q, k, v = self.project(x, positions)
         if cache is None:
             mask = None if key_mask is None else key_mask[:, None, None, :]
             out = ops.attention(q, k, v, mask=mask, causal=self.causal, window=self.window,
-                                scale=self.scale)
+                                scale=self.scale, return_weights=return_weights)
+            if return_weights:
+                out, probs = out
+                return self.o(merge_heads(out), residual=residual), probs
         elif x.shape[1] == 1 and key_mask is None and cache.lengths[layer] > 0:
             # Decode: one new token per sequence attends the whole cache in place.
             cache.append(layer, k, v)
@@ -99,6 +103,8 @@ class Attention:
             out = ops.attention(q, k_all, v_all, mask=mask, causal=self.causal,
                                 window=self.window, scale=self.scale)
             self._append(cache, layer, k, v)
+        if return_weights:
+            raise ValueError("Attention: return_weights is not available with a KV cache")
         return self.o(merge_heads(out), residual=residual)
 
     def _append(self, cache, layer, k, v):
