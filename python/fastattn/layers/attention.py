@@ -107,12 +107,13 @@ class Attention:
             raise ValueError("Attention: return_weights is not available with a KV cache")
         return self.o(merge_heads(out), residual=residual)
 
-    def _append(self, cache, layer, k, v):
-        # A ring of W slots keeps the last W tokens; a longer chunk only needs its tail stored.
-        w = getattr(cache, "window", None)
-        if w is not None and k.shape[2] > w:
-            for start in range(0, k.shape[2], w):
-                cache.append(layer, np.ascontiguousarray(k[:, :, start:start + w]),
-                             np.ascontiguousarray(v[:, :, start:start + w]))
-        else:
+    @staticmethod
+    def _append(cache, layer, k, v):
+        # A ring cache takes at most cache.max_chunk tokens per append.
+        step = cache.max_chunk
+        if k.shape[2] <= step:
             cache.append(layer, k, v)
+            return
+        for start in range(0, k.shape[2], step):
+            cache.append(layer, np.ascontiguousarray(k[:, :, start:start + step]),
+                         np.ascontiguousarray(v[:, :, start:start + step]))
