@@ -30,6 +30,7 @@ Activation parse_matmul_activation(const py::object& name) {
 }
 
 int64_t element_stride(const py::array& x, py::ssize_t axis, const char* name) {
+  if (x.shape(axis) <= 1) return 0;  // never stepped along: any stride will do
   const py::ssize_t s = x.strides(axis);
   if (s % static_cast<py::ssize_t>(sizeof(float)) != 0)
     throw py::value_error(std::string(kOp) + ": " + name + " strides must be whole floats");

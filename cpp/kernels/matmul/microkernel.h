@@ -175,6 +175,29 @@ inline void pack_a(int64_t m, int64_t kc, const float* p, int64_t rs, int64_t cs
   }
 }
 
+#if defined(__AVX2__)
+// dst row t (t < 8, row stride dld) = column t of the 8 x 8 block at src (row stride sld):
+// the standard unpack / shuffle / lane-permute transpose.
+inline void transpose8x8(const float* src, int64_t sld, float* dst, int64_t dld) {
+  __m256 r[8], t[8], s[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * sld);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    s[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * dld, _mm256_permute2f128_ps(s[i], s[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * dld, _mm256_permute2f128_ps(s[i], s[i + 4], 0x31));
+  }
+}
+#endif
+
 // Packs one B panel: kc rows x n (<= NR) columns of B (element (k, j) at p[k * rs + j * cs])
 // into dst[k * NR + j], zero columns n..NR-1.
 template <int NR>
@@ -191,11 +214,18 @@ inline void pack_b_panel(int64_t kc, int n, const float* p, int64_t rs, int64_t 
     }
   } else if (rs == 1) {
     // columns contiguous along k (a (N, K) weight read transposed)
+    int64_t k0 = 0;
+#if defined(__AVX2__)
+    if (n == NR) {  // full panel: 8 x 8 register transposes, then the k tail below
+      for (; k0 + 8 <= kc; k0 += 8)
+        for (int j = 0; j < NR; j += 8) transpose8x8(p + j * cs + k0, cs, dst + k0 * NR + j, NR);
+    }
+#endif
     for (int j = 0; j < n; ++j) {
       const float* col = p + j * cs;
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = col[k];
+      for (int64_t k = k0; k < kc; ++k) dst[k * NR + j] = col[k];
     }
-    for (int64_t k = 0; k < kc; ++k)
+    for (int64_t k = k0; k < kc; ++k)
       for (int j = n; j < NR; ++j) dst[k * NR + j] = 0.0f;
   } else {
     for (int64_t k = 0; k < kc; ++k)

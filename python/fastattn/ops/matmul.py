@@ -72,7 +72,7 @@ def _use(isa: str):
 def _whole_float_strides(x: np.ndarray) -> np.ndarray:
     """x itself when every stride is a whole number of floats (the kernels read any such
     strides, negative and zero included), else a contiguous copy."""
-    if all(s % x.itemsize == 0 for s in x.strides):
+    if x.flags.aligned:  # float32 aligned: data pointer and every stride a multiple of 4
         return x
     return np.ascontiguousarray(x)
 
@@ -144,22 +144,28 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
     if K != Kb:
         raise ValueError(f"{_OP}: a has shape {v.shape_str(a.shape)} and b has shape "
                          f"{v.shape_str(b_shape)}: inner dimensions {K} and {Kb} differ")
-    try:
-        batch = np.broadcast_shapes(a2.shape[:-2], tuple(b2_shape[:-2]))
-    except ValueError:
-        raise ValueError(f"{_OP}: a has shape {v.shape_str(a.shape)} and b has shape "
-                         f"{v.shape_str(b_shape)}: batch dimensions "
-                         f"{v.shape_str(a2.shape[:-2])} and {v.shape_str(b2_shape[:-2])} "
-                         f"do not broadcast") from None
+    if a2.ndim == 2 and len(b2_shape) == 2:
+        batch = ()
+    else:
+        try:
+            batch = np.broadcast_shapes(a2.shape[:-2], tuple(b2_shape[:-2]))
+        except ValueError:
+            raise ValueError(f"{_OP}: a has shape {v.shape_str(a.shape)} and b has shape "
+                             f"{v.shape_str(b_shape)}: batch dimensions "
+                             f"{v.shape_str(a2.shape[:-2])} and {v.shape_str(b2_shape[:-2])} "
+                             f"do not broadcast") from None
     out_shape = tuple(batch) + ((M,) if at.ndim > 1 else ()) + ((N,) if len(bt_shape) > 1 else ())
     if bias is not None:
         v.require_shape(_OP, "bias", bias, (N,))
     if residual is not None:
         v.require_shape(_OP, "residual", residual, out_shape, "(the shape of the output)")
-    out = v.prepare_out(_OP, out, out_shape, {"residual": residual})
-    for name, x in (("a", a), ("b", None if packed else b), ("bias", bias)):
-        if x is not None and np.may_share_memory(out, x):
-            raise ValueError(f"{_OP}: out overlaps {name}; pass a separate array")
+    if out is None:
+        out = np.empty(out_shape, dtype=np.float32)
+    else:
+        out = v.prepare_out(_OP, out, out_shape, {"residual": residual})
+        for name, x in (("a", a), ("b", None if packed else b), ("bias", bias)):
+            if x is not None and np.may_share_memory(out, x):
+                raise ValueError(f"{_OP}: out overlaps {name}; pass a separate array")
     if out.size == 0:
         return out
     if residual is not None and np.may_share_memory(out, residual):
@@ -170,10 +176,16 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
 
     # Fold a's batch dimensions into its rows when b has none: one large product.
     fold = packed or (len(b2_shape) == 2 and a2.ndim > 2)
-    if fold:
+    if a2.ndim == 2 and len(b2_shape) == 2 and not packed:
+        shape = (M, N)
+        a_k = _whole_float_strides(a2)
+        b_k = _whole_float_strides(bt[:, None] if bt.ndim == 1 else bt)
+    elif fold:
         rows = int(np.prod(a2.shape[:-1], dtype=np.int64))
         a_k = _whole_float_strides(a2.reshape(rows, K))
         shape = (rows, N)
+        if not packed:
+            b_k = _whole_float_strides(bt[:, None] if bt.ndim == 1 else bt)
     else:
         shape = tuple(batch) + (M, N)
         a_k = _whole_float_strides(np.broadcast_to(a2, tuple(batch) + (M, K)))
