@@ -1,8 +1,9 @@
 """matmul (blocked sgemm, GEMV path, batching, PackedMatrix, fused epilogue) against the
 float64 reference, on every ISA path.
 
-Tolerance. Every output is a float32 FMA chain over k (or, for the M <= 4 dot form, Vec::size
-interleaved chains and a pairwise hsum, no deeper): each step rounds once with unit roundoff
+Tolerance. Every output is a float32 FMA chain over k (or chains over KC blocks added in order,
+or for the M <= 4 dot form Vec::size interleaved chains and a pairwise hsum - never deeper than
+the plain chain): each step rounds once with unit roundoff
 u = 2^-24 relative to the partial sum, and a partial sum is bounded by (|A| @ |B|)[i, j], so
     |C - C_exact| <= (K + 2) u (|A| @ |B|)          elementwise
 (Higham's gamma_K bound for recursive summation, +2 for the final rounding and slack). This is
@@ -173,7 +174,7 @@ def test_packed_matrix(isa, rng, transpose, m):
     bias = rng.standard_normal(70).astype(np.float32)
     y = fastattn.matmul(a, p, bias=bias, activation="gelu_tanh")
     check(y, a, w, transpose_b=transpose, bias=bias, activation="gelu_tanh")
-    if m > 4 or not transpose:  # same FMA chain as the unpacked kernel: same bits
+    if m > 4 or not transpose:  # same operations as the unpacked kernel: same bits
         np.testing.assert_array_equal(
             y, fastattn.matmul(a, w, transpose_b=transpose, bias=bias, activation="gelu_tanh"))
     a3 = operands(rng, (2, 3, 300))[0]  # leading dimensions fold into rows

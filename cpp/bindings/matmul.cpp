@@ -6,6 +6,7 @@
 #include "kernels/matmul/matmul.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bindings/common.h"
@@ -115,9 +116,106 @@ void check_out(const py::array& out, int64_t N) {
       throw py::value_error("matmul: out must not have zero strides");
 }
 
+// [lowest, highest] byte addresses an array touches (empty arrays: an empty range).
+struct Extent {
+  const char* lo;
+  const char* hi;
+};
+Extent extent_of(const py::array& x) {
+  const char* p = static_cast<const char*>(x.data());
+  Extent e{p, p + x.itemsize()};
+  for (py::ssize_t d = 0; d < x.ndim(); ++d) {
+    if (x.shape(d) == 0) return {p, p};
+    const py::ssize_t span = (x.shape(d) - 1) * x.strides(d);
+    (span < 0 ? e.lo : e.hi) += span;
+  }
+  return e;
+}
+bool overlaps(const py::array& x, const py::array& y) {
+  const Extent a = extent_of(x), b = extent_of(y);
+  return a.lo < a.hi && b.lo < b.hi && a.lo < b.hi && b.lo < a.hi;
+}
+
+bool is_f32(const py::handle& h, py::ssize_t ndim) {
+  if (!py::isinstance<py::array>(h)) return false;
+  const auto x = py::reinterpret_borrow<py::array>(h);
+  if (x.ndim() != ndim || !x.dtype().is(py::dtype::of<float>())) return false;
+  for (py::ssize_t d = 0; d < ndim; ++d)
+    if (x.shape(d) > 1 && x.strides(d) % static_cast<py::ssize_t>(sizeof(float)) != 0)
+      return false;
+  return true;
+}
+bool rows_contiguous(const py::array& x) {
+  const py::ssize_t d = x.ndim() - 1;
+  return x.shape(d) <= 1 || x.strides(d) == static_cast<py::ssize_t>(sizeof(float));
+}
+
+// The common call, 2-D operands with everything valid, decided and run without leaving C++ (a
+// Python wrapper's checks cost several microseconds, more than a 32 x 32 product). Returns the
+// result, or None for anything else - batches, PackedMatrix, copies needed, overlaps, invalid
+// arguments - which fastattn.ops.matmul then handles (and reports) in Python.
+py::object matmul_2d(const py::handle& a_h, const py::handle& b_h, const py::handle& ta,
+                     const py::handle& tb, const py::handle& bias_h, const py::handle& act_h,
+                     const py::handle& res_h, const py::handle& out_h) {
+  if (!is_f32(a_h, 2) || !is_f32(b_h, 2) || !PyBool_Check(ta.ptr()) || !PyBool_Check(tb.ptr()))
+    return py::none();
+  const auto a = py::reinterpret_borrow<py::array>(a_h);
+  const auto b = py::reinterpret_borrow<py::array>(b_h);
+  StridedMatrix am = matrix_of(a, "a"), bm = matrix_of(b, "b");
+  int64_t M = a.shape(0), K = a.shape(1), Kb = b.shape(0), N = b.shape(1);
+  if (ta.ptr() == Py_True) std::swap(M, K), std::swap(am.rs, am.cs);
+  if (tb.ptr() == Py_True) std::swap(Kb, N), std::swap(bm.rs, bm.cs);
+  if (K != Kb) return py::none();
+  MatmulEpilogue ep;
+  if (!act_h.is_none()) {
+    if (!py::isinstance<py::str>(act_h)) return py::none();
+    const std::string s = py::cast<std::string>(act_h);
+    if (s == "relu") ep.activation = Activation::relu;
+    else if (s == "gelu") ep.activation = Activation::gelu;
+    else if (s == "gelu_tanh") ep.activation = Activation::gelu_tanh;
+    else if (s == "silu") ep.activation = Activation::silu;
+    else return py::none();
+  }
+  py::array bias, res, out;
+  if (!bias_h.is_none()) {
+    if (!is_f32(bias_h, 1)) return py::none();
+    bias = py::reinterpret_borrow<py::array>(bias_h);
+    if (bias.shape(0) != N || !rows_contiguous(bias)) return py::none();
+    ep.bias = static_cast<const float*>(bias.data());
+  }
+  if (!res_h.is_none()) {
+    if (!is_f32(res_h, 2)) return py::none();
+    res = py::reinterpret_borrow<py::array>(res_h);
+    if (res.shape(0) != M || res.shape(1) != N || !rows_contiguous(res)) return py::none();
+    ep.residual = static_cast<const float*>(res.data());
+    ep.ld_residual = element_stride(res, 0, "residual");
+  }
+  if (out_h.is_none()) {
+    out = py::array_t<float>({M, N});
+  } else {
+    if (!is_f32(out_h, 2)) return py::none();
+    out = py::reinterpret_borrow<py::array>(out_h);
+    if (out.shape(0) != M || out.shape(1) != N || !out.writeable() || !rows_contiguous(out) ||
+        (M > 1 && out.strides(0) == 0) || overlaps(out, a) || overlaps(out, b) ||
+        (ep.bias && overlaps(out, bias)) || (ep.residual && overlaps(out, res)))
+      return py::none();
+  }
+  if (M == 0 || N == 0) return std::move(out);
+  float* c = bind::mutable_floats(out);
+  const int64_t ldc = element_stride(out, 0, "out");
+  const auto fn = kernels<MatmulKernels>().gemm;
+  {
+    py::gil_scoped_release release;
+    fn(M, N, K, am, bm, c, ldc, ep);
+  }
+  return std::move(out);
+}
+
 }  // namespace
 
 void bind_matmul(py::module_& m) {
+  m.def("matmul_2d", &matmul_2d);
+
   // a (S..., M, K), b (S..., K, N), out (S..., M, N) with the same batch shape S (broadcast by
   // the caller); any strides for a and b, contiguous rows for out and residual.
   m.def("matmul", [](const py::array& a, const py::array& b, const py::array& out,

@@ -5,15 +5,16 @@
 //   pc over K by KC   - pack B[pc:pc+KC, jc:jc+NC] into NR-column panels (shared by all threads)
 //   ic over M by MC   - pack A[ic:ic+MC, pc:pc+KC] into MR-row slivers (per thread, in L2)
 //   jr over the panels, ir over the slivers: the MR x NR micro-kernel, C tile in registers.
-// C carries the partial sum between K blocks; the epilogue (bias, activation, residual) is
-// applied only in the last K block, while the tile is in registers.
+// C carries the partial sum between K blocks (each block's tile sum is added to it); the
+// epilogue (bias, activation, residual) is applied only in the last K block, while the tile is
+// in registers.
 //
 // Threading: one OpenMP team for the whole product. Per (jc, pc) the team packs B's panels
 // (split by panel), meets at the barrier, then splits the output macro-tiles: (ic block, group
 // of panels) items, static schedule. MC is shrunk so the ic blocks divide evenly among the
 // threads; when there are fewer ic blocks than threads (M small: prefill, attention tiles) the
-// panels are split into groups instead. K is never split, and each C element is the same FMA
-// chain over k = 0..K-1 in every partition, so the bits do not depend on the thread count.
+// panels are split into groups instead. K is never split and the KC blocks are fixed, so each
+// C element gets the same operations in every partition: bits independent of the thread count.
 //
 // Small products skip the team (one thread), M <= 4 goes to the GEMV path (gemv.cpp), and a
 // batch of small products runs one product per thread.
@@ -52,11 +53,12 @@ namespace {
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Threads for one product of M*N*K multiply-adds: below ~128^3 (~50 us on one core) waking
-// the team and its barriers cost more than they save, badly so on a loaded machine.
+// Threads for one product of M*N*K multiply-adds: below 2^22 (~128 x 128 x 256, ~100 us on
+// one core) waking the team and its barriers cost more than they save, badly so on a loaded
+// machine (measured: 128^3 slower on 2 threads than on 1 with other processes running).
 int threads_for_product(int64_t M, int64_t N, int64_t K) {
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  return work < 2097152.0 ? 1 : num_threads();
+  return work < 4194304.0 ? 1 : num_threads();
 }
 
 // The blocked product. `prepacked`: B already in panels spanning all K rows (PackedMatrix);

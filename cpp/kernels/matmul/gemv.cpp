@@ -5,12 +5,11 @@
 // Parallel over N (each thread a contiguous range of columns); no packing.
 //   B rows contiguous along N ((K, N) weight, e.g. GPT-2 Conv1D): "axpy" form. Each thread
 //     sweeps its column range row by row, 4 rows of B at a time, accumulating in C (which
-//     stays in L1/L2): C[i, j] = ((C + a_ik0 b_k0j) + a_ik1 b_k1j) + ... - the same FMA chain
-//     over k as the blocked kernel, so the bits agree with it.
+//     stays in L1/L2): C[i, j] = ((C + a_ik0 b_k0j) + a_ik1 b_k1j) + ... - one FMA chain over
+//     all k, the same as the pre-packed M <= 4 kernel, so the two agree bit for bit.
 //   B columns contiguous along K ((N, K) weight read transposed, PyTorch Linear): dot form
 //     (tinyBLAS-style). Each column j is a contiguous K-run; groups of columns x M rows of
-//     vector accumulators, reduced with the fixed-order hsum at the end. Different bits from
-//     the blocked kernel (a different summation order), independent of the thread count.
+//     vector accumulators, reduced with the fixed-order hsum at the end.
 // Accuracy: the dot form sums Vec::size interleaved partial sums, then hsum - no worse than
 // the sequential chain's K eps bound.
 #include "core/parallel.h"

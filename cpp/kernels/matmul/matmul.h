@@ -4,11 +4,11 @@
 // view needs no copy): A[i, k] = a.data[i * a.rs + k * a.cs]. C's rows are contiguous with row
 // stride ldc. The epilogue's parts are optional (null pointers / Activation::none).
 //
-// Every C element is the same float32 fused multiply-add chain over k = 0, 1, ..., K-1, whatever
-// the blocking or the thread count (K is never split; partial sums are kept in C as float32 and
-// reloaded exactly), so results are bit-identical for any number of threads. The M <= 4 path
-// for K-contiguous B (dot products, see gemv.cpp) is the one exception to "same chain as the
-// blocked kernel"; it too is independent of the thread count.
+// Each C element is computed by a sequence of float32 operations fixed by the shape alone: in
+// the blocked kernel an FMA chain from zero per KC block of k, the blocks added to C in k order;
+// in the M <= 4 paths one chain over all of k (axpy form and pre-packed panels) or Vec::size
+// interleaved chains and a fixed-order hsum (dot form). K is never split across threads, so
+// results are bit-identical for any number of threads.
 #pragma once
 
 #include <cstdint>

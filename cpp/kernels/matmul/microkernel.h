@@ -79,9 +79,10 @@ inline Vec finish(Vec x, const TileEpilogue& te, int i, int j, int cnt) {
 }
 
 // C[m x n] (+)= A_sliver (MR x kc) @ B_sliver (kc x NR), then (if te) the epilogue.
-// accumulate: C holds the partial sum of the previous K blocks; it seeds the accumulators so
-// every element is one FMA chain over k. m <= MR, n <= NR: only those rows/columns of C are
-// read or written. a and b are packed (zero-padded).
+// The accumulators start at zero; with `accumulate` (C holds the sum of the previous K blocks)
+// C is added once at the end, its lines prefetched before the k loop so the load is free (a
+// C-seeded chain would stall every tile on its first FMA). m <= MR, n <= NR: only those rows and
+// columns of C are read or written. a and b are packed (zero-padded).
 template <int MR, int NV>
 inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b,
                          float* c, int64_t ldc, int m, int n, bool accumulate,
@@ -89,31 +90,16 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
   constexpr int W = Vec::size;
   constexpr int NR = NV * W;
   Vec acc[MR][NV];
-  const bool full = m == MR && n == NR;
-  if (accumulate) {
-    if (full) {
 #pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[i][v] = Vec::load(c + i * ldc + v * W);
-    } else {
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) {
-          const int cnt = n - v * W < 0 ? 0 : (n - v * W > W ? W : n - v * W);
-          acc[i][v] = i < m && cnt > 0 ? load_cols(c + i * ldc + v * W, cnt) : Vec::zero();
-        }
-    }
-  } else {
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
+    for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
 #if defined(__GNUC__)
-    for (int i = 0; i < m; ++i) __builtin_prefetch(c + i * ldc, 1);
-#endif
+  for (int i = 0; i < m; ++i) {
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + NR - 1, 1);
   }
+#endif
 
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
@@ -128,12 +114,14 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
     }
   }
 
-  if (full) {
+  if (m == MR && n == NR) {
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
-        const Vec x = te ? finish(acc[i][v], *te, i, v * W, W) : acc[i][v];
+        Vec x = acc[i][v];
+        if (accumulate) x = x + Vec::load(c + i * ldc + v * W);
+        if (te) x = finish(x, *te, i, v * W, W);
         x.store(c + i * ldc + v * W);
       }
     return;
@@ -145,7 +133,9 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
     for (int v = 0; v < NV; ++v) {
       const int cnt = n - v * W > W ? W : n - v * W;
       if (cnt <= 0) break;
-      const Vec x = te ? finish(acc[i][v], *te, i, v * W, cnt) : acc[i][v];
+      Vec x = acc[i][v];
+      if (accumulate) x = x + load_cols(c + i * ldc + v * W, cnt);
+      if (te) x = finish(x, *te, i, v * W, cnt);
       store_cols(c + i * ldc + v * W, x, cnt);
     }
   }
