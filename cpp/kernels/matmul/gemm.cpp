@@ -10,10 +10,9 @@
 // in registers.
 //
 // Threading: one OpenMP team for the whole product. Per (jc, pc) the team packs B's panels
-// (split by panel), meets at the barrier, then splits the output macro-tiles: (ic block, group
-// of panels) items, static schedule. MC is shrunk so the ic blocks divide evenly among the
-// threads; when there are fewer ic blocks than threads (M small: prefill, attention tiles) the
-// panels are split into groups instead. K is never split and the KC blocks are fixed, so each
+// (split by panel), meets at the barrier, then shares out the output macro-tiles: (ic block,
+// group of panels) items, at least ~4 per thread, handed out dynamically (a thread slowed by
+// another process on its core takes fewer). Who computes an item never changes its bits. K is never split and the KC blocks are fixed, so each
 // C element gets the same operations in every partition: bits independent of the thread count.
 //
 // Small products skip the team (one thread), M <= 4 goes to the GEMV path (gemv.cpp), and a
@@ -70,10 +69,12 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatri
   const int64_t n_jc = ceil_div(N, kNC);
   const int64_t nc_blk = round_up(ceil_div(N, n_jc), NR);
   int64_t n_ic = ceil_div(M, kMC);
-  if (n_ic > 1 && nt > 1) n_ic = round_up(n_ic, nt);
   const int64_t mc_blk = round_up(ceil_div(M, n_ic), MR);
   n_ic = ceil_div(M, mc_blk);
-  const int64_t n_jg = n_ic >= nt ? 1 : ceil_div(nt, n_ic);
+  // Items per (jc, pc): n_ic row blocks x n_jg panel groups, at least ~4 per thread so the
+  // dynamic schedule can even out a thread slowed by other processes (each group repacks its
+  // A block: mc x kc floats against mc x kc x (nc / n_jg) multiply-adds, negligible).
+  const int64_t n_jg_want = nt > 1 ? ceil_div(4 * nt, n_ic) : 1;
   const int64_t kc_max = K < kKC ? K : kKC;
   float* bbuf = prepacked ? nullptr
                           : matmul_scratch(1, static_cast<std::size_t>(kc_max * nc_blk));
@@ -86,6 +87,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatri
     for (int64_t jc = 0; jc < N; jc += nc_blk) {
       const int64_t nc = N - jc < nc_blk ? N - jc : nc_blk;
       const int64_t npan = ceil_div(nc, NR);
+      const int64_t n_jg = n_jg_want < npan ? n_jg_want : npan;
       for (int64_t pc = 0; pc < K; pc += kKC) {
         const int64_t kc = K - pc < kKC ? K - pc : kKC;
         const float* bpan;
@@ -107,7 +109,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatri
         }
         const bool accumulate = pc > 0, last = pc + kc == K;
 #if defined(_OPENMP)
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
 #endif
         for (int64_t item = 0; item < n_ic * n_jg; ++item) {
           const int64_t ic = item / n_jg, jg = item % n_jg;
