@@ -62,6 +62,7 @@ def check(y, a, b, transpose_a=False, transpose_b=False, bias=None, activation=N
 # 16 / 32, KC = 256, MC = 240; 1, odd sizes and K = 1.
 SHAPES = [(1, 1, 1), (1, 7, 1), (5, 3, 1), (3, 5, 7), (5, 15, 9), (6, 16, 17), (7, 17, 31),
           (11, 31, 13), (12, 32, 8), (13, 33, 64), (4, 8, 255), (6, 9, 256), (7, 8, 257),
+          (12, 16, 40), (24, 64, 100), (18, 47, 256),
           (239, 18, 40), (240, 17, 33), (241, 47, 70), (2, 700, 300), (97, 130, 513)]
 
 
@@ -199,7 +200,9 @@ def test_thread_count_does_not_change_bits(isa, rng):
     assert_thread_invariant(lambda: fastattn.matmul(x[:1], p))
     q, k = operands(rng, (8, 100, 64), (8, 64, 120))
     assert_thread_invariant(lambda: fastattn.matmul(q, k))
-    assert_thread_invariant(lambda: fastattn.matmul(a, b, transpose_b=False), (1, 2))
+    # one thread: small-product path reading A and B in place; two: the blocked kernel
+    s1, s2 = operands(rng, (256, 200), (200, 256))
+    assert_thread_invariant(lambda: fastattn.matmul(s1, s2, bias=s2[0], activation="silu"))
 
 
 def test_empty_and_k_zero(isa, rng):

@@ -135,6 +135,38 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatri
   }
 }
 
+// Small products with K <= KC and unit-stride rows in A and B (attention tiles, 16..128
+// squares): packing would cost as much as the arithmetic, so full tiles read A and B in place;
+// only edge tiles pack their sliver / panel (zero-padded). One K block, one thread: the same
+// operations as gemm_blocked, hence the same bits.
+void gemm_small_direct(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b,
+                       float* c, int64_t ldc, const MatmulEpilogue& ep) {
+  constexpr int MR = kMR, NR = kNR;
+  float* abuf = matmul_scratch(0, static_cast<std::size_t>((MR + NR) * K));  // + a B panel
+  float* bbuf = matmul_scratch(1, static_cast<std::size_t>(NR * K));
+  for (int64_t j = 0; j < N; j += NR) {
+    const int n = static_cast<int>(N - j < NR ? N - j : NR);
+    if (n < NR) pack_b_panel<NR>(K, n, b.data + j * b.cs, b.rs, b.cs, bbuf);
+    for (int64_t i = 0; i < M; i += MR) {
+      const int m = static_cast<int>(M - i < MR ? M - i : MR);
+      const TileEpilogue te = tile_epilogue(ep, i, j);
+      float* ct = c + i * ldc + j;
+      if (m == MR && n == NR) {
+        micro_kernel<MR, kNV, true>(K, a.data + i * a.rs, b.data + j, ct, ldc, m, n, false, &te,
+                                    a.rs, b.rs);
+      } else {
+        pack_a<MR>(m, K, a.data + i * a.rs, a.rs, a.cs, abuf);
+        const float* bp = bbuf;
+        if (n == NR) {
+          pack_b_panel<NR>(K, n, b.data + j, b.rs, b.cs, abuf + MR * K);
+          bp = abuf + MR * K;
+        }
+        micro_kernel<MR, kNV>(K, abuf, bp, ct, ldc, m, n, false, &te);
+      }
+    }
+  }
+}
+
 // K = 0: C = epilogue(0).
 void gemm_empty_k(int64_t M, int64_t N, float* c, int64_t ldc, const MatmulEpilogue& ep) {
   for (int64_t i = 0; i < M; ++i) std::memset(c + i * ldc, 0, sizeof(float) * N);
@@ -146,6 +178,8 @@ void gemm_one(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b,
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return gemm_empty_k(M, N, c, ldc, ep);
   if (M <= 4 && gemv_small_m(M, N, K, a, b, c, ldc, ep, nt)) return;
+  if (nt == 1 && K <= kKC && a.cs == 1 && b.cs == 1 && M * N <= 256 * 256)
+    return gemm_small_direct(M, N, K, a, b, c, ldc, ep);
   gemm_blocked(M, N, K, a, b, nullptr, c, ldc, ep, nt);
 }
 

@@ -82,11 +82,12 @@ inline Vec finish(Vec x, const TileEpilogue& te, int i, int j, int cnt) {
 // The accumulators start at zero; with `accumulate` (C holds the sum of the previous K blocks)
 // C is added once at the end, its lines prefetched before the k loop so the load is free (a
 // C-seeded chain would stall every tile on its first FMA). m <= MR, n <= NR: only those rows and
-// columns of C are read or written. a and b are packed (zero-padded).
-template <int MR, int NV>
+// columns of C are read or written. a and b are packed (zero-padded); or, with kDirect, read in
+// place (small products, full tiles only): A[i, k] at a[i * lda + k], B[k, j] at b[k * ldb + j].
+template <int MR, int NV, bool kDirect = false>
 inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b,
                          float* c, int64_t ldc, int m, int n, bool accumulate,
-                         const TileEpilogue* te) {
+                         const TileEpilogue* te, int64_t lda = 0, int64_t ldb = 0) {
   constexpr int W = Vec::size;
   constexpr int NR = NV * W;
   Vec acc[MR][NV];
@@ -105,10 +106,10 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
   for (int64_t k = 0; k < kc; ++k) {
     Vec bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = Vec::load(b + k * NR + v * W);
+    for (int v = 0; v < NV; ++v) bv[v] = Vec::load(b + k * (kDirect ? ldb : NR) + v * W);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const Vec ai = Vec::broadcast(a[k * MR + i]);
+      const Vec ai = Vec::broadcast(kDirect ? a[i * lda + k] : a[k * MR + i]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
     }
