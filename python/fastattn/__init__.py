@@ -11,12 +11,14 @@ from .runtime import _apply_environment
 _apply_environment()
 
 from . import reference  # noqa: E402
-from .ops import gelu, layer_norm, log_softmax, relu, rms_norm, silu, softmax, swiglu  # noqa: E402
+from .ops import (attention, gelu, layer_norm, log_softmax, relu, rms_norm, silu,  # noqa: E402
+                  softmax, swiglu)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu", "swiglu",
+    "attention", "softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu",
+    "swiglu",
     "available_isas", "get_isa", "set_isa", "use_isa",
     "get_num_threads", "set_num_threads", "threads", "cpu_info", "reference",
 ]

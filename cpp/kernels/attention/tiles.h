@@ -1,0 +1,140 @@
+// Register-blocked micro-kernels for one attention tile, over Vec (every ISA path).
+//
+// A tile is R query rows (lanes) against Bk keys. Scores are kept TRANSPOSED, S^T[c][r] (key c,
+// query row r), so that:
+//   - S^T = K Q^T needs no packing of K: a key row K[c][:] is contiguous in memory and is
+//     broadcast one element at a time against a vector of query rows of Q^T[d][:] (Q^T is packed
+//     once per tile, scaled, and reused against every key block);
+//   - the softmax over keys is a reduction across rows of S^T, i.e. lane-wise vector max / exp /
+//     sum with no horizontal operations;
+//   - O += P V broadcasts P[r][c] = P^T[c][r] (consecutive floats of one S^T row) against the
+//     contiguous value row V[c][:], again without packing.
+// Both kernels hold an MR x (NV * Vec::size) accumulator block in registers: MR = 6, NV = 2 is
+// the classic 12-accumulator AVX2 shape (12 + 2 operands + 1 broadcast of 16 ymm registers);
+// AVX-512 runs the same shape on 32-lane panels.
+#pragma once
+
+#include <cstdint>
+
+#include "core/vec_math.h"
+
+namespace fastattn {
+namespace FASTATTN_ISA_NAMESPACE {
+namespace attention_tiles {
+
+constexpr int kMR = 6;  // accumulator rows of both micro-kernels
+
+// st[i * rp + j] = sum_x k[i * ldk + x] * qt[x * rp + j] for i < MR, j < NV * W.
+//   k:  MR key rows (stride ldk), d features each;  qt: Q^T panel (row stride rp);
+//   st: S^T panel (row stride rp).
+template <int MR, int NV>
+inline void qk_block(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
+                     float* st) {
+  constexpr int W = Vec::size;
+  Vec acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = Vec::zero();
+  for (int64_t x = 0; x < d; ++x) {
+    Vec q[NV];
+    for (int j = 0; j < NV; ++j) q[j] = Vec::load(qt + x * rp + j * W);
+    for (int i = 0; i < MR; ++i) {
+      const Vec kb = Vec::broadcast(k[i * ldk + x]);
+      for (int j = 0; j < NV; ++j) acc[i][j] = fmadd(kb, q[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j].store(st + i * rp + j * W);
+}
+
+// S^T (nk x rp) = K (nk x d) Q^T (d x rp); rp a multiple of NV * W.
+template <int NV>
+inline void qk_tile(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
+                    int64_t nk, float* st) {
+  constexpr int P = NV * Vec::size;
+  for (int64_t j = 0; j < rp; j += P) {  // Q^T panel (d x P) stays in L1 across key rows
+    int64_t c = 0;
+    for (; c + kMR <= nk; c += kMR) qk_block<kMR, NV>(k + c * ldk, ldk, qt + j, rp, d, st + c * rp + j);
+    const float* kc = k + c * ldk;
+    float* sc = st + c * rp + j;
+    switch (nk - c) {
+      case 5: qk_block<5, NV>(kc, ldk, qt + j, rp, d, sc); break;
+      case 4: qk_block<4, NV>(kc, ldk, qt + j, rp, d, sc); break;
+      case 3: qk_block<3, NV>(kc, ldk, qt + j, rp, d, sc); break;
+      case 2: qk_block<2, NV>(kc, ldk, qt + j, rp, d, sc); break;
+      case 1: qk_block<1, NV>(kc, ldk, qt + j, rp, d, sc); break;
+      default: break;
+    }
+  }
+}
+
+// Column counts of the NV vectors of a panel of `ncols` (<= NV * W) columns.
+template <int NV>
+inline void panel_counts(int ncols, int (&cnt)[NV]) {
+  for (int j = 0; j < NV; ++j) {
+    const int c = ncols - j * Vec::size;
+    cnt[j] = c < 0 ? 0 : (c > Vec::size ? Vec::size : c);
+  }
+}
+
+// o[i][:] = o[i][:] * alpha[i] + sum_c pt[c * rp + i] * v[c * ldv + :]   (i < MR, ncols columns)
+// Full panels (ncols == NV * W) use plain loads; the Dv tail uses masked ones (never reading past
+// the end of a value row).
+template <int MR, int NV, bool kFull>
+inline void pv_block(const float* pt, int64_t rp, const float* v, int64_t ldv, int64_t nk,
+                     float* o, int64_t ldo, const float* alpha, int ncols) {
+  constexpr int W = Vec::size;
+  int cnt[NV];
+  panel_counts<NV>(ncols, cnt);
+  Vec acc[MR][NV];
+  for (int i = 0; i < MR; ++i) {
+    const Vec a = Vec::broadcast(alpha[i]);
+    for (int j = 0; j < NV; ++j)
+      acc[i][j] = (kFull ? Vec::load(o + i * ldo + j * W) : load_n(o + i * ldo + j * W, cnt[j])) * a;
+  }
+  for (int64_t c = 0; c < nk; ++c) {
+    Vec x[NV];
+    for (int j = 0; j < NV; ++j)
+      x[j] = kFull ? Vec::load(v + c * ldv + j * W) : Vec::load_partial(v + c * ldv + j * W, cnt[j]);
+    for (int i = 0; i < MR; ++i) {
+      const Vec p = Vec::broadcast(pt[c * rp + i]);
+      for (int j = 0; j < NV; ++j) acc[i][j] = fmadd(p, x[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) {
+      if (kFull) acc[i][j].store(o + i * ldo + j * W);
+      else acc[i][j].store_partial(o + i * ldo + j * W, cnt[j]);
+    }
+}
+
+template <int MR>
+inline void pv_rows(const float* pt, int64_t rp, const float* v, int64_t ldv, int64_t nk,
+                    float* o, int64_t ldo, const float* alpha, int64_t dv) {
+  constexpr int P = 2 * Vec::size;
+  int64_t j = 0;
+  for (; j + P <= dv; j += P) pv_block<MR, 2, true>(pt, rp, v + j, ldv, nk, o + j, ldo, alpha, P);
+  if (j < dv)
+    pv_block<MR, 2, false>(pt, rp, v + j, ldv, nk, o + j, ldo, alpha, static_cast<int>(dv - j));
+}
+
+// O (nr x dv, row stride ldo) = diag(alpha) O + P V, with P given as P^T (nk x rp).
+inline void pv_tile(const float* pt, int64_t rp, const float* v, int64_t ldv, int64_t nk,
+                    float* o, int64_t ldo, const float* alpha, int64_t nr, int64_t dv) {
+  int64_t r = 0;
+  for (; r + kMR <= nr; r += kMR)  // P^T rows of this row panel stay in L1 across Dv panels
+    pv_rows<kMR>(pt + r, rp, v, ldv, nk, o + r * ldo, ldo, alpha + r, dv);
+  const float* p = pt + r;
+  float* orow = o + r * ldo;
+  switch (nr - r) {
+    case 5: pv_rows<5>(p, rp, v, ldv, nk, orow, ldo, alpha + r, dv); break;
+    case 4: pv_rows<4>(p, rp, v, ldv, nk, orow, ldo, alpha + r, dv); break;
+    case 3: pv_rows<3>(p, rp, v, ldv, nk, orow, ldo, alpha + r, dv); break;
+    case 2: pv_rows<2>(p, rp, v, ldv, nk, orow, ldo, alpha + r, dv); break;
+    case 1: pv_rows<1>(p, rp, v, ldv, nk, orow, ldo, alpha + r, dv); break;
+    default: break;
+  }
+}
+
+}  // namespace attention_tiles
+}  // namespace FASTATTN_ISA_NAMESPACE
+}  // namespace fastattn
