@@ -20,6 +20,13 @@ def _kernel_view(x: np.ndarray) -> np.ndarray:
     return x if (whole and last_ok) else np.ascontiguousarray(x)
 
 
+def _out_view(o: np.ndarray) -> np.ndarray | None:
+    """o when the kernel can write it directly (contiguous last axis), else None."""
+    ok = o.size == 0 or ((o.shape[-1] <= 1 or o.strides[-1] == o.itemsize)
+                         and all(s % o.itemsize == 0 for s in o.strides))
+    return o if ok else None
+
+
 def _check_shapes(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
     qs, ks, vs = q.shape, k.shape, v.shape
     if not (q.ndim == k.ndim == v.ndim and q.ndim in (3, 4)):
@@ -154,8 +161,8 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray |
     def run(target):
         _core.attention(q4, k4, v4, target, m4, causal, win, sc, weights)
 
-    _v.run_into(o4, run, lambda o: o if (o.shape[-1] <= 1 or o.strides[-1] == 4)
-                and all(s % 4 == 0 for s in o.strides) else None)
+    if o4.size or (weights is not None and weights.size):
+        _v.run_into(o4, run, _out_view)
     if return_weights:
         return out, (weights[0] if three_d else weights)
     return out

@@ -3,6 +3,8 @@
 Any float dtype (the tests use float64; a float32 run is the "plain float32 implementation"
 the kernel's error is compared with). Shapes as in ``fastattn.attention``:
 q (B, Hq, Lq, D), k (B, Hkv, Lk, D), v (B, Hkv, Lk, Dv), or 3-D (H, L, D)."""
+import math
+
 import numpy as np
 
 from .softmax import softmax
@@ -40,8 +42,9 @@ def attention(q, k, v, mask=None, causal=False, window=None, scale=None, return_
     k = np.repeat(k, group, axis=1)  # (B, Hq, Lk, D): head h gets kv head h // group
     v = np.repeat(v, group, axis=1)
     if scale is None:
-        scale = 1.0 / np.sqrt(q.shape[-1]) if q.shape[-1] > 0 else 1.0
-    scores = scale * (q @ np.swapaxes(k, -1, -2))  # (B, Hq, Lq, Lk)
+        scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] > 0 else 1.0
+    # a Python float keeps the scores in q's dtype (a NumPy float64 scalar would promote)
+    scores = float(scale) * (q @ np.swapaxes(k, -1, -2))  # (B, Hq, Lq, Lk)
     allowed = np.broadcast_to(attention_mask(q.shape[2], k.shape[2], causal=causal,
                                              window=window), scores.shape)
     if mask is not None:
