@@ -110,10 +110,11 @@ struct Tile {
 };
 
 Tile tile_of(const AttentionArgs& a, const Plan& p, int64_t item) {
-  // Heaviest first: with causal attention the last query blocks see the most keys.
-  const int64_t per_qb = a.batch * a.heads_kv * p.n_hsub;
-  const int64_t qb = p.n_qblocks - 1 - item / per_qb;
-  int64_t rest = item % per_qb;
+  // Query blocks of one (batch, kv head, head subgroup) are consecutive, so the K/V of that
+  // head stay in L2/L3 across its tiles; within a head the heaviest block (causal: the last,
+  // it sees the most keys) comes first, so the smallest items are left for the end.
+  const int64_t qb = p.n_qblocks - 1 - item % p.n_qblocks;
+  int64_t rest = item / p.n_qblocks;
   const int64_t hs = rest % p.n_hsub;
   rest /= p.n_hsub;
   Tile t{};

@@ -107,31 +107,40 @@ inline void pv_block(const float* pt, int64_t rp, const float* v, int64_t ldv, i
     }
 }
 
+// Value columns per pass of pv_tile: a 128-key x 32-column slice of V is 16 KiB, which stays
+// in L1 (with the P^T lines of one row panel, 8 KiB) while every row panel of the tile uses it.
+constexpr int64_t kPvChunk = 32;
+
 template <int MR>
 inline void pv_rows(const float* pt, int64_t rp, const float* v, int64_t ldv, int64_t nk,
-                    float* o, int64_t ldo, const float* alpha, int64_t dv) {
+                    float* o, int64_t ldo, const float* alpha, int64_t ncols) {
   constexpr int P = 2 * Vec::size;
   int64_t j = 0;
-  for (; j + P <= dv; j += P) pv_block<MR, 2, true>(pt, rp, v + j, ldv, nk, o + j, ldo, alpha, P);
-  if (j < dv)
-    pv_block<MR, 2, false>(pt, rp, v + j, ldv, nk, o + j, ldo, alpha, static_cast<int>(dv - j));
+  for (; j + P <= ncols; j += P)
+    pv_block<MR, 2, true>(pt, rp, v + j, ldv, nk, o + j, ldo, alpha, P);
+  if (j < ncols)
+    pv_block<MR, 2, false>(pt, rp, v + j, ldv, nk, o + j, ldo, alpha, static_cast<int>(ncols - j));
 }
 
 // O (nr x dv, row stride ldo) = diag(alpha) O + P V, with P given as P^T (nk x rp).
 inline void pv_tile(const float* pt, int64_t rp, const float* v, int64_t ldv, int64_t nk,
                     float* o, int64_t ldo, const float* alpha, int64_t nr, int64_t dv) {
-  int64_t r = 0;
-  for (; r + kMR <= nr; r += kMR)  // P^T rows of this row panel stay in L1 across Dv panels
-    pv_rows<kMR>(pt + r, rp, v, ldv, nk, o + r * ldo, ldo, alpha + r, dv);
-  const float* p = pt + r;
-  float* orow = o + r * ldo;
-  switch (nr - r) {
-    case 5: pv_rows<5>(p, rp, v, ldv, nk, orow, ldo, alpha + r, dv); break;
-    case 4: pv_rows<4>(p, rp, v, ldv, nk, orow, ldo, alpha + r, dv); break;
-    case 3: pv_rows<3>(p, rp, v, ldv, nk, orow, ldo, alpha + r, dv); break;
-    case 2: pv_rows<2>(p, rp, v, ldv, nk, orow, ldo, alpha + r, dv); break;
-    case 1: pv_rows<1>(p, rp, v, ldv, nk, orow, ldo, alpha + r, dv); break;
-    default: break;
+  for (int64_t j0 = 0; j0 < dv; j0 += kPvChunk) {
+    const int64_t nc = dv - j0 < kPvChunk ? dv - j0 : kPvChunk;
+    const float* vj = v + j0;
+    int64_t r = 0;
+    for (; r + kMR <= nr; r += kMR)
+      pv_rows<kMR>(pt + r, rp, vj, ldv, nk, o + r * ldo + j0, ldo, alpha + r, nc);
+    const float* p = pt + r;
+    float* orow = o + r * ldo + j0;
+    switch (nr - r) {
+      case 5: pv_rows<5>(p, rp, vj, ldv, nk, orow, ldo, alpha + r, nc); break;
+      case 4: pv_rows<4>(p, rp, vj, ldv, nk, orow, ldo, alpha + r, nc); break;
+      case 3: pv_rows<3>(p, rp, vj, ldv, nk, orow, ldo, alpha + r, nc); break;
+      case 2: pv_rows<2>(p, rp, vj, ldv, nk, orow, ldo, alpha + r, nc); break;
+      case 1: pv_rows<1>(p, rp, vj, ldv, nk, orow, ldo, alpha + r, nc); break;
+      default: break;
+    }
   }
 }
 
