@@ -283,11 +283,6 @@ void run_tile(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t k_be
   const float* vbase = row_ptr(a.v, t.b, t.hkv, 0);
   for (int64_t c0 = k_begin; c0 < k_end; c0 += kBlockKeys) {
     const int64_t nk = k_end - c0 < kBlockKeys ? k_end - c0 : kBlockKeys;
-    if (p.nv == 2)
-      qk_tile<2>(kbase + c0 * a.k.stride_l, a.k.stride_l, sc.qt, rp, a.dim, nk, sc.st);
-    else
-      qk_tile<1>(kbase + c0 * a.k.stride_l, a.k.stride_l, sc.qt, rp, a.dim, nk, sc.st);
-    if (a.mask_kind != AttentionMask::none) apply_user_mask(a, p, t, c0, nk, sc.st);
     const bool bounds = c0 < inner_lo || c0 + nk > inner_hi;
     if (bounds) {
       // Relative bounds, clamped to [-1, Bk + 1] so the float comparisons are exact.
@@ -306,9 +301,17 @@ void run_tile(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t k_be
         sc.hi[r] = static_cast<float>(kBlockKeys + 1);
       }
     }
+    const float* lo = bounds ? sc.lo : nullptr;
+    const float* hi = bounds ? sc.hi : nullptr;
+    const float* kc = kbase + c0 * a.k.stride_l;
+    if (p.nv == 2)
+      qk_tile<2>(kc, a.k.stride_l, sc.qt, rp, a.dim, nk, sc.st, lo, hi, t.nr);
+    else
+      qk_tile<1>(kc, a.k.stride_l, sc.qt, rp, a.dim, nk, sc.st, lo, hi, t.nr);
+    if (a.mask_kind != AttentionMask::none) apply_user_mask(a, p, t, c0, nk, sc.st);
     softmax_block(sc.st, rp, nk, bounds, sc.lo, sc.hi, sc.m, sc.l, sc.alpha);
     pv_tile(sc.st, rp, vbase + c0 * a.v.stride_l, a.v.stride_l, nk, sc.o, p.ldo, sc.alpha,
-            t.nr, a.dim_v);
+            t.nr, a.dim_v, lo, hi);
   }
 }
 

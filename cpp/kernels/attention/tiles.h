@@ -46,17 +46,39 @@ inline void qk_block(const float* k, int64_t ldk, const float* qt, int64_t rp, i
     for (int j = 0; j < NV; ++j) acc[i][j].store(st + i * rp + j * W);
 }
 
-// S^T (nk x rp) = K (nk x d) Q^T (d x rp); rp a multiple of NV * W.
+// Keys [begin, end) of a block of nk that rows [r0, r1) may attend, from their relative
+// bounds lo/hi (null: all nk keys). Keys outside are masked by softmax_block, so the
+// micro-kernels skip them: on the causal diagonal and along a window's band this skips the
+// masked triangle of each row panel.
+inline void panel_keys(const float* lo, const float* hi, int64_t r0, int64_t r1, int64_t nk,
+                       int64_t& begin, int64_t& end) {
+  begin = 0;
+  end = nk;
+  if (!lo) return;
+  float l = static_cast<float>(nk), h = 0.0f;
+  for (int64_t r = r0; r < r1; ++r) {
+    if (lo[r] < l) l = lo[r];
+    if (hi[r] > h) h = hi[r];
+  }
+  begin = l > 0.0f ? static_cast<int64_t>(l) : 0;
+  end = h < static_cast<float>(nk) ? static_cast<int64_t>(h) : nk;
+  if (end < begin) end = begin;
+}
+
+// S^T (nk x rp) = K (nk x d) Q^T (d x rp); rp a multiple of NV * W. With bounds (lo, hi per
+// row, nr real rows), a panel's keys outside its rows' union of ranges are left unwritten.
 template <int NV>
 inline void qk_tile(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
-                    int64_t nk, float* st) {
+                    int64_t nk, float* st, const float* lo, const float* hi, int64_t nr) {
   constexpr int P = NV * Vec::size;
-  for (int64_t j = 0; j < rp; j += P) {  // Q^T panel (d x P) stays in L1 across key rows
-    int64_t c = 0;
-    for (; c + kMR <= nk; c += kMR) qk_block<kMR, NV>(k + c * ldk, ldk, qt + j, rp, d, st + c * rp + j);
+  for (int64_t j = 0; j < rp && j < nr; j += P) {  // Q^T panel (d x P) stays in L1 across keys
+    int64_t c, c_end;
+    panel_keys(lo, hi, j, j + P < nr ? j + P : nr, nk, c, c_end);
+    for (; c + kMR <= c_end; c += kMR)
+      qk_block<kMR, NV>(k + c * ldk, ldk, qt + j, rp, d, st + c * rp + j);
     const float* kc = k + c * ldk;
     float* sc = st + c * rp + j;
-    switch (nk - c) {
+    switch (c_end - c) {
       case 5: qk_block<5, NV>(kc, ldk, qt + j, rp, d, sc); break;
       case 4: qk_block<4, NV>(kc, ldk, qt + j, rp, d, sc); break;
       case 3: qk_block<3, NV>(kc, ldk, qt + j, rp, d, sc); break;
@@ -122,24 +144,29 @@ inline void pv_rows(const float* pt, int64_t rp, const float* v, int64_t ldv, in
     pv_block<MR, 2, false>(pt, rp, v + j, ldv, nk, o + j, ldo, alpha, static_cast<int>(ncols - j));
 }
 
-// O (nr x dv, row stride ldo) = diag(alpha) O + P V, with P given as P^T (nk x rp).
+// O (nr x dv, row stride ldo) = diag(alpha) O + P V, with P given as P^T (nk x rp). With
+// bounds (lo, hi), a row panel visits only the keys its rows may attend (P = 0 elsewhere).
 inline void pv_tile(const float* pt, int64_t rp, const float* v, int64_t ldv, int64_t nk,
-                    float* o, int64_t ldo, const float* alpha, int64_t nr, int64_t dv) {
+                    float* o, int64_t ldo, const float* alpha, int64_t nr, int64_t dv,
+                    const float* lo, const float* hi) {
   for (int64_t j0 = 0; j0 < dv; j0 += kPvChunk) {
     const int64_t nc = dv - j0 < kPvChunk ? dv - j0 : kPvChunk;
-    const float* vj = v + j0;
-    int64_t r = 0;
-    for (; r + kMR <= nr; r += kMR)
-      pv_rows<kMR>(pt + r, rp, vj, ldv, nk, o + r * ldo + j0, ldo, alpha + r, nc);
-    const float* p = pt + r;
-    float* orow = o + r * ldo + j0;
-    switch (nr - r) {
-      case 5: pv_rows<5>(p, rp, vj, ldv, nk, orow, ldo, alpha + r, nc); break;
-      case 4: pv_rows<4>(p, rp, vj, ldv, nk, orow, ldo, alpha + r, nc); break;
-      case 3: pv_rows<3>(p, rp, vj, ldv, nk, orow, ldo, alpha + r, nc); break;
-      case 2: pv_rows<2>(p, rp, vj, ldv, nk, orow, ldo, alpha + r, nc); break;
-      case 1: pv_rows<1>(p, rp, vj, ldv, nk, orow, ldo, alpha + r, nc); break;
-      default: break;
+    for (int64_t r = 0; r < nr; r += kMR) {
+      const int64_t mr = nr - r < kMR ? nr - r : kMR;
+      int64_t c0, c1;
+      panel_keys(lo, hi, r, r + mr, nk, c0, c1);
+      const float* p = pt + c0 * rp + r;
+      const float* vj = v + c0 * ldv + j0;
+      float* orow = o + r * ldo + j0;
+      const int64_t n = c1 - c0;
+      switch (mr) {
+        case 6: pv_rows<6>(p, rp, vj, ldv, n, orow, ldo, alpha + r, nc); break;
+        case 5: pv_rows<5>(p, rp, vj, ldv, n, orow, ldo, alpha + r, nc); break;
+        case 4: pv_rows<4>(p, rp, vj, ldv, n, orow, ldo, alpha + r, nc); break;
+        case 3: pv_rows<3>(p, rp, vj, ldv, n, orow, ldo, alpha + r, nc); break;
+        case 2: pv_rows<2>(p, rp, vj, ldv, n, orow, ldo, alpha + r, nc); break;
+        default: pv_rows<1>(p, rp, vj, ldv, n, orow, ldo, alpha + r, nc); break;
+      }
     }
   }
 }
