@@ -24,6 +24,15 @@ namespace attention_tiles {
 
 constexpr int kMR = 6;  // accumulator rows of both micro-kernels
 
+// Asks for rows [0, n) of a row-major block (n rows of `len` floats, stride ld) to be brought
+// into the cache ahead of use; a hint, it never faults. Decode streams K and V from memory
+// once, and fetching the next block while computing this one keeps more misses in flight.
+inline void prefetch_rows(const float* p, int64_t ld, int64_t n, int64_t len) {
+  if (!p) return;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t x = 0; x < len; x += 16) __builtin_prefetch(p + i * ld + x);
+}
+
 // st[i * rp + j] = sum_x k[i * ldk + x] * qt[x * rp + j] for i < MR, j < NV * W.
 //   k:  MR key rows (stride ldk), d features each;  qt: Q^T panel (row stride rp);
 //   st: S^T panel (row stride rp).
@@ -65,27 +74,39 @@ inline void panel_keys(const float* lo, const float* hi, int64_t r0, int64_t r1,
   if (end < begin) end = begin;
 }
 
+// qk_block<n, NV> for a runtime n in [1, MR] (the last key rows of a block).
+template <int NV, int MR>
+inline void qk_rows(int n, const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
+                    float* st) {
+  if constexpr (MR >= 1) {
+    if (n == MR) qk_block<MR, NV>(k, ldk, qt, rp, d, st);
+    else qk_rows<NV, MR - 1>(n, k, ldk, qt, rp, d, st);
+  }
+}
+
 // S^T (nk x rp) = K (nk x d) Q^T (d x rp); rp a multiple of NV * W. With bounds (lo, hi per
 // row, nr real rows), a panel's keys outside its rows' union of ranges are left unwritten.
+// Narrow tiles (decode: NV = 1) take 12 key rows at a time: each accumulator receives one FMA
+// per step of d, so 12 independent chains are needed to cover the FMA latency (4 cycles x 2
+// pipes + the broadcasts); 2 x 6 chains do the same for NV = 2.
+// k_next (optional, decode): the next block's keys, prefetched MR rows at a time (n_next rows).
 template <int NV>
 inline void qk_tile(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
-                    int64_t nk, float* st, const float* lo, const float* hi, int64_t nr) {
+                    int64_t nk, float* st, const float* lo, const float* hi, int64_t nr,
+                    const float* k_next = nullptr, int64_t n_next = 0) {
   constexpr int P = NV * Vec::size;
+  constexpr int MR = NV == 1 ? 2 * kMR : kMR;
   for (int64_t j = 0; j < rp && j < nr; j += P) {  // Q^T panel (d x P) stays in L1 across keys
     int64_t c, c_end;
     panel_keys(lo, hi, j, j + P < nr ? j + P : nr, nk, c, c_end);
-    for (; c + kMR <= c_end; c += kMR)
-      qk_block<kMR, NV>(k + c * ldk, ldk, qt + j, rp, d, st + c * rp + j);
-    const float* kc = k + c * ldk;
-    float* sc = st + c * rp + j;
-    switch (c_end - c) {
-      case 5: qk_block<5, NV>(kc, ldk, qt + j, rp, d, sc); break;
-      case 4: qk_block<4, NV>(kc, ldk, qt + j, rp, d, sc); break;
-      case 3: qk_block<3, NV>(kc, ldk, qt + j, rp, d, sc); break;
-      case 2: qk_block<2, NV>(kc, ldk, qt + j, rp, d, sc); break;
-      case 1: qk_block<1, NV>(kc, ldk, qt + j, rp, d, sc); break;
-      default: break;
+    for (; c + MR <= c_end; c += MR) {
+      if (k_next && c < n_next)
+        prefetch_rows(k_next + c * ldk, ldk, n_next - c < MR ? n_next - c : MR, d);
+      qk_block<MR, NV>(k + c * ldk, ldk, qt + j, rp, d, st + c * rp + j);
     }
+    if (c < c_end)
+      qk_rows<NV, MR - 1>(static_cast<int>(c_end - c), k + c * ldk, ldk, qt + j, rp, d,
+                          st + c * rp + j);
   }
 }
 
@@ -144,13 +165,50 @@ inline void pv_rows(const float* pt, int64_t rp, const float* v, int64_t ldv, in
     pv_block<MR, 2, false>(pt, rp, v + j, ldv, nk, o + j, ldo, alpha, static_cast<int>(ncols - j));
 }
 
+// Decode (one row panel): keys per pass over the value rows. V has no reuse to keep in L1,
+// so it is streamed row by row: 16 whole rows per pass (o is re-loaded once per pass).
+constexpr int64_t kDecodeKeys = 16;
+
+template <int MR>
+inline void pv_rows_streaming(const float* pt, int64_t rp, const float* v, int64_t ldv,
+                              int64_t nk, float* o, int64_t ldo, const float* alpha, int64_t dv,
+                              const float* v_next, int64_t n_next) {
+  float ones[kMR];
+  for (int i = 0; i < kMR; ++i) ones[i] = 1.0f;
+  for (int64_t c = 0; c == 0 || c < nk; c += kDecodeKeys) {  // alpha applies once (c == 0)
+    const int64_t n = nk - c < kDecodeKeys ? nk - c : kDecodeKeys;
+    if (v_next && c < n_next)
+      prefetch_rows(v_next + c * ldv, ldv, n_next - c < n ? n_next - c : n, dv);
+    pv_rows<MR>(pt + c * rp, rp, v + c * ldv, ldv, n > 0 ? n : 0, o, ldo, c == 0 ? alpha : ones,
+                dv);
+  }
+}
+
 // O (nr x dv, row stride ldo) = diag(alpha) O + P V, with P given as P^T (nk x rp). With
 // bounds (lo, hi), a row panel visits only the keys its rows may attend (P = 0 elsewhere).
+// v_next (optional, decode): the next block's values, prefetched while this one is used.
 inline void pv_tile(const float* pt, int64_t rp, const float* v, int64_t ldv, int64_t nk,
                     float* o, int64_t ldo, const float* alpha, int64_t nr, int64_t dv,
-                    const float* lo, const float* hi) {
-  for (int64_t j0 = 0; j0 < dv; j0 += kPvChunk) {
-    const int64_t nc = dv - j0 < kPvChunk ? dv - j0 : kPvChunk;
+                    const float* lo, const float* hi, const float* v_next = nullptr,
+                    int64_t n_next = 0) {
+  if (nr <= kMR) {
+    int64_t c0, c1;
+    panel_keys(lo, hi, 0, nr, nk, c0, c1);
+    const float* p = pt + c0 * rp;
+    const float* vc = v + c0 * ldv;
+    switch (nr) {
+      case 6: pv_rows_streaming<6>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
+      case 5: pv_rows_streaming<5>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
+      case 4: pv_rows_streaming<4>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
+      case 3: pv_rows_streaming<3>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
+      case 2: pv_rows_streaming<2>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
+      default: pv_rows_streaming<1>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
+    }
+    return;
+  }
+  const int64_t chunk = kPvChunk;
+  for (int64_t j0 = 0; j0 < dv; j0 += chunk) {
+    const int64_t nc = dv - j0 < chunk ? dv - j0 : chunk;
     for (int64_t r = 0; r < nr; r += kMR) {
       const int64_t mr = nr - r < kMR ? nr - r : kMR;
       int64_t c0, c1;
