@@ -86,16 +86,17 @@ inline void qk_rows(int n, const float* k, int64_t ldk, const float* qt, int64_t
 
 // S^T (nk x rp) = K (nk x d) Q^T (d x rp); rp a multiple of NV * W. With bounds (lo, hi per
 // row, nr real rows), a panel's keys outside its rows' union of ranges are left unwritten.
-// Narrow tiles (decode: NV = 1) take 12 key rows at a time: each accumulator receives one FMA
-// per step of d, so 12 independent chains are needed to cover the FMA latency (4 cycles x 2
-// pipes + the broadcasts); 2 x 6 chains do the same for NV = 2.
+// Narrow tiles (decode: NV = 1) take 8 key rows at a time: each accumulator receives one FMA
+// per step of d, so 8 independent chains are needed to cover the FMA latency (4 cycles x 2
+// pipes); 6 x 2 chains do the same for NV = 2. (12 rows ran no faster: their 12 row pointers
+// spill.)
 // k_next (optional, decode): the next block's keys, prefetched MR rows at a time (n_next rows).
 template <int NV>
 inline void qk_tile(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
                     int64_t nk, float* st, const float* lo, const float* hi, int64_t nr,
                     const float* k_next = nullptr, int64_t n_next = 0) {
   constexpr int P = NV * Vec::size;
-  constexpr int MR = NV == 1 ? 2 * kMR : kMR;
+  constexpr int MR = NV == 1 ? 8 : kMR;
   for (int64_t j = 0; j < rp && j < nr; j += P) {  // Q^T panel (d x P) stays in L1 across keys
     int64_t c, c_end;
     panel_keys(lo, hi, j, j + P < nr ? j + P : nr, nk, c, c_end);
