@@ -34,7 +34,6 @@
 // two interleaved lane accumulators per block, blocks chained by l = alpha l + sum.
 #include "kernels/attention/attention.h"
 
-#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -306,17 +305,17 @@ void run_tile(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t k_be
     const float* hi = bounds ? sc.hi : nullptr;
     const float* kc = kbase + c0 * a.k.stride_l;
     const float* vc = vbase + c0 * a.v.stride_l;
-    // Decode tiles (one row panel) stream K and V from memory: prefetch the next block.
-    const int64_t n_next = t.nr <= kMR ? std::min(kBlockKeys, k_end - c0 - nk) : 0;
+    // Decode tiles (one row panel) stream K and V from memory: they prefetch ahead, up to
+    // the end of this unit's keys.
+    const int64_t avail = t.nr <= kMR ? k_end - c0 : 0;
     if (p.nv == 2)
       qk_tile<2>(kc, a.k.stride_l, sc.qt, rp, a.dim, nk, sc.st, lo, hi, t.nr);
     else
-      qk_tile<1>(kc, a.k.stride_l, sc.qt, rp, a.dim, nk, sc.st, lo, hi, t.nr,
-                 n_next > 0 ? kc + nk * a.k.stride_l : nullptr, n_next);
+      qk_tile<1>(kc, a.k.stride_l, sc.qt, rp, a.dim, nk, sc.st, lo, hi, t.nr, avail);
     if (a.mask_kind != AttentionMask::none) apply_user_mask(a, p, t, c0, nk, sc.st);
     softmax_block(sc.st, rp, nk, bounds, sc.lo, sc.hi, sc.m, sc.l, sc.alpha);
     pv_tile(sc.st, rp, vc, a.v.stride_l, nk, sc.o, p.ldo, sc.alpha, t.nr, a.dim_v, lo, hi,
-            n_next > 0 ? vc + nk * a.v.stride_l : nullptr, n_next);
+            avail);
   }
 }
 

@@ -24,12 +24,18 @@ namespace attention_tiles {
 
 constexpr int kMR = 6;  // accumulator rows of both micro-kernels
 
-// Asks for rows [0, n) of a row-major block (n rows of `len` floats, stride ld) to be brought
-// into the cache ahead of use; a hint, it never faults. Decode streams K and V from memory
-// once, and fetching the next block while computing this one keeps more misses in flight.
-inline void prefetch_rows(const float* p, int64_t ld, int64_t n, int64_t len) {
-  if (!p) return;
-  for (int64_t i = 0; i < n; ++i)
+// Decode streams K and V from memory once; the micro-kernels read 8 key rows (or 16 value
+// rows) at a time, a few bytes per row per step, which the hardware prefetchers do not run far
+// enough ahead of. These ask for the rows this many rows ahead of the current ones.
+constexpr int64_t kPrefetchKeysAhead = 16;
+constexpr int64_t kPrefetchValuesAhead = 32;
+
+// Hints rows [r0, r1) of a row-major array (stride ld, `len` floats each) into the cache,
+// clipped to the `avail` rows that exist; a prefetch never faults, and none is issued past avail.
+inline void prefetch_rows(const float* p, int64_t ld, int64_t r0, int64_t r1, int64_t avail,
+                          int64_t len) {
+  if (r1 > avail) r1 = avail;
+  for (int64_t i = r0; i < r1; ++i)
     for (int64_t x = 0; x < len; x += 16) __builtin_prefetch(p + i * ld + x);
 }
 
@@ -90,19 +96,19 @@ inline void qk_rows(int n, const float* k, int64_t ldk, const float* qt, int64_t
 // per step of d, so 8 independent chains are needed to cover the FMA latency (4 cycles x 2
 // pipes); 6 x 2 chains do the same for NV = 2. (12 rows ran no faster: their 12 row pointers
 // spill.)
-// k_next (optional, decode): the next block's keys, prefetched MR rows at a time (n_next rows).
+// avail (decode, else 0): key rows that exist from k on, for prefetching ahead.
 template <int NV>
 inline void qk_tile(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
                     int64_t nk, float* st, const float* lo, const float* hi, int64_t nr,
-                    const float* k_next = nullptr, int64_t n_next = 0) {
+                    int64_t avail = 0) {
   constexpr int P = NV * Vec::size;
   constexpr int MR = NV == 1 ? 8 : kMR;
   for (int64_t j = 0; j < rp && j < nr; j += P) {  // Q^T panel (d x P) stays in L1 across keys
     int64_t c, c_end;
     panel_keys(lo, hi, j, j + P < nr ? j + P : nr, nk, c, c_end);
     for (; c + MR <= c_end; c += MR) {
-      if (k_next && c < n_next)
-        prefetch_rows(k_next + c * ldk, ldk, n_next - c < MR ? n_next - c : MR, d);
+      if (avail > 0)
+        prefetch_rows(k, ldk, c + kPrefetchKeysAhead, c + kPrefetchKeysAhead + MR, avail, d);
       qk_block<MR, NV>(k + c * ldk, ldk, qt + j, rp, d, st + c * rp + j);
     }
     if (c < c_end)
@@ -173,13 +179,13 @@ constexpr int64_t kDecodeKeys = 16;
 template <int MR>
 inline void pv_rows_streaming(const float* pt, int64_t rp, const float* v, int64_t ldv,
                               int64_t nk, float* o, int64_t ldo, const float* alpha, int64_t dv,
-                              const float* v_next, int64_t n_next) {
+                              int64_t avail) {
   float ones[kMR];
   for (int i = 0; i < kMR; ++i) ones[i] = 1.0f;
   for (int64_t c = 0; c == 0 || c < nk; c += kDecodeKeys) {  // alpha applies once (c == 0)
     const int64_t n = nk - c < kDecodeKeys ? nk - c : kDecodeKeys;
-    if (v_next && c < n_next)
-      prefetch_rows(v_next + c * ldv, ldv, n_next - c < n ? n_next - c : n, dv);
+    prefetch_rows(v, ldv, c + kPrefetchValuesAhead, c + kPrefetchValuesAhead + kDecodeKeys,
+                  avail, dv);
     pv_rows<MR>(pt + c * rp, rp, v + c * ldv, ldv, n > 0 ? n : 0, o, ldo, c == 0 ? alpha : ones,
                 dv);
   }
@@ -187,23 +193,23 @@ inline void pv_rows_streaming(const float* pt, int64_t rp, const float* v, int64
 
 // O (nr x dv, row stride ldo) = diag(alpha) O + P V, with P given as P^T (nk x rp). With
 // bounds (lo, hi), a row panel visits only the keys its rows may attend (P = 0 elsewhere).
-// v_next (optional, decode): the next block's values, prefetched while this one is used.
+// avail (decode, else 0): value rows that exist from v on, for prefetching ahead.
 inline void pv_tile(const float* pt, int64_t rp, const float* v, int64_t ldv, int64_t nk,
                     float* o, int64_t ldo, const float* alpha, int64_t nr, int64_t dv,
-                    const float* lo, const float* hi, const float* v_next = nullptr,
-                    int64_t n_next = 0) {
+                    const float* lo, const float* hi, int64_t avail = 0) {
   if (nr <= kMR) {
     int64_t c0, c1;
     panel_keys(lo, hi, 0, nr, nk, c0, c1);
     const float* p = pt + c0 * rp;
     const float* vc = v + c0 * ldv;
+    const int64_t ahead = avail - c0;
     switch (nr) {
-      case 6: pv_rows_streaming<6>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
-      case 5: pv_rows_streaming<5>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
-      case 4: pv_rows_streaming<4>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
-      case 3: pv_rows_streaming<3>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
-      case 2: pv_rows_streaming<2>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
-      default: pv_rows_streaming<1>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, v_next, n_next); break;
+      case 6: pv_rows_streaming<6>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, ahead); break;
+      case 5: pv_rows_streaming<5>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, ahead); break;
+      case 4: pv_rows_streaming<4>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, ahead); break;
+      case 3: pv_rows_streaming<3>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, ahead); break;
+      case 2: pv_rows_streaming<2>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, ahead); break;
+      default: pv_rows_streaming<1>(p, rp, vc, ldv, c1 - c0, o, ldo, alpha, dv, ahead); break;
     }
     return;
   }
