@@ -48,5 +48,6 @@ void bind_softmax(pybind11::module_& m);
 void bind_norm(pybind11::module_& m);
 void bind_activation(pybind11::module_& m);
 void bind_matmul(pybind11::module_& m);
+void bind_attention(pybind11::module_& m);
 
 }  // namespace fastattn

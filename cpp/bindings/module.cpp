@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   fastattn::bind_norm(m);
   fastattn::bind_activation(m);
   fastattn::bind_matmul(m);
+  fastattn::bind_attention(m);
 }

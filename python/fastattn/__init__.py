@@ -11,14 +11,14 @@ from .runtime import _apply_environment
 _apply_environment()
 
 from . import reference  # noqa: E402
-from .ops import (PackedMatrix, gelu, layer_norm, log_softmax, matmul, relu, rms_norm,  # noqa: E402
-                  silu, softmax, swiglu)
+from .ops import (PackedMatrix, attention, gelu, layer_norm, log_softmax, matmul, relu,  # noqa: E402
+                  rms_norm, silu, softmax, swiglu)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu", "swiglu",
-    "matmul", "PackedMatrix",
+    "matmul", "PackedMatrix", "attention",
     "available_isas", "get_isa", "set_isa", "use_isa",
     "get_num_threads", "set_num_threads", "threads", "cpu_info", "reference",
 ]

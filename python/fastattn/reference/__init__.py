@@ -3,9 +3,10 @@
 They accept any float dtype; the tests evaluate them in float64 and compare the kernels
 against them. They materialise whatever the formula names (no tiling, no fusion)."""
 from .activation import gelu, relu, sigmoid, silu, swiglu
+from .attention import attention, attention_mask
 from .matmul import matmul
 from .norm import layer_norm, rms_norm
 from .softmax import log_softmax, softmax
 
 __all__ = ["softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu",
-           "swiglu", "sigmoid", "matmul"]
+           "swiglu", "sigmoid", "matmul", "attention", "attention_mask"]
