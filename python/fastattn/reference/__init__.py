@@ -4,7 +4,11 @@ They accept any float dtype; the tests evaluate them in float64 and compare the 
 against them. They materialise whatever the formula names (no tiling, no fusion)."""
 from .activation import gelu, relu, sigmoid, silu, swiglu
 from .norm import layer_norm, rms_norm
+from .kv_cache import cached_attention
+from .positions import alibi_bias, alibi_slopes, random_fourier, sinusoidal_positions
+from .rope import rope
 from .softmax import log_softmax, softmax
 
 __all__ = ["softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu",
-           "swiglu", "sigmoid"]
+           "swiglu", "sigmoid", "rope", "cached_attention", "sinusoidal_positions",
+           "alibi_slopes", "alibi_bias", "random_fourier"]

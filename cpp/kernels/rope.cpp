@@ -1,0 +1,70 @@
+// RoPE kernel: a streaming, element-wise rotation. Each row (b, h, l) reads its D floats and
+// one table row, and writes D floats: bandwidth bound, so the only goals are full-width
+// vectors, no gathers and no extra passes.
+//   half style: the two halves are two contiguous runs, y1 = x1 c - x2 s, y2 = x2 c + x1 s.
+//   interleaved: one run, y = x * (c, c) + swap_pairs(x) * (-s, s), with the duplicated /
+//     signed table the wrapper builds, so no lane shuffle crosses a pair.
+// Numerics: two products and one fused add per output: |y - y_exact| <= ~2 ulp of
+// |x1 c| + |x2 s| beyond the tables' own float32 rounding (tests/test_rope.py).
+// Threading: rows split statically over threads; each row is independent, so the bits never
+// depend on the thread count. In place is safe: each vector is loaded before it is stored.
+#include "kernels/rope.h"
+
+#include <cstring>
+
+#include "core/parallel.h"
+#include "core/vec_math.h"
+
+namespace fastattn {
+namespace FASTATTN_ISA_NAMESPACE {
+namespace {
+
+void rotate_half_row(const float* x, float* y, const float* c, const float* s, int64_t half) {
+  constexpr int W = Vec::size;
+  for (int64_t i = 0; i < half; i += W) {
+    const int cnt = half - i < W ? static_cast<int>(half - i) : W;
+    const Vec vc = load_n(c + i, cnt), vs = load_n(s + i, cnt);
+    const Vec x1 = load_n(x + i, cnt), x2 = load_n(x + half + i, cnt);
+    store_n(y + i, fnmadd(x2, vs, x1 * vc), cnt);         // x1 c - x2 s
+    store_n(y + half + i, fmadd(x1, vs, x2 * vc), cnt);   // x2 c + x1 s
+  }
+}
+
+void rotate_interleaved_row(const float* x, float* y, const float* c, const float* s,
+                            int64_t rot) {
+  constexpr int W = Vec::size;
+  for (int64_t i = 0; i < rot; i += W) {
+    // rot and W are even, so cnt is even and a tail never splits a pair.
+    const int cnt = rot - i < W ? static_cast<int>(rot - i) : W;
+    const Vec xv = load_n(x + i, cnt);
+    store_n(y + i, fmadd(swap_pairs(xv), load_n(s + i, cnt), xv * load_n(c + i, cnt)), cnt);
+  }
+}
+
+void rope(const float* x, float* y, int64_t batch, int64_t heads, int64_t L, int64_t D,
+          const float* cos, const float* sin, int64_t table_bstride, int64_t rot,
+          bool interleaved) {
+  const int64_t rows = batch * heads * L;
+  if (rows == 0 || D == 0) return;
+  const int64_t width = interleaved ? rot : rot / 2;
+  const int64_t grain = D >= 16384 ? 1 : 16384 / D;  // >= ~64 KiB of x per thread
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t l = r % L, b = r / (heads * L);
+      const int64_t t = (b * table_bstride + l) * width;
+      const float* xr = x + r * D;
+      float* yr = y + r * D;
+      if (interleaved) rotate_interleaved_row(xr, yr, cos + t, sin + t, rot);
+      else rotate_half_row(xr, yr, cos + t, sin + t, rot / 2);
+      if (yr != xr && rot < D)
+        std::memcpy(yr + rot, xr + rot, static_cast<size_t>(D - rot) * sizeof(float));
+    }
+  });
+}
+
+}  // namespace
+
+void register_kernels(RopeKernels& t, Tag) { t.rope = rope; }
+
+}  // namespace FASTATTN_ISA_NAMESPACE
+}  // namespace fastattn
