@@ -69,20 +69,67 @@ struct Problem {
   float *part_o, *part_m, *part_l;  // per (item, row): o (D floats), m, l
 };
 
+// Asks for the K and V rows of the next key block (into L2) while this one is computed:
+// the kernel streams from memory, and hardware prefetchers alone leave it latency bound
+// (the P.V loop walks V by columns).
+inline void prefetch_row(const float* p, int64_t D) {
+#if defined(__GNUC__) || defined(__clang__)
+  for (int64_t d = 0; d < D; d += 16) __builtin_prefetch(p + d, 0, 2);
+#else
+  (void)p; (void)D;
+#endif
+}
+
 // One register block of R query rows against the contiguous key run [j0, j0 + n) whose first
 // row is at kb / vb. qr: the rows' queries; pos / wstart: their positions and first visible
-// key; m, l, o: their running state.
+// key; m, l, o: their running state. pf_k, pf_v: the next block's first rows (pf_n of them)
+// to prefetch, pf_n = 0 for none.
 template <int R>
 void attend_block(const Problem& P, const float* const* qr, const int64_t* pos,
                   const int64_t* wstart, float* m, float* l, float* const* o, const float* kb,
-                  const float* vb, int64_t j0, int64_t n) {
+                  const float* vb, int64_t j0, int64_t n, const float* pf_k, const float* pf_v,
+                  int64_t pf_n) {
   constexpr int W = Vec::size;
   const int64_t D = P.D;
   const float ninf = -std::numeric_limits<float>::infinity();
   alignas(64) float s[R][kKeyBlock];
 
-  // Scores: each K row is loaded once for the R queries.
-  for (int64_t j = 0; j < n; ++j) {
+  // Scores, two keys at a time: each K row is loaded once for the R queries, and the 2R
+  // independent accumulators hide the FMA latency (one chain per row would stall on it).
+  int64_t j = 0;
+  for (; j + 2 <= n; j += 2) {
+    for (int64_t i = j; i < j + 2 && i < pf_n; ++i) {
+      prefetch_row(pf_k + i * D, D);
+      prefetch_row(pf_v + i * D, D);
+    }
+    const float* k0 = kb + j * D;
+    const float* k1 = k0 + D;
+    Vec a0[R], a1[R];
+    for (int r = 0; r < R; ++r) { a0[r] = Vec::zero(); a1[r] = Vec::zero(); }
+    int64_t d = 0;
+    for (; d + W <= D; d += W) {
+      const Vec kv0 = Vec::load(k0 + d), kv1 = Vec::load(k1 + d);
+      for (int r = 0; r < R; ++r) {
+        const Vec qv = Vec::load(qr[r] + d);
+        a0[r] = fmadd(qv, kv0, a0[r]);
+        a1[r] = fmadd(qv, kv1, a1[r]);
+      }
+    }
+    if (d < D) {
+      const int cnt = static_cast<int>(D - d);
+      const Vec kv0 = Vec::load_partial(k0 + d, cnt), kv1 = Vec::load_partial(k1 + d, cnt);
+      for (int r = 0; r < R; ++r) {
+        const Vec qv = Vec::load_partial(qr[r] + d, cnt);
+        a0[r] = fmadd(qv, kv0, a0[r]);
+        a1[r] = fmadd(qv, kv1, a1[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      s[r][j] = hsum(a0[r]) * P.scale;
+      s[r][j + 1] = hsum(a1[r]) * P.scale;
+    }
+  }
+  for (; j < n; ++j) {
     const float* kj = kb + j * D;
     Vec acc[R];
     for (int r = 0; r < R; ++r) acc[r] = Vec::zero();
@@ -96,22 +143,22 @@ void attend_block(const Problem& P, const float* const* qr, const int64_t* pos,
 
   // Mask by absolute position, then the online-softmax update of m, l and the rescale of o.
   for (int r = 0; r < R; ++r) {
-    for (int64_t j = 0; j < n; ++j) {
-      const int64_t p = j0 + j;
-      if (p > pos[r] || p < wstart[r]) s[r][j] = ninf;
+    if (j0 + n - 1 > pos[r] || j0 < wstart[r]) {  // block straddles a mask edge
+      for (int64_t i = 0; i < n; ++i)
+        if (j0 + i > pos[r] || j0 + i < wstart[r]) s[r][i] = ninf;
     }
     const float bm = row_max(s[r], n);
     const float mnew = bm > m[r] ? bm : m[r];
     if (mnew == ninf) {  // nothing visible yet: weights 0, state unchanged (no inf - inf)
-      for (int64_t j = 0; j < n; ++j) s[r][j] = 0.0f;
+      for (int64_t i = 0; i < n; ++i) s[r][i] = 0.0f;
       continue;
     }
     const Vec vm = Vec::broadcast(mnew);
     Vec sum = Vec::zero();
-    for (int64_t j = 0; j < n; j += W) {
-      const int cnt = n - j < W ? static_cast<int>(n - j) : W;
-      const Vec e = exp(load_n(s[r] + j, cnt, ninf) - vm);  // padding lanes: exp(-inf) = 0
-      store_n(s[r] + j, e, cnt);
+    for (int64_t i = 0; i < n; i += W) {
+      const int cnt = n - i < W ? static_cast<int>(n - i) : W;
+      const Vec e = exp(load_n(s[r] + i, cnt, ninf) - vm);  // padding lanes: exp(-inf) = 0
+      store_n(s[r] + i, e, cnt);
       sum = sum + e;
     }
     const float alpha = m[r] == ninf ? 0.0f : std::exp(m[r] - mnew);
@@ -131,11 +178,11 @@ void attend_block(const Problem& P, const float* const* qr, const int64_t* pos,
   for (; d + 2 * W <= D; d += 2 * W) {
     Vec a0[R], a1[R];
     for (int r = 0; r < R; ++r) { a0[r] = Vec::load(o[r] + d); a1[r] = Vec::load(o[r] + d + W); }
-    for (int64_t j = 0; j < n; ++j) {
-      const float* vj = vb + j * D + d;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* vj = vb + i * D + d;
       const Vec v0 = Vec::load(vj), v1 = Vec::load(vj + W);
       for (int r = 0; r < R; ++r) {
-        const Vec p = Vec::broadcast(s[r][j]);
+        const Vec p = Vec::broadcast(s[r][i]);
         a0[r] = fmadd(p, v0, a0[r]);
         a1[r] = fmadd(p, v1, a1[r]);
       }
@@ -146,9 +193,9 @@ void attend_block(const Problem& P, const float* const* qr, const int64_t* pos,
     const int cnt = D - d < W ? static_cast<int>(D - d) : W;
     Vec a[R];
     for (int r = 0; r < R; ++r) a[r] = load_n(o[r] + d, cnt);
-    for (int64_t j = 0; j < n; ++j) {
-      const Vec vv = load_n(vb + j * D + d, cnt);
-      for (int r = 0; r < R; ++r) a[r] = fmadd(Vec::broadcast(s[r][j]), vv, a[r]);
+    for (int64_t i = 0; i < n; ++i) {
+      const Vec vv = load_n(vb + i * D + d, cnt);
+      for (int r = 0; r < R; ++r) a[r] = fmadd(Vec::broadcast(s[r][i]), vv, a[r]);
     }
     for (int r = 0; r < R; ++r) store_n(o[r] + d, a[r], cnt);
   }
@@ -193,11 +240,19 @@ void attend_item(const Problem& P, int64_t item) {
       const float* vb = vg + slot * D;
       float* m = m_base + rb;
       float* l = l_base + rb;
+      // The next block starts at slot j1 mod S; later row blocks find this one in cache.
+      const int64_t pf_slot = j1 % P.S;
+      int64_t pf_n = rb == 0 && j1 < c1 ? c1 - j1 : 0;
+      if (pf_n > kKeyBlock) pf_n = kKeyBlock;
+      if (pf_n > P.S - pf_slot) pf_n = P.S - pf_slot;
+      const float* pk = kg + pf_slot * D;
+      const float* pv = vg + pf_slot * D;
+      const int64_t n = j1 - j0;
       switch (R) {
-        case 4: attend_block<4>(P, qr, pos, ws, m, l, o, kb, vb, j0, j1 - j0); break;
-        case 3: attend_block<3>(P, qr, pos, ws, m, l, o, kb, vb, j0, j1 - j0); break;
-        case 2: attend_block<2>(P, qr, pos, ws, m, l, o, kb, vb, j0, j1 - j0); break;
-        default: attend_block<1>(P, qr, pos, ws, m, l, o, kb, vb, j0, j1 - j0); break;
+        case 4: attend_block<4>(P, qr, pos, ws, m, l, o, kb, vb, j0, n, pk, pv, pf_n); break;
+        case 3: attend_block<3>(P, qr, pos, ws, m, l, o, kb, vb, j0, n, pk, pv, pf_n); break;
+        case 2: attend_block<2>(P, qr, pos, ws, m, l, o, kb, vb, j0, n, pk, pv, pf_n); break;
+        default: attend_block<1>(P, qr, pos, ws, m, l, o, kb, vb, j0, n, pk, pv, pf_n); break;
       }
     }
     j0 = j1;
