@@ -43,9 +43,10 @@ def test_layer_norm_large_mean_small_variance(isa, rng):
     x = (1e4 + 0.1 * rng.standard_normal((4, 1000))).astype(np.float32)
     y = fastattn.layer_norm(x)
     ref = reference.layer_norm(x.astype(np.float64))
-    # x itself carries float32 rounding of 1e4 (~5e-4 absolute = 5e-3 of the std): the result
-    # is exact for the float32 input; only the statistics' rounding remains.
-    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
+    # The reference sees the same float32 inputs, so the only error is the statistics':
+    # the corrected mean is good to ~eps * |mean| / n + eps * std, var to ~20 eps relative;
+    # (x - mean) is exact, so y is good to a few 1e-6 absolute.
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
 
 
 def test_constant_rows(isa):

@@ -42,7 +42,11 @@ struct Vec {
   }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void store_partial(float* p, int n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
+  // Non-temporal store (bypasses the cache, no read-for-ownership); p aligned to 64 bytes.
+  void stream(float* p) const { _mm512_stream_ps(p, v); }
 };
+// Orders earlier non-temporal stores before later stores (call after a streamed region).
+inline void stream_fence() { _mm_sfence(); }
 inline Vec operator+(Vec a, Vec b) { return Vec(_mm512_add_ps(a.v, b.v)); }
 inline Vec operator-(Vec a, Vec b) { return Vec(_mm512_sub_ps(a.v, b.v)); }
 inline Vec operator*(Vec a, Vec b) { return Vec(_mm512_mul_ps(a.v, b.v)); }
@@ -72,6 +76,8 @@ inline Vec pow2_int(Vec n) {
 }
 // Swaps the two lanes of each pair: (a0, a1, a2, a3, ...) -> (a1, a0, a3, a2, ...).
 inline Vec swap_pairs(Vec a) { return Vec(_mm512_permute_ps(a.v, 0xB1)); }
+// lanes [0, n) of a, the rest 0
+inline Vec keep_first(Vec a, int n) { return Vec(_mm512_maskz_mov_ps(Vec::mask(n), a.v)); }
 inline float hsum(Vec a) { return _mm512_reduce_add_ps(a.v); }
 inline float hmax(Vec a) { return _mm512_reduce_max_ps(a.v); }
 
@@ -95,7 +101,10 @@ struct Vec {
   }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   void store_partial(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
+  // Non-temporal store (bypasses the cache, no read-for-ownership); p aligned to 32 bytes.
+  void stream(float* p) const { _mm256_stream_ps(p, v); }
 };
+inline void stream_fence() { _mm_sfence(); }
 inline Vec operator+(Vec a, Vec b) { return Vec(_mm256_add_ps(a.v, b.v)); }
 inline Vec operator-(Vec a, Vec b) { return Vec(_mm256_sub_ps(a.v, b.v)); }
 inline Vec operator*(Vec a, Vec b) { return Vec(_mm256_mul_ps(a.v, b.v)); }
@@ -120,6 +129,9 @@ inline Vec pow2_int(Vec n) {
   return Vec(_mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
 }
 inline Vec swap_pairs(Vec a) { return Vec(_mm256_permute_ps(a.v, 0xB1)); }
+inline Vec keep_first(Vec a, int n) {
+  return Vec(_mm256_and_ps(a.v, _mm256_castsi256_ps(Vec::mask(n))));
+}
 // Fixed pairwise order: (lo128 + hi128), then within 128 bits.
 inline float hsum(Vec a) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
@@ -150,7 +162,10 @@ struct Vec {
   }
   void store(float* p) const { std::memcpy(p, v, sizeof v); }
   void store_partial(float* p, int n) const { for (int i = 0; i < n; ++i) p[i] = v[i]; }
+  // Portable code has no non-temporal store: a plain store.
+  void stream(float* p) const { store(p); }
 };
+inline void stream_fence() {}
 #define FASTATTN_VEC_MAP2(name, expr)                                           \
   inline Vec name(Vec a, Vec b) { Vec r; for (int i = 0; i < Vec::size; ++i) { \
     const float x = a.v[i], y = b.v[i]; r.v[i] = (expr); } return r; }
@@ -197,6 +212,9 @@ inline Vec swap_pairs(Vec a) {
   Vec r;
   for (int i = 0; i < Vec::size; i += 2) { r.v[i] = a.v[i + 1]; r.v[i + 1] = a.v[i]; }
   return r;
+}
+inline Vec keep_first(Vec a, int n) {
+  Vec r; for (int i = 0; i < Vec::size; ++i) r.v[i] = i < n ? a.v[i] : 0.0f; return r;
 }
 inline float hsum(Vec a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
 inline float hmax(Vec a) {

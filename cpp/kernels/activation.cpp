@@ -1,8 +1,11 @@
-// Element-wise activations: streaming loops over contiguous memory, split into contiguous
-// chunks across threads (each element's value does not depend on the chunking).
+// Element-wise activations: loops over contiguous memory, split into contiguous chunks across
+// threads (each element's value does not depend on the chunking). Outputs larger than the
+// cache are written with streaming stores (core/row_writer.h), unless computed in place (then
+// the line is already being read, and there is no read-for-ownership to save).
 #include "kernels/activation.h"
 
 #include "core/parallel.h"
+#include "core/row_writer.h"
 #include "kernels/activation_math.h"
 
 namespace fastattn {
@@ -13,17 +16,12 @@ constexpr int64_t kGrain = 1 << 15;  // elements per thread, at least
 
 template <Activation kind>
 void apply_kind(const float* x, float* y, int64_t n) {
+  const bool streaming = should_stream(n) && x != y;
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    constexpr int W = Vec::size;
-    int64_t i = b;
-    for (; i + 2 * W <= e; i += 2 * W) {
-      activate<kind>(Vec::load(x + i)).store(y + i);
-      activate<kind>(Vec::load(x + i + W)).store(y + i + W);
-    }
-    for (; i < e; i += W) {
-      const int cnt = e - i < W ? static_cast<int>(e - i) : W;
-      store_n(y + i, activate<kind>(load_n(x + i, cnt)), cnt);
-    }
+    write_row(y + b, e - b, streaming, [&](int64_t i, int cnt) {
+      return activate<kind>(load_n(x + b + i, cnt));
+    });
+    if (streaming) stream_fence();
   });
 }
 
@@ -38,12 +36,12 @@ void apply(Activation kind, const float* x, float* y, int64_t n) {
 }
 
 void swiglu(const float* gate, const float* up, float* y, int64_t n) {
+  const bool streaming = should_stream(n) && y != gate && y != up;
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    constexpr int W = Vec::size;
-    for (int64_t i = b; i < e; i += W) {
-      const int cnt = e - i < W ? static_cast<int>(e - i) : W;
-      store_n(y + i, silu(load_n(gate + i, cnt)) * load_n(up + i, cnt), cnt);
-    }
+    write_row(y + b, e - b, streaming, [&](int64_t i, int cnt) {
+      return silu(load_n(gate + b + i, cnt)) * load_n(up + b + i, cnt);
+    });
+    if (streaming) stream_fence();
   });
 }
 

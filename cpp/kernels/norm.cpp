@@ -1,6 +1,10 @@
 // layer_norm / rms_norm, one row per thread-iteration. Statistics use the compensated blocked
-// sum (core/reduce.h); layer_norm's variance is the two-pass mean((x - mean)^2), which stays
-// accurate when |mean| >> std (the one-pass E[x^2] - mean^2 cancels catastrophically).
+// sum (core/reduce.h). layer_norm stays accurate when |mean| >> std:
+//   m1   = sum(x) / n                 error ~ |mean| * 20 eps: large next to a small std
+//   c    = sum(x - m1) / n            x - m1 is exact (Sterbenz) when x is near m1
+//   mean = m1 + c, kept as the pair (m1, c): rounded to one float it would again be off by
+//          half an ulp of |mean|, so every use computes (x - m1) - c
+//   var  = sum(((x - m1) - c)^2) / n  two-pass (the one-pass E[x^2] - mean^2 cancels)
 // The 1/sqrt is taken in double on the float32 statistic: one rounding.
 #include "kernels/norm.h"
 
@@ -8,23 +12,23 @@
 
 #include "core/parallel.h"
 #include "core/reduce.h"
+#include "core/row_writer.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
 namespace {
 
-// y = (x - shift) * scale [* w] [+ b] over one row.
-void normalize_row(const float* x, float* y, int64_t n, float shift, float scale, const float* w,
-                   const float* b) {
-  constexpr int W = Vec::size;
-  const Vec vs = Vec::broadcast(shift), vk = Vec::broadcast(scale);
-  for (int64_t i = 0; i < n; i += W) {
-    const int cnt = n - i < W ? static_cast<int>(n - i) : W;
-    Vec v = (load_n(x + i, cnt) - vs) * vk;
+// y = ((x - shift_hi) - shift_lo) * scale [* w] [+ b] over one row.
+void normalize_row(const float* x, float* y, int64_t n, float shift_hi, float shift_lo,
+                   float scale, const float* w, const float* b, bool streaming) {
+  const Vec hi = Vec::broadcast(shift_hi), lo = Vec::broadcast(shift_lo);
+  const Vec vk = Vec::broadcast(scale);
+  write_row(y, n, streaming, [&](int64_t i, int cnt) {
+    Vec v = ((load_n(x + i, cnt) - hi) - lo) * vk;
     if (w) v = v * load_n(w + i, cnt);
     if (b) v = v + load_n(b + i, cnt);
-    store_n(y + i, v, cnt);
-  }
+    return v;
+  });
 }
 
 int64_t row_grain(int64_t n) { return n >= 16384 ? 1 : 16384 / (n > 0 ? n : 1); }
@@ -32,26 +36,33 @@ int64_t row_grain(int64_t n) { return n >= 16384 ? 1 : 16384 / (n > 0 ? n : 1); 
 void layer_norm_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t n,
                      const float* w, const float* b, float eps) {
   if (n == 0) return;
+  const bool streaming = should_stream(rows * n);
   parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * ldx;
-      const float mean =
+      const float m1 =
           blocked_sum(n, [&](int64_t i, int cnt) { return load_n(xr + i, cnt); }) / n;
-      const Vec vm = Vec::broadcast(mean);
-      // masked lanes load `mean`, so they contribute (mean - mean)^2 = 0
+      const Vec vm1 = Vec::broadcast(m1);
+      // masked lanes load m1, so they contribute m1 - m1 = 0
+      const float c = blocked_sum(n, [&](int64_t i, int cnt) {
+                        return load_n(xr + i, cnt, m1) - vm1;
+                      }) / n;
+      const Vec vc = Vec::broadcast(c);
       const float var = blocked_sum(n, [&](int64_t i, int cnt) {
-                          const Vec d = load_n(xr + i, cnt, mean) - vm;
-                          return d * d;
+                          const Vec d = (load_n(xr + i, cnt, m1) - vm1) - vc;
+                          return cnt == Vec::size ? d * d : keep_first(d * d, cnt);
                         }) / n;
       const float rstd = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var) + eps));
-      normalize_row(xr, y + r * ldy, n, mean, rstd, w, b);
+      normalize_row(xr, y + r * ldy, n, m1, c, rstd, w, b, streaming);
     }
+    if (streaming) stream_fence();
   });
 }
 
 void rms_norm_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t n,
                    const float* w, float eps) {
   if (n == 0) return;
+  const bool streaming = should_stream(rows * n);
   parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * ldx;
@@ -60,8 +71,9 @@ void rms_norm_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t r
                          return v * v;
                        }) / n;
       const float rstd = static_cast<float>(1.0 / std::sqrt(static_cast<double>(ms) + eps));
-      normalize_row(xr, y + r * ldy, n, 0.0f, rstd, w, nullptr);
+      normalize_row(xr, y + r * ldy, n, 0.0f, 0.0f, rstd, w, nullptr, streaming);
     }
+    if (streaming) stream_fence();
   });
 }
 

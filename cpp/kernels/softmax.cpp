@@ -1,6 +1,8 @@
 // softmax / log_softmax: three passes over each row (max; exp and sum; scale), each row on one
 // thread. A 4096-float row (16 KiB) stays in L1 between passes, so the row is read from memory
-// once and written once: the kernel runs at memory bandwidth for large inputs.
+// once and written once: the kernel runs at memory bandwidth for large inputs. For outputs
+// larger than the cache (core/row_writer.h), exp(x - m) is staged in a per-thread scratch row
+// that stays in L1, and the scaled result is written with streaming stores.
 // Accuracy: exp's ~2 ulp, the sum's ~20 eps (core/reduce.h), one rounding of x - m
 // (|x - m| * 2^-24 absolute) and the final scale: within 1e-6 relative of float64 for logits
 // spread over less than ~8 (tests/test_softmax.py).
@@ -9,56 +11,58 @@
 #include <cmath>
 #include <limits>
 
+#include "core/memory.h"
 #include "core/parallel.h"
 #include "core/reduce.h"
+#include "core/row_writer.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
 namespace {
 
-void softmax_row(const float* x, float* y, int64_t n, bool log) {
+// Rows up to this length stage exp(x - m) in scratch when streaming (64 KiB: L1/L2 resident).
+constexpr int64_t kMaxStagedRow = 16384;
+
+// scratch: null, or room for n floats to stage exp(x - m) (streaming writes).
+void softmax_row(const float* x, float* y, int64_t n, bool log, bool streaming, float* scratch) {
   constexpr int W = Vec::size;
   const float ninf = -std::numeric_limits<float>::infinity();
   const float m = row_max(x, n);
   if (m == ninf) {  // every entry -inf (no key allowed): zeros, not NaN
     const Vec fill = Vec::broadcast(log ? ninf : 0.0f);
-    int64_t i = 0;
-    for (; i + W <= n; i += W) fill.store(y + i);
-    if (i < n) fill.store_partial(y + i, static_cast<int>(n - i));
+    write_row(y, n, streaming, [&](int64_t, int) { return fill; });
     return;
   }
   const Vec vm = Vec::broadcast(m);
   if (!log) {
-    // y = exp(x - m), summed as it is written; masked lanes load -inf so they add exp(-inf) = 0.
+    // e = exp(x - m), summed as it is written (to scratch, or to y itself); masked lanes load
+    // -inf so they add exp(-inf) = 0. Then y = e * (1 / sum).
+    float* e = scratch ? scratch : y;
     const float sum = blocked_sum(n, [&](int64_t i, int cnt) {
-      const Vec e = exp(load_n(x + i, cnt, ninf) - vm);
-      store_n(y + i, e, cnt);
-      return e;
+      const Vec v = exp(load_n(x + i, cnt, ninf) - vm);
+      store_n(e + i, v, cnt);
+      return v;
     });
     const Vec inv = Vec::broadcast(1.0f / sum);
-    int64_t i = 0;
-    for (; i + W <= n; i += W) (Vec::load(y + i) * inv).store(y + i);
-    if (i < n) (Vec::load_partial(y + i, static_cast<int>(n - i)) * inv)
-                   .store_partial(y + i, static_cast<int>(n - i));
+    write_row(y, n, streaming && scratch, [&](int64_t i, int cnt) { return load_n(e + i, cnt) * inv; });
   } else {
     const float sum = blocked_sum(n, [&](int64_t i, int cnt) {
       return exp(load_n(x + i, cnt, ninf) - vm);
     });
     const Vec lse = Vec::broadcast(static_cast<float>(std::log(static_cast<double>(sum))));
-    int64_t i = 0;
-    for (; i + W <= n; i += W) ((Vec::load(x + i) - vm) - lse).store(y + i);
-    if (i < n) {
-      const int cnt = static_cast<int>(n - i);
-      ((Vec::load_partial(x + i, cnt) - vm) - lse).store_partial(y + i, cnt);
-    }
+    write_row(y, n, streaming, [&](int64_t i, int cnt) { return (load_n(x + i, cnt) - vm) - lse; });
   }
 }
 
 void softmax_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t n,
                   bool log) {
   const int64_t grain = n >= 16384 ? 1 : 16384 / (n > 0 ? n : 1);  // >= ~64 KiB per thread
+  const bool streaming = should_stream(rows * n);
   parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) softmax_row(x + r * ldx, y + r * ldy, n, log);
+    AlignedFloats scratch(streaming && !log && n <= kMaxStagedRow ? n : 0);
+    for (int64_t r = r0; r < r1; ++r)
+      softmax_row(x + r * ldx, y + r * ldy, n, log, streaming, scratch.data());
+    if (streaming) stream_fence();
   });
 }
 

@@ -19,7 +19,8 @@ def _elementwise(op: str, kernel, inputs: dict, out) -> np.ndarray:
     out = v.prepare_out(op, out, first.shape, arrays)
     if first.size == 0:
         return out
-    contiguous = [np.ascontiguousarray(a) for a in arrays.values()]
+    # not np.ascontiguousarray: it turns a 0-d array into 1-d
+    contiguous = [a if a.flags.c_contiguous else a.copy(order="C") for a in arrays.values()]
     return v.run_into(out, lambda o: kernel(*contiguous, o), v.contiguous_or_none)
 
 

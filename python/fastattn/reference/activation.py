@@ -10,7 +10,7 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 def erfc(x):
     """erfc(x) = 1 - erf(x), element-wise in float64."""
     x = np.asarray(x)
-    return _erfc(x.astype(np.float64)).astype(np.float64).astype(x.dtype, copy=False)
+    return np.asarray(_erfc(x.astype(np.float64)), dtype=np.float64).astype(x.dtype, copy=False)
 
 
 def relu(x):

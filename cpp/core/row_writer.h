@@ -1,0 +1,52 @@
+// write_row: the last pass of a row kernel, y[i..i+cnt) = value(i, cnt), optionally with
+// non-temporal (streaming) stores.
+//
+// Why: a normal store to memory that is not in cache first reads the line (read-for-ownership),
+// so a kernel that reads x and writes y moves 3 bytes per output byte instead of 2. For outputs
+// much larger than the cache, streaming stores skip that read (memcpy does the same). For small
+// outputs they would be a loss — the next op reads y from cache — so callers stream only when
+// the whole output exceeds kStreamingBytes.
+#pragma once
+
+#ifndef FASTATTN_ISA_NAMESPACE
+#error "core/row_writer.h is for kernel translation units (compiled per ISA)"
+#endif
+
+#include <cstdint>
+
+#include "core/vec_math.h"
+
+namespace fastattn {
+namespace FASTATTN_ISA_NAMESPACE {
+
+// Outputs larger than this (about half the L3 of the machines we target) are streamed.
+constexpr int64_t kStreamingBytes = int64_t{16} << 20;
+
+inline bool should_stream(int64_t output_floats) {
+  return output_floats * static_cast<int64_t>(sizeof(float)) > kStreamingBytes;
+}
+
+// value(i, cnt) returns the Vec for elements [i, i + cnt); cnt < Vec::size only at the ends.
+// With streaming, the unaligned head and the tail use ordinary stores and the aligned body
+// non-temporal ones; the caller issues stream_fence() once after its last streamed row.
+template <class Value>
+void write_row(float* y, int64_t n, bool streaming, const Value& value) {
+  constexpr int W = Vec::size;
+  int64_t i = 0;
+  constexpr uintptr_t align = W * sizeof(float);
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(y);
+  // A float array need not be 4-byte aligned (np.frombuffer at an odd offset); then no head
+  // length reaches vector alignment, and a misaligned non-temporal store would fault.
+  if (streaming && addr % sizeof(float) == 0) {
+    int64_t head = static_cast<int64_t>(((align - addr % align) % align) / sizeof(float));
+    if (head > n) head = n;
+    if (head > 0) value(0, static_cast<int>(head)).store_partial(y, static_cast<int>(head));
+    for (i = head; i + W <= n; i += W) value(i, W).stream(y + i);
+  } else {
+    for (; i + W <= n; i += W) value(i, W).store(y + i);
+  }
+  if (i < n) value(i, static_cast<int>(n - i)).store_partial(y + i, static_cast<int>(n - i));
+}
+
+}  // namespace FASTATTN_ISA_NAMESPACE
+}  // namespace fastattn

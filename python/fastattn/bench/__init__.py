@@ -1,0 +1,159 @@
+"""Benchmarks: fastattn against NumPy (and PyTorch when importable), measured in one run.
+
+Each op family has a module here (``rowwise``, ``matmul``, ...) whose ``cases(quick)`` yields
+:class:`Case` objects; ``fastattn bench`` (cli.py) and the pytest-benchmark files in ``bench/``
+both draw on them, so the shapes are defined once. Timings are interleaved (every repeat runs
+each implementation once, in turn) and reported as medians, so a noisy neighbour slows all
+columns alike and the ratios stay meaningful.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+# Modules of cases, in the order `fastattn bench` runs them.
+SUITES = ["rowwise"]
+
+
+@dataclass
+class Case:
+    op: str
+    shape: str
+    impls: dict[str, Callable[[], object]]   # "fastattn", "numpy", "torch" -> one call
+    bytes: int = 0          # bytes one call must read + write (for GB/s)
+    flops: float = 0.0      # floating-point operations of one call (for GFLOP/s)
+    goal: str = ""          # the issue's goal for this row, in words
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    op: str
+    shape: str
+    seconds: dict[str, float]
+    bytes: int
+    flops: float
+    goal: str
+    extra: dict
+
+    def ratio(self, other: str) -> float | None:
+        a, b = self.seconds.get("fastattn"), self.seconds.get(other)
+        return b / a if a and b else None
+
+    def as_dict(self) -> dict:
+        d = {"op": self.op, "shape": self.shape, "seconds": self.seconds, "bytes": self.bytes,
+             "flops": self.flops, "goal": self.goal, **self.extra}
+        for other in ("numpy", "torch"):
+            r = self.ratio(other)
+            if r is not None:
+                d[f"speedup_vs_{other}"] = r
+        t = self.seconds.get("fastattn")
+        if t and self.bytes:
+            d["gb_per_s"] = self.bytes / t / 1e9
+        if t and self.flops:
+            d["gflop_per_s"] = self.flops / t / 1e9
+        return d
+
+
+def try_import_torch():
+    """torch if importable (benchmarks only; never a dependency), with fastattn's threads."""
+    try:
+        import torch
+    except Exception:
+        return None
+    from .. import get_num_threads
+    torch.set_num_threads(get_num_threads())
+    return torch
+
+
+def _calibrate(fn: Callable[[], object], min_sample_s: float) -> int:
+    """Calls per timed sample so that one sample lasts at least min_sample_s."""
+    fn()  # warm-up: first-touch pages, caches, lazy init
+    t0 = time.perf_counter()
+    fn()
+    dt = time.perf_counter() - t0
+    return max(1, math.ceil(min_sample_s / max(dt, 1e-9)))
+
+
+def time_interleaved(impls: dict[str, Callable[[], object]], repeats: int,
+                     min_sample_s: float = 0.02) -> dict[str, float]:
+    """Median seconds per call of each implementation, samples interleaved across them."""
+    loops = {name: _calibrate(fn, min_sample_s) for name, fn in impls.items()}
+    samples: dict[str, list[float]] = {name: [] for name in impls}
+    for _ in range(repeats):
+        for name, fn in impls.items():
+            t0 = time.perf_counter()
+            for _ in range(loops[name]):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / loops[name])
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def copy_bandwidth(nbytes: int = 64 << 20, repeats: int = 9, threads: int | None = None) -> float:
+    """Measured copy bandwidth in bytes/s with as many threads as the kernels use: each thread
+    np.copyto's its contiguous slice of an nbytes float32 array (NumPy releases the GIL while
+    copying). Counts bytes read plus bytes written (2 * nbytes per copy), as the row-wise
+    benchmarks count theirs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .. import get_num_threads
+    threads = threads or get_num_threads()
+    src = np.ones(nbytes // 4, np.float32)
+    dst = np.empty_like(src)
+    bounds = np.linspace(0, src.size, threads + 1).astype(int)
+    parts = [(dst[a:b], src[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    with ThreadPoolExecutor(threads) as pool:
+        def copy():
+            list(pool.map(lambda p: np.copyto(*p), parts))
+        t = time_interleaved({"copy": copy}, repeats)["copy"]
+    return 2 * nbytes / t
+
+
+def iter_cases(suites=None, quick: bool = False, name_filter: str | None = None) -> Iterator[Case]:
+    for suite in suites or SUITES:
+        module = importlib.import_module(f"{__name__}.{suite}")
+        for case in module.cases(quick=quick):
+            label = f"{case.op} {case.shape}"
+            if name_filter and name_filter not in label:
+                continue
+            yield case
+
+
+def run(cases, repeats: int = 7, impls=("fastattn", "numpy", "torch"),
+        progress: Callable[[Result], None] | None = None) -> list[Result]:
+    results = []
+    for case in cases:
+        chosen = {k: v for k, v in case.impls.items() if k in impls}
+        seconds = time_interleaved(chosen, repeats)
+        r = Result(case.op, case.shape, seconds, case.bytes, case.flops, case.goal, case.extra)
+        results.append(r)
+        if progress:
+            progress(r)
+    return results
+
+
+def format_row(r: Result, copy_bw: float | None) -> str:
+    def ms(name):
+        t = r.seconds.get(name)
+        return f"{t * 1e3:10.3f}" if t else f"{'-':>10}"
+
+    def ratio(name):
+        x = r.ratio(name)
+        return f"{x:8.2f}x" if x else f"{'-':>9}"
+
+    t = r.seconds["fastattn"]
+    gbs = f"{r.bytes / t / 1e9:7.1f}" if r.bytes else f"{'-':>7}"
+    pct = f"{100 * r.bytes / t / copy_bw:5.0f}%" if (r.bytes and copy_bw) else f"{'-':>6}"
+    gfl = f"{r.flops / t / 1e9:8.1f}" if r.flops else f"{'-':>8}"
+    return (f"{r.op:<18} {r.shape:<24} {ms('fastattn')} {ms('numpy')} {ms('torch')} "
+            f"{ratio('numpy')} {ratio('torch')} {gbs} {pct} {gfl}")
+
+
+HEADER = (f"{'op':<18} {'shape':<24} {'fastattn ms':>10} {'numpy ms':>10} {'torch ms':>10} "
+          f"{'vs numpy':>9} {'vs torch':>9} {'GB/s':>7} {'%copy':>6} {'GFLOP/s':>8}")

@@ -1,0 +1,43 @@
+"""Checked access to a checkpoint's tensors for model builders.
+
+`Weights` wraps any mapping-like source of arrays (a fastattn.io checkpoint, or a dict in
+tests), returns float32 arrays, checks each tensor's shape, and remembers which names were
+taken so a builder can refuse checkpoints with tensors it does not understand."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Weights:
+    def __init__(self, source, prefix: str = "", ignore=()):
+        self.source = source
+        self.prefix = prefix
+        self.ignore = tuple(ignore)      # substrings of names that are fine to leave unused
+        self.taken: set[str] = set()
+
+    def _names(self):
+        return list(self.source.keys())
+
+    def has(self, name: str) -> bool:
+        return self.prefix + name in set(self._names())
+
+    def take(self, name: str, shape) -> np.ndarray:
+        full = self.prefix + name
+        if full not in set(self._names()):
+            raise ValueError(f"checkpoint: missing tensor {full!r}")
+        array = self.source[full]
+        if not isinstance(array, np.ndarray):
+            array = np.asarray(array)
+        if tuple(array.shape) != tuple(shape):
+            raise ValueError(f"checkpoint: tensor {full!r} has shape {tuple(array.shape)}, "
+                             f"expected {tuple(shape)}")
+        self.taken.add(full)
+        return np.ascontiguousarray(array, dtype=np.float32)
+
+    def check_all_used(self) -> None:
+        extra = [n for n in self._names()
+                 if n not in self.taken and not any(s in n for s in self.ignore)]
+        if extra:
+            shown = ", ".join(repr(n) for n in sorted(extra)[:5])
+            more = f" (and {len(extra) - 5} more)" if len(extra) > 5 else ""
+            raise ValueError(f"checkpoint: unexpected tensor(s) {shown}{more}")
