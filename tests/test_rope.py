@@ -236,6 +236,24 @@ def test_dynamic_is_default_within_original_length():
     assert np.all(rope_frequencies(32, 1e4, s, 65)[0][1:] < rope_frequencies(32)[0][1:])
 
 
+def test_transformers5_rope_parameters(rng):
+    # transformers 5.x keeps theta and the partial rotary factor inside rope_parameters
+    x = rng.standard_normal((1, 2, 6, 32)).astype(np.float32)
+    pos = np.arange(6)
+    params = {"rope_type": "llama3", "rope_theta": 500000.0, "partial_rotary_factor": 0.5,
+              "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+              "original_max_position_embeddings": 64}
+    legacy = {k: v for k, v in params.items() if k not in ("rope_theta", "partial_rotary_factor")}
+    expected = fastattn.rope(x, pos, theta=500000.0, rotary_dim=16, scaling=legacy)
+    np.testing.assert_array_equal(fastattn.rope(x, pos, scaling=params), expected)
+    check(fastattn.rope(x, pos, scaling=params), x, pos, "half", 16, legacy, theta=500000.0)
+    with pytest.raises(ValueError, match=r"rope: theta=1000.0 contradicts "
+                                         r"scaling\['rope_theta'\]=500000.0"):
+        fastattn.rope(x, pos, theta=1000.0, scaling=params)
+    with pytest.raises(ValueError, match=r"rope: rotary_dim=8 contradicts"):
+        fastattn.rope(x, pos, rotary_dim=8, scaling=params)
+
+
 # ---------------------------------------------------------------- errors
 def test_errors():
     x = np.zeros((1, 2, 3, 8), np.float32)

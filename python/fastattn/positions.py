@@ -162,6 +162,33 @@ def _llama3(op: str, scaling: dict, inv_freq: np.ndarray):
     return np.where(wavelen < L0 / high_ff, inv_freq, out), 1.0
 
 
+DEFAULT_THETA = 10000.0
+
+
+def resolve_rope_config(op: str, theta: float, rotary_dim, head_dim: int, scaling):
+    """(theta, rotary_dim) once a transformers 5.x ``rope_parameters`` dict has had its say:
+    its ``rope_theta`` replaces the default theta, its ``partial_rotary_factor`` f gives
+    rotary_dim = int(head_dim * f) when none is passed (transformers' formula). A value passed
+    explicitly that contradicts the dict raises ValueError instead of silently winning."""
+    scaling_type(op, scaling)
+    if scaling is None:
+        return theta, rotary_dim
+    if scaling.get("rope_theta") is not None:
+        dict_theta = _number(op, scaling, "rope_theta")
+        if theta not in (DEFAULT_THETA, dict_theta):
+            raise ValueError(f"{op}: theta={theta} contradicts scaling['rope_theta']="
+                             f"{dict_theta}")
+        theta = dict_theta
+    if scaling.get("partial_rotary_factor") is not None:
+        dict_dim = int(head_dim * _number(op, scaling, "partial_rotary_factor"))
+        if rotary_dim is not None and rotary_dim != dict_dim:
+            raise ValueError(f"{op}: rotary_dim={rotary_dim} contradicts "
+                             f"scaling['partial_rotary_factor'] (head_dim {head_dim} -> "
+                             f"{dict_dim})")
+        rotary_dim = dict_dim
+    return theta, rotary_dim
+
+
 def scaling_key(op: str, scaling) -> tuple:
     """A hashable, validated identity of a scaling dict (for table caches)."""
     kind = scaling_type(op, scaling)

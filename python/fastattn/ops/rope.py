@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import _core
 from .. import _validate as v
-from ..positions import dynamic_original_length, rope_frequencies, scaling_key
+from ..positions import (dynamic_original_length, resolve_rope_config, rope_frequencies,
+                         scaling_key)
 
 STYLES = ("half", "interleaved")
 
@@ -101,7 +102,9 @@ def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = 10000.0, style:
     through (partial rotary: GPT-J, GPT-NeoX, Phi). ``w_i = theta ** (-2i / r)`` unless
     ``scaling``, a Hugging Face ``rope_scaling`` dict (``linear``, ``dynamic``, ``yarn``,
     ``llama3``), changes them; ``a`` is yarn's attention factor (1 otherwise). The formulas are
-    in ``fastattn.positions``.
+    in ``fastattn.positions``. A transformers 5.x ``rope_parameters`` dict may carry
+    ``rope_theta`` (used instead of the default theta) and ``partial_rotary_factor``
+    (rotary_dim = int(D * factor)); explicit arguments contradicting them raise ValueError.
 
     cos and sin are computed in float64 and rounded to float32 once; tables for positions
     [0, n) are cached per configuration (docs/rope.md). ``out`` may be ``x`` (in place).
@@ -113,6 +116,7 @@ def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = 10000.0, style:
     B, _, L, D = x.shape
     pos = _positions(op, positions, B, L)
     theta = v.positive_float(op, "theta", theta)
+    theta, rotary_dim = resolve_rope_config(op, theta, rotary_dim, D, scaling)
     if style not in STYLES:
         raise ValueError(f"{op}: style must be 'half' or 'interleaved', got {style!r}")
     interleaved = style == "interleaved"

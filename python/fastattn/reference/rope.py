@@ -2,7 +2,7 @@
 dtype; the tests use float64). Frequencies and scalings: fastattn.positions."""
 import numpy as np
 
-from ..positions import rope_frequencies
+from ..positions import resolve_rope_config, rope_frequencies
 
 
 def rotate_half(x):
@@ -20,6 +20,7 @@ def rope(x, positions, theta=10000.0, style="half", rotary_dim=None, scaling=Non
     """x (B, H, L, D); positions (L,) or (B, L). y = x cos + rotate(x) sin on the first
     rotary_dim features, with cos / sin of the angles p * inv_freq (times the scaling's
     attention factor) laid out to match the pairing; the other features pass through."""
+    theta, rotary_dim = resolve_rope_config("rope", theta, rotary_dim, x.shape[-1], scaling)
     r = x.shape[-1] if rotary_dim is None else rotary_dim
     positions = np.asarray(positions)
     inv_freq, attention = rope_frequencies(r, theta, scaling, int(positions.max()) + 1)
