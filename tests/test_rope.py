@@ -146,6 +146,26 @@ def test_in_place_strides_and_out(isa, rng):
         fastattn.rope(big[..., :20], pos, out=big[..., 1:21])
 
 
+@pytest.mark.parametrize("style,D,rot", [("half", 128, None), ("interleaved", 130, None),
+                                         ("half", 129, 64), ("interleaved", 129, 64)])
+def test_large_out_of_place_streams(isa, rng, style, D, rot):
+    # > 16 MiB of output: written with non-temporal stores (core/row_writer.h); odd D makes
+    # rows start at odd float offsets (interleaved falls back to ordinary stores when a pair
+    # could be split), as does an out= shifted by one float.
+    x = rng.standard_normal((1, 16, 2100, D)).astype(np.float32)
+    pos = np.arange(2100)
+    y = fastattn.rope(x, pos, style=style, rotary_dim=rot)
+    in_place = x.copy()
+    fastattn.rope(in_place, pos, style=style, rotary_dim=rot, out=in_place)
+    np.testing.assert_array_equal(y, in_place)
+    buf = np.empty(x.size + 1, np.float32)
+    shifted = buf[1:].reshape(x.shape)
+    fastattn.rope(x, pos, style=style, rotary_dim=rot, out=shifted)
+    np.testing.assert_array_equal(shifted, y)
+    r = D if rot is None else rot
+    check(y[:, ::5, ::97], x[:, ::5, ::97], pos[::97], style, r)
+
+
 def test_empty_and_cache_reuse(rng):
     assert fastattn.rope(np.zeros((0, 2, 3, 8), np.float32), np.arange(3)).shape == (0, 2, 3, 8)
     assert fastattn.rope(np.zeros((1, 2, 0, 8), np.float32), np.arange(0)).shape == (1, 2, 0, 8)
