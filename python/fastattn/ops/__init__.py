@@ -3,7 +3,8 @@ from .activation import gelu, relu, silu, swiglu
 from .attention import attention
 from .matmul import PackedMatrix, matmul
 from .norm import layer_norm, rms_norm
+from .rope import rope
 from .softmax import log_softmax, softmax
 
 __all__ = ["softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu", "swiglu",
-           "matmul", "PackedMatrix", "attention"]
+           "matmul", "PackedMatrix", "attention", "rope"]
