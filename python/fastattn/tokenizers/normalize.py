@@ -46,6 +46,8 @@ WHITESPACE = ("\t\n\r \u00a0\u1680" + "".join(chr(c) for c in range(0x2000, 0x20
 _ASCII_PUNCT_CLASS = r"!-/:-@\[-`{-~"
 # A chunk is a maximal run of non-whitespace characters; words never cross chunks.
 CHUNK_RE = re.compile("[^" + re.escape(WHITESPACE) + "]+")
+# Splits text into chunk, whitespace run, chunk, ..., chunk (the first/last may be empty).
+SPLIT_RE = re.compile("([" + re.escape(WHITESPACE) + "]+)")
 # ASCII control characters other than tab/LF/CR (which never occur inside a chunk).
 _ASCII_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Inside a clean ASCII chunk: a run of non-punctuation, or one punctuation character.

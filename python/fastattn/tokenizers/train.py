@@ -193,7 +193,8 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, *, min_frequency: int
         merges.append(Merge(left, right, token, c, score))
 
         changed: set[tuple[int, int]] = set()
-        for w in sorted(pair_words[p]):
+        # Visiting order does not matter: counts are sums, and the heap's order is total.
+        for w in list(pair_words[p]):
             syms, f = words[w], freqs[w]
             merged = []
             i, n = 0, len(syms)
@@ -235,7 +236,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, *, min_frequency: int
                 pair_words.pop(q, None)
         # The counts of a, b and new changed: every pair containing them has a new score.
         rescore = changed | sym_pairs.get(a, set()) | sym_pairs.get(b, set())
-        for q in sorted(rescore):
+        for q in rescore:
             if pair_count.get(q, 0) >= min_frequency:
                 heapq.heappush(heap, entry(q))
 

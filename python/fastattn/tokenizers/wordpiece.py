@@ -18,15 +18,19 @@ from __future__ import annotations
 import json
 import os
 import re
+from itertools import accumulate, chain, islice, repeat
+from operator import add, itemgetter
 from typing import Iterable, Sequence
 
 from .encoding import Encoding
-from .normalize import CHUNK_RE, BasicTokenizer
+from .normalize import SPLIT_RE, BasicTokenizer
 
 # Chunks up to this many characters are cached; the cache is emptied when it reaches
 # _CACHE_ENTRIES so memory stays bounded on endless streams of novel text.
 _CACHE_MAX_CHUNK = 64
 _CACHE_ENTRIES = 1 << 18
+
+_first, _second, _third, _fourth = (itemgetter(i) for i in range(4))
 
 _TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second")
 
@@ -103,7 +107,10 @@ class WordPieceTokenizer:
         self._special_re = (re.compile("|".join(re.escape(t) for t in
                                                 sorted(set(present), key=len, reverse=True)))
                             if present else None)
-        self._cache: dict[str, tuple[list[int], list[str], list[tuple[int, int]]]] = {}
+        # Caches: whitespace-separated chunk of original text -> (ids, tokens, starts, ends)
+        # relative to the chunk; normalised word -> its pieces (None for [UNK]).
+        self._cache: dict[str, tuple] = {}
+        self._word_cache: dict[str, list | None] = {}
 
     # ----------------------------------------------------------------------------- loading
     @classmethod
@@ -284,43 +291,59 @@ class WordPieceTokenizer:
         return pieces
 
     def _chunk_entries(self, chunk: str):
-        """(ids, tokens, offsets relative to the chunk) of one whitespace-free chunk."""
-        ids, toks, offs = [], [], []
+        """(ids, tokens, starts, ends) of one whitespace-free chunk, offsets relative to it."""
+        ids, toks, starts, ends = [], [], [], []
         vocab = self._vocab
+        word_cache = self._word_cache
         for word, pos in self._basic.split_chunk(chunk):
-            pieces = self._wordpiece(word)
+            pieces = word_cache.get(word, False)
+            if pieces is False:
+                pieces = self._wordpiece(word)
+                if len(word) <= _CACHE_MAX_CHUNK:
+                    if len(word_cache) >= _CACHE_ENTRIES:
+                        word_cache.clear()
+                    word_cache[word] = pieces
             if pieces is None:
                 ids.append(vocab[self.unk_token])
                 toks.append(self.unk_token)
-                offs.append((pos[0], pos[-1] + 1))
+                starts.append(pos[0])
+                ends.append(pos[-1] + 1)
                 continue
             for piece, a, b in pieces:
                 ids.append(vocab[piece])
                 toks.append(piece)
-                offs.append((pos[a], pos[b - 1] + 1))
-        return ids, toks, offs
+                starts.append(pos[a])
+                ends.append(pos[b - 1] + 1)
+        return tuple(ids), tuple(toks), tuple(starts), tuple(ends)
 
-    def _encode_span(self, text: str, start: int, end: int, ids, toks, offs) -> None:
-        """Appends the tokens of text[start:end] (no special tokens inside)."""
+    def _encode_span(self, text: str, ids, toks, offs, offset: int = 0) -> None:
+        """Appends the tokens of ``text`` (no special tokens inside), offsets + ``offset``.
+
+        The per-chunk work is done by C-level iterators so that a text of cached chunks costs
+        no Python bytecode per chunk or per token: split into chunks and separators, chunk
+        start positions by a running sum of lengths, one dict lookup per chunk via map(), and
+        the absolute offsets as (chunk start repeated per token) + (offset in the chunk)."""
+        parts = SPLIT_RE.split(text)
+        chunks = parts[::2]
         cache = self._cache
-        for m in CHUNK_RE.finditer(text, start, end):
-            chunk = m.group()
-            entry = cache.get(chunk)
-            if entry is None:
-                entry = self._chunk_entries(chunk)
-                if len(chunk) <= _CACHE_MAX_CHUNK:
-                    if len(cache) >= _CACHE_ENTRIES:
-                        cache.clear()
-                    cache[chunk] = entry
-            e_ids, e_toks, e_offs = entry
-            ids += e_ids
-            toks += e_toks
-            base = m.start()
-            if len(e_offs) == 1:
-                s, e = e_offs[0]
-                offs.append((base + s, base + e))
-            else:
-                offs += [(base + s, base + e) for s, e in e_offs]
+        entries = list(map(cache.get, chunks))
+        if None in entries:
+            missing = set(chunks).difference(cache)
+            if len(cache) + len(missing) > _CACHE_ENTRIES:
+                cache.clear()
+            for chunk in missing:
+                cache[chunk] = self._chunk_entries(chunk)
+            entries = list(map(cache.__getitem__, chunks))
+            for chunk in missing:
+                if len(chunk) > _CACHE_MAX_CHUNK:  # keep the cache to short, reusable chunks
+                    del cache[chunk]
+        ids.extend(chain.from_iterable(map(_first, entries)))
+        toks.extend(chain.from_iterable(map(_second, entries)))
+        chunk_starts = islice(accumulate(map(len, parts), initial=offset), 0, None, 2)
+        bases = list(chain.from_iterable(map(repeat, chunk_starts,
+                                             map(len, map(_first, entries)))))
+        offs.extend(zip(map(add, bases, chain.from_iterable(map(_third, entries))),
+                        map(add, bases, chain.from_iterable(map(_fourth, entries)))))
 
     def _encode_text(self, text: str):
         ids: list[int] = []
@@ -329,13 +352,13 @@ class WordPieceTokenizer:
         pos = 0
         if self._special_re is not None:
             for m in self._special_re.finditer(text):
-                self._encode_span(text, pos, m.start(), ids, toks, offs)
+                self._encode_span(text[pos:m.start()], ids, toks, offs, pos)
                 tok = m.group()
                 ids.append(self._vocab[tok])
                 toks.append(tok)
                 offs.append(m.span())
                 pos = m.end()
-        self._encode_span(text, pos, len(text), ids, toks, offs)
+        self._encode_span(text[pos:] if pos else text, ids, toks, offs, pos)
         return ids, toks, offs
 
     def tokenize(self, text: str) -> list[str]:
