@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class Encoding:
-    """One encoded sequence.
+    """One encoded sequence (made by ``WordPieceTokenizer.encode``).
 
     Attributes (all lists of the same length, one entry per token):
 
@@ -18,19 +18,71 @@ class Encoding:
       before lower-casing and accent stripping. Added ``[CLS]``/``[SEP]`` get ``(0, 0)``;
     - ``special_tokens_mask``: 1 for the added ``[CLS]``/``[SEP]``, else 0;
     - ``sequence_ids``: 0 or 1 for tokens of the first or second text, None for added tokens.
+
+    Everything but ``ids`` and ``tokens`` is computed on first access: a model needs the ids
+    only, and fewer live lists per encoding also keep Python's garbage collector cheap when
+    many encodings are kept.
     """
 
-    __slots__ = ("ids", "tokens", "type_ids", "attention_mask", "offsets",
-                 "special_tokens_mask", "sequence_ids")
+    __slots__ = ("ids", "tokens", "_offsets", "_layout", "_type_ids", "_attention_mask",
+                 "_special_tokens_mask", "_sequence_ids")
+    _FIELDS = ("ids", "tokens", "type_ids", "attention_mask", "offsets",
+               "special_tokens_mask", "sequence_ids")
 
-    def __init__(self, ids, tokens, type_ids, offsets, special_tokens_mask, sequence_ids):
+    def __init__(self, ids: list[int], tokens: list[str], offsets, n_first: int,
+                 n_second: int | None, added_special_tokens: bool):
         self.ids = ids
         self.tokens = tokens
-        self.type_ids = type_ids
-        self.attention_mask = [1] * len(ids)
-        self.offsets = offsets
-        self.special_tokens_mask = special_tokens_mask
-        self.sequence_ids = sequence_ids
+        # A list, or a function that computes it.
+        self._offsets = offsets
+        self._layout = (n_first, n_second, added_special_tokens)
+        self._type_ids = self._attention_mask = None
+        self._special_tokens_mask = self._sequence_ids = None
+
+    def _segments(self, first, second, added):
+        """Per-token values for the layout [CLS] a [SEP] (b [SEP]) or a (b)."""
+        na, nb, special = self._layout
+        if special:
+            out = [added] + [first] * na + [added]
+            if nb is not None:
+                out += [second] * nb + [added]
+        else:
+            out = [first] * na
+            if nb is not None:
+                out += [second] * nb
+        return out
+
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        if callable(self._offsets):
+            self._offsets = self._offsets()
+        return self._offsets
+
+    @property
+    def type_ids(self) -> list[int]:
+        if self._type_ids is None:
+            self._type_ids = self._segments(0, 1, 0)
+            if self._layout[2] and self._layout[1] is not None:
+                self._type_ids[-1] = 1  # the pair's closing [SEP] belongs to segment 1
+        return self._type_ids
+
+    @property
+    def attention_mask(self) -> list[int]:
+        if self._attention_mask is None:
+            self._attention_mask = [1] * len(self.ids)
+        return self._attention_mask
+
+    @property
+    def special_tokens_mask(self) -> list[int]:
+        if self._special_tokens_mask is None:
+            self._special_tokens_mask = self._segments(0, 0, 1)
+        return self._special_tokens_mask
+
+    @property
+    def sequence_ids(self) -> list[int | None]:
+        if self._sequence_ids is None:
+            self._sequence_ids = self._segments(0, 1, None)
+        return self._sequence_ids
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -42,4 +94,6 @@ class Encoding:
     def __eq__(self, other) -> bool:
         if not isinstance(other, Encoding):
             return NotImplemented
-        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+        return all(getattr(self, k) == getattr(other, k) for k in self._FIELDS)
+
+    __hash__ = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from functools import partial
 from itertools import accumulate, chain, islice, repeat
 from operator import add, itemgetter
 from typing import Iterable, Sequence
@@ -104,6 +105,7 @@ class WordPieceTokenizer:
                    if t and t in self._vocab]
         self._special_ids = frozenset(self._vocab[t] for t in present)
         # Longest first, so that a special token that is a prefix of another never wins.
+        self._special_firsts = frozenset(t[0] for t in present)
         self._special_re = (re.compile("|".join(re.escape(t) for t in
                                                 sorted(set(present), key=len, reverse=True)))
                             if present else None)
@@ -316,13 +318,14 @@ class WordPieceTokenizer:
                 ends.append(pos[b - 1] + 1)
         return tuple(ids), tuple(toks), tuple(starts), tuple(ends)
 
-    def _encode_span(self, text: str, ids, toks, offs, offset: int = 0) -> None:
-        """Appends the tokens of ``text`` (no special tokens inside), offsets + ``offset``.
+    def _encode_span(self, text: str, ids, toks, pending, offset: int = 0) -> None:
+        """Appends the ids and tokens of ``text`` (no special tokens inside), and to
+        ``pending`` what :func:`_offsets` needs to compute their offsets (+ ``offset``) later.
 
         The per-chunk work is done by C-level iterators so that a text of cached chunks costs
-        no Python bytecode per chunk or per token: split into chunks and separators, chunk
-        start positions by a running sum of lengths, one dict lookup per chunk via map(), and
-        the absolute offsets as (chunk start repeated per token) + (offset in the chunk)."""
+        no Python bytecode per chunk or per token: the text is split into chunks and
+        separators, one dict lookup per chunk via map(), the pieces chained. Offsets are only
+        computed when ``Encoding.offsets`` is read (a model needs ids only)."""
         parts = SPLIT_RE.split(text)
         chunks = parts[::2]
         cache = self._cache
@@ -339,27 +342,24 @@ class WordPieceTokenizer:
                     del cache[chunk]
         ids.extend(chain.from_iterable(map(_first, entries)))
         toks.extend(chain.from_iterable(map(_second, entries)))
-        chunk_starts = islice(accumulate(map(len, parts), initial=offset), 0, None, 2)
-        bases = list(chain.from_iterable(map(repeat, chunk_starts,
-                                             map(len, map(_first, entries)))))
-        offs.extend(zip(map(add, bases, chain.from_iterable(map(_third, entries))),
-                        map(add, bases, chain.from_iterable(map(_fourth, entries)))))
+        pending.append((entries, parts, offset))
 
     def _encode_text(self, text: str):
+        """(ids, tokens, offsets thunk) of one text, special tokens in it kept whole."""
         ids: list[int] = []
         toks: list[str] = []
-        offs: list[tuple[int, int]] = []
+        pending: list = []
         pos = 0
-        if self._special_re is not None:
+        if self._special_re is not None and any(c in text for c in self._special_firsts):
             for m in self._special_re.finditer(text):
-                self._encode_span(text[pos:m.start()], ids, toks, offs, pos)
+                self._encode_span(text[pos:m.start()], ids, toks, pending, pos)
                 tok = m.group()
                 ids.append(self._vocab[tok])
                 toks.append(tok)
-                offs.append(m.span())
+                pending.append((None, m.span(), None))
                 pos = m.end()
-        self._encode_span(text[pos:] if pos else text, ids, toks, offs, pos)
-        return ids, toks, offs
+        self._encode_span(text[pos:] if pos else text, ids, toks, pending, pos)
+        return ids, toks, partial(_offsets, pending)
 
     def tokenize(self, text: str) -> list[str]:
         """The token strings of ``text`` (no [CLS]/[SEP])."""
@@ -417,35 +417,19 @@ class WordPieceTokenizer:
         return self._assemble(a, b, add_special_tokens)
 
     def _assemble(self, a, b, add_special_tokens: bool) -> Encoding:
-        ids, toks, offs = list(a[0]), list(a[1]), list(a[2])
-        na = len(ids)
+        ids, toks = a[0], a[1]
         if add_special_tokens:
-            cls_id, sep_id = self.cls_token_id, self.sep_token_id
-            ids = [cls_id] + ids + [sep_id]
-            toks = [self.cls_token] + toks + [self.sep_token]
-            offs = [(0, 0)] + offs + [(0, 0)]
-            special = [1] + [0] * na + [1]
-            seq = [None] + [0] * na + [None]
-        else:
-            special = [0] * na
-            seq = [0] * na
-        type_ids = [0] * len(ids)
+            ids = [self.cls_token_id, *ids, self.sep_token_id]
+            toks = [self.cls_token, *toks, self.sep_token]
         if b is not None:
-            nb = len(b[0])
             ids += b[0]
             toks += b[1]
-            offs += b[2]
-            type_ids += [1] * nb
-            special += [0] * nb
-            seq += [1] * nb
             if add_special_tokens:
                 ids.append(self.sep_token_id)
                 toks.append(self.sep_token)
-                offs.append((0, 0))
-                type_ids.append(1)
-                special.append(1)
-                seq.append(None)
-        return Encoding(ids, toks, type_ids, offs, special, seq)
+        offsets = partial(_join_offsets, a[2], None if b is None else b[2], add_special_tokens)
+        return Encoding(ids, toks, offsets, len(a[0]), None if b is None else len(b[0]),
+                        add_special_tokens)
 
     def encode_batch(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
                      padding: bool | str = True, max_length: int | None = None,
@@ -539,7 +523,7 @@ class WordPieceTokenizer:
 def _truncate(a, b, budget: int, strategy: str):
     """Cuts (ids, tokens, offsets) triples a (and b) to a total of ``budget`` tokens."""
     def cut(x, n):
-        return x if len(x[0]) <= n else (x[0][:n], x[1][:n], x[2][:n])
+        return x if len(x[0]) <= n else (x[0][:n], x[1][:n], partial(_cut_offsets, x[2], n))
 
     na = len(a[0])
     if b is None:
@@ -568,6 +552,39 @@ def _truncate(a, b, budget: int, strategy: str):
     if na > nb:
         return cut(a, new_long), cut(b, new_short)
     return cut(a, new_short), cut(b, new_long)
+
+
+def _offsets(pending) -> list[tuple[int, int]]:
+    """Absolute offsets from what _encode_span / _encode_text deferred: for each span, chunk
+    start (a running sum of the chunk and separator lengths) repeated once per token of the
+    chunk, plus the token's offsets within its chunk — all with C-level iterators."""
+    offs: list[tuple[int, int]] = []
+    for entries, parts, offset in pending:
+        if entries is None:  # a special token matched in the text: its span
+            offs.append(parts)
+            continue
+        chunk_starts = islice(accumulate(map(len, parts), initial=offset), 0, None, 2)
+        bases = list(chain.from_iterable(map(repeat, chunk_starts,
+                                             map(len, map(_first, entries)))))
+        offs.extend(zip(map(add, bases, chain.from_iterable(map(_third, entries))),
+                        map(add, bases, chain.from_iterable(map(_fourth, entries)))))
+    return offs
+
+
+def _cut_offsets(offsets, n: int):
+    return offsets()[:n]
+
+
+def _join_offsets(a, b, add_special_tokens: bool):
+    """Offsets of [CLS] a [SEP] b [SEP] (added tokens at (0, 0)) from the parts' thunks."""
+    offs = a()
+    if add_special_tokens:
+        offs = [(0, 0), *offs, (0, 0)]
+    if b is not None:
+        offs += b()
+        if add_special_tokens:
+            offs.append((0, 0))
+    return offs
 
 
 def _options_from_config(config: dict) -> dict:
