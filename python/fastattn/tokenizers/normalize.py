@@ -121,15 +121,23 @@ class BasicTokenizer:
         # Punctuation is judged after normalisation, as BERT splits the normalised text.
         return "".join(" " + c + " " if is_punctuation(c) else c for c in s)
 
+    def split_ascii_chunk(self, chunk: str) -> list[str] | None:
+        """Fast path: the words of a chunk that is pure ASCII without control characters (then
+        they cover the chunk exactly, in order: lower() keeps the length); None otherwise."""
+        if chunk.isascii() and _ASCII_CONTROL_RE.search(chunk) is None:
+            return _ASCII_WORD_RE.findall(chunk.lower() if self.lowercase else chunk)
+        return None
+
     def split_chunk(self, chunk: str) -> list[tuple[str, "range | list[int]"]]:
         """Words of one whitespace-free chunk, each with the chunk position of the original
         character behind each of its characters."""
-        if chunk.isascii() and _ASCII_CONTROL_RE.search(chunk) is None:
-            # ASCII fast path: lower() keeps the length, so positions are the identity.
-            if self.lowercase:
-                chunk = chunk.lower()
-            return [(m.group(), range(m.start(), m.end()))
-                    for m in _ASCII_WORD_RE.finditer(chunk)]
+        words = self.split_ascii_chunk(chunk)
+        if words is not None:
+            out, pos = [], 0
+            for w in words:
+                out.append((w, range(pos, pos + len(w))))
+                pos += len(w)
+            return out
         cache = self._char_cache
         parts = []
         positions: list[int] = []

@@ -110,9 +110,9 @@ class WordPieceTokenizer:
                                                 sorted(set(present), key=len, reverse=True)))
                             if present else None)
         # Caches: whitespace-separated chunk of original text -> (ids, tokens, starts, ends)
-        # relative to the chunk; normalised word -> its pieces (None for [UNK]).
+        # relative to the chunk; normalised word -> the same relative to the word.
         self._cache: dict[str, tuple] = {}
-        self._word_cache: dict[str, list | None] = {}
+        self._word_cache: dict[str, tuple] = {}
 
     # ----------------------------------------------------------------------------- loading
     @classmethod
@@ -292,30 +292,48 @@ class WordPieceTokenizer:
             start = end
         return pieces
 
+    def _word_entry(self, word: str):
+        """(ids, tokens, starts, ends) of one normalised word, offsets relative to the word;
+        cached (short words only, bounded)."""
+        entry = self._word_cache.get(word)
+        if entry is not None:
+            return entry
+        pieces = self._wordpiece(word)
+        if pieces is None:
+            entry = ((self._vocab[self.unk_token],), (self.unk_token,), (0,), (len(word),))
+        else:
+            vocab = self._vocab
+            entry = (tuple(vocab[p] for p, _, _ in pieces), tuple(p for p, _, _ in pieces),
+                     tuple(a for _, a, _ in pieces), tuple(b for _, _, b in pieces))
+        if len(word) <= _CACHE_MAX_CHUNK:
+            if len(self._word_cache) >= _CACHE_ENTRIES:
+                self._word_cache.clear()
+            self._word_cache[word] = entry
+        return entry
+
     def _chunk_entries(self, chunk: str):
         """(ids, tokens, starts, ends) of one whitespace-free chunk, offsets relative to it."""
+        words = self._basic.split_ascii_chunk(chunk)
+        if words is not None and len(words) == 1:
+            return self._word_entry(words[0])  # the common case: a plain word
         ids, toks, starts, ends = [], [], [], []
-        vocab = self._vocab
-        word_cache = self._word_cache
-        for word, pos in self._basic.split_chunk(chunk):
-            pieces = word_cache.get(word, False)
-            if pieces is False:
-                pieces = self._wordpiece(word)
-                if len(word) <= _CACHE_MAX_CHUNK:
-                    if len(word_cache) >= _CACHE_ENTRIES:
-                        word_cache.clear()
-                    word_cache[word] = pieces
-            if pieces is None:
-                ids.append(vocab[self.unk_token])
-                toks.append(self.unk_token)
-                starts.append(pos[0])
-                ends.append(pos[-1] + 1)
-                continue
-            for piece, a, b in pieces:
-                ids.append(vocab[piece])
-                toks.append(piece)
-                starts.append(pos[a])
-                ends.append(pos[b - 1] + 1)
+        if words is not None:
+            # ASCII: words tile the chunk, so a word's offsets shift by its start.
+            pos = 0
+            for word in words:
+                e = self._word_entry(word)
+                ids += e[0]
+                toks += e[1]
+                starts += [pos + a for a in e[2]]
+                ends += [pos + b for b in e[3]]
+                pos += len(word)
+        else:
+            for word, pos in self._basic.split_chunk(chunk):
+                e = self._word_entry(word)
+                ids += e[0]
+                toks += e[1]
+                starts += [pos[a] for a in e[2]]
+                ends += [pos[b - 1] + 1 for b in e[3]]
         return tuple(ids), tuple(toks), tuple(starts), tuple(ends)
 
     def _encode_span(self, text: str, ids, toks, pending, offset: int = 0) -> None:
