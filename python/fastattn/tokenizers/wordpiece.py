@@ -19,8 +19,8 @@ import json
 import os
 import re
 from functools import partial
-from itertools import accumulate, chain, islice, repeat
-from operator import add, itemgetter
+from itertools import accumulate, chain, compress, islice, repeat
+from operator import add, is_, itemgetter
 from typing import Iterable, Sequence
 
 from .encoding import Encoding
@@ -32,6 +32,7 @@ _CACHE_MAX_CHUNK = 64
 _CACHE_ENTRIES = 1 << 18
 
 _first, _second, _third, _fourth = (itemgetter(i) for i in range(4))
+_is_none = partial(is_, None)
 
 _TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second")
 
@@ -349,15 +350,16 @@ class WordPieceTokenizer:
         cache = self._cache
         entries = list(map(cache.get, chunks))
         if None in entries:
-            missing = set(chunks).difference(cache)
-            if len(cache) + len(missing) > _CACHE_ENTRIES:
+            # Computed into a local dict and merged without a second cache lookup, so a
+            # concurrent thread clearing the cache cannot make an entry vanish mid-way.
+            missing = set(compress(chunks, map(_is_none, entries)))
+            new = {chunk: self._chunk_entries(chunk) for chunk in missing}
+            entries = list(map(new.get, chunks, entries))
+            if len(cache) + len(new) > _CACHE_ENTRIES:
                 cache.clear()
-            for chunk in missing:
-                cache[chunk] = self._chunk_entries(chunk)
-            entries = list(map(cache.__getitem__, chunks))
-            for chunk in missing:
-                if len(chunk) > _CACHE_MAX_CHUNK:  # keep the cache to short, reusable chunks
-                    del cache[chunk]
+            for chunk, entry in new.items():
+                if len(chunk) <= _CACHE_MAX_CHUNK:  # keep the cache to short, reusable chunks
+                    cache[chunk] = entry
         ids.extend(chain.from_iterable(map(_first, entries)))
         toks.extend(chain.from_iterable(map(_second, entries)))
         pending.append((entries, parts, offset))
