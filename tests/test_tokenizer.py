@@ -216,6 +216,27 @@ def test_encode_batch_padding(tok):
         tok.encode_batch(["hello world hello"], max_length=3)
 
 
+@pytest.mark.parametrize("pairs", [None, ["un", "", "hello world hello world", "!"]])
+@pytest.mark.parametrize("kwargs", [{}, {"padding": "max_length", "max_length": 9,
+                                         "truncation": True},
+                                    {"max_length": 5, "truncation": "longest_first"}])
+def test_encode_batch_rows_match_encode(tok, pairs, kwargs):
+    texts = ["hello", "", "unaffable worlds, hello!", "我爱你 don't"]
+    out = tok.encode_batch(texts, pairs, **kwargs)
+    lists = tok.encode_batch(texts, pairs, return_numpy=False, **kwargs)
+    width = out["input_ids"].shape[1]
+    for i, text in enumerate(texts):
+        enc = tok.encode(text, None if pairs is None else pairs[i],
+                         max_length=kwargs.get("max_length"),
+                         truncation=kwargs.get("truncation", False))
+        n = len(enc)
+        pad = width - n
+        assert out["input_ids"][i].tolist() == enc.ids + [PAD] * pad == lists["input_ids"][i]
+        assert (out["token_type_ids"][i].tolist() == enc.type_ids + [0] * pad
+                == lists["token_type_ids"][i])
+        assert out["attention_mask"][i].tolist() == [1] * n + [0] * pad
+
+
 def test_decode(tok):
     assert tok.decode([CLS, 10, 11, 12, 15, 6, 16, SEP]) == "unaffable, world!"
     assert (tok.decode([CLS, 10, 11, 12, 15, 6, 16, SEP], skip_special_tokens=False)

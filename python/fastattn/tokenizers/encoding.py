@@ -52,6 +52,13 @@ class Encoding:
                 out += [second] * nb
         return out
 
+    def _first_segment_length(self) -> int:
+        """Tokens of type 0: [CLS] a [SEP] (or a), the whole encoding without a pair."""
+        na, nb, special = self._layout
+        if nb is None:
+            return len(self.ids)
+        return na + 2 if special else na
+
     @property
     def offsets(self) -> list[tuple[int, int]]:
         if callable(self._offsets):

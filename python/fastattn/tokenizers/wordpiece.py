@@ -488,29 +488,39 @@ class WordPieceTokenizer:
                 if len(e) > max_length:
                     raise ValueError(f"texts[{i}] has {len(e)} tokens, more than max_length="
                                      f"{max_length}; pass truncation=True to cut it")
-        rows_ids = [e.ids for e in encs]
-        rows_types = [e.type_ids for e in encs]
-        rows_mask = [e.attention_mask for e in encs]
+        lengths = [len(e) for e in encs]
         if padding:
-            width = max_length if padding == "max_length" else max((len(e) for e in encs),
-                                                                    default=0)
+            width = max_length if padding == "max_length" else max(lengths, default=0)
             if self.pad_token_id is None:
                 raise ValueError(f"padding needs {self.pad_token!r} in the vocabulary")
-            pad = self.pad_token_id
-            rows_ids = [r + [pad] * (width - len(r)) for r in rows_ids]
-            rows_types = [r + [0] * (width - len(r)) for r in rows_types]
-            rows_mask = [r + [0] * (width - len(r)) for r in rows_mask]
-        out = {"input_ids": rows_ids, "token_type_ids": rows_types,
-               "attention_mask": rows_mask}
+        elif len(set(lengths)) > 1:
+            if return_numpy:
+                raise ValueError("sequences have different lengths: use padding=True or "
+                                 "return_numpy=False")
+            return {"input_ids": [e.ids for e in encs],
+                    "token_type_ids": [e.type_ids for e in encs],
+                    "attention_mask": [e.attention_mask for e in encs]}
+        else:
+            width = lengths[0] if lengths else 0
+        pad = self.pad_token_id if padding else 0
         if not return_numpy:
-            return out
-        if len({len(r) for r in rows_ids}) > 1:
-            raise ValueError("sequences have different lengths: use padding=True or "
-                             "return_numpy=False")
+            return {"input_ids": [e.ids + [pad] * (width - len(e)) for e in encs],
+                    "token_type_ids": [e.type_ids + [0] * (width - len(e)) for e in encs],
+                    "attention_mask": [[1] * len(e) + [0] * (width - len(e)) for e in encs]}
         import numpy as np
-        width = len(rows_ids[0]) if rows_ids else 0
-        return {k: np.array(v, dtype=np.int64).reshape(len(texts), width)
-                for k, v in out.items()}
+        n = len(encs)
+        lens = np.array(lengths, dtype=np.int64).reshape(n, 1)
+        cols = np.arange(width, dtype=np.int64)
+        valid = cols < lens  # (n, width): True on real tokens, False on padding
+        input_ids = np.full((n, width), pad, dtype=np.int64)
+        # Row-major boolean assignment fills row 0's tokens, then row 1's, ...
+        input_ids[valid] = np.fromiter(chain.from_iterable(e.ids for e in encs), np.int64,
+                                       count=int(lens.sum()))
+        first = np.array([e._first_segment_length() for e in encs],
+                         dtype=np.int64).reshape(n, 1)
+        return {"input_ids": input_ids,
+                "token_type_ids": ((cols >= first) & valid).astype(np.int64),
+                "attention_mask": valid.astype(np.int64)}
 
     # ---------------------------------------------------------------------------- decoding
     def decode(self, ids, skip_special_tokens: bool = True,
