@@ -303,9 +303,8 @@ class WordPieceTokenizer:
         if pieces is None:
             entry = ((self._vocab[self.unk_token],), (self.unk_token,), (0,), (len(word),))
         else:
-            vocab = self._vocab
-            entry = (tuple(vocab[p] for p, _, _ in pieces), tuple(p for p, _, _ in pieces),
-                     tuple(a for _, a, _ in pieces), tuple(b for _, _, b in pieces))
+            toks, starts, ends = zip(*pieces)
+            entry = (tuple(map(self._vocab.__getitem__, toks)), toks, starts, ends)
         if len(word) <= _CACHE_MAX_CHUNK:
             if len(self._word_cache) >= _CACHE_ENTRIES:
                 self._word_cache.clear()
