@@ -11,6 +11,9 @@ from .runtime import _apply_environment
 _apply_environment()
 
 from . import reference  # noqa: E402
+from .geometry import cosine_similarity, dot_scores, top_k_neighbours  # noqa: E402
+from .tokenizers import WordPieceTokenizer, train_wordpiece  # noqa: E402
+from .models.bert import BertModel, BertOutput, embed  # noqa: E402
 from .ops import (PackedMatrix, attention, gelu, layer_norm, log_softmax, matmul, relu,  # noqa: E402
                   rms_norm, rope, silu, softmax, swiglu)
 from .encodings import (RandomFourierEncoding, alibi_bias, alibi_slopes,  # noqa: E402
@@ -20,6 +23,8 @@ from .kv_cache import KVCache  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "WordPieceTokenizer", "train_wordpiece", "BertModel", "BertOutput", "embed",
+    "cosine_similarity", "dot_scores", "top_k_neighbours",
     "softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu", "swiglu",
     "matmul", "PackedMatrix", "attention",
     "rope", "sinusoidal_positions", "alibi_slopes", "alibi_bias", "RandomFourierEncoding",

@@ -1,14 +1,23 @@
-"""BERT encoder (model_type "bert"): bidirectional post-norm transformer, masked-LM head.
+"""BERT encoder (model_type "bert"): bidirectional post-norm transformer, pooler, heads.
 
-    x = LayerNorm(word[ids] + position[pos] + token_type[types])
+    x = LayerNorm(word[ids] + position[0..L-1] + token_type[types])
     per layer:  h = LayerNorm1(x + Attention(x))      (padding-masked, every token sees all)
                 x = LayerNorm2(h + W2 gelu(W1 h))      (exact erf GELU)
     pooler(x) = tanh(W_p x[:, 0] + b_p)
-    MLM head:   logits = LayerNorm(gelu(W_t x)) @ word^T + b    (decoder tied to the embeddings)
+    MLM head:   logits = LayerNorm(gelu(W_t x + b_t)) @ word^T + b    (decoder tied to the
+                word embeddings unless the checkpoint has its own decoder weight)
+    NSP head:   logits = W_s pooler(x) + b_s           (BertForPreTraining checkpoints)
 
-Checkpoint names are Hugging Face's (BertModel / BertForMaskedLM, with or without "bert.").
+Checkpoint names are Hugging Face's (BertModel / BertForMaskedLM / BertForPreTraining, with or
+without "bert."); the LayerNorm names "gamma" / "beta" of old checkpoints are read as
+"weight" / "bias".
+
+``fastattn.embed`` (sentence embeddings: mean or [CLS] pooling) is defined here too; it needs
+only a model that maps (input_ids, attention_mask, token_type_ids) to hidden states.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,21 +27,105 @@ from ..layers import (Attention, Embedding, LayerNorm, Linear, MLP, TransformerB
 from .weights import Weights
 
 
+@dataclass
+class BertOutput:
+    """What ``BertModel(...)`` returns with ``output_hidden_states``, ``output_attentions`` or
+    ``return_dict``: transformers' attribute names; ``out["name"]`` works too.
+
+    - last_hidden_state: (B, L, hidden) float32
+    - pooler_output: (B, hidden) tanh(W x[:, 0] + b), or None when the checkpoint has no pooler
+    - hidden_states: tuple of num_hidden_layers + 1 arrays (B, L, hidden): the embeddings'
+      output, then each layer's (only with output_hidden_states)
+    - attentions: tuple of num_hidden_layers arrays (B, H, L, L): each layer's attention
+      probabilities, rows summing to 1 over the real keys, exactly 0 on padded keys (only
+      with output_attentions)
+    """
+    last_hidden_state: np.ndarray
+    pooler_output: np.ndarray | None = None
+    hidden_states: tuple | None = None
+    attentions: tuple | None = None
+
+    def __getitem__(self, name: str):
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
+
+class _Renamed:
+    """A checkpoint seen with old LayerNorm names ("gamma", "beta") renamed to the current
+    ones ("weight", "bias"), as transformers does when it loads such checkpoints."""
+
+    def __init__(self, source):
+        self.source = source
+        self.names = {}
+        for name in source.keys():
+            new = name
+            if ".LayerNorm." in name or name.startswith("LayerNorm."):
+                if name.endswith(".gamma"):
+                    new = name[: -len("gamma")] + "weight"
+                elif name.endswith(".beta"):
+                    new = name[: -len("beta")] + "bias"
+            self.names[new] = name
+
+    def keys(self):
+        return self.names.keys()
+
+    def __getitem__(self, name):
+        return self.source[self.names[name]]
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
 class BertModel:
-    def __init__(self, config, embeddings, blocks, pooler=None, mlm=None):
+    """A BERT encoder built from a checkpoint: ``BertModel.from_weights(config, tensors)``, or
+    ``fastattn.load(directory)``. See the module docstring for the equations."""
+
+    def __init__(self, config, embeddings, blocks, pooler=None, mlm=None, nsp=None):
         self.config = config
         self.word, self.position, self.token_type, self.embed_norm = embeddings
-        self.blocks, self.pooler, self.mlm = blocks, pooler, mlm
+        self.blocks, self.pooler, self.nsp = blocks, pooler, nsp
+        # (transform Linear, LayerNorm, decoder weight (vocab, hidden), decoder bias); the
+        # decoder is packed for the matmul on first use (see mlm_logits): a model used only
+        # for embeddings never holds a second copy of the word embeddings.
+        self._mlm = mlm
+        self._decoder = None
         self.hidden_size = self.word.dim
+        self.num_layers = len(blocks)
+        self.num_heads = config.num_attention_heads
+
+    @property
+    def vocab_size(self) -> int:
+        return self.word.num_embeddings
+
+    @property
+    def max_length(self) -> int:
+        """The longest input: max_position_embeddings."""
+        return self.position.num_embeddings
+
+    @property
+    def has_mlm_head(self) -> bool:
+        return self._mlm is not None
 
     @classmethod
     def from_weights(cls, config, source) -> "BertModel":
+        """Builds the model from ``config`` (attributes as in transformers' BertConfig:
+        hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_act,
+        max_position_embeddings, type_vocab_size, layer_norm_eps, vocab_size) and ``source``,
+        a mapping of checkpoint names to arrays. Pooler, masked-LM and next-sentence heads
+        are built when their tensors are present. Raises ValueError for a missing tensor, a
+        wrong shape, or a tensor the model does not use."""
+        source = _Renamed(source)
         names = set(source.keys())
         prefix = "bert." if any(n.startswith("bert.") for n in names) else ""
         w = Weights(source, prefix, ignore=("position_ids",))
         c = config
         h, inter = c.hidden_size, c.intermediate_size
         heads = c.num_attention_heads
+        if h % heads:
+            raise ValueError(f"bert: hidden_size {h} is not a multiple of num_attention_heads "
+                             f"{heads}")
         act = activation_name(c.hidden_act)
         eps = c.layer_norm_eps
         embeddings = (
@@ -65,56 +158,91 @@ class BertModel:
         if w.has("pooler.dense.weight"):
             pooler = Linear(w.take("pooler.dense.weight", (h, h)),
                             w.take("pooler.dense.bias", (h,)))
-        mlm = None
         head = Weights(source, "", ignore=("position_ids",))
+        mlm = None
         if head.has("cls.predictions.transform.dense.weight"):
             decoder_w = embeddings[0].weight
             if head.has("cls.predictions.decoder.weight"):
                 decoder_w = head.take("cls.predictions.decoder.weight", (c.vocab_size, h))
+            bias = head.take("cls.predictions.bias", (c.vocab_size,))
             if head.has("cls.predictions.decoder.bias"):
+                # transformers ties decoder.bias to predictions.bias: the same tensor saved twice
                 head.take("cls.predictions.decoder.bias", (c.vocab_size,))
             mlm = (Linear(head.take("cls.predictions.transform.dense.weight", (h, h)),
                           head.take("cls.predictions.transform.dense.bias", (h,))),
                    LayerNorm(head.take("cls.predictions.transform.LayerNorm.weight", (h,)),
                              head.take("cls.predictions.transform.LayerNorm.bias", (h,)), eps),
-                   Linear(decoder_w, head.take("cls.predictions.bias", (c.vocab_size,))))
+                   decoder_w, bias)
+        nsp = None
+        if head.has("cls.seq_relationship.weight"):
+            nsp = Linear(head.take("cls.seq_relationship.weight", (2, h)),
+                         head.take("cls.seq_relationship.bias", (2,)))
         w.taken |= head.taken
         w.check_all_used()
-        return cls(config, embeddings, blocks, pooler, mlm)
+        return cls(config, embeddings, blocks, pooler, mlm, nsp)
 
+    # ------------------------------------------------------------------------------ forward
     def _inputs(self, input_ids, attention_mask, token_type_ids):
         ids = np.asarray(input_ids)
         if ids.ndim == 1:
             ids = ids[None]
         if ids.ndim != 2:
-            raise ValueError(f"bert: input_ids must be (batch, length), got shape {ids.shape}")
-        if ids.shape[1] > self.position.num_embeddings:
+            raise ValueError(f"bert: input_ids must be (batch, length) or (length,), got shape "
+                             f"{ids.shape}")
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"bert: input_ids must be integers, got {ids.dtype}")
+        if ids.shape[1] == 0:
+            raise ValueError("bert: input_ids has length 0 (every sequence needs a token)")
+        if ids.shape[1] > self.max_length:
             raise ValueError(f"bert: length {ids.shape[1]} exceeds max_position_embeddings "
-                             f"{self.position.num_embeddings}")
-        def like_ids(a, name, default):
-            if a is None:
-                return default
+                             f"{self.max_length}")
+
+        def like_ids(a, name):
             a = np.asarray(a)
             a = a[None] if a.ndim == 1 else a
             if a.shape != ids.shape:
                 raise ValueError(f"bert: {name} has shape {a.shape}, expected {ids.shape} "
                                  f"(the shape of input_ids)")
+            if not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
+                raise TypeError(f"bert: {name} must be integers or bool, got {a.dtype}")
             return a
-        mask = like_ids(attention_mask, "attention_mask", np.ones(ids.shape, np.int64))
-        types = like_ids(token_type_ids, "token_type_ids", np.zeros(ids.shape, np.int64))
-        return ids, mask.astype(bool), types
+
+        mask = None
+        if attention_mask is not None:
+            mask = like_ids(attention_mask, "attention_mask")
+            if mask.dtype != bool:
+                if mask.size and (mask.min() < 0 or mask.max() > 1):
+                    raise ValueError("bert: attention_mask must hold 0 (padding) and 1 (token), "
+                                     f"found {int(mask.min() if mask.min() < 0 else mask.max())}")
+                mask = mask.astype(bool)
+        types = (np.zeros(ids.shape, np.int64) if token_type_ids is None
+                 else like_ids(token_type_ids, "token_type_ids"))
+        return ids, mask, types
+
+    def embeddings(self, input_ids, token_type_ids=None) -> np.ndarray:
+        """The embedding layer's output (B, L, hidden): LayerNorm(word + position + type)."""
+        ids, _, types = self._inputs(input_ids, None, token_type_ids)
+        positions = np.arange(ids.shape[1])
+        x = self.word(ids)
+        x += self.position(positions, "positions")  # (L, hidden) broadcast over the batch
+        x += self.token_type(types, "token_type_ids")
+        return self.embed_norm(x)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *,
-                 output_hidden_states: bool = False, output_attentions: bool = False):
-        """Last hidden states (B, L, hidden). With output_hidden_states / output_attentions,
-        returns a dict with "last_hidden_state", "hidden_states" (embeddings + each layer) and
-        "attentions" (each layer's probabilities (B, H, L, L))."""
+                 output_hidden_states: bool = False, output_attentions: bool = False,
+                 return_dict: bool = False):
+        """Encodes a batch. input_ids (B, L) or (L,) integers; attention_mask (same shape, 1
+        for tokens, 0 for padding, default all 1): padded positions are masked out of every
+        query's keys, so real tokens' outputs do not depend on the padding; token_type_ids
+        (default all 0).
+
+        Returns the last hidden states (B, L, hidden) float32, or with output_hidden_states,
+        output_attentions or return_dict a :class:`BertOutput` (last_hidden_state,
+        pooler_output, hidden_states, attentions). A padded position's own output is
+        computed like any token's (its query sees the real keys) and is meaningless."""
         ids, mask, types = self._inputs(input_ids, attention_mask, token_type_ids)
-        positions = np.broadcast_to(np.arange(ids.shape[1]), ids.shape)
-        x = (self.word(ids) + self.position(positions, "positions")
-             + self.token_type(types, "token_type_ids"))
-        x = self.embed_norm(np.ascontiguousarray(x, np.float32))
-        key_mask = None if mask.all() else mask
+        x = self.embeddings(ids, types)
+        key_mask = None if mask is None or mask.all() else mask
         hidden, attentions = [x], []
         for block in self.blocks:
             if output_attentions:
@@ -123,69 +251,138 @@ class BertModel:
             else:
                 x = block(x, key_mask=key_mask)
             hidden.append(x)
-        if not (output_hidden_states or output_attentions):
+        if not (output_hidden_states or output_attentions or return_dict):
             return x
-        out = {"last_hidden_state": x}
-        if output_hidden_states:
-            out["hidden_states"] = hidden
-        if output_attentions:
-            out["attentions"] = attentions
-        return out
+        return BertOutput(
+            last_hidden_state=x,
+            pooler_output=self.pooled(x) if self.pooler is not None else None,
+            hidden_states=tuple(hidden) if output_hidden_states else None,
+            attentions=tuple(attentions) if output_attentions else None)
 
+    # -------------------------------------------------------------------------------- heads
     def pooled(self, hidden: np.ndarray) -> np.ndarray:
-        """BERT's pooler: tanh(W x[:, 0] + b)."""
+        """BERT's pooler on last hidden states (B, L, hidden): tanh(W x[:, 0] + b), (B, hidden)."""
         if self.pooler is None:
-            raise ValueError("bert: this checkpoint has no pooler weights")
+            raise ValueError("bert: this checkpoint has no pooler weights (pooler.dense.*)")
         return np.tanh(self.pooler(np.ascontiguousarray(hidden[:, 0])))
 
     def mlm_logits(self, hidden: np.ndarray) -> np.ndarray:
-        """Masked-LM logits (..., vocab) for hidden states (..., hidden)."""
-        if self.mlm is None:
+        """Masked-LM logits (..., vocab) for hidden states (..., hidden):
+        LayerNorm(act(W_t x + b_t)) @ decoder^T + b."""
+        if self._mlm is None:
             raise ValueError("bert: this checkpoint has no masked-LM head (cls.predictions.*)")
-        transform, norm, decoder = self.mlm
-        return decoder(norm(transform(hidden, activation=activation_name(self.config.hidden_act))))
+        transform, norm, decoder_w, bias = self._mlm
+        if self._decoder is None:
+            self._decoder = Linear(decoder_w, bias)
+        act = activation_name(self.config.hidden_act)
+        return self._decoder(norm(transform(np.ascontiguousarray(hidden, np.float32),
+                                            activation=act)))
+
+    def nsp_logits(self, pooled: np.ndarray) -> np.ndarray:
+        """Next-sentence logits (B, 2) from the pooler output (BertForPreTraining checkpoints):
+        index 0 = "B follows A"."""
+        if self.nsp is None:
+            raise ValueError("bert: this checkpoint has no next-sentence head "
+                             "(cls.seq_relationship.*)")
+        return self.nsp(np.ascontiguousarray(pooled, np.float32))
 
     def fill_mask(self, text: str, tokenizer, top_k: int = 5):
-        """For each [MASK] in text, the top_k candidates: a list (one per mask) of lists of
-        {"token", "token_id", "score"} sorted by probability."""
-        enc = tokenizer.encode(text)
-        ids = np.asarray(enc.ids)
+        """For each mask token in ``text`` (in order), the ``top_k`` most probable tokens: a
+        list (one entry per mask) of lists of ``{"token", "token_id", "score"}``, highest
+        score first (ties: lower id first). ``score`` is the softmax probability over the
+        whole vocabulary of the masked-LM logits at that position."""
+        if not isinstance(text, str):
+            raise TypeError(f"fill_mask: text must be a str, got {type(text).__name__}")
+        if not _is_int(top_k) or top_k < 1:
+            raise ValueError(f"fill_mask: top_k must be an int >= 1, got {top_k!r}")
+        if tokenizer.mask_token_id is None:
+            raise ValueError(f"fill_mask: the tokenizer's vocabulary has no mask token "
+                             f"{tokenizer.mask_token!r}")
+        if tokenizer.vocab_size > self.vocab_size:
+            raise ValueError(f"fill_mask: the tokenizer has {tokenizer.vocab_size} tokens, the "
+                             f"model's vocabulary {self.vocab_size}")
+        enc = tokenizer.encode(text, max_length=self.max_length)
+        ids = np.asarray(enc.ids, np.int64)
         where = np.flatnonzero(ids == tokenizer.mask_token_id)
         if where.size == 0:
-            raise ValueError("fill_mask: the text has no mask token "
-                             f"{tokenizer.mask_token!r}")
-        hidden = self(ids[None], token_type_ids=np.asarray(enc.type_ids)[None])
-        probs = ops.softmax(self.mlm_logits(np.ascontiguousarray(hidden[0, where])))
+            raise ValueError(f"fill_mask: the text has no mask token {tokenizer.mask_token!r}")
+        hidden = self(ids[None], token_type_ids=np.asarray(enc.type_ids, np.int64)[None])
+        probs = ops.softmax(self.mlm_logits(hidden[0, where]))
+        k = min(top_k, probs.shape[1])
         results = []
         for row in probs:
-            best = np.argsort(-row, kind="stable")[:top_k]
-            results.append([{"token": tokenizer.convert_ids_to_tokens([int(i)])[0],
-                             "token_id": int(i), "score": float(row[i])} for i in best])
+            best = np.argsort(-row, kind="stable")[:k]
+            tokens = tokenizer.convert_ids_to_tokens([int(i) for i in best])
+            results.append([{"token": t, "token_id": int(i), "score": float(row[i])}
+                            for t, i in zip(tokens, best)])
         return results
 
 
-def embed(model: BertModel, tokenizer, texts, pooling: str = "mean", normalize: bool = True,
+def _pooled_rows(hidden: np.ndarray, lengths: np.ndarray, pooling: str) -> np.ndarray:
+    """One vector per row of hidden (B, L, H): the [CLS] vector, or the mean over the row's
+    first lengths[b] (real) positions, summed in float64 so padding cannot enter the sum."""
+    if pooling == "cls":
+        return hidden[:, 0].astype(np.float32)
+    out = np.empty((hidden.shape[0], hidden.shape[2]), np.float32)
+    for b, n in enumerate(lengths):
+        out[b] = hidden[b, :n].sum(axis=0, dtype=np.float64) / n
+    return out
+
+
+def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True,
           batch_size: int = 32, max_length: int | None = None) -> np.ndarray:
-    """Sentence embeddings (N, hidden) float32: mean of the token vectors over the attention
-    mask ("mean") or the [CLS] vector ("cls"); L2-normalised when normalize."""
+    """Sentence embeddings (N, hidden) float32 of ``texts`` (a list of str).
+
+    Each text is encoded as ``[CLS] text [SEP]`` (cut to ``max_length`` tokens, default and
+    at most the model's max_position_embeddings) and run through ``model``; the embedding
+    is the mean of its token vectors over the attention mask ([CLS] and [SEP] included, as
+    sentence-transformers' mean pooling; padding excluded), ``pooling="mean"``, or its
+    [CLS] vector, ``pooling="cls"`` (the raw vector, not the pooler's tanh layer). With
+    ``normalize`` rows are scaled to unit L2 norm (then dot products are cosines).
+
+    Texts are batched ``batch_size`` at a time after sorting by token count, so a batch
+    holds texts of similar length and little padding. A text's embedding does not depend
+    on the batch it lands in beyond float32 rounding (the attention kernel's blocking
+    differs with the padded length); the tests check this.
+
+    ``model``: a :class:`BertModel` or any object with ``hidden_size``, ``max_length`` and
+    ``model(input_ids, attention_mask, token_type_ids) -> (B, L, hidden)``.
+    """
     if pooling not in ("mean", "cls"):
         raise ValueError(f"embed: pooling must be 'mean' or 'cls', got {pooling!r}")
-    if isinstance(texts, str):
-        raise TypeError("embed: texts must be a list of strings, got a single str")
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("embed: texts must be a list of str, got a single "
+                        f"{type(texts).__name__}")
     texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"embed: texts[{i}] must be a str, got {type(t).__name__}")
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"embed: batch_size must be an int >= 1, got {batch_size!r}")
+    limit = model.max_length
+    if max_length is not None:
+        if not _is_int(max_length) or max_length < 2:
+            raise ValueError(f"embed: max_length must be an int >= 2 ([CLS] and [SEP]), got "
+                             f"{max_length!r}")
+        limit = min(limit, int(max_length))
+    encodings = [tokenizer.encode(t, max_length=limit, truncation=True) for t in texts]
+    lengths = np.array([len(e.ids) for e in encodings], np.int64)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = np.empty((len(texts), model.hidden_size), np.float32)
-    limit = max_length or model.position.num_embeddings
+    order = np.argsort(lengths, kind="stable")
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer.encode_batch(texts[start:start + batch_size], padding=True,
-                                       max_length=limit, truncation=True)
-        mask = np.asarray(batch["attention_mask"])
-        hidden = model(batch["input_ids"], mask, batch["token_type_ids"])
-        if pooling == "cls":
-            vec = hidden[:, 0]
-        else:
-            m = mask[:, :, None].astype(np.float32)
-            vec = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
-        out[start:start + len(vec)] = vec
+        rows = order[start:start + batch_size]
+        n = lengths[rows]
+        width = int(n.max())
+        ids = np.full((len(rows), width), pad, np.int64)
+        types = np.zeros((len(rows), width), np.int64)
+        for r, i in enumerate(rows):
+            ids[r, :n[r]] = encodings[i].ids
+            types[r, :n[r]] = encodings[i].type_ids
+        mask = (np.arange(width) < n[:, None]).astype(np.int64)
+        hidden = model(ids, mask, types)
+        out[rows] = _pooled_rows(hidden, n, pooling)
     if normalize:
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        norms = np.sqrt(np.einsum("ij,ij->i", out, out, dtype=np.float64))
+        out = (out / np.maximum(norms, 1e-12)[:, None]).astype(np.float32)
     return out

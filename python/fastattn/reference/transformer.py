@@ -87,9 +87,12 @@ def llama(w, config, input_ids, attention_mask=None):
     return x @ w.get("lm_head.weight", w["model.embed_tokens.weight"]).T
 
 
-def bert(w, config, input_ids, attention_mask=None, token_type_ids=None):
+def bert(w, config, input_ids, attention_mask=None, token_type_ids=None, return_all=False):
     """BERT last hidden states (B, L, hidden): post-norm blocks, bidirectional attention with
-    padded keys masked."""
+    padded keys masked, learned positions 0..L-1 (whatever the padding).
+
+    return_all: (last, hidden_states, attentions) instead: the embeddings' output and each
+    layer's (num_hidden_layers + 1 arrays), and each layer's probabilities (B, H, L, L)."""
     c = config
     p = "bert." if any(k.startswith("bert.") for k in w) else ""
     ids = np.atleast_2d(input_ids)
@@ -101,6 +104,7 @@ def bert(w, config, input_ids, attention_mask=None, token_type_ids=None):
         np.arange(ids.shape[1])] + w[e + "token_type_embeddings.weight"][types])
     x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], c.layer_norm_eps)
     heads = c.num_attention_heads
+    hidden, attentions = [x], []
 
     def dense(x, name):
         return x @ w[name + ".weight"].T + w[name + ".bias"]
@@ -109,10 +113,30 @@ def bert(w, config, input_ids, attention_mask=None, token_type_ids=None):
         h = f"{p}encoder.layer.{i}."
         q, k, v = (_heads(dense(x, h + f"attention.self.{n}"), heads)
                    for n in ("query", "key", "value"))
-        a = dense(_merge(attention(q, k, v, mask=mask)), h + "attention.output.dense")
+        o, probs = attention(q, k, v, mask=mask, return_weights=True)
+        a = dense(_merge(o), h + "attention.output.dense")
         x = layer_norm(x + a, w[h + "attention.output.LayerNorm.weight"],
                        w[h + "attention.output.LayerNorm.bias"], c.layer_norm_eps)
         f = dense(_ACT[c.hidden_act](dense(x, h + "intermediate.dense")), h + "output.dense")
         x = layer_norm(x + f, w[h + "output.LayerNorm.weight"], w[h + "output.LayerNorm.bias"],
                        c.layer_norm_eps)
-    return x
+        hidden.append(x)
+        attentions.append(probs)
+    return (x, hidden, attentions) if return_all else x
+
+
+def bert_pooler(w, hidden):
+    """BERT's pooler: tanh(W x[:, 0] + b) for last hidden states (B, L, hidden)."""
+    p = "bert." if any(k.startswith("bert.") for k in w) else ""
+    return np.tanh(hidden[:, 0] @ w[p + "pooler.dense.weight"].T + w[p + "pooler.dense.bias"])
+
+
+def bert_mlm_logits(w, config, hidden):
+    """BERT's masked-LM head: LayerNorm(act(W_t x + b_t)) @ E^T + b, E the decoder weight
+    (the word embeddings when the checkpoint ties them)."""
+    t = "cls.predictions.transform."
+    p = "bert." if any(k.startswith("bert.") for k in w) else ""
+    x = _ACT[config.hidden_act](hidden @ w[t + "dense.weight"].T + w[t + "dense.bias"])
+    x = layer_norm(x, w[t + "LayerNorm.weight"], w[t + "LayerNorm.bias"], config.layer_norm_eps)
+    decoder = w.get("cls.predictions.decoder.weight", w[p + "embeddings.word_embeddings.weight"])
+    return x @ decoder.T + w["cls.predictions.bias"]
