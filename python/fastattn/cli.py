@@ -1,5 +1,6 @@
 """The `fastattn` command: `fastattn bench` runs the benchmarks, `fastattn info` prints what the
-kernels run on."""
+kernels run on, `fastattn embed` searches the lines of a file for the nearest neighbours of a
+query with a BERT-family model."""
 from __future__ import annotations
 
 import argparse
@@ -47,6 +48,45 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_embed(args) -> int:
+    import fastattn
+    from fastattn.tokenizers import WordPieceTokenizer
+
+    if args.k < 1 or args.batch_size < 1:
+        print("fastattn embed: -k and --batch-size must be >= 1", file=sys.stderr)
+        return 2
+    if args.threads:
+        fastattn.set_num_threads(args.threads)
+    try:
+        with open(args.file, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except OSError as e:
+        print(f"fastattn embed: cannot read {args.file!r}: {e.strerror}", file=sys.stderr)
+        return 2
+    lines = [line for line in lines if line]
+    if not lines:
+        print(f"fastattn embed: {args.file!r} has no non-empty line", file=sys.stderr)
+        return 2
+    try:
+        model = fastattn.load(args.model)
+        tokenizer = WordPieceTokenizer.from_pretrained(args.model)
+    except (OSError, ValueError) as e:
+        print(f"fastattn embed: {e}", file=sys.stderr)
+        return 2
+    kw = {"pooling": args.pooling, "batch_size": args.batch_size}
+    corpus = fastattn.embed(model, tokenizer, lines, **kw)
+    queries = fastattn.embed(model, tokenizer, args.query, **kw)
+    k = min(args.k, len(lines))
+    index, scores = fastattn.top_k_neighbours(queries, corpus, k)
+    for q, (rows, row_scores) in enumerate(zip(index, scores)):
+        if q:
+            print()
+        print(f"query: {args.query[q]}")
+        for rank, (i, s) in enumerate(zip(rows, row_scores), start=1):
+            print(f"{rank:3d}  {s:+.4f}  {lines[i]}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fastattn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +101,20 @@ def main(argv=None) -> int:
     b.set_defaults(func=cmd_bench)
     i = sub.add_parser("info", help="print cpu_info(): ISA path, threads, build")
     i.set_defaults(func=cmd_info)
+    e = sub.add_parser("embed", help="embed the lines of a file with a BERT-family model and "
+                                     "print the nearest lines to a query (cosine similarity)")
+    e.add_argument("model", metavar="MODEL_DIR",
+                   help="model directory: config.json, weights, vocab.txt")
+    e.add_argument("--file", required=True, metavar="PATH",
+                   help="text file, one document per line (empty lines skipped)")
+    e.add_argument("--query", required=True, action="append", metavar="TEXT",
+                   help="query text (repeatable)")
+    e.add_argument("-k", type=int, default=5, help="neighbours per query (default 5)")
+    e.add_argument("--pooling", choices=("mean", "cls"), default="mean",
+                   help="sentence vector: mean of the token vectors (default) or [CLS]")
+    e.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
+    e.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
+    e.set_defaults(func=cmd_embed)
     args = parser.parse_args(argv)
     return args.func(args)
 
