@@ -171,6 +171,19 @@ def test_padding_does_not_change_real_tokens(small, rng):
     np.testing.assert_array_equal(small.model(other, mask, tt)[mask == 1], batched[mask == 1])
 
 
+def test_all_padding_row_is_finite(small, rng):
+    """A row whose mask is all 0 attends to nothing: zero attention output and weights, no
+    NaN (transformers gives a uniform softmax there; the row is meaningless either way), and
+    the other rows are unaffected."""
+    ids, mask, tt = padded_batch(rng, [6, 6], 6)
+    mask[1] = 0
+    out = small.model(ids, mask, tt, output_attentions=True)
+    assert np.isfinite(out.last_hidden_state).all()
+    assert all(np.all(p[1] == 0) for p in out.attentions)
+    np.testing.assert_allclose(out.last_hidden_state[0], small.model(ids[:1], None, tt[:1])[0],
+                               rtol=0, atol=HIDDEN_ATOL)
+
+
 def test_thread_invariant(small, rng):
     ids, mask, tt = padded_batch(rng, [23, 9, 15], 23)
     assert_thread_invariant(lambda: small.model(ids, mask, tt))
