@@ -17,8 +17,6 @@ below HIDDEN_ATOL = 2e-5 (measured: ~1e-6). Attention probabilities are softmaxe
 scores: an error d in a score changes p by at most p d, so PROB_ATOL = 1e-5 (measured ~3e-7).
 """
 import io
-import json
-import os
 import types
 from contextlib import redirect_stdout
 
