@@ -301,7 +301,10 @@ class BertModel:
         if tokenizer.vocab_size > self.vocab_size:
             raise ValueError(f"fill_mask: the tokenizer has {tokenizer.vocab_size} tokens, the "
                              f"model's vocabulary {self.vocab_size}")
-        enc = tokenizer.encode(text, max_length=self.max_length)
+        enc = tokenizer.encode(text)
+        if len(enc.ids) > self.max_length:
+            raise ValueError(f"fill_mask: the text has {len(enc.ids)} tokens, more than the "
+                             f"model's max_position_embeddings {self.max_length}")
         ids = np.asarray(enc.ids, np.int64)
         where = np.flatnonzero(ids == tokenizer.mask_token_id)
         if where.size == 0:
