@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from fastattn import reference as R
+from fastattn.reference.transformer import merge_heads as merge, split_heads as heads
 from fastattn.layers import (MLP, Attention, Embedding, GatedMLP, LayerNorm, Linear, RMSNorm,
                              RotaryConfig, TransformerBlock)
 
@@ -22,16 +23,6 @@ def f64(x):
 def close(got, want, rel=1e-5):
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=0, atol=rel * max(np.abs(want).max(), 1.0))
-
-
-def heads(x, n):
-    b, l, e = x.shape
-    return x.reshape(b, l, n, e // n).transpose(0, 2, 1, 3)
-
-
-def merge(x):
-    b, h, l, d = x.shape
-    return x.transpose(0, 2, 1, 3).reshape(b, l, h * d)
 
 
 @pytest.mark.parametrize("layout", ["out_in", "in_out"])
