@@ -30,12 +30,16 @@ def register_builder(model_type: str, builder) -> None:
     BUILDERS[model_type] = builder
 
 
-def builder_for(model_type: str):
-    """The callable building `model_type`, imported on first use."""
-    entry = BUILDERS.get(model_type)
-    if entry is None:
+def _check_known(model_type: str) -> None:
+    if model_type not in BUILDERS:
         raise ValueError(f"load: model_type {model_type!r} is not supported; supported: "
                          f"{', '.join(sorted(BUILDERS))}")
+
+
+def builder_for(model_type: str):
+    """The callable building `model_type`, imported on first use."""
+    _check_known(model_type)
+    entry = BUILDERS[model_type]
     if callable(entry):
         return entry
     module_name, _, attribute = entry.partition(":")
@@ -63,9 +67,10 @@ def load(path):
     if not os.path.isdir(path):
         raise FileNotFoundError(f"load: no such model directory: {path!r}")
     config = load_config(path)
-    build = builder_for(config.model_type)
+    _check_known(config.model_type)
     _check_supported(config)
     with Checkpoint(path) as checkpoint:
+        build = builder_for(config.model_type)
         # Tensors the model keeps are views that hold the file mapping themselves; closing
         # drops only the checkpoint's own reference.
         return build(config, checkpoint)

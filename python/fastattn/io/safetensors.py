@@ -60,7 +60,7 @@ def float32_to_bf16(x: np.ndarray) -> np.ndarray:
     to even; a carry out of the mantissa bumps the exponent, and past the largest bf16 it lands
     exactly on infinity (0x7F80), as IEEE rounding does. NaNs are not rounded (the carry could
     turn one into infinity): they keep sign and top payload bits and get the quiet bit."""
-    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    u = np.asarray(x, dtype=np.float32).view(np.uint32)
     rounded = ((u + (np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1)))) >> 16).astype(np.uint16)
     quiet_nan = ((u >> 16) | np.uint32(0x0040)).astype(np.uint16)
     return np.where(np.isnan(x), quiet_nan, rounded)
@@ -254,7 +254,8 @@ def _stored(name: str, array, dtype: str | None):
     if code is None:
         raise TypeError(f"save_safetensors: tensor {name!r} has dtype {array.dtype}, which "
                         "safetensors cannot store")
-    return code, np.ascontiguousarray(array, dtype=DTYPES[code])
+    # (np.ascontiguousarray would turn a 0-d array into a 1-d one)
+    return code, np.require(array, dtype=DTYPES[code], requirements="C")
 
 
 def save_safetensors(path, tensors: Mapping, metadata: Mapping | None = None,
