@@ -47,5 +47,9 @@ void bind_runtime(pybind11::module_& m);
 void bind_softmax(pybind11::module_& m);
 void bind_norm(pybind11::module_& m);
 void bind_activation(pybind11::module_& m);
+void bind_matmul(pybind11::module_& m);
+void bind_attention(pybind11::module_& m);
+void bind_rope(pybind11::module_& m);
+void bind_kv_cache(pybind11::module_& m);
 
 }  // namespace fastattn

@@ -8,4 +8,8 @@ PYBIND11_MODULE(_core, m) {
   fastattn::bind_softmax(m);
   fastattn::bind_norm(m);
   fastattn::bind_activation(m);
+  fastattn::bind_matmul(m);
+  fastattn::bind_attention(m);
+  fastattn::bind_rope(m);
+  fastattn::bind_kv_cache(m);
 }

@@ -67,5 +67,29 @@ void parallel_for_each_dynamic(int64_t n, const F& f) {
 #endif
 }
 
+// Like parallel_for_each_dynamic, with per-thread state: each thread makes `local =
+// make_local()` once (scratch buffers) and calls f(i, local) for the items it takes.
+template <class MakeLocal, class F>
+void parallel_for_each_dynamic_local(int64_t n, const MakeLocal& make_local, const F& f) {
+  if (n <= 0) return;
+  const int nt = threads_for(n, 1);
+  if (nt <= 1) {
+    auto local = make_local();
+    for (int64_t i = 0; i < n; ++i) f(i, local);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(nt)
+  {
+    auto local = make_local();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n; ++i) f(i, local);
+  }
+#else
+  auto local = make_local();
+  for (int64_t i = 0; i < n; ++i) f(i, local);
+#endif
+}
+
 }  // namespace FASTATTN_ISA_NAMESPACE
 }  // namespace fastattn

@@ -6,6 +6,7 @@
 //   AVX-512 (F+DQ): 16 lanes, __m512, masked loads/stores for tails
 //   AVX2+FMA:        8 lanes, __m256, maskload/maskstore for tails
 //   baseline:        4 lanes of plain C++ the compiler auto-vectorises (SSE2 on x86-64)
+// Every lane count is even, so swap_pairs (RoPE's interleaved pairs) never splits a pair.
 // No constants at namespace scope: every SIMD value is made inside a function, after dispatch.
 #pragma once
 
@@ -73,6 +74,8 @@ inline Vec pow2_int(Vec n) {
   const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
   return Vec(_mm512_castsi512_ps(_mm512_slli_epi32(e, 23)));
 }
+// Swaps the two lanes of each pair: (a0, a1, a2, a3, ...) -> (a1, a0, a3, a2, ...).
+inline Vec swap_pairs(Vec a) { return Vec(_mm512_permute_ps(a.v, 0xB1)); }
 // lanes [0, n) of a, the rest 0
 inline Vec keep_first(Vec a, int n) { return Vec(_mm512_maskz_mov_ps(Vec::mask(n), a.v)); }
 inline float hsum(Vec a) { return _mm512_reduce_add_ps(a.v); }
@@ -125,6 +128,7 @@ inline Vec pow2_int(Vec n) {
   const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
   return Vec(_mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
 }
+inline Vec swap_pairs(Vec a) { return Vec(_mm256_permute_ps(a.v, 0xB1)); }
 inline Vec keep_first(Vec a, int n) {
   return Vec(_mm256_and_ps(a.v, _mm256_castsi256_ps(Vec::mask(n))));
 }
@@ -202,6 +206,11 @@ inline Vec pow2_int(Vec n) {
     const uint32_t bits = static_cast<uint32_t>(e) << 23;
     std::memcpy(&r.v[i], &bits, 4);
   }
+  return r;
+}
+inline Vec swap_pairs(Vec a) {
+  Vec r;
+  for (int i = 0; i < Vec::size; i += 2) { r.v[i] = a.v[i + 1]; r.v[i + 1] = a.v[i]; }
   return r;
 }
 inline Vec keep_first(Vec a, int n) {

@@ -11,7 +11,11 @@ from .runtime import _apply_environment
 _apply_environment()
 
 from . import reference  # noqa: E402
-from .ops import gelu, layer_norm, log_softmax, relu, rms_norm, silu, softmax, swiglu  # noqa: E402
+from .ops import (PackedMatrix, attention, gelu, layer_norm, log_softmax, matmul, relu,  # noqa: E402
+                  rms_norm, rope, silu, softmax, swiglu)
+from .encodings import (RandomFourierEncoding, alibi_bias, alibi_slopes,  # noqa: E402
+                        sinusoidal_positions)
+from .kv_cache import KVCache  # noqa: E402
 from .io import (Checkpoint, SafetensorsFile, load_config, save_checkpoint,  # noqa: E402
                  save_safetensors)
 from .loading import load  # noqa: E402
@@ -20,6 +24,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu", "swiglu",
+    "matmul", "PackedMatrix", "attention",
+    "rope", "sinusoidal_positions", "alibi_slopes", "alibi_bias", "RandomFourierEncoding",
+    "KVCache",
     "available_isas", "get_isa", "set_isa", "use_isa",
     "get_num_threads", "set_num_threads", "threads", "cpu_info", "reference",
     "load", "load_config", "Checkpoint", "SafetensorsFile", "save_checkpoint", "save_safetensors",

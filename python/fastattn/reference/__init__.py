@@ -3,8 +3,15 @@
 They accept any float dtype; the tests evaluate them in float64 and compare the kernels
 against them. They materialise whatever the formula names (no tiling, no fusion)."""
 from .activation import gelu, relu, sigmoid, silu, swiglu
+from .attention import attention, attention_mask
+from .matmul import matmul
 from .norm import layer_norm, rms_norm
+from .kv_cache import cached_attention
+from .positions import alibi_bias, alibi_slopes, random_fourier, sinusoidal_positions
+from .rope import rope
 from .softmax import log_softmax, softmax
 
 __all__ = ["softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu",
-           "swiglu", "sigmoid"]
+           "swiglu", "sigmoid", "matmul", "attention", "attention_mask", "rope",
+           "cached_attention", "sinusoidal_positions", "alibi_slopes", "alibi_bias",
+           "random_fourier"]

@@ -1,0 +1,119 @@
+// attention: argument checks and the call into the kernel table. fastattn.ops.attention does
+// the user-facing validation (broadcasting the mask, 3-D inputs, copies of odd strides); these
+// checks make a direct call into _core safe: every index the kernel forms stays in bounds.
+#include "kernels/attention/attention.h"
+
+#include <cmath>
+#include <string>
+
+#include "bindings/common.h"
+
+namespace fastattn {
+
+namespace py = pybind11;
+
+namespace {
+
+constexpr const char* kOp = "attention";
+
+[[noreturn]] void fail(const std::string& msg) { throw py::value_error(std::string(kOp) + ": " + msg); }
+
+// A 4-D float32 array whose last axis is contiguous and whose strides are whole floats.
+AttentionTensor tensor4(const py::array& a, const char* name, bool writable) {
+  bind::require_float32(a, kOp, name);
+  if (writable) bind::require_writable(a, kOp, name);
+  if (a.ndim() != 4) fail(std::string(name) + " must be 4-D, got " + std::to_string(a.ndim()) + "-D");
+  if (a.size() == 0) return {static_cast<float*>(const_cast<void*>(a.data())), 0, 0, 0};  // never read
+  if (a.shape(3) > 1 && a.strides(3) != static_cast<py::ssize_t>(sizeof(float)))
+    fail(std::string(name) + " must have a contiguous last axis");
+  for (int i = 0; i < 3; ++i)
+    if (a.strides(i) % static_cast<py::ssize_t>(sizeof(float)) != 0)
+      fail(std::string(name) + " strides must be whole floats");
+  const auto st = [&](int i) { return static_cast<int64_t>(a.strides(i) / 4); };
+  return {static_cast<float*>(const_cast<void*>(a.data())), st(0), st(1), st(2)};
+}
+
+void require_shape4(const py::array& a, const char* name, int64_t d0, int64_t d1, int64_t d2,
+                    int64_t d3, const char* why) {
+  if (a.shape(0) != d0 || a.shape(1) != d1 || a.shape(2) != d2 || a.shape(3) != d3)
+    fail(std::string(name) + " has shape " + bind::shape_str(a) + ", expected (" +
+         std::to_string(d0) + ", " + std::to_string(d1) + ", " + std::to_string(d2) + ", " +
+         std::to_string(d3) + ")" + why);
+}
+
+}  // namespace
+
+void bind_attention(py::module_& m) {
+  m.def("attention", [](const py::array& q, const py::array& k, const py::array& v,
+                        const py::array& out, const py::object& mask, bool causal,
+                        int64_t window, float scale, const py::object& weights) {
+    AttentionArgs a{};
+    a.q = tensor4(q, "q", false);
+    a.k = tensor4(k, "k", false);
+    a.v = tensor4(v, "v", false);
+    a.out = tensor4(out, "out", true);
+    a.batch = q.shape(0);
+    a.heads_q = q.shape(1);
+    a.len_q = q.shape(2);
+    a.dim = q.shape(3);
+    a.heads_kv = k.shape(1);
+    a.len_k = k.shape(2);
+    a.dim_v = v.shape(3);
+    require_shape4(k, "k", a.batch, a.heads_kv, a.len_k, a.dim, " (batch and D of q)");
+    require_shape4(v, "v", a.batch, a.heads_kv, a.len_k, a.dim_v, " (B, Hkv, Lk of k)");
+    require_shape4(out, "out", a.batch, a.heads_q, a.len_q, a.dim_v, "");
+    if (a.heads_kv == 0 ? a.heads_q != 0 : a.heads_q % a.heads_kv != 0)
+      fail("Hq = " + std::to_string(a.heads_q) + " is not a multiple of Hkv = " +
+           std::to_string(a.heads_kv));
+    if (window < 0) fail("window must be >= 1 (0 here means none)");
+    if (!std::isfinite(scale)) fail("scale must be finite");
+    a.causal = causal;
+    a.window = window;
+    a.scale = scale;
+    a.mask_kind = AttentionMask::none;
+    a.mask = nullptr;
+    if (!mask.is_none()) {
+      if (!py::isinstance<py::array>(mask)) throw py::type_error("attention: mask must be an ndarray");
+      const py::array mk = py::reinterpret_borrow<py::array>(mask);
+      py::ssize_t item;
+      if (mk.dtype().is(py::dtype::of<bool>())) {
+        a.mask_kind = AttentionMask::boolean;
+        item = 1;
+      } else if (mk.dtype().is(py::dtype::of<float>())) {
+        a.mask_kind = AttentionMask::additive;
+        item = 4;
+      } else {
+        throw py::type_error("attention: mask must be bool or float32, got " +
+                             std::string(py::str(mk.dtype())));
+      }
+      if (mk.ndim() != 4) fail("mask must be 4-D (broadcast view), got " + std::to_string(mk.ndim()) + "-D");
+      require_shape4(mk, "mask", a.batch, a.heads_q, a.len_q, a.len_k, "");
+      for (int i = 0; i < 4; ++i) {
+        if (mk.strides(i) % item != 0) fail("mask strides must be whole elements");
+        a.mask_stride[i] = mk.strides(i) / item;
+      }
+      a.mask = mk.data();
+    }
+    const AttentionKernels& kt = kernels<AttentionKernels>();
+    float* w = nullptr;
+    if (!weights.is_none()) {
+      if (!py::isinstance<py::array>(weights)) throw py::type_error("attention: weights must be an ndarray");
+      const py::array wa = py::reinterpret_borrow<py::array>(weights);
+      bind::require_float32(wa, kOp, "weights");
+      bind::require_writable(wa, kOp, "weights");
+      bind::require_c_contiguous(wa, kOp, "weights");
+      if (wa.ndim() != 4) fail("weights must be 4-D");
+      require_shape4(wa, "weights", a.batch, a.heads_q, a.len_q, a.len_k, "");
+      w = bind::mutable_floats(wa);
+    }
+    py::gil_scoped_release release;
+    if (w) kt.weights(a, w);  // first: out may be q itself (in place)
+    kt.forward(a);
+  }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("mask"),
+     py::arg("causal"), py::arg("window"), py::arg("scale"), py::arg("weights"),
+     "Flash attention of 4-D float32 q (B,Hq,Lq,D), k (B,Hkv,Lk,D), v (B,Hkv,Lk,Dv) into out; "
+     "mask None or a (B,Hq,Lq,Lk) bool/float32 view; window 0 = none; weights None or a "
+     "C-contiguous (B,Hq,Lq,Lk) float32 array receiving the probabilities.");
+}
+
+}  // namespace fastattn

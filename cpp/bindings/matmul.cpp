@@ -1,0 +1,309 @@
+// matmul bindings. The Python wrapper (fastattn.ops.matmul) broadcasts the batch dimensions,
+// applies the transposes as views and validates with the user-facing messages; these checks
+// are the second line, so that no direct call into fastattn._core can read or write out of
+// bounds: every operand's shape is checked against the others, and offsets come from the
+// arrays' own strides.
+#include "kernels/matmul/matmul.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bindings/common.h"
+
+namespace fastattn {
+
+namespace py = pybind11;
+
+namespace {
+
+constexpr const char* kOp = "matmul";
+
+Activation parse_matmul_activation(const py::object& name) {
+  if (name.is_none()) return Activation::none;
+  const std::string s = py::cast<std::string>(name);
+  if (s == "relu") return Activation::relu;
+  if (s == "gelu") return Activation::gelu;
+  if (s == "gelu_tanh") return Activation::gelu_tanh;
+  if (s == "silu") return Activation::silu;
+  throw py::value_error(
+      "matmul: activation must be None, 'relu', 'gelu', 'gelu_tanh' or 'silu', got '" + s + "'");
+}
+
+int64_t element_stride(const py::array& x, py::ssize_t axis, const char* name) {
+  if (x.shape(axis) <= 1) return 0;  // never stepped along: any stride will do
+  const py::ssize_t s = x.strides(axis);
+  if (s % static_cast<py::ssize_t>(sizeof(float)) != 0)
+    throw py::value_error(std::string(kOp) + ": " + name + " strides must be whole floats");
+  return s / static_cast<py::ssize_t>(sizeof(float));
+}
+
+void require_ndim_at_least(const py::array& x, int n, const char* name) {
+  if (x.ndim() < n)
+    throw py::value_error(std::string(kOp) + ": " + name + " must be at least " +
+                          std::to_string(n) + "-D, got " + std::to_string(x.ndim()) + "-D");
+}
+
+void require_dim(const py::array& x, py::ssize_t axis, int64_t expected, const char* name) {
+  if (x.shape(axis) != expected)
+    throw py::value_error(std::string(kOp) + ": " + name + " has shape " + bind::shape_str(x) +
+                          ", which does not fit the product");
+}
+
+// The matrix at the last two axes of x: strides in elements.
+StridedMatrix matrix_of(const py::array& x, const char* name) {
+  const py::ssize_t d = x.ndim();
+  return {static_cast<const float*>(x.data()), element_stride(x, d - 2, name),
+          element_stride(x, d - 1, name)};
+}
+
+// Element offsets of every batch item (the axes before the last two), C order.
+std::vector<int64_t> batch_offsets(const py::array& x, const char* name) {
+  const py::ssize_t nb = x.ndim() - 2;
+  int64_t count = 1;
+  for (py::ssize_t d = 0; d < nb; ++d) count *= x.shape(d);
+  std::vector<int64_t> off(static_cast<std::size_t>(count), 0);
+  std::vector<int64_t> idx(static_cast<std::size_t>(nb), 0);
+  for (int64_t t = 0; t < count; ++t) {
+    int64_t o = 0;
+    for (py::ssize_t d = 0; d < nb; ++d) o += idx[d] * element_stride(x, d, name);
+    off[static_cast<std::size_t>(t)] = o;
+    for (py::ssize_t d = nb - 1; d >= 0; --d) {
+      if (++idx[d] < x.shape(d)) break;
+      idx[d] = 0;
+    }
+  }
+  return off;
+}
+
+// bias (N,) contiguous and residual (batch..., M, N) with contiguous rows, both optional.
+MatmulEpilogue epilogue_of(const py::object& bias, const py::object& activation,
+                           const py::object& residual, const py::array& out, int64_t N) {
+  MatmulEpilogue ep;
+  ep.activation = parse_matmul_activation(activation);
+  if (!bias.is_none()) {
+    const py::array b = bias.cast<py::array>();
+    bind::require_float32(b, kOp, "bias");
+    if (b.ndim() != 1 || b.shape(0) != N)
+      throw py::value_error(std::string(kOp) + ": bias has shape " + bind::shape_str(b) +
+                            ", expected (" + std::to_string(N) + ",)");
+    if (N > 1 && b.strides(0) != static_cast<py::ssize_t>(sizeof(float)))
+      throw py::value_error("matmul: bias must be contiguous");
+    ep.bias = static_cast<const float*>(b.data());
+  }
+  if (!residual.is_none()) {
+    const py::array r = residual.cast<py::array>();
+    bind::require_float32(r, kOp, "residual");
+    bind::require_same_shape(out, r, kOp, "out", "residual");
+    const py::ssize_t d = r.ndim();
+    if (N > 1 && r.strides(d - 1) != static_cast<py::ssize_t>(sizeof(float)))
+      throw py::value_error("matmul: residual rows must be contiguous");
+    ep.residual = static_cast<const float*>(r.data());
+    ep.ld_residual = element_stride(r, d - 2, "residual");
+  }
+  return ep;
+}
+
+void check_out(const py::array& out, int64_t N) {
+  bind::require_float32(out, kOp, "out");
+  bind::require_writable(out, kOp, "out");
+  require_ndim_at_least(out, 2, "out");
+  const py::ssize_t d = out.ndim();
+  if (N > 1 && out.strides(d - 1) != static_cast<py::ssize_t>(sizeof(float)))
+    throw py::value_error("matmul: out rows must be contiguous");
+  for (py::ssize_t i = 0; i < d; ++i)
+    if (out.shape(i) > 1 && out.strides(i) == 0)
+      throw py::value_error("matmul: out must not have zero strides");
+}
+
+// [lowest, highest] byte addresses an array touches (empty arrays: an empty range).
+struct Extent {
+  const char* lo;
+  const char* hi;
+};
+Extent extent_of(const py::array& x) {
+  const char* p = static_cast<const char*>(x.data());
+  Extent e{p, p + x.itemsize()};
+  for (py::ssize_t d = 0; d < x.ndim(); ++d) {
+    if (x.shape(d) == 0) return {p, p};
+    const py::ssize_t span = (x.shape(d) - 1) * x.strides(d);
+    (span < 0 ? e.lo : e.hi) += span;
+  }
+  return e;
+}
+bool overlaps(const py::array& x, const py::array& y) {
+  const Extent a = extent_of(x), b = extent_of(y);
+  return a.lo < a.hi && b.lo < b.hi && a.lo < b.hi && b.lo < a.hi;
+}
+
+bool is_f32(const py::handle& h, py::ssize_t ndim) {
+  if (!py::isinstance<py::array>(h)) return false;
+  const auto x = py::reinterpret_borrow<py::array>(h);
+  if (x.ndim() != ndim || !x.dtype().is(py::dtype::of<float>())) return false;
+  for (py::ssize_t d = 0; d < ndim; ++d)
+    if (x.shape(d) > 1 && x.strides(d) % static_cast<py::ssize_t>(sizeof(float)) != 0)
+      return false;
+  return true;
+}
+bool rows_contiguous(const py::array& x) {
+  const py::ssize_t d = x.ndim() - 1;
+  return x.shape(d) <= 1 || x.strides(d) == static_cast<py::ssize_t>(sizeof(float));
+}
+
+// The common call, 2-D operands with everything valid, decided and run without leaving C++ (a
+// Python wrapper's checks cost several microseconds, more than a 32 x 32 product). Returns the
+// result, or None for anything else - batches, PackedMatrix, copies needed, overlaps, invalid
+// arguments - which fastattn.ops.matmul then handles (and reports) in Python.
+py::object matmul_2d(const py::handle& a_h, const py::handle& b_h, const py::handle& ta,
+                     const py::handle& tb, const py::handle& bias_h, const py::handle& act_h,
+                     const py::handle& res_h, const py::handle& out_h) {
+  if (!is_f32(a_h, 2) || !is_f32(b_h, 2) || !PyBool_Check(ta.ptr()) || !PyBool_Check(tb.ptr()))
+    return py::none();
+  const auto a = py::reinterpret_borrow<py::array>(a_h);
+  const auto b = py::reinterpret_borrow<py::array>(b_h);
+  StridedMatrix am = matrix_of(a, "a"), bm = matrix_of(b, "b");
+  int64_t M = a.shape(0), K = a.shape(1), Kb = b.shape(0), N = b.shape(1);
+  if (ta.ptr() == Py_True) std::swap(M, K), std::swap(am.rs, am.cs);
+  if (tb.ptr() == Py_True) std::swap(Kb, N), std::swap(bm.rs, bm.cs);
+  if (K != Kb) return py::none();
+  MatmulEpilogue ep;
+  if (!act_h.is_none()) {
+    if (!py::isinstance<py::str>(act_h)) return py::none();
+    const std::string s = py::cast<std::string>(act_h);
+    if (s == "relu") ep.activation = Activation::relu;
+    else if (s == "gelu") ep.activation = Activation::gelu;
+    else if (s == "gelu_tanh") ep.activation = Activation::gelu_tanh;
+    else if (s == "silu") ep.activation = Activation::silu;
+    else return py::none();
+  }
+  py::array bias, res, out;
+  if (!bias_h.is_none()) {
+    if (!is_f32(bias_h, 1)) return py::none();
+    bias = py::reinterpret_borrow<py::array>(bias_h);
+    if (bias.shape(0) != N || !rows_contiguous(bias)) return py::none();
+    ep.bias = static_cast<const float*>(bias.data());
+  }
+  if (!res_h.is_none()) {
+    if (!is_f32(res_h, 2)) return py::none();
+    res = py::reinterpret_borrow<py::array>(res_h);
+    if (res.shape(0) != M || res.shape(1) != N || !rows_contiguous(res)) return py::none();
+    ep.residual = static_cast<const float*>(res.data());
+    ep.ld_residual = element_stride(res, 0, "residual");
+  }
+  if (out_h.is_none()) {
+    out = py::array_t<float>({M, N});
+  } else {
+    if (!is_f32(out_h, 2)) return py::none();
+    out = py::reinterpret_borrow<py::array>(out_h);
+    if (out.shape(0) != M || out.shape(1) != N || !out.writeable() || !rows_contiguous(out) ||
+        (M > 1 && out.strides(0) == 0) || overlaps(out, a) || overlaps(out, b) ||
+        (ep.bias && overlaps(out, bias)) || (ep.residual && overlaps(out, res)))
+      return py::none();
+  }
+  if (M == 0 || N == 0) return std::move(out);
+  float* c = bind::mutable_floats(out);
+  const int64_t ldc = element_stride(out, 0, "out");
+  const auto fn = kernels<MatmulKernels>().gemm;
+  {
+    py::gil_scoped_release release;
+    fn(M, N, K, am, bm, c, ldc, ep);
+  }
+  return std::move(out);
+}
+
+}  // namespace
+
+void bind_matmul(py::module_& m) {
+  m.def("matmul_2d", &matmul_2d);
+
+  // a (S..., M, K), b (S..., K, N), out (S..., M, N) with the same batch shape S (broadcast by
+  // the caller); any strides for a and b, contiguous rows for out and residual.
+  m.def("matmul", [](const py::array& a, const py::array& b, const py::array& out,
+                     const py::object& bias, const py::object& activation,
+                     const py::object& residual) {
+    bind::require_float32(a, kOp, "a");
+    bind::require_float32(b, kOp, "b");
+    require_ndim_at_least(a, 2, "a");
+    require_ndim_at_least(b, 2, "b");
+    const py::ssize_t d = a.ndim();
+    if (b.ndim() != d || out.ndim() != d)
+      throw py::value_error("matmul: a, b and out must have the same number of dimensions");
+    const int64_t M = a.shape(d - 2), K = a.shape(d - 1), N = b.shape(d - 1);
+    require_dim(b, d - 2, K, "b");
+    check_out(out, N);
+    require_dim(out, d - 2, M, "out");
+    require_dim(out, d - 1, N, "out");
+    for (py::ssize_t i = 0; i < d - 2; ++i) {
+      require_dim(b, i, a.shape(i), "b");
+      require_dim(out, i, a.shape(i), "out");
+    }
+    const MatmulEpilogue ep = epilogue_of(bias, activation, residual, out, N);
+    const StridedMatrix am = matrix_of(a, "a"), bm = matrix_of(b, "b");
+    float* c = bind::mutable_floats(out);
+    const int64_t ldc = element_stride(out, d - 2, "out");
+    const auto& k = kernels<MatmulKernels>();
+    if (d == 2) {
+      py::gil_scoped_release release;
+      k.gemm(M, N, K, am, bm, c, ldc, ep);
+      return;
+    }
+    const std::vector<int64_t> ao = batch_offsets(a, "a"), bo = batch_offsets(b, "b"),
+                               co = batch_offsets(out, "out");
+    std::vector<int64_t> ro;
+    if (ep.residual) ro = batch_offsets(residual.cast<py::array>(), "residual");
+    const int64_t batch = static_cast<int64_t>(ao.size());
+    py::gil_scoped_release release;
+    k.gemm_batched(batch, ao.data(), bo.data(), co.data(), ep.residual ? ro.data() : nullptr, M,
+                   N, K, am, bm, c, ldc, ep);
+  }, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("bias"), py::arg("activation"),
+     py::arg("residual"));
+
+  m.def("matmul_panel_width", [] { return kernels<MatmulKernels>().panel_width(); });
+
+  // packed: C-contiguous float32 of ceil(N / NR) * K * NR elements.
+  m.def("matmul_pack_b", [](const py::array& b, const py::array& packed) {
+    bind::require_float32(b, kOp, "b");
+    if (b.ndim() != 2) throw py::value_error("matmul: b must be 2-D");
+    const auto& k = kernels<MatmulKernels>();
+    const int64_t K = b.shape(0), N = b.shape(1), nr = k.panel_width();
+    bind::require_float32(packed, kOp, "packed");
+    bind::require_c_contiguous(packed, kOp, "packed");
+    bind::require_writable(packed, kOp, "packed");
+    if (packed.size() != (N + nr - 1) / nr * K * nr)
+      throw py::value_error("matmul: packed buffer has the wrong size");
+    const StridedMatrix bm = matrix_of(b, "b");
+    float* p = bind::mutable_floats(packed);
+    py::gil_scoped_release release;
+    k.pack_b(K, N, bm, p);
+  }, py::arg("b"), py::arg("packed"));
+
+  m.def("matmul_packed", [](const py::array& a, const py::array& packed, int64_t K, int64_t N,
+                            const py::array& out, const py::object& bias,
+                            const py::object& activation, const py::object& residual) {
+    bind::require_float32(a, kOp, "a");
+    if (a.ndim() != 2) throw py::value_error("matmul: a must be 2-D");
+    const auto& k = kernels<MatmulKernels>();
+    const int64_t M = a.shape(0), nr = k.panel_width();
+    if (a.shape(1) != K || K < 0 || N < 0)
+      throw py::value_error("matmul: a has shape " + bind::shape_str(a) +
+                            ", which does not fit the packed matrix");
+    bind::require_float32(packed, kOp, "packed");
+    bind::require_c_contiguous(packed, kOp, "packed");
+    if (packed.size() != (N + nr - 1) / nr * K * nr)
+      throw py::value_error("matmul: packed buffer has the wrong size for this ISA path");
+    check_out(out, N);
+    if (out.ndim() != 2 || out.shape(0) != M || out.shape(1) != N)
+      throw py::value_error("matmul: out has shape " + bind::shape_str(out) + ", expected (" +
+                            std::to_string(M) + ", " + std::to_string(N) + ")");
+    const MatmulEpilogue ep = epilogue_of(bias, activation, residual, out, N);
+    const StridedMatrix am = matrix_of(a, "a");
+    const float* p = static_cast<const float*>(packed.data());
+    float* c = bind::mutable_floats(out);
+    const int64_t ldc = element_stride(out, 0, "out");
+    py::gil_scoped_release release;
+    k.gemm_packed(M, N, K, am, p, c, ldc, ep);
+  }, py::arg("a"), py::arg("packed"), py::arg("K"), py::arg("N"), py::arg("out"),
+     py::arg("bias"), py::arg("activation"), py::arg("residual"));
+}
+
+}  // namespace fastattn

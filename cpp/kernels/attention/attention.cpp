@@ -1,0 +1,501 @@
+// Flash-style attention forward (contract in attention.h).
+//
+// Algorithm (online softmax; Milakov & Gimelshein 2018, FlashAttention): a tile of R query
+// rows keeps, per row, the running maximum m, the running sum l and an unnormalised output
+// o (R x Dv). For each block of Bk keys with scores s:
+//     m' = max(m, max_j s_j),  alpha = exp(m - m'),  p_j = exp(s_j - m')
+//     l  = alpha l + sum_j p_j,  o = alpha o + sum_j p_j V[j]
+// and finally O = o / l. The Lq x Lk score matrix never exists; memory is O(tile) per thread.
+// A row that has seen no allowed key has m = -inf; its exponentials are taken against 0
+// instead (exp(-inf - 0) = 0, and alpha = exp(-inf - m') = 0), never against -inf, which would
+// give exp(-inf + inf) = NaN. A row that ends with l = 0 outputs zeros.
+//
+// Tiles and blocking (tiles.h has the micro-kernels). A tile is `heads_tile` query heads of one
+// key/value group x a block of up to R queries, all against the same K/V blocks, so K and V
+// are read once for the whole group (decode: Lq = 1, the G heads of a group form the rows).
+// Scores are stored transposed, S^T (Bk x R), which makes the softmax lane-wise. Sizes for a
+// Zen 3 core (32 KiB L1d, 512 KiB L2): R = 96 rows, Bk = 128 keys. Per tile at D = Dv = 128:
+// Q^T 48 KiB + S^T 48 KiB + o 48 KiB + one K and one V block 64 KiB each = 272 KiB, inside
+// L2; the micro-kernels' inner operands (a 128 x 16 Q^T panel = 8 KiB, six P^T rows) stay in L1.
+// Causal / window: each tile visits only keys [min_r lo_r, max_r hi_r) (blocks entirely
+// masked are skipped) and masks element-wise only blocks that straddle a row's boundary.
+//
+// Decode (few tiles, long keys): the key range of a tile is split into `splits` chunks; each
+// chunk produces a partial (m, l, o) and the chunks are merged with the log-sum-exp rule
+//     M = max_s m_s,  l = sum_s l_s exp(m_s - M),  O = sum_s o_s exp(m_s - M) / l
+// in chunk order. `splits` depends on the shapes only (never on the thread count).
+//
+// Threads: work units (tile, chunk) are handed out dynamically, heaviest (causal: the last
+// query blocks) first; each unit is computed by one thread with its own scratch, in an order
+// fixed by the shapes, so results are bit-identical for any thread count.
+//
+// Numerics: float32 throughout. Q is pre-multiplied by scale (one rounding); dot products
+// accumulate sequentially over D in FMA; exp is core/vec_math.h's (~2 ulp); sums of p in
+// two interleaved lane accumulators per block, blocks chained by l = alpha l + sum.
+#include "kernels/attention/attention.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/memory.h"
+#include "core/parallel.h"
+#include "core/reduce.h"
+#include "kernels/attention/tiles.h"
+
+namespace fastattn {
+namespace FASTATTN_ISA_NAMESPACE {
+namespace {
+
+using namespace attention_tiles;
+
+constexpr int64_t kMaxRows = 96;     // R: query rows per tile (a multiple of 6, 16 and 32)
+constexpr int64_t kBlockKeys = 128;  // Bk: keys per block
+// Decode split: aim for this many work units, with chunks of at least this many keys.
+constexpr int64_t kSplitTargetUnits = 32;
+constexpr int64_t kSplitMinKeys = 512;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+inline float ninf() { return -std::numeric_limits<float>::infinity(); }
+
+// How the work is cut; a function of the shapes only.
+struct Plan {
+  int64_t group;       // G = Hq / Hkv
+  int64_t q_block;     // queries per tile (the last block may be shorter)
+  int64_t n_qblocks;
+  int64_t heads_tile;  // query heads per tile (> 1 only when a q block is all of Lq)
+  int64_t n_hsub;      // ceil(G / heads_tile)
+  int64_t items;       // tiles: B * Hkv * n_hsub * n_qblocks
+  int64_t splits;      // key chunks per tile
+  int64_t rows;        // max rows of a tile
+  int64_t rp;          // rows padded to whole QK panels (lanes of S^T)
+  int nv;              // vectors per QK panel: 1 for narrow tiles, else 2
+  int64_t ldo;         // row stride of the o scratch
+};
+
+Plan make_plan(const AttentionArgs& a) {
+  constexpr int W = Vec::size;
+  Plan p{};
+  p.group = a.heads_q / a.heads_kv;
+  p.n_qblocks = ceil_div(a.len_q, kMaxRows);
+  p.q_block = ceil_div(a.len_q, p.n_qblocks);  // balanced block lengths
+  p.heads_tile = 1;
+  if (p.n_qblocks == 1) {
+    p.heads_tile = kMaxRows / a.len_q;
+    if (p.heads_tile > p.group) p.heads_tile = p.group;
+    if (p.heads_tile < 1) p.heads_tile = 1;
+  }
+  p.n_hsub = ceil_div(p.group, p.heads_tile);
+  p.items = a.batch * a.heads_kv * p.n_hsub * p.n_qblocks;
+  p.rows = p.heads_tile * p.q_block;
+  p.nv = p.rows > W ? 2 : 1;
+  p.rp = round_up(p.rows, p.nv * W);
+  p.ldo = round_up(a.dim_v, W);
+  p.splits = 1;
+  if (p.items < kSplitTargetUnits) {
+    int64_t s = ceil_div(kSplitTargetUnits, p.items);
+    const int64_t by_len = a.len_k / kSplitMinKeys;
+    if (s > by_len) s = by_len;
+    if (s > 1) p.splits = s;
+  }
+  return p;
+}
+
+// One tile: which query rows and which keys.
+struct Tile {
+  int64_t b, hkv, h0;  // batch, kv head, first query head of the tile
+  int64_t nh;          // query heads in the tile
+  int64_t i0, nq;      // first query, queries per head
+  int64_t nr;          // rows = nh * nq; row r is head h0 + r / nq, query i0 + r % nq
+};
+
+Tile tile_of(const AttentionArgs& a, const Plan& p, int64_t item) {
+  // Query blocks of one (batch, kv head, head subgroup) are consecutive, so the K/V of that
+  // head stay in L2/L3 across its tiles; within a head the heaviest block (causal: the last,
+  // it sees the most keys) comes first, so the smallest items are left for the end.
+  const int64_t qb = p.n_qblocks - 1 - item % p.n_qblocks;
+  int64_t rest = item / p.n_qblocks;
+  const int64_t hs = rest % p.n_hsub;
+  rest /= p.n_hsub;
+  Tile t{};
+  t.hkv = rest % a.heads_kv;
+  t.b = rest / a.heads_kv;
+  const int64_t g0 = hs * p.heads_tile;
+  t.nh = p.group - g0 < p.heads_tile ? p.group - g0 : p.heads_tile;
+  t.h0 = t.hkv * p.group + g0;
+  t.i0 = qb * p.q_block;
+  t.nq = a.len_q - t.i0 < p.q_block ? a.len_q - t.i0 : p.q_block;
+  t.nr = t.nh * t.nq;
+  return t;
+}
+
+// Allowed keys of query i: [lo, hi), empty when lo >= hi. Position p = i + Lk - Lq.
+inline void key_range(const AttentionArgs& a, int64_t i, int64_t& lo, int64_t& hi) {
+  const int64_t pos = i + a.len_k - a.len_q;
+  lo = 0;
+  hi = a.len_k;
+  if (a.causal && pos + 1 < hi) hi = pos + 1;
+  if (a.window > 0) {
+    if (pos - a.window + 1 > lo) lo = pos - a.window + 1;
+    if (!a.causal && pos + a.window < hi) hi = pos + a.window;
+  }
+}
+
+// Per-thread scratch, sized by the plan.
+struct Scratch {
+  AlignedFloats buf;
+  float *qt, *st, *o, *m, *l, *alpha, *lo, *hi;
+  Scratch(const AttentionArgs& a, const Plan& p)
+      : buf(static_cast<std::size_t>(a.dim * p.rp + kBlockKeys * p.rp + p.rows * p.ldo +
+                                     5 * p.rp)) {
+    qt = buf.data();
+    st = qt + a.dim * p.rp;
+    o = st + kBlockKeys * p.rp;
+    m = o + p.rows * p.ldo;
+    l = m + p.rp;
+    alpha = l + p.rp;
+    lo = alpha + p.rp;
+    hi = lo + p.rp;
+  }
+};
+
+inline const float* row_ptr(const AttentionTensor& t, int64_t b, int64_t h, int64_t i) {
+  return t.data + b * t.stride_b + h * t.stride_h + i * t.stride_l;
+}
+
+inline int64_t mask_offset(const AttentionArgs& a, int64_t b, int64_t h, int64_t i) {
+  return b * a.mask_stride[0] + h * a.mask_stride[1] + i * a.mask_stride[2];
+}
+
+// Q^T (d x rp) = scale * Q of the tile's rows, zero in the padding lanes.
+void pack_q(const AttentionArgs& a, const Plan& p, const Tile& t, float* qt) {
+  const int64_t d = a.dim, rp = p.rp;
+  for (int64_t r = 0; r < t.nr; ++r) {
+    const float* q = row_ptr(a.q, t.b, t.h0 + r / t.nq, t.i0 + r % t.nq);
+    for (int64_t x = 0; x < d; ++x) qt[x * rp + r] = q[x] * a.scale;
+  }
+  for (int64_t x = 0; x < d; ++x)
+    for (int64_t r = t.nr; r < rp; ++r) qt[x * rp + r] = 0.0f;
+}
+
+// Adds the user's mask for keys [c0, c0 + nk) to S^T: bool false -> -inf, float -> + bias.
+void apply_user_mask(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t c0,
+                     int64_t nk, float* st) {
+  const int64_t rp = p.rp, sk = a.mask_stride[3];
+  const bool shared = (t.nh == 1 || a.mask_stride[1] == 0) && (t.nq == 1 || a.mask_stride[2] == 0);
+  const int64_t base0 = mask_offset(a, t.b, t.h0, t.i0) + c0 * sk;
+  if (shared) {  // every row reads the same mask row (key padding): one value per key
+    for (int64_t c = 0; c < nk; ++c) {
+      float* s = st + c * rp;
+      if (a.mask_kind == AttentionMask::boolean) {
+        if (static_cast<const unsigned char*>(a.mask)[base0 + c * sk]) continue;
+        const Vec fill = Vec::broadcast(ninf());
+        for (int64_t r = 0; r < rp; r += Vec::size) fill.store(s + r);
+      } else {
+        const Vec bias = Vec::broadcast(static_cast<const float*>(a.mask)[base0 + c * sk]);
+        for (int64_t r = 0; r < rp; r += Vec::size) (Vec::load(s + r) + bias).store(s + r);
+      }
+    }
+    return;
+  }
+  for (int64_t r = 0; r < t.nr; ++r) {
+    const int64_t base = mask_offset(a, t.b, t.h0 + r / t.nq, t.i0 + r % t.nq) + c0 * sk;
+    if (a.mask_kind == AttentionMask::boolean) {
+      const unsigned char* mb = static_cast<const unsigned char*>(a.mask) + base;
+      for (int64_t c = 0; c < nk; ++c)
+        if (!mb[c * sk]) st[c * rp + r] = ninf();
+    } else {
+      const float* mf = static_cast<const float*>(a.mask) + base;
+      for (int64_t c = 0; c < nk; ++c) st[c * rp + r] += mf[c * sk];
+    }
+  }
+}
+
+// Online-softmax update for one block of nk keys: S^T -> P^T in place, m, l, alpha updated.
+// With `bounds`, key c of the block is first masked for lanes whose [lo, hi) (relative to the
+// block start) excludes it.
+void softmax_block(float* st, int64_t rp, int64_t nk, bool bounds, const float* lo,
+                   const float* hi, float* m, float* l, float* alpha) {
+  constexpr int W = Vec::size;
+  const Vec minus_inf = Vec::broadcast(ninf()), zero = Vec::zero();
+  for (int64_t r = 0; r < rp; r += W) {
+    const Vec m_old = Vec::load(m + r);
+    Vec mx = m_old;
+    if (bounds) {
+      const Vec vlo = Vec::load(lo + r), vhi = Vec::load(hi + r);
+      for (int64_t c = 0; c < nk; ++c) {
+        const Vec cv = Vec::broadcast(static_cast<float>(c));
+        Vec s = Vec::load(st + c * rp + r);
+        s = if_greater(vlo, cv, minus_inf, s);  // c < lo
+        s = if_greater(vhi, cv, s, minus_inf);  // c >= hi
+        s.store(st + c * rp + r);
+        mx = max(mx, s);
+      }
+    } else {
+      for (int64_t c = 0; c < nk; ++c) mx = max(mx, Vec::load(st + c * rp + r));
+    }
+    // Exponentials are taken against m_use: the maximum, or 0 for rows with no allowed key yet.
+    const Vec m_use = if_greater(mx, minus_inf, mx, zero);
+    const Vec a = exp(m_old - m_use);
+    Vec s0 = zero, s1 = zero;
+    int64_t c = 0;
+    for (; c + 2 <= nk; c += 2) {
+      const Vec p0 = exp(Vec::load(st + c * rp + r) - m_use);
+      const Vec p1 = exp(Vec::load(st + (c + 1) * rp + r) - m_use);
+      p0.store(st + c * rp + r);
+      p1.store(st + (c + 1) * rp + r);
+      s0 = s0 + p0;
+      s1 = s1 + p1;
+    }
+    if (c < nk) {
+      const Vec p0 = exp(Vec::load(st + c * rp + r) - m_use);
+      p0.store(st + c * rp + r);
+      s0 = s0 + p0;
+    }
+    fmadd(Vec::load(l + r), a, s0 + s1).store(l + r);
+    mx.store(m + r);
+    a.store(alpha + r);
+  }
+}
+
+// Runs tile t over keys [k_begin, k_end): leaves the unnormalised o, m, l in the scratch.
+void run_tile(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t k_begin,
+              int64_t k_end, Scratch& sc) {
+  const int64_t rp = p.rp;
+  for (int64_t r = 0; r < rp; ++r) {
+    sc.m[r] = ninf();
+    sc.l[r] = 0.0f;
+  }
+  for (int64_t r = 0; r < t.nr; ++r)
+    for (int64_t x = 0; x < a.dim_v; ++x) sc.o[r * p.ldo + x] = 0.0f;
+  if (k_begin >= k_end) return;
+  pack_q(a, p, t, sc.qt);
+
+  // Tightest bounds over the tile's rows: a block inside [max lo, min hi) needs no masking.
+  int64_t inner_lo = 0, inner_hi = a.len_k;
+  for (int64_t r = 0; r < t.nr; ++r) {
+    int64_t lo, hi;
+    key_range(a, t.i0 + r % t.nq, lo, hi);
+    if (lo > inner_lo) inner_lo = lo;
+    if (hi < inner_hi) inner_hi = hi;
+  }
+  const float* kbase = row_ptr(a.k, t.b, t.hkv, 0);
+  const float* vbase = row_ptr(a.v, t.b, t.hkv, 0);
+  for (int64_t c0 = k_begin; c0 < k_end; c0 += kBlockKeys) {
+    const int64_t nk = k_end - c0 < kBlockKeys ? k_end - c0 : kBlockKeys;
+    const bool bounds = c0 < inner_lo || c0 + nk > inner_hi;
+    if (bounds) {
+      // Relative bounds, clamped to [-1, Bk + 1] so the float comparisons are exact.
+      const auto rel = [&](int64_t x) {
+        const int64_t y = x - c0;
+        return static_cast<float>(y < -1 ? -1 : (y > kBlockKeys + 1 ? kBlockKeys + 1 : y));
+      };
+      for (int64_t r = 0; r < t.nr; ++r) {
+        int64_t lo, hi;
+        key_range(a, t.i0 + r % t.nq, lo, hi);
+        sc.lo[r] = rel(lo);
+        sc.hi[r] = rel(hi);
+      }
+      for (int64_t r = t.nr; r < rp; ++r) {  // padding lanes: unmasked (never read back)
+        sc.lo[r] = -1.0f;
+        sc.hi[r] = static_cast<float>(kBlockKeys + 1);
+      }
+    }
+    const float* lo = bounds ? sc.lo : nullptr;
+    const float* hi = bounds ? sc.hi : nullptr;
+    const float* kc = kbase + c0 * a.k.stride_l;
+    const float* vc = vbase + c0 * a.v.stride_l;
+    // Decode tiles (one row panel) stream K and V from memory: they prefetch ahead, up to
+    // the end of this unit's keys.
+    const int64_t avail = t.nr <= kMR ? k_end - c0 : 0;
+    if (p.nv == 2)
+      qk_tile<2>(kc, a.k.stride_l, sc.qt, rp, a.dim, nk, sc.st, lo, hi, t.nr);
+    else
+      qk_tile<1>(kc, a.k.stride_l, sc.qt, rp, a.dim, nk, sc.st, lo, hi, t.nr, avail);
+    if (a.mask_kind != AttentionMask::none) apply_user_mask(a, p, t, c0, nk, sc.st);
+    softmax_block(sc.st, rp, nk, bounds, sc.lo, sc.hi, sc.m, sc.l, sc.alpha);
+    pv_tile(sc.st, rp, vc, a.v.stride_l, nk, sc.o, p.ldo, sc.alpha, t.nr, a.dim_v, lo, hi,
+            avail);
+  }
+}
+
+// The keys a tile visits: the union of its rows' allowed ranges, [lo, hi).
+void tile_key_range(const AttentionArgs& a, const Tile& t, int64_t& lo, int64_t& hi) {
+  lo = a.len_k;
+  hi = 0;
+  // key_range's bounds are monotone in i, so the first and last query bound the union.
+  int64_t l0, h0, l1, h1;
+  key_range(a, t.i0, l0, h0);
+  key_range(a, t.i0 + t.nq - 1, l1, h1);
+  lo = l0 < l1 ? l0 : l1;
+  hi = h0 > h1 ? h0 : h1;
+  if (lo < 0) lo = 0;
+  if (hi > a.len_k) hi = a.len_k;
+}
+
+// Keys [begin, end) of chunk s of `splits` over [lo, hi), cut on block boundaries.
+void chunk_range(int64_t lo, int64_t hi, int64_t s, int64_t splits, int64_t& begin,
+                 int64_t& end) {
+  if (hi <= lo) {
+    begin = end = lo;
+    return;
+  }
+  const int64_t blocks = ceil_div(hi - lo, kBlockKeys);
+  const int64_t per = ceil_div(blocks, splits);
+  begin = lo + s * per * kBlockKeys;
+  end = begin + per * kBlockKeys;
+  if (begin > hi) begin = hi;
+  if (end > hi) end = hi;
+}
+
+// out rows of the tile = o / l (zeros where l == 0).
+void write_output(const AttentionArgs& a, const Plan& p, const Tile& t, const float* o,
+                  const float* l) {
+  constexpr int W = Vec::size;
+  for (int64_t r = 0; r < t.nr; ++r) {
+    float* y = const_cast<float*>(row_ptr(a.out, t.b, t.h0 + r / t.nq, t.i0 + r % t.nq));
+    const float* orow = o + r * p.ldo;
+    const bool empty = l[r] == 0.0f;  // no allowed key: zeros (a NaN l propagates as NaN)
+    const Vec lv = Vec::broadcast(l[r]);
+    for (int64_t x = 0; x < a.dim_v; x += W) {
+      const int cnt = a.dim_v - x < W ? static_cast<int>(a.dim_v - x) : W;
+      const Vec v = empty ? Vec::zero() : load_n(orow + x, cnt) / lv;
+      store_n(y + x, v, cnt);
+    }
+  }
+}
+
+void forward(const AttentionArgs& a) {
+  if (a.batch == 0 || a.heads_q == 0 || a.len_q == 0 || a.dim_v == 0) return;
+  const Plan p = make_plan(a);
+  const int64_t units = p.items * p.splits;
+  // Partial (m, l, o) per unit when the keys are split: units x (2 rp + rows x ldo) floats,
+  // small because splitting happens only for fewer than kSplitTargetUnits tiles.
+  const int64_t part_stride = 2 * p.rp + p.rows * p.ldo;
+  AlignedFloats partials(p.splits > 1 ? static_cast<std::size_t>(units * part_stride) : 0);
+
+  parallel_for_each_dynamic_local(
+      units, [&] { return Scratch(a, p); },
+      [&](int64_t u, Scratch& sc) {
+        const Tile t = tile_of(a, p, u / p.splits);
+        int64_t lo, hi, begin, end;
+        tile_key_range(a, t, lo, hi);
+        chunk_range(lo, hi, u % p.splits, p.splits, begin, end);
+        run_tile(a, p, t, begin, end, sc);
+        if (p.splits == 1) {
+          write_output(a, p, t, sc.o, sc.l);
+          return;
+        }
+        float* part = partials.data() + u * part_stride;
+        for (int64_t r = 0; r < t.nr; ++r) {
+          part[r] = sc.m[r];
+          part[p.rp + r] = sc.l[r];
+          for (int64_t x = 0; x < a.dim_v; ++x) part[2 * p.rp + r * p.ldo + x] = sc.o[r * p.ldo + x];
+        }
+      });
+  if (p.splits == 1) return;
+
+  // Merge the chunks of each tile (log-sum-exp rule), chunks in order.
+  parallel_for(p.items, 1, [&](int64_t i0, int64_t i1) {
+    AlignedFloats acc(static_cast<std::size_t>(p.rows * p.ldo + p.rp));
+    float* o = acc.data();
+    float* l = o + p.rows * p.ldo;
+    for (int64_t item = i0; item < i1; ++item) {
+      const Tile t = tile_of(a, p, item);
+      const float* part0 = partials.data() + item * p.splits * part_stride;
+      for (int64_t r = 0; r < t.nr; ++r) {
+        float mmax = ninf();
+        for (int64_t s = 0; s < p.splits; ++s) {
+          const float ms = part0[s * part_stride + r];
+          if (ms > mmax) mmax = ms;
+        }
+        const float m_use = mmax == ninf() ? 0.0f : mmax;
+        float* orow = o + r * p.ldo;
+        for (int64_t x = 0; x < a.dim_v; ++x) orow[x] = 0.0f;
+        float lsum = 0.0f;
+        for (int64_t s = 0; s < p.splits; ++s) {
+          const float* part = part0 + s * part_stride;
+          const float f = std::exp(part[r] - m_use);  // 0 for a chunk with no allowed key
+          if (f == 0.0f) continue;
+          lsum += part[p.rp + r] * f;
+          const Vec fv = Vec::broadcast(f);
+          const float* po = part + 2 * p.rp + r * p.ldo;
+          for (int64_t x = 0; x < a.dim_v; x += Vec::size) {
+            const int cnt = a.dim_v - x < Vec::size ? static_cast<int>(a.dim_v - x) : Vec::size;
+            store_n(orow + x, fmadd(load_n(po + x, cnt), fv, load_n(orow + x, cnt)), cnt);
+          }
+        }
+        l[r] = lsum;
+      }
+      write_output(a, p, t, o, l);
+    }
+  });
+}
+
+// ------------------------------------------------------------------ materialised weights
+// One query row at a time: s_j = (scale q) . k_j (+ mask), masked keys -inf, then a softmax
+// of the row (max, exp, compensated sum: core/reduce.h). Used for return_weights only.
+void weights_rows(const AttentionArgs& a, float* w) {
+  constexpr int W = Vec::size;
+  const int64_t rows = a.batch * a.heads_q * a.len_q, lk = a.len_k, d = a.dim;
+  if (rows == 0 || lk == 0) return;
+  const int64_t group = a.heads_q / a.heads_kv;
+  const int64_t grain = ceil_div(1 << 16, lk * (d + 1));
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    AlignedFloats qbuf(static_cast<std::size_t>(round_up(d > 0 ? d : 1, W)));
+    float* qs = qbuf.data();
+    for (int64_t row = r0; row < r1; ++row) {
+      const int64_t i = row % a.len_q, h = (row / a.len_q) % a.heads_q;
+      const int64_t b = row / (a.len_q * a.heads_q);
+      const float* q = row_ptr(a.q, b, h, i);
+      for (int64_t x = 0; x < d; ++x) qs[x] = q[x] * a.scale;
+      const float* kb = row_ptr(a.k, b, h / group, 0);
+      float* y = w + row * lk;
+      int64_t lo, hi;
+      key_range(a, i, lo, hi);
+      const int64_t moff = a.mask_kind == AttentionMask::none ? 0 : mask_offset(a, b, h, i);
+      for (int64_t j = 0; j < lk; ++j) {
+        if (j < lo || j >= hi) {
+          y[j] = ninf();
+          continue;
+        }
+        const float* kr = kb + j * a.k.stride_l;
+        Vec acc = Vec::zero();
+        for (int64_t x = 0; x < d; x += W) {
+          const int cnt = d - x < W ? static_cast<int>(d - x) : W;
+          acc = fmadd(load_n(qs + x, cnt), load_n(kr + x, cnt), acc);
+        }
+        float s = hsum(acc);
+        if (a.mask_kind == AttentionMask::boolean) {
+          if (!static_cast<const unsigned char*>(a.mask)[moff + j * a.mask_stride[3]]) s = ninf();
+        } else if (a.mask_kind == AttentionMask::additive) {
+          s += static_cast<const float*>(a.mask)[moff + j * a.mask_stride[3]];
+        }
+        y[j] = s;
+      }
+      const float mx = row_max(y, lk);
+      const float m_use = mx == ninf() ? 0.0f : mx;  // all masked: exp(-inf) = 0 everywhere
+      const Vec vm = Vec::broadcast(m_use);
+      const float sum = blocked_sum(lk, [&](int64_t j, int cnt) {
+        const Vec e = exp(load_n(y + j, cnt, ninf()) - vm);
+        store_n(y + j, e, cnt);
+        return e;
+      });
+      const Vec inv = Vec::broadcast(sum == 0.0f ? 0.0f : 1.0f / sum);
+      for (int64_t j = 0; j < lk; j += W) {
+        const int cnt = lk - j < W ? static_cast<int>(lk - j) : W;
+        store_n(y + j, load_n(y + j, cnt) * inv, cnt);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void register_kernels(AttentionKernels& t, Tag) {
+  t.forward = forward;
+  t.weights = weights_rows;
+}
+
+}  // namespace FASTATTN_ISA_NAMESPACE
+}  // namespace fastattn

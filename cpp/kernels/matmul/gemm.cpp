@@ -1,0 +1,272 @@
+// Blocked sgemm (Goto / BLIS): C = epilogue(A @ B) for strided float32 views.
+//
+// Loops, outermost first (sizes in microkernel.h):
+//   jc over N by NC   - B block of NC columns
+//   pc over K by KC   - pack B[pc:pc+KC, jc:jc+NC] into NR-column panels (shared by all threads)
+//   ic over M by MC   - pack A[ic:ic+MC, pc:pc+KC] into MR-row slivers (per thread, in L2)
+//   jr over the panels, ir over the slivers: the MR x NR micro-kernel, C tile in registers.
+// C carries the partial sum between K blocks (each block's tile sum is added to it); the
+// epilogue (bias, activation, residual) is applied only in the last K block, while the tile is
+// in registers.
+//
+// Threading: one OpenMP team for the whole product. Per (jc, pc) the team packs B's panels
+// (split by panel), meets at the barrier, then shares out the output macro-tiles: (ic block,
+// group of panels) items, at least ~4 per thread, handed out dynamically (a thread slowed by
+// another process on its core takes fewer). Who computes an item never changes its bits. K is never split and the KC blocks are fixed, so each
+// C element gets the same operations in every partition: bits independent of the thread count.
+//
+// Small products skip the team (one thread), M <= 4 goes to the GEMV path (gemv.cpp), and a
+// batch of small products runs one product per thread.
+#include <cstring>
+
+#include "core/memory.h"
+#include "core/parallel.h"
+#include "kernels/matmul/internal.h"
+#include "kernels/matmul/microkernel.h"
+
+namespace fastattn {
+namespace FASTATTN_ISA_NAMESPACE {
+
+float* matmul_scratch(int slot, std::size_t count) {
+  static thread_local AlignedFloats buffers[3];
+  buffers[slot].reserve(count);
+  return buffers[slot].data();
+}
+
+void epilogue_rows(float* c, int64_t ldc, int64_t m, int64_t row0, int64_t j0, int64_t j1,
+                   const MatmulEpilogue& ep) {
+  if (!ep.bias && !ep.residual && ep.activation == Activation::none) return;
+  constexpr int W = Vec::size;
+  for (int64_t i = 0; i < m; ++i) {
+    const TileEpilogue te = tile_epilogue(ep, row0 + i, j0);
+    float* row = c + i * ldc + j0;
+    for (int64_t j = 0; j < j1 - j0; j += W) {
+      const int cnt = static_cast<int>(j1 - j0 - j < W ? j1 - j0 - j : W);
+      store_cols(row + j, finish(load_cols(row + j, cnt), te, 0, static_cast<int>(j), cnt), cnt);
+    }
+  }
+}
+
+namespace {
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Threads for one product of M*N*K multiply-adds: below 2^22 (~128 x 128 x 256, ~100 us on
+// one core) waking the team and its barriers cost more than they save, badly so on a loaded
+// machine (measured: 128^3 slower on 2 threads than on 1 with other processes running).
+int threads_for_product(int64_t M, int64_t N, int64_t K) {
+  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  return work < 4194304.0 ? 1 : num_threads();
+}
+
+// The blocked product. `prepacked`: B already in panels spanning all K rows (PackedMatrix);
+// otherwise B is read through b's strides and packed per (jc, pc) block.
+void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b,
+                  const float* prepacked, float* c, int64_t ldc, const MatmulEpilogue& ep,
+                  int nt) {
+  constexpr int MR = kMR, NR = kNR;
+  const int64_t n_jc = ceil_div(N, kNC);
+  const int64_t nc_blk = round_up(ceil_div(N, n_jc), NR);
+  int64_t n_ic = ceil_div(M, kMC);
+  const int64_t mc_blk = round_up(ceil_div(M, n_ic), MR);
+  n_ic = ceil_div(M, mc_blk);
+  // Items per (jc, pc): n_ic row blocks x n_jg panel groups, at least ~4 per thread so the
+  // dynamic schedule can even out a thread slowed by other processes (each group repacks its
+  // A block: mc x kc floats against mc x kc x (nc / n_jg) multiply-adds, negligible).
+  const int64_t n_jg_want = nt > 1 ? ceil_div(4 * nt, n_ic) : 1;
+  const int64_t kc_max = K < kKC ? K : kKC;
+  float* bbuf = prepacked ? nullptr
+                          : matmul_scratch(1, static_cast<std::size_t>(kc_max * nc_blk));
+
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+  {
+    float* abuf = matmul_scratch(0, static_cast<std::size_t>(mc_blk * kc_max));
+    for (int64_t jc = 0; jc < N; jc += nc_blk) {
+      const int64_t nc = N - jc < nc_blk ? N - jc : nc_blk;
+      const int64_t npan = ceil_div(nc, NR);
+      const int64_t n_jg = n_jg_want < npan ? n_jg_want : npan;
+      for (int64_t pc = 0; pc < K; pc += kKC) {
+        const int64_t kc = K - pc < kKC ? K - pc : kKC;
+        const float* bpan;
+        int64_t pstride;
+        if (!prepacked) {
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
+#endif
+          for (int64_t p = 0; p < npan; ++p) {
+            const int n = static_cast<int>(nc - p * NR < NR ? nc - p * NR : NR);
+            pack_b_panel<NR>(kc, n, b.data + pc * b.rs + (jc + p * NR) * b.cs, b.rs, b.cs,
+                             bbuf + p * kc * NR);
+          }
+          bpan = bbuf;
+          pstride = kc * NR;
+        } else {
+          bpan = prepacked + (jc / NR) * K * NR + pc * NR;
+          pstride = K * NR;
+        }
+        const bool accumulate = pc > 0, last = pc + kc == K;
+#if defined(_OPENMP)
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (int64_t item = 0; item < n_ic * n_jg; ++item) {
+          const int64_t ic = item / n_jg, jg = item % n_jg;
+          const int64_t p0 = npan * jg / n_jg, p1 = npan * (jg + 1) / n_jg;
+          if (p0 == p1) continue;
+          const int64_t i0 = ic * mc_blk;
+          const int64_t mc = M - i0 < mc_blk ? M - i0 : mc_blk;
+          pack_a<MR>(mc, kc, a.data + i0 * a.rs + pc * a.cs, a.rs, a.cs, abuf);
+          for (int64_t p = p0; p < p1; ++p) {
+            const int64_t j = jc + p * NR;
+            const int n = static_cast<int>(nc - p * NR < NR ? nc - p * NR : NR);
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              const int m = static_cast<int>(mc - ir < MR ? mc - ir : MR);
+              const TileEpilogue te = tile_epilogue(ep, i0 + ir, j);
+              micro_kernel<MR, kNV>(kc, abuf + ir * kc, bpan + p * pstride,
+                                    c + (i0 + ir) * ldc + j, ldc, m, n, accumulate,
+                                    last ? &te : nullptr);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Small products with K <= KC and unit-stride rows in A and B (attention tiles, 16..128
+// squares): packing would cost as much as the arithmetic, so full tiles read A and B in place;
+// only edge tiles pack their sliver / panel (zero-padded). One K block, one thread: the same
+// operations as gemm_blocked, hence the same bits.
+void gemm_small_direct(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b,
+                       float* c, int64_t ldc, const MatmulEpilogue& ep) {
+  constexpr int MR = kMR, NR = kNR;
+  float* abuf = matmul_scratch(0, static_cast<std::size_t>((MR + NR) * K));  // + a B panel
+  float* bbuf = matmul_scratch(1, static_cast<std::size_t>(NR * K));
+  for (int64_t j = 0; j < N; j += NR) {
+    const int n = static_cast<int>(N - j < NR ? N - j : NR);
+    if (n < NR) pack_b_panel<NR>(K, n, b.data + j * b.cs, b.rs, b.cs, bbuf);
+    for (int64_t i = 0; i < M; i += MR) {
+      const int m = static_cast<int>(M - i < MR ? M - i : MR);
+      const TileEpilogue te = tile_epilogue(ep, i, j);
+      float* ct = c + i * ldc + j;
+      if (m == MR && n == NR) {
+        micro_kernel<MR, kNV, true>(K, a.data + i * a.rs, b.data + j, ct, ldc, m, n, false, &te,
+                                    a.rs, b.rs);
+      } else {
+        pack_a<MR>(m, K, a.data + i * a.rs, a.rs, a.cs, abuf);
+        const float* bp = bbuf;
+        if (n == NR) {
+          pack_b_panel<NR>(K, n, b.data + j, b.rs, b.cs, abuf + MR * K);
+          bp = abuf + MR * K;
+        }
+        micro_kernel<MR, kNV>(K, abuf, bp, ct, ldc, m, n, false, &te);
+      }
+    }
+  }
+}
+
+// K = 0: C = epilogue(0).
+void gemm_empty_k(int64_t M, int64_t N, float* c, int64_t ldc, const MatmulEpilogue& ep) {
+  for (int64_t i = 0; i < M; ++i) std::memset(c + i * ldc, 0, sizeof(float) * N);
+  epilogue_rows(c, ldc, M, 0, 0, N, ep);
+}
+
+void gemm_one(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b, float* c,
+              int64_t ldc, const MatmulEpilogue& ep, int nt) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return gemm_empty_k(M, N, c, ldc, ep);
+  if (M <= 4 && gemv_small_m(M, N, K, a, b, c, ldc, ep, nt)) return;
+  if (nt == 1 && K <= kKC && a.cs == 1 && b.cs == 1 && M * N <= 256 * 256)
+    return gemm_small_direct(M, N, K, a, b, c, ldc, ep);
+  gemm_blocked(M, N, K, a, b, nullptr, c, ldc, ep, nt);
+}
+
+void gemm(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b, float* c,
+          int64_t ldc, const MatmulEpilogue& ep) {
+  gemm_one(M, N, K, a, b, c, ldc, ep, threads_for_product(M, N, K));
+}
+
+void gemm_batched(int64_t batch, const int64_t* a_off, const int64_t* b_off, const int64_t* c_off,
+                  const int64_t* r_off, int64_t M, int64_t N, int64_t K, StridedMatrix a,
+                  StridedMatrix b, float* c, int64_t ldc, const MatmulEpilogue& ep) {
+  const auto item = [&](int64_t t, int nt) {
+    MatmulEpilogue e = ep;
+    if (e.residual) e.residual += r_off[t];
+    gemm_one(M, N, K, {a.data + a_off[t], a.rs, a.cs}, {b.data + b_off[t], b.rs, b.cs},
+             c + c_off[t], ldc, e, nt);
+  };
+  const int nt = threads_for_product(M, N, K);
+  // A product that would not fill the team by itself (up to 4 ic blocks' worth) runs whole on
+  // one thread, the batch split across threads; larger ones use the team one after another.
+  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  if (batch > 1 && work < 4.0 * kMC * kNC * kKC / 16) {
+    parallel_for(batch, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) item(t, 1);
+    });
+  } else {
+    for (int64_t t = 0; t < batch; ++t) item(t, nt);
+  }
+}
+
+int panel_width() { return kNR; }
+
+void pack_b(int64_t K, int64_t N, StridedMatrix b, float* packed) {
+  const int64_t npan = ceil_div(N, kNR);
+  parallel_for(npan, 16, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int n = static_cast<int>(N - p * kNR < kNR ? N - p * kNR : kNR);
+      pack_b_panel<kNR>(K, n, b.data + p * kNR * b.cs, b.rs, b.cs, packed + p * K * kNR);
+    }
+  });
+}
+
+// M <= 4 with pre-packed B: each panel streamed once, the whole K in one micro-kernel call
+// (A, at most 4 x K floats, packed once and kept in L1/L2); parallel over panels.
+template <int MR>
+void gemm_packed_small_m(int64_t M, int64_t N, int64_t K, StridedMatrix a, const float* packed,
+                         float* c, int64_t ldc, const MatmulEpilogue& ep, int nt) {
+  float* abuf = matmul_scratch(2, static_cast<std::size_t>(MR * K));
+  pack_a<MR>(M, K, a.data, a.rs, a.cs, abuf);
+  const int64_t npan = ceil_div(N, kNR);
+  const int64_t grain = nt > 1 ? 8 : npan;
+  const auto run = [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t j = p * kNR;
+      const int n = static_cast<int>(N - j < kNR ? N - j : kNR);
+      const TileEpilogue te = tile_epilogue(ep, 0, j);
+      micro_kernel<MR, kNV>(K, abuf, packed + p * K * kNR, c + j, ldc, static_cast<int>(M), n,
+                            false, &te);
+    }
+  };
+  if (nt > 1) parallel_for(npan, grain, run);
+  else run(0, npan);
+}
+
+void gemm_packed(int64_t M, int64_t N, int64_t K, StridedMatrix a, const float* packed, float* c,
+                 int64_t ldc, const MatmulEpilogue& ep) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return gemm_empty_k(M, N, c, ldc, ep);
+  const int nt = threads_for_product(M, N, K);
+  switch (M) {
+    case 1: return gemm_packed_small_m<1>(M, N, K, a, packed, c, ldc, ep, nt);
+    case 2: return gemm_packed_small_m<2>(M, N, K, a, packed, c, ldc, ep, nt);
+    case 3: return gemm_packed_small_m<3>(M, N, K, a, packed, c, ldc, ep, nt);
+    case 4: return gemm_packed_small_m<4>(M, N, K, a, packed, c, ldc, ep, nt);
+    default: return gemm_blocked(M, N, K, a, {nullptr, 0, 0}, packed, c, ldc, ep, nt);
+  }
+}
+
+}  // namespace
+
+void register_kernels(MatmulKernels& t, Tag) {
+  t.gemm = gemm;
+  t.gemm_batched = gemm_batched;
+  t.panel_width = panel_width;
+  t.pack_b = pack_b;
+  t.gemm_packed = gemm_packed;
+}
+
+}  // namespace FASTATTN_ISA_NAMESPACE
+}  // namespace fastattn

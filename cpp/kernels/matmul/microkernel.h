@@ -1,0 +1,228 @@
+// The register-blocked micro-kernel of the blocked sgemm, its tile sizes per ISA, the packing
+// routines and the fused epilogue. Kernel translation units only (compiled once per ISA).
+//
+// Tile (MR rows x NR = NV * Vec::size columns of C held in registers for a whole KC loop):
+//   AVX-512 (32 zmm): 12 x 32 -> 24 accumulators + 2 B vectors + 1 broadcast of A = 27 registers
+//   AVX2    (16 ymm):  6 x 16 -> 12 accumulators + 2 B vectors + 1 broadcast     = 15 registers
+//   baseline (4 lanes, SSE2's 16 xmm): 4 x 8 -> 8 accumulators + 2 + 1
+// Per k the kernel loads NV vectors of packed B and broadcasts MR scalars of packed A: MR * NV
+// FMAs for NV + MR loads (6 x 16: 12 FMAs per 8 loads, above Zen 3's 2 FMA : 3 load ports).
+//
+// Packed layouts (zero-padded, so the kernel has no bounds checks in its k loop):
+//   A sliver: MR rows x kc, stored k-major: a[k * MR + i]
+//   B panel:  kc x NR,      stored k-major: b[k * NR + j]  (a pre-packed matrix: b[k * NR + j]
+//             with the panel spanning all K rows, the same layout)
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/activation_math.h"
+#include "kernels/matmul/matmul.h"
+
+namespace fastattn {
+namespace FASTATTN_ISA_NAMESPACE {
+
+constexpr int kMR = Vec::size == 16 ? 12 : Vec::size == 8 ? 6 : 4;
+constexpr int kNV = 2;
+constexpr int kNR = kNV * Vec::size;
+
+// Cache blocking for Zen 3 (32 KiB L1d, 512 KiB L2 per core, 32 MiB L3), the same for every ISA
+// so the partial-sum points are the same (they do not change bits anyway: see matmul.h):
+//   KC = 256: one A sliver (6 x 256 x 4 B = 6 KiB) + one B panel sliver (256 x 16 x 4 B = 16 KiB)
+//             = 22 KiB stay in the 32 KiB L1 while the micro-kernel runs;
+//   MC = 240: the packed A block, 240 x 256 x 4 B = 240 KiB, fills about half of the 512 KiB
+//             L2, leaving room for the B slivers streaming through; 240 is a multiple of 4, 6, 12;
+//   NC = 4096: the packed B block, 256 x 4096 x 4 B = 4 MiB, lives in the 32 MiB L3.
+// The driver shrinks MC and NC to balance the blocks of a given shape (never above these).
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = 240;
+constexpr int64_t kNC = 4096;
+
+inline Vec load_cols(const float* p, int cnt) {
+  return cnt == Vec::size ? Vec::load(p) : Vec::load_partial(p, cnt);
+}
+inline void store_cols(float* p, Vec x, int cnt) {
+  if (cnt == Vec::size) x.store(p);
+  else x.store_partial(p, cnt);
+}
+
+inline Vec apply_activation(Activation kind, Vec x) {
+  switch (kind) {
+    case Activation::relu: return activate<Activation::relu>(x);
+    case Activation::gelu: return activate<Activation::gelu>(x);
+    case Activation::gelu_tanh: return activate<Activation::gelu_tanh>(x);
+    case Activation::silu: return activate<Activation::silu>(x);
+    default: return x;
+  }
+}
+
+// The epilogue seen from one C tile: bias at the tile's first column, residual at its origin.
+struct TileEpilogue {
+  const float* bias;      // or null
+  const float* residual;  // or null; row stride ldr
+  int64_t ldr;
+  Activation act;
+};
+
+inline TileEpilogue tile_epilogue(const MatmulEpilogue& ep, int64_t row, int64_t col) {
+  return {ep.bias ? ep.bias + col : nullptr,
+          ep.residual ? ep.residual + row * ep.ld_residual + col : nullptr, ep.ld_residual,
+          ep.activation};
+}
+
+// act(x + bias) + residual for `cnt` columns starting at column offset j of tile row i.
+inline Vec finish(Vec x, const TileEpilogue& te, int i, int j, int cnt) {
+  if (te.bias) x = x + load_cols(te.bias + j, cnt);
+  if (te.act != Activation::none) x = apply_activation(te.act, x);
+  if (te.residual) x = x + load_cols(te.residual + i * te.ldr + j, cnt);
+  return x;
+}
+
+// C[m x n] (+)= A_sliver (MR x kc) @ B_sliver (kc x NR), then (if te) the epilogue.
+// The accumulators start at zero; with `accumulate` (C holds the sum of the previous K blocks)
+// C is added once at the end, its lines prefetched before the k loop so the load is free (a
+// C-seeded chain would stall every tile on its first FMA). m <= MR, n <= NR: only those rows and
+// columns of C are read or written. a and b are packed (zero-padded); or, with kDirect, read in
+// place (small products, full tiles only): A[i, k] at a[i * lda + k], B[k, j] at b[k * ldb + j].
+template <int MR, int NV, bool kDirect = false>
+inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b,
+                         float* c, int64_t ldc, int m, int n, bool accumulate,
+                         const TileEpilogue* te, int64_t lda = 0, int64_t ldb = 0) {
+  constexpr int W = Vec::size;
+  constexpr int NR = NV * W;
+  Vec acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
+#if defined(__GNUC__)
+  for (int i = 0; i < m; ++i) {
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + NR - 1, 1);
+  }
+#endif
+
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    Vec bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = Vec::load(b + k * (kDirect ? ldb : NR) + v * W);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const Vec ai = Vec::broadcast(kDirect ? a[i * lda + k] : a[k * MR + i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
+    }
+  }
+
+  if (m == MR && n == NR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        Vec x = acc[i][v];
+        if (accumulate) x = x + Vec::load(c + i * ldc + v * W);
+        if (te) x = finish(x, *te, i, v * W, W);
+        x.store(c + i * ldc + v * W);
+      }
+    return;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const int cnt = n - v * W > W ? W : n - v * W;
+      if (cnt <= 0) break;
+      Vec x = acc[i][v];
+      if (accumulate) x = x + load_cols(c + i * ldc + v * W, cnt);
+      if (te) x = finish(x, *te, i, v * W, cnt);
+      store_cols(c + i * ldc + v * W, x, cnt);
+    }
+  }
+}
+
+// Packs rows [0, m) x columns [0, kc) of A (element (i, k) at p[i * rs + k * cs]) into MR-row
+// slivers at dst (sliver s at dst + s * MR * kc), zero-padding the last sliver to MR rows.
+template <int MR>
+inline void pack_a(int64_t m, int64_t kc, const float* p, int64_t rs, int64_t cs, float* dst) {
+  for (int64_t r0 = 0; r0 < m; r0 += MR, dst += MR * kc) {
+    const int mr = static_cast<int>(m - r0 < MR ? m - r0 : MR);
+    const float* src = p + r0 * rs;
+    if (cs == 1) {
+      // rows contiguous along k: read each row once, write it as a column of the sliver
+      for (int i = 0; i < mr; ++i) {
+        const float* row = src + i * rs;
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = row[k];
+      }
+      for (int i = mr; i < MR; ++i)
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = 0.0f;
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* col = src + k * cs;
+        for (int i = 0; i < MR; ++i) dst[k * MR + i] = i < mr ? col[i * rs] : 0.0f;
+      }
+    }
+  }
+}
+
+#if defined(__AVX2__)
+// dst row t (t < 8, row stride dld) = column t of the 8 x 8 block at src (row stride sld):
+// the standard unpack / shuffle / lane-permute transpose.
+inline void transpose8x8(const float* src, int64_t sld, float* dst, int64_t dld) {
+  __m256 r[8], t[8], s[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * sld);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    s[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * dld, _mm256_permute2f128_ps(s[i], s[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * dld, _mm256_permute2f128_ps(s[i], s[i + 4], 0x31));
+  }
+}
+#endif
+
+// Packs one B panel: kc rows x n (<= NR) columns of B (element (k, j) at p[k * rs + j * cs])
+// into dst[k * NR + j], zero columns n..NR-1.
+template <int NR>
+inline void pack_b_panel(int64_t kc, int n, const float* p, int64_t rs, int64_t cs, float* dst) {
+  constexpr int W = Vec::size;
+  if (cs == 1) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* row = p + k * rs;
+#pragma GCC unroll 4
+      for (int v = 0; v < NR / W; ++v) {
+        const int cnt = n - v * W > W ? W : n - v * W;
+        (cnt > 0 ? load_cols(row + v * W, cnt) : Vec::zero()).store(dst + k * NR + v * W);
+      }
+    }
+  } else if (rs == 1) {
+    // columns contiguous along k (a (N, K) weight read transposed)
+    int64_t k0 = 0;
+#if defined(__AVX2__)
+    if (n == NR) {  // full panel: 8 x 8 register transposes, then the k tail below
+      for (; k0 + 8 <= kc; k0 += 8)
+        for (int j = 0; j < NR; j += 8) transpose8x8(p + j * cs + k0, cs, dst + k0 * NR + j, NR);
+    }
+#endif
+    for (int j = 0; j < n; ++j) {
+      const float* col = p + j * cs;
+      for (int64_t k = k0; k < kc; ++k) dst[k * NR + j] = col[k];
+    }
+    for (int64_t k = k0; k < kc; ++k)
+      for (int j = n; j < NR; ++j) dst[k * NR + j] = 0.0f;
+  } else {
+    for (int64_t k = 0; k < kc; ++k)
+      for (int j = 0; j < NR; ++j) dst[k * NR + j] = j < n ? p[k * rs + j * cs] : 0.0f;
+  }
+}
+
+}  // namespace FASTATTN_ISA_NAMESPACE
+}  // namespace fastattn

@@ -1,0 +1,112 @@
+"""Benchmark cases for matmul (issue 3) against numpy's BLAS (OpenBLAS in the wheels).
+
+NumPy's BLAS threads are limited to fastattn's thread count (``fastattn bench --threads 1``
+compares one thread with one thread) through threadpoolctl when it is installed; without it,
+run with ``OPENBLAS_NUM_THREADS=<n>`` in the environment (read when numpy loads OpenBLAS).
+Goals: square 256..4096 >= 1.0x numpy; square 16..128 and the attention-like batch >= 1.5x;
+GEMV >= 85% of the measured memory bandwidth (bytes = the weight, read once); prefill-like
+128x4096 @ 4096x4096 >= 1.0x; Linear + bias + GELU >= 1.3x numpy's unfused composition.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import fastattn
+
+from . import Case, try_import_torch
+
+
+def limit_numpy_threads(n: int) -> bool:
+    """Caps numpy's BLAS at n threads for the rest of the process (threadpoolctl), if it can."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return False
+    threadpool_limits(limits=n, user_api="blas")
+    return True
+
+
+def _gelu_tanh_np(y):
+    return 0.5 * y * (1 + np.tanh(0.7978845608028654 * (y + 0.044715 * y * y * y)))
+
+
+def cases(quick: bool = False):
+    limit_numpy_threads(fastattn.get_num_threads())
+    torch = try_import_torch()
+    rng = np.random.default_rng(0)
+
+    def rand(*shape):
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    def impls(fa, npf, tf=None):
+        d = {"fastattn": fa, "numpy": npf}
+        if torch is not None and tf is not None:
+            d["torch"] = tf
+        return d
+
+    sizes = [16, 32, 64, 128, 256, 512, 1024, 2048] + ([] if quick else [4096])
+    for n in sizes:
+        a, b = rand(n, n), rand(n, n)
+        out = np.empty((n, n), np.float32)
+        goal = ">= 1.5x numpy" if n <= 128 else ">= 1.0x numpy"
+        ta, tb = (torch.from_numpy(a), torch.from_numpy(b)) if torch is not None else (None, None)
+        yield Case("matmul", f"{n}x{n}x{n}", impls(
+            lambda a=a, b=b, out=out: fastattn.matmul(a, b, out=out),
+            lambda a=a, b=b, out=out: np.matmul(a, b, out=out),
+            lambda ta=ta, tb=tb: ta @ tb), flops=2.0 * n ** 3, goal=goal)
+
+    # attention-like: 32 heads of (128 x 64) @ (64 x 128)
+    q, kt = rand(32, 128, 64), rand(32, 64, 128)
+    sc = np.empty((32, 128, 128), np.float32)
+    tq, tk = (torch.from_numpy(q), torch.from_numpy(kt)) if torch is not None else (None, None)
+    yield Case("matmul batched", "32x(128x64@64x128)", impls(
+        lambda: fastattn.matmul(q, kt, out=sc), lambda: np.matmul(q, kt, out=sc),
+        lambda: tq @ tk), flops=2.0 * 32 * 128 * 64 * 128, goal=">= 1.5x numpy")
+
+    # decode GEMV: bytes = the weight, read once
+    for n_out in (4096, 11008):
+        x = rand(1, 4096)
+        w_nk = rand(n_out, 4096)            # PyTorch Linear layout (N, K)
+        y = np.empty((1, n_out), np.float32)
+        tx, tw = (torch.from_numpy(x), torch.from_numpy(w_nk)) if torch is not None else (None, None)
+        yield Case("gemv x@W^T", f"1x4096@4096x{n_out}", impls(
+            lambda x=x, w=w_nk, y=y: fastattn.matmul(x, w, transpose_b=True, out=y),
+            lambda x=x, w=w_nk, y=y: np.matmul(x, w.T, out=y),
+            lambda tx=tx, tw=tw: tx @ tw.T), bytes=w_nk.nbytes,
+            flops=2.0 * 4096 * n_out, goal=">= 85% memory bandwidth")
+        w_kn = np.ascontiguousarray(w_nk.T)  # (K, N) layout (GPT-2 Conv1D)
+        yield Case("gemv x@W", f"1x4096@4096x{n_out}", impls(
+            lambda x=x, w=w_kn, y=y: fastattn.matmul(x, w, out=y),
+            lambda x=x, w=w_kn, y=y: np.matmul(x, w, out=y)), bytes=w_kn.nbytes,
+            flops=2.0 * 4096 * n_out, goal=">= 85% memory bandwidth")
+        packed = fastattn.PackedMatrix(w_nk, transpose=True)
+        yield Case("gemv packed", f"1x4096@4096x{n_out}", impls(
+            lambda x=x, p=packed, y=y: fastattn.matmul(x, p, out=y),
+            lambda x=x, w=w_nk, y=y: np.matmul(x, w.T, out=y)), bytes=w_nk.nbytes,
+            flops=2.0 * 4096 * n_out, goal=">= 85% memory bandwidth")
+
+    # prefill-like: 128 tokens through a 4096 x 4096 Linear weight stored (N, K)
+    x, w = rand(128, 4096), rand(4096, 4096)
+    y = np.empty((128, 4096), np.float32)
+    packed = fastattn.PackedMatrix(w, transpose=True)
+    tx, tw = (torch.from_numpy(x), torch.from_numpy(w)) if torch is not None else (None, None)
+    flops = 2.0 * 128 * 4096 * 4096
+    yield Case("prefill x@W^T", "128x4096@4096x4096", impls(
+        lambda: fastattn.matmul(x, w, transpose_b=True, out=y), lambda: np.matmul(x, w.T, out=y),
+        lambda: tx @ tw.T), flops=flops, goal=">= 1.0x numpy")
+    yield Case("prefill packed", "128x4096@4096x4096", impls(
+        lambda: fastattn.matmul(x, packed, out=y), lambda: np.matmul(x, w.T, out=y)),
+        flops=flops, goal=">= 1.0x numpy (packing gain)")
+
+    # fused Linear + bias + GELU(tanh) vs numpy's gelu(x @ w.T + b)
+    x, w, b = rand(256, 1024), rand(4096, 1024), rand(4096)
+    y = np.empty((256, 4096), np.float32)
+    packed = fastattn.PackedMatrix(w, transpose=True)
+    tx, tw, tb = ((torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b))
+                  if torch is not None else (None, None, None))
+    yield Case("linear+bias+gelu", "256x1024@1024x4096", impls(
+        lambda: fastattn.matmul(x, packed, bias=b, activation="gelu_tanh", out=y),
+        lambda: _gelu_tanh_np(x @ w.T + b),
+        lambda: torch.nn.functional.gelu(torch.nn.functional.linear(tx, tw, tb),
+                                         approximate="tanh")),
+        flops=2.0 * 256 * 1024 * 4096, goal=">= 1.3x numpy")

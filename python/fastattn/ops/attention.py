@@ -1,0 +1,168 @@
+"""Scaled dot-product attention (flash-style tiled kernel) with masks, GQA/MQA and decode."""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import _core
+from .. import _validate as _v  # `v` is the value tensor here
+
+_OP = "attention"
+
+
+def _kernel_view(x: np.ndarray) -> np.ndarray:
+    """x itself when the kernel can read it (contiguous last axis, strides whole floats),
+    else a C-contiguous copy."""
+    whole = all(s % x.itemsize == 0 for s in x.strides)
+    last_ok = x.shape[-1] <= 1 or x.strides[-1] == x.itemsize
+    return x if (whole and last_ok) else np.ascontiguousarray(x)
+
+
+def _out_view(o: np.ndarray) -> np.ndarray | None:
+    """o when the kernel can write it directly (contiguous last axis), else None."""
+    ok = o.size == 0 or ((o.shape[-1] <= 1 or o.strides[-1] == o.itemsize)
+                         and all(s % o.itemsize == 0 for s in o.strides))
+    return o if ok else None
+
+
+def _check_shapes(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
+    qs, ks, vs = q.shape, k.shape, v.shape
+    if not (q.ndim == k.ndim == v.ndim and q.ndim in (3, 4)):
+        raise ValueError(
+            f"{_OP}: q, k, v must all be 4-D (B, H, L, D) or all 3-D (H, L, D), got shapes "
+            f"{_v.shape_str(qs)}, {_v.shape_str(ks)}, {_v.shape_str(vs)}")
+    if qs[-1] != ks[-1]:
+        raise ValueError(
+            f"{_OP}: q has shape {_v.shape_str(qs)} and k has shape {_v.shape_str(ks)}: the "
+            f"head dim D (last axis) must match, got {qs[-1]} and {ks[-1]}")
+    if q.ndim == 4 and qs[0] != ks[0]:
+        raise ValueError(
+            f"{_OP}: q has shape {_v.shape_str(qs)} and k has shape {_v.shape_str(ks)}: the "
+            f"batch sizes differ ({qs[0]} and {ks[0]})")
+    if vs[:-1] != ks[:-1]:
+        raise ValueError(
+            f"{_OP}: v has shape {_v.shape_str(vs)} and k has shape {_v.shape_str(ks)}: v must "
+            f"share k's leading axes {_v.shape_str(ks[:-1])} (only Dv may differ from D)")
+    hq, hkv = qs[-3], ks[-3]
+    if (hkv == 0 and hq != 0) or (hkv != 0 and hq % hkv != 0):
+        raise ValueError(
+            f"{_OP}: Hq = {hq} is not a multiple of Hkv = {hkv} (query head h reads kv head "
+            f"h // (Hq // Hkv)); q has shape {_v.shape_str(qs)}, k has shape {_v.shape_str(ks)}")
+
+
+def _broadcast_mask(mask, target: tuple, target4: tuple) -> np.ndarray | None:
+    """mask as a (B, Hq, Lq, Lk) view: broadcast axes get stride 0, nothing is expanded."""
+    if mask is None:
+        return None
+    if not isinstance(mask, np.ndarray):
+        raise TypeError(f"{_OP}: mask must be a numpy.ndarray (bool or float32), got "
+                        f"{type(mask).__name__}")
+    if mask.dtype != np.bool_ and mask.dtype != np.float32:
+        raise TypeError(f"{_OP}: mask must be bool (True = may attend) or float32 (added to "
+                        f"the scores), got {mask.dtype}")
+    names = "(B, Hq, Lq, Lk)" if len(target) == 4 else "(Hq, Lq, Lk)"
+    try:
+        if mask.ndim > len(target):
+            raise ValueError
+        m = np.broadcast_to(mask, target)
+    except ValueError:
+        raise ValueError(f"{_OP}: mask has shape {_v.shape_str(mask.shape)}, which does not "
+                         f"broadcast to {names} = {_v.shape_str(target)}") from None
+    if any(s % m.itemsize for s in m.strides):  # only for hand-made unaligned views
+        m = np.broadcast_to(np.ascontiguousarray(mask), target)
+    return m.reshape(target4)  # 3-D inputs: a leading batch axis (a view)
+
+
+def _window(window) -> int:
+    if window is None:
+        return 0
+    if isinstance(window, bool) or not isinstance(window, numbers.Integral):
+        raise TypeError(f"{_OP}: window must be an int or None, got {type(window).__name__}")
+    if window < 1:
+        raise ValueError(f"{_OP}: window must be >= 1 (or None for no window), got {window}")
+    return int(window)
+
+
+def _scale(scale, d: int) -> float:
+    if scale is None:
+        return 1.0 / math.sqrt(d) if d > 0 else 1.0
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+        raise TypeError(f"{_OP}: scale must be a number or None, got {type(scale).__name__}")
+    s = float(scale)
+    if not math.isfinite(s):
+        raise ValueError(f"{_OP}: scale must be finite, got {scale}")
+    return s
+
+
+def _flag(name: str, x) -> bool:
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{_OP}: {name} must be a bool, got {type(x).__name__}")
+    return bool(x)
+
+
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray | None = None,
+              causal: bool = False, window: int | None = None, scale: float | None = None,
+              return_weights: bool = False, out: np.ndarray | None = None):
+    """Scaled dot-product attention, computed block by block (never the Lq x Lk matrix).
+
+        S = scale * q k^T (+ mask if float),  P = softmax over keys of S (masked keys -> 0),
+        out = P v
+
+    Shapes: ``q (B, Hq, Lq, D)``, ``k (B, Hkv, Lk, D)``, ``v (B, Hkv, Lk, Dv)`` -> out
+    ``(B, Hq, Lq, Dv)``; 3-D ``(H, L, D)`` inputs are a batch of one (out is 3-D). Query head
+    h reads key/value head ``h // (Hq // Hkv)`` (MHA, GQA, MQA), without copying K/V.
+    ``Lq != Lk`` (cross-attention, or new queries over a cache) and ``Dv != D`` are fine.
+
+    - ``scale`` defaults to ``1 / sqrt(D)``.
+    - ``mask``: broadcastable to ``(B, Hq, Lq, Lk)``. bool: True = may attend (PyTorch SDPA's
+      convention). float32: added to the scores (relative-position bias, ALiBi; -inf masks).
+      Broadcast axes are read with stride 0 (a ``(B, 1, 1, Lk)`` padding mask is never
+      expanded).
+    - Query i sits at absolute position ``p = i + (Lk - Lq)`` (bottom-right alignment).
+      ``causal=True``: key j allowed iff ``j <= p``. PyTorch's ``is_causal`` aligns top-left
+      (``j <= i``); the two agree when ``Lq == Lk``.
+    - ``window=W``: with causal, key j allowed iff ``p - W < j <= p`` (the W most recent keys,
+      Mistral-style); without causal iff ``|p - j| < W``. Combines with ``mask``.
+    - A query row with no allowed key outputs zeros (never NaN).
+    - ``return_weights=True`` returns ``(out, weights)`` with the probabilities
+      ``(B, Hq, Lq, Lk)`` materialised by a separate row-by-row kernel (for inspection).
+    - ``out``: a float32 array of the output's shape; may be ``q`` itself (in place).
+
+    Results are bit-identical for any thread count. Accuracy: README "attention", numerics."""
+    q = _v.float32_array(_OP, "q", q)
+    k = _v.float32_array(_OP, "k", k)
+    v = _v.float32_array(_OP, "v", v)
+    _check_shapes(q, k, v)
+    causal = _flag("causal", causal)
+    return_weights = _flag("return_weights", return_weights)
+    win = _window(window)
+    sc = _scale(scale, q.shape[-1])
+    three_d = q.ndim == 3
+    q4, k4, v4 = (x[None] if three_d else x for x in (q, k, v))
+    b, hq, lq, _ = q4.shape
+    lk, dv = k4.shape[2], v4.shape[3]
+    target4 = (b, hq, lq, lk)
+    m4 = _broadcast_mask(mask, target4[1:] if three_d else target4, target4)
+
+    out_shape = (hq, lq, dv) if three_d else (b, hq, lq, dv)
+    for name, x in (("k", k), ("v", v), ("mask", mask)):
+        if out is not None and isinstance(out, np.ndarray) and x is not None \
+                and np.may_share_memory(out, x):
+            raise ValueError(f"{_OP}: out overlaps {name}; only out=q (in place) may share "
+                             f"memory with an input")
+    out = _v.prepare_out(_OP, out, out_shape, {"q": q})
+    weights = np.empty(target4, np.float32) if return_weights else None
+
+    q4, k4, v4 = _kernel_view(q4), _kernel_view(k4), _kernel_view(v4)
+    o4 = out[None] if three_d else out
+
+    def run(target):
+        _core.attention(q4, k4, v4, target, m4, causal, win, sc, weights)
+
+    if o4.size or (weights is not None and weights.size):
+        _v.run_into(o4, run, _out_view)
+    if return_weights:
+        return out, (weights[0] if three_d else weights)
+    return out

@@ -1,0 +1,212 @@
+"""matmul: batched, transposed, strided float32 products with a fused epilogue, and
+PackedMatrix, a weight packed once into the kernel's panel layout."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from .. import _validate as v
+from ..runtime import get_isa
+
+_OP = "matmul"
+_ACTIVATIONS = (None, "relu", "gelu", "gelu_tanh", "silu")
+
+
+class PackedMatrix:
+    """A (K, N) right-hand matmul operand packed once into the micro-kernel's panel layout.
+
+    ``PackedMatrix(w)`` packs ``w`` (K, N); ``PackedMatrix(w, transpose=True)`` packs ``w.T``
+    for a weight stored (N, K) as in PyTorch ``nn.Linear``. ``matmul(a, packed)`` then streams
+    the panels without repacking (README "matmul": the measured gain). The packed copy is
+    independent of ``w`` (later changes to ``w`` are not seen). The layout belongs to the ISA
+    path active when packing; under another path ``matmul`` repacks once and caches it.
+    """
+
+    def __init__(self, w: np.ndarray, transpose: bool = False):
+        w = v.float32_array("PackedMatrix", "w", w)
+        if w.ndim != 2:
+            raise ValueError(f"PackedMatrix: w must be 2-D, got {w.ndim}-D")
+        if not isinstance(transpose, (bool, np.bool_)):
+            raise TypeError(f"PackedMatrix: transpose must be a bool, got {type(transpose).__name__}")
+        b = w.T if transpose else w
+        self.shape = (int(b.shape[0]), int(b.shape[1]))  # (K, N)
+        self._packs: dict[str, np.ndarray] = {}
+        self._pack(_whole_float_strides(b))
+
+    def _pack(self, b: np.ndarray) -> np.ndarray:
+        k, n = self.shape
+        nr = _core.matmul_panel_width()
+        data = np.empty(-(-n // nr) * k * nr, dtype=np.float32)
+        if data.size:
+            _core.matmul_pack_b(b, data)
+        self._packs[get_isa()] = data
+        return data
+
+    def unpacked(self) -> np.ndarray:
+        """The (K, N) matrix, unpacked into a new array."""
+        isa, data = next(iter(self._packs.items()))
+        k, n = self.shape
+        with _use(isa):
+            nr = _core.matmul_panel_width()
+        panels = data.reshape(-1, k, nr)
+        return np.ascontiguousarray(panels.transpose(1, 0, 2).reshape(k, -1)[:, :n])
+
+    def data(self) -> np.ndarray:
+        """The packed panels for the current ISA path (packed now if not yet)."""
+        data = self._packs.get(get_isa())
+        return data if data is not None else self._pack(self.unpacked())
+
+    @property
+    def nbytes(self) -> int:
+        return int(next(iter(self._packs.values())).nbytes)
+
+    def __repr__(self) -> str:
+        return f"PackedMatrix(shape={self.shape}, isa={next(iter(self._packs))!r})"
+
+
+def _use(isa: str):
+    from ..runtime import use_isa
+    return use_isa(isa)
+
+
+def _whole_float_strides(x: np.ndarray) -> np.ndarray:
+    """x itself when every stride is a whole number of floats (the kernels read any such
+    strides, negative and zero included), else a contiguous copy."""
+    if x.flags.aligned:  # float32 aligned: data pointer and every stride a multiple of 4
+        return x
+    return np.ascontiguousarray(x)
+
+
+def _rows_contiguous(x: np.ndarray) -> np.ndarray:
+    """x with a unit-stride last axis (a copy only when needed)."""
+    if x.shape[-1] > 1 and x.strides[-1] != x.itemsize:
+        return np.ascontiguousarray(x)
+    return _whole_float_strides(x)
+
+
+def _kernel_target(out: np.ndarray, shape) -> np.ndarray | None:
+    """out seen with the kernel's shape (unit-stride rows, no zero strides) without a copy."""
+    if out.flags.c_contiguous:
+        return out.reshape(shape)
+    if out.shape == tuple(shape) and (shape[-1] <= 1 or out.strides[-1] == out.itemsize) \
+            and all(s % out.itemsize == 0 for s in out.strides):
+        return out
+    return None
+
+
+def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = False,
+           bias: np.ndarray | None = None, activation: str | None = None,
+           residual: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """C = act(op(a) @ op(b) + bias) + residual, op(x) = x or its transpose (last two axes).
+
+    Shapes as ``np.matmul``: ``(..., M, K) @ (..., K, N) -> (..., M, N)`` with the batch
+    dimensions broadcast; a 1-D ``a`` is a row (``(K,)``), a 1-D ``b`` a column. ``b`` may be a
+    :class:`PackedMatrix` (a packed (K, N) weight). ``transpose_a`` / ``transpose_b`` read the
+    operand transposed through its strides, without a copy (``transpose_b=True`` for a weight
+    stored (N, K)). Any strides work; negative and zero strides are read in place.
+
+    Epilogue, fused into the kernel while the output tile is in registers: ``bias`` (N,) is
+    added, then ``activation`` (None, "relu", "gelu" (exact), "gelu_tanh", "silu") applied,
+    then ``residual`` (the output's shape) added. ``out`` may be ``residual`` itself.
+
+    Accuracy: float32 FMA chains over K; |C - C_exact| <= ~K eps (|a| @ |b|)
+    elementwise, eps = 2^-24 (README "matmul", "Numerics"). Results do not depend on the
+    thread count."""
+    y = _core.matmul_2d(a, b, transpose_a, transpose_b, bias, activation, residual, out)
+    if y is not None:  # the common 2-D call, checked and run in C++
+        return y
+    a = v.float32_array(_OP, "a", a)
+    packed = isinstance(b, PackedMatrix)
+    if not packed:
+        b = v.float32_array(_OP, "b", b)
+    for name, flag in (("transpose_a", transpose_a), ("transpose_b", transpose_b)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{_OP}: {name} must be a bool, got {type(flag).__name__}")
+    if activation is not None and not isinstance(activation, str):
+        raise TypeError(f"{_OP}: activation must be None or a str, got {type(activation).__name__}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"{_OP}: activation must be None, 'relu', 'gelu', 'gelu_tanh' or "
+                         f"'silu', got {activation!r}")
+    bias = v.optional_float32(_OP, "bias", bias)
+    residual = v.optional_float32(_OP, "residual", residual)
+    if packed and transpose_b:
+        raise ValueError(f"{_OP}: transpose_b does not apply to a PackedMatrix (choose the "
+                         f"orientation when packing)")
+    b_shape = b.shape if packed else tuple(b.shape)
+    for name, x_shape in (("a", a.shape), ("b", b_shape)):
+        if len(x_shape) == 0:
+            raise ValueError(f"{_OP}: {name} must have at least 1 dimension, got a 0-d array")
+
+    at = np.swapaxes(a, -1, -2) if transpose_a and a.ndim >= 2 else a
+    bt = None if packed else (np.swapaxes(b, -1, -2) if transpose_b and b.ndim >= 2 else b)
+    bt_shape = b.shape if packed else bt.shape
+    a2 = at[None, :] if at.ndim == 1 else at
+    b2_shape = (bt_shape[0], 1) if len(bt_shape) == 1 else bt_shape
+    M, K = a2.shape[-2:]
+    Kb, N = b2_shape[-2:]
+    if K != Kb:
+        raise ValueError(f"{_OP}: a has shape {v.shape_str(a.shape)} and b has shape "
+                         f"{v.shape_str(b_shape)}: inner dimensions {K} and {Kb} differ")
+    if a2.ndim == 2 and len(b2_shape) == 2:
+        batch = ()
+    else:
+        try:
+            batch = np.broadcast_shapes(a2.shape[:-2], tuple(b2_shape[:-2]))
+        except ValueError:
+            raise ValueError(f"{_OP}: a has shape {v.shape_str(a.shape)} and b has shape "
+                             f"{v.shape_str(b_shape)}: batch dimensions "
+                             f"{v.shape_str(a2.shape[:-2])} and {v.shape_str(b2_shape[:-2])} "
+                             f"do not broadcast") from None
+    out_shape = tuple(batch) + ((M,) if at.ndim > 1 else ()) + ((N,) if len(bt_shape) > 1 else ())
+    if bias is not None:
+        v.require_shape(_OP, "bias", bias, (N,))
+    if residual is not None:
+        v.require_shape(_OP, "residual", residual, out_shape, "(the shape of the output)")
+    if out is None:
+        out = np.empty(out_shape, dtype=np.float32)
+    else:
+        out = v.prepare_out(_OP, out, out_shape, {"residual": residual})
+        for name, x in (("a", a), ("b", None if packed else b), ("bias", bias)):
+            if x is not None and np.may_share_memory(out, x):
+                raise ValueError(f"{_OP}: out overlaps {name}; pass a separate array")
+    if out.size == 0:
+        return out
+    if residual is not None and np.may_share_memory(out, residual):
+        # in place on the residual: the kernel keeps partial sums in out, so read a copy
+        residual = residual.copy()
+    if bias is not None:
+        bias = np.ascontiguousarray(bias)
+
+    # Fold a's batch dimensions into its rows when b has none: one large product.
+    fold = packed or (len(b2_shape) == 2 and a2.ndim > 2)
+    if a2.ndim == 2 and len(b2_shape) == 2 and not packed:
+        shape = (M, N)
+        a_k = _whole_float_strides(a2)
+        b_k = _whole_float_strides(bt[:, None] if bt.ndim == 1 else bt)
+    elif fold:
+        rows = int(np.prod(a2.shape[:-1], dtype=np.int64))
+        a_k = _whole_float_strides(a2.reshape(rows, K))
+        shape = (rows, N)
+        if not packed:
+            b_k = _whole_float_strides(bt[:, None] if bt.ndim == 1 else bt)
+    else:
+        shape = tuple(batch) + (M, N)
+        a_k = _whole_float_strides(np.broadcast_to(a2, tuple(batch) + (M, K)))
+        b2 = bt[:, None] if bt.ndim == 1 else bt
+        b_k = _whole_float_strides(np.broadcast_to(b2, tuple(batch) + (K, N)))
+    r_k = None if residual is None else _rows_contiguous(residual.reshape(shape))
+
+    def run(target):
+        if packed:
+            _core.matmul_packed(a_k, b.data(), K, N, target, bias, activation, r_k)
+        else:
+            _core.matmul(a_k, b_k, target, bias, activation, r_k)
+
+    target = _kernel_target(out, shape)
+    if target is not None:
+        run(target)
+    else:
+        tmp = np.empty(shape, dtype=np.float32)
+        run(tmp)
+        np.copyto(out, tmp.reshape(out_shape))
+    return out
