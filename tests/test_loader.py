@@ -718,3 +718,79 @@ def test_builder_registry_resolves_lazily(monkeypatch):
     assert loading.builder_for("toy2") is fastattn.io.config.ModelConfig.to_dict
     assert set(loading.BUILDERS) >= {"gpt2", "llama", "mistral", "qwen2", "bert"}
     assert loading.BUILDERS["bert"] == "fastattn.models.bert:BertModel.from_weights"
+
+
+# -- end to end: load() gives the model the builders give from the same tensors ----------------
+
+def bert_checkpoint(rng, *, vocab=40, hidden=16, heads=2, inter=24, layers=2, positions=20):
+    def normal(*shape):
+        return (rng.standard_normal(shape) * 0.2).astype(np.float32)
+    config = dict(BERT, hidden_size=hidden, num_attention_heads=heads, intermediate_size=inter,
+                  num_hidden_layers=layers, max_position_embeddings=positions, vocab_size=vocab)
+    t = {"bert.embeddings.word_embeddings.weight": normal(vocab, hidden),
+         "bert.embeddings.position_embeddings.weight": normal(positions, hidden),
+         "bert.embeddings.token_type_embeddings.weight": normal(2, hidden),
+         "bert.embeddings.LayerNorm.weight": 1 + normal(hidden),
+         "bert.embeddings.LayerNorm.bias": normal(hidden),
+         "bert.pooler.dense.weight": normal(hidden, hidden), "bert.pooler.dense.bias": normal(hidden)}
+    for i in range(layers):
+        p = f"bert.encoder.layer.{i}."
+        for n in ("attention.self.query", "attention.self.key", "attention.self.value",
+                  "attention.output.dense"):
+            t[p + n + ".weight"], t[p + n + ".bias"] = normal(hidden, hidden), normal(hidden)
+        t[p + "intermediate.dense.weight"] = normal(inter, hidden)
+        t[p + "intermediate.dense.bias"] = normal(inter)
+        t[p + "output.dense.weight"], t[p + "output.dense.bias"] = normal(hidden, inter), \
+            normal(hidden)
+        for n in ("attention.output.LayerNorm", "output.LayerNorm"):
+            t[p + n + ".weight"], t[p + n + ".bias"] = 1 + normal(hidden), normal(hidden)
+    return config, t
+
+
+def _to_rope_parameters(config):
+    """The same config as transformers 5.x writes it: one rope_parameters dict."""
+    config = dict(config)
+    scaling = config.pop("rope_scaling") or {"rope_type": "default"}
+    config["rope_parameters"] = {**scaling, "rope_theta": config.pop("rope_theta")}
+    return config
+
+
+def _decoder_cases():
+    from decoder_factory import gpt2_checkpoint, llama_checkpoint
+    llama3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+              "high_freq_factor": 4.0, "original_max_position_embeddings": 16}
+    return {
+        "gpt2": lambda rng: gpt2_checkpoint(rng),
+        "gpt2-untied-prefixed": lambda rng: gpt2_checkpoint(rng, tied=False,
+                                                            prefix="transformer."),
+        "llama-gqa-tied": lambda rng: llama_checkpoint(rng, kv_heads=1, tied=True),
+        "llama3-scaling-5.x": lambda rng: (lambda c, t: (_to_rope_parameters(c), t))(
+            *llama_checkpoint(rng, rope_theta=500000.0, rope_scaling=llama3)),
+        "mistral-window": lambda rng: llama_checkpoint(rng, "mistral", window=5),
+        "qwen2-bias": lambda rng: llama_checkpoint(rng, "qwen2", heads=4, kv_heads=4,
+                                                   head_dim=16),
+        "bert": bert_checkpoint,
+    }
+
+
+E2E_CASES = ["gpt2", "gpt2-untied-prefixed", "llama-gqa-tied", "llama3-scaling-5.x",
+             "mistral-window", "qwen2-bias", "bert"]
+
+
+@pytest.mark.parametrize("dtype, shards", [("F32", 1), ("F32", 3), ("BF16", 2)])
+@pytest.mark.parametrize("case", E2E_CASES)
+def test_load_equals_building_from_the_tensors(tmp_path, rng, case, dtype, shards):
+    pytest.importorskip("fastattn.models")  # the layers need the matmul/attention/rope kernels
+    from fastattn.models import BertModel, build_gpt2, build_llama
+    config, tensors = _decoder_cases()[case](rng)
+    save_checkpoint(tmp_path, config, tensors, dtype=dtype, shards=shards)
+    model = fastattn.load(tmp_path)
+    if dtype == "BF16":  # what the file holds: each value rounded to bfloat16
+        tensors = {n: bf16_to_float32(float32_to_bf16(v)) for n, v in tensors.items()}
+    c = load_config(config)
+    build = {"gpt2": build_gpt2, "bert": BertModel.from_weights}.get(c.model_type, build_llama)
+    direct = build(c, tensors)
+    assert type(model) is type(direct)
+    ids = rng.integers(0, c.vocab_size, (2, 9))
+    # same float32 weights, same kernels: bit-identical outputs
+    np.testing.assert_array_equal(model(ids), direct(ids))
