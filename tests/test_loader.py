@@ -296,6 +296,7 @@ def test_short_file_and_oversized_header_length(tmp_path):
     (b"[1, 2]  ", "must be a JSON object"),
     (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
     (b'{"__metadata__": {"k": 1}}', "__metadata__"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
 ])
 def test_corrupt_headers(tmp_path, header, message):
     path = write_raw(tmp_path / "c.safetensors", header)
@@ -404,6 +405,28 @@ def test_switching_layout_removes_the_stale_one(tmp_path, rng):
     save_checkpoint(tmp_path, TINY_GPT2, new)
     with Checkpoint(tmp_path) as ckpt:
         assert sorted(ckpt) == sorted(new)
+
+
+def test_single_file_wins_over_an_index_like_transformers(tmp_path, rng):
+    sharded, single = random_tensors(rng, 3), random_tensors(rng, 2)
+    save_checkpoint(tmp_path / "a", TINY_GPT2, sharded, shards=3)
+    save_safetensors(tmp_path / "a" / "model.safetensors", single)
+    with Checkpoint(tmp_path / "a") as ckpt:
+        assert sorted(ckpt) == sorted(single) and len(ckpt.files) == 1
+
+
+def test_resaving_loaded_tensors(tmp_path, rng):
+    # read-only mapped views are valid writer inputs, and a file may be replaced while mapped
+    tensors = random_tensors(rng, 3)
+    save_safetensors(tmp_path / "a.safetensors", tensors)
+    with SafetensorsFile(tmp_path / "a.safetensors") as f:
+        views = {n: f[n] for n in f}
+        save_safetensors(tmp_path / "a.safetensors", {n: 2 * v for n, v in views.items()})
+        for n, v in tensors.items():
+            np.testing.assert_array_equal(views[n], v)  # the old mapping is untouched
+    with SafetensorsFile(tmp_path / "a.safetensors") as f:
+        for n, v in tensors.items():
+            np.testing.assert_array_equal(f[n], 2 * v)
 
 
 def test_missing_shard(tmp_path, rng):

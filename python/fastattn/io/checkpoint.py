@@ -6,6 +6,8 @@ Layouts, as `save_pretrained` writes them:
     model.safetensors.index.json         {"metadata": {...}, "weight_map": {name: shard file}}
     model-00001-of-00002.safetensors ...  the shards it names
 
+(model.safetensors wins when both are there, as in transformers.)
+
 Every file is opened (memory-mapped, header validated) and every index entry checked against
 its shard when the Checkpoint is created, so a broken directory fails at once, not halfway
 through building a model. Pickle checkpoints (pytorch_model.bin, *.pt, *.pth, *.ckpt) are
@@ -56,11 +58,12 @@ class Checkpoint(Mapping):
         index_path = os.path.join(self.path, INDEX_FILE)
         self._files: dict[str, SafetensorsFile] = {}
         try:
-            if os.path.isfile(index_path):
-                self._where = self._open_shards(index_path)
-            elif os.path.isfile(os.path.join(self.path, SINGLE_FILE)):
+            # transformers' order: the single file first, then an index
+            if os.path.isfile(os.path.join(self.path, SINGLE_FILE)):
                 single = self._open(SINGLE_FILE)
                 self._where = {name: single for name in single.keys()}
+            elif os.path.isfile(index_path):
+                self._where = self._open_shards(index_path)
             else:
                 _refuse_weightless(self.path)
         except BaseException:

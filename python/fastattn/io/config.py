@@ -324,8 +324,8 @@ def load_config(path_or_dict) -> ModelConfig:
     model_type = r.get("model_type", "str")
     normalise = _NORMALISERS.get(model_type)
     if normalise is None:
-        return ModelConfig(**{k: v for k, v in raw.items() if k.isidentifier()},
-                           extra={k: v for k, v in raw.items() if not k.isidentifier()})
+        plain = {k: v for k, v in raw.items() if k.isidentifier() and k != "extra"}
+        return ModelConfig(**plain, extra={k: v for k, v in raw.items() if k not in plain})
     values = {"model_type": model_type, **normalise(r)}
     for key in PASSTHROUGH:
         r.used.add(key)

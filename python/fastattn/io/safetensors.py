@@ -94,6 +94,8 @@ def parse_header(path, header: bytes, data_size: int):
         obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except ValueError as e:  # json.JSONDecodeError is a ValueError, and so are duplicates
         _fail(path, f"the header is not valid JSON ({e})")
+    except RecursionError:  # "[[[[..." nested deeper than the parser's recursion limit
+        _fail(path, "the header is not valid JSON (nested too deeply)")
     if not isinstance(obj, dict):
         _fail(path, f"the header must be a JSON object, got {type(obj).__name__}")
     metadata = obj.pop("__metadata__", None)
