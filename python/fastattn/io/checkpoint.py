@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .config import ModelConfig, load_config
+from .config import ModelConfig, load_config, read_json_object
 from .safetensors import SafetensorsFile, save_safetensors
 
 SINGLE_FILE = "model.safetensors"
@@ -80,13 +80,7 @@ class Checkpoint(Mapping):
         return self._files[filename]
 
     def _open_shards(self, index_path: str) -> dict:
-        with open(index_path, "rb") as f:
-            data = f.read()
-        try:
-            index = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise ValueError(f"checkpoint index {index_path!r}: not valid UTF-8 JSON ({e})") from None
-        weight_map = index.get("weight_map") if isinstance(index, dict) else None
+        weight_map = read_json_object(index_path, "checkpoint index").get("weight_map")
         if not isinstance(weight_map, dict):
             raise ValueError(f"checkpoint index {index_path!r}: needs a \"weight_map\" object "
                              "{tensor name: shard file}")

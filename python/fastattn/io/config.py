@@ -287,6 +287,19 @@ _NORMALISERS = {
 SUPPORTED_MODEL_TYPES = tuple(_NORMALISERS)
 
 
+def read_json_object(file: str, what: str) -> dict:
+    """The JSON object in `file`; ValueError naming `what` and the file otherwise."""
+    with open(file, "rb") as f:
+        data = f.read()
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ValueError(f"{what} {file!r}: not valid UTF-8 JSON ({e!r})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{what} {file!r}: must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
 def read_config_json(path) -> tuple[dict, str]:
     """(raw dict, where) from a config.json file or a directory holding one."""
     path = os.fspath(path)
@@ -295,15 +308,7 @@ def read_config_json(path) -> tuple[dict, str]:
     file = os.path.join(path, "config.json") if os.path.isdir(path) else path
     if not os.path.isfile(file):
         raise FileNotFoundError(f"config: the model directory {path!r} has no config.json")
-    with open(file, "rb") as f:
-        data = f.read()
-    try:
-        raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ValueError(f"config {file!r}: not valid UTF-8 JSON ({e})") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"config {file!r}: must be a JSON object, got {type(raw).__name__}")
-    return raw, repr(file)
+    return read_json_object(file, "config"), repr(file)
 
 
 def load_config(path_or_dict) -> ModelConfig:
