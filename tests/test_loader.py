@@ -645,6 +645,72 @@ def test_bert_defaults_and_position_embedding_type():
         load_config({**BERT, "position_embedding_type": "relative_key"})
 
 
+# config.json files as the Hub serves them (sizes of the released models), normalised by hand
+HUB_CONFIGS = {
+    "llama-3.1-8b": ({
+        "architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009], "hidden_act": "silu",
+        "hidden_size": 4096, "initializer_range": 0.02, "intermediate_size": 14336,
+        "max_position_embeddings": 131072, "mlp_bias": False, "model_type": "llama",
+        "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8,
+        "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+        "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                         "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+        "rope_theta": 500000.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+        "transformers_version": "4.43.0.dev0", "use_cache": True, "vocab_size": 128256},
+        {"head_dim": 128, "num_key_value_heads": 8, "rms_norm_eps": 1e-5, "rope_theta": 5e5,
+         "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                          "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+         "sliding_window": None, "qkv_bias": False, "torch_dtype": "bfloat16"}),
+    "qwen2.5-0.5b": ({
+        "architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0,
+        "bos_token_id": 151643, "eos_token_id": 151643, "hidden_act": "silu",
+        "hidden_size": 896, "initializer_range": 0.02, "intermediate_size": 4864,
+        "max_position_embeddings": 32768, "max_window_layers": 24, "model_type": "qwen2",
+        "num_attention_heads": 14, "num_hidden_layers": 24, "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 32768,
+        "tie_word_embeddings": True, "torch_dtype": "bfloat16", "use_cache": True,
+        "use_mrope": False, "use_sliding_window": False, "vocab_size": 151936},
+        {"head_dim": 64, "num_key_value_heads": 2, "rope_theta": 1e6, "rope_scaling": None,
+         "sliding_window": None, "qkv_bias": True, "tie_word_embeddings": True}),
+    "mistral-7b-v0.1": ({
+        "architectures": ["MistralForCausalLM"], "bos_token_id": 1, "eos_token_id": 2,
+        "hidden_act": "silu", "hidden_size": 4096, "initializer_range": 0.02,
+        "intermediate_size": 14336, "max_position_embeddings": 32768, "model_type": "mistral",
+        "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8,
+        "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "sliding_window": 4096,
+        "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_cache": True,
+        "vocab_size": 32000},
+        {"head_dim": 128, "sliding_window": 4096, "rope_scaling": None, "qkv_bias": False}),
+    "gpt2": ({
+        "activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"],
+        "attn_pdrop": 0.1, "bos_token_id": 50256, "embd_pdrop": 0.1, "eos_token_id": 50256,
+        "initializer_range": 0.02, "layer_norm_epsilon": 1e-05, "model_type": "gpt2",
+        "n_ctx": 1024, "n_embd": 768, "n_head": 12, "n_layer": 12, "n_positions": 1024,
+        "resid_pdrop": 0.1, "summary_activation": None, "summary_type": "cls_index",
+        "task_specific_params": {"text-generation": {"do_sample": True, "max_length": 50}},
+        "vocab_size": 50257},
+        {"n_embd": 768, "n_inner": None, "tie_word_embeddings": True, "eos_token_id": 50256}),
+    "bert-base-uncased": ({
+        "architectures": ["BertForMaskedLM"], "attention_probs_dropout_prob": 0.1,
+        "gradient_checkpointing": False, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "hidden_size": 768, "initializer_range": 0.02, "intermediate_size": 3072,
+        "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert",
+        "num_attention_heads": 12, "num_hidden_layers": 12, "pad_token_id": 0,
+        "position_embedding_type": "absolute", "transformers_version": "4.6.0.dev0",
+        "type_vocab_size": 2, "use_cache": True, "vocab_size": 30522},
+        {"hidden_size": 768, "type_vocab_size": 2, "layer_norm_eps": 1e-12}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HUB_CONFIGS))
+def test_hub_configs(name):
+    raw, expected = HUB_CONFIGS[name]
+    c = load_config(raw)
+    assert {k: getattr(c, k) for k in expected} == expected
+    assert "architectures" in c.extra  # kept, not interpreted
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("hidden_size", "64", "'hidden_size' must be an integer, got '64'"),
     ("num_hidden_layers", True, "'num_hidden_layers' must be an integer"),
