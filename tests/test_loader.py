@@ -89,6 +89,20 @@ def test_float32_to_bf16_rounds_to_nearest_even():
     assert [hex(v) for v in got] == [hex(c[1]) for c in BF16_CASES]
 
 
+def test_float64_to_bf16_rounds_once():
+    # float64 values just off a bf16 tie: float32 rounding lands them on the tie, which must
+    # then break the way the exact value lies, not to even
+    e = 2.0 ** -40
+    x = np.array([1 + 2**-8 + e, 1 + 2**-8 - e, 1 + 3 * 2**-8 - e, 1 + 3 * 2**-8 + e,
+                  -(1 + 2**-8 + e), 1 + 2**-8, 1e300, -np.inf, np.nan, 0.0, -0.0])
+    assert [hex(v) for v in float32_to_bf16(x)] == [
+        "0x3f81", "0x3f80", "0x3f81", "0x3f82", "0xbf81", "0x3f80", "0x7f80", "0xff80",
+        "0x7fc0", "0x0", "0x8000"]
+    # float32 input of the same ties: ties to even (they are exact ties there)
+    assert [hex(v) for v in float32_to_bf16(x[:4].astype(np.float32))] == [
+        "0x3f80", "0x3f80", "0x3f82", "0x3f82"]
+
+
 def test_bf16_round_trip_is_exact_against_hand_bits(tmp_path):
     x = bits([c[0] for c in BF16_CASES])
     save_safetensors(tmp_path / "b.safetensors", {"x": x}, dtype="BF16")

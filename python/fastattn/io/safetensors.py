@@ -54,16 +54,28 @@ def bf16_to_float32(bits: np.ndarray) -> np.ndarray:
 
 
 def float32_to_bf16(x: np.ndarray) -> np.ndarray:
-    """float32 -> bfloat16 bit patterns (uint16), rounding to nearest, ties to even.
+    """float32 (or float64) -> bfloat16 bit patterns (uint16), rounding to nearest, ties to even.
 
     Adding 0x7FFF + (bit 16) to the float32 bits and truncating rounds the dropped 16 bits half
     to even; a carry out of the mantissa bumps the exponent, and past the largest bf16 it lands
     exactly on infinity (0x7F80), as IEEE rounding does. NaNs are not rounded (the carry could
-    turn one into infinity): they keep sign and top payload bits and get the quiet bit."""
-    u = np.asarray(x, dtype=np.float32).view(np.uint32)
+    turn one into infinity): they keep sign and top payload bits and get the quiet bit.
+    float64 goes through float32 first; where that rounding lands exactly on a bf16 tie, the
+    float32 bits move one ulp towards the exact value, so the tie breaks the way the exact value
+    lies (rounding twice would otherwise break it to even, off by one bf16 ulp)."""
+    x = np.asarray(x)
+    with np.errstate(over="ignore"):  # beyond float32's range is beyond bf16's too: inf
+        x32 = x.astype(np.float32)
+    u = x32.view(np.uint32)
+    if x.dtype.itemsize > 4:
+        tie = (u & np.uint32(0xFFFF)) == 0x8000
+        with np.errstate(invalid="ignore"):
+            above = np.abs(x) > np.abs(x32.astype(x.dtype))
+            below = np.abs(x) < np.abs(x32.astype(x.dtype))
+        u = np.where(tie & above, u + np.uint32(1), np.where(tie & below, u - np.uint32(1), u))
     rounded = ((u + (np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1)))) >> 16).astype(np.uint16)
     quiet_nan = ((u >> 16) | np.uint32(0x0040)).astype(np.uint16)
-    return np.where(np.isnan(x), quiet_nan, rounded)
+    return np.where(np.isnan(x32), quiet_nan, rounded)
 
 
 def _fail(path, message: str):
@@ -249,8 +261,8 @@ def _stored(name: str, array, dtype: str | None):
     is_float = array.dtype.kind == "f"
     if dtype is not None and is_float:
         if dtype == "BF16":
-            return "BF16", float32_to_bf16(array.astype(np.float32, copy=False))
-        with np.errstate(over="ignore"):  # float32 -> float16 overflow is inf, as intended
+            return "BF16", float32_to_bf16(array)
+        with np.errstate(over="ignore"):  # overflow to inf, as IEEE rounding gives
             array = array.astype(DTYPES[dtype], copy=False)
     code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
     if code is None:
