@@ -801,6 +801,9 @@ def test_load_errors(tmp_path, rng, monkeypatch):
         fastattn.load(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="has no config.json"):
         fastattn.load(tmp_path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match="is not a directory"):
+        fastattn.load(tmp_path / "file")
     save_checkpoint(tmp_path, {"model_type": "t5"}, random_tensors(rng, 1))
     with pytest.raises(ValueError, match="model_type 't5' is not supported; supported: bert, "
                                          "gpt2, llama, mistral, qwen2"):

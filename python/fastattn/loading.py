@@ -64,8 +64,11 @@ def load(path):
     Raises FileNotFoundError (missing directory, config.json, weights or shard), ValueError
     (invalid config or checkpoint, unsupported model_type, pickle-only weights)."""
     path = os.fspath(path)
-    if not os.path.isdir(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such model directory: {path!r}")
+    if not os.path.isdir(path):
+        raise NotADirectoryError(f"load: {path!r} is not a directory (pass the model directory "
+                                 "holding config.json and the safetensors weights)")
     config = load_config(path)
     _check_known(config.model_type)
     _check_supported(config)

@@ -172,12 +172,8 @@ def _rope(r: _Reader, max_positions: int) -> dict:
 
 # -- per model_type ----------------------------------------------------------------------------
 
-# transformers' defaults where its config classes differ between the llama-family types.
-_LLAMA_FAMILY_DEFAULTS = {
-    "llama": {"max_position_embeddings": 2048},
-    "mistral": {"max_position_embeddings": 4096 * 32},
-    "qwen2": {"max_position_embeddings": 32768},
-}
+# transformers' default max_position_embeddings, the one default that differs in the family.
+_DEFAULT_MAX_POSITIONS = {"llama": 2048, "mistral": 4096 * 32, "qwen2": 32768}
 
 
 def _sliding_window(r: _Reader, model_type: str, layers: int):
@@ -220,7 +216,7 @@ def _llama_family(r: _Reader, model_type: str) -> dict:
     c["head_dim"] = head_dim
     c["vocab_size"] = _positive_int(r, "vocab_size")
     c["max_position_embeddings"] = max_pos = _positive_int(
-        r, "max_position_embeddings", _LLAMA_FAMILY_DEFAULTS[model_type]["max_position_embeddings"])
+        r, "max_position_embeddings", _DEFAULT_MAX_POSITIONS[model_type])
     c["rms_norm_eps"] = _positive_float(r, "rms_norm_eps", 1e-6)
     c["hidden_act"] = r.get("hidden_act", "str", "silu")
     c["tie_word_embeddings"] = r.get("tie_word_embeddings", "bool", False)
