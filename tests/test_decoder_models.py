@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import fastattn
+from fastattn.io import load_config
 from fastattn.models.gpt2 import build_gpt2
 from fastattn.models.llama import build_llama
 from fastattn.reference import transformer as reference
@@ -13,18 +14,7 @@ from decoder_factory import gpt2_checkpoint, llama_checkpoint
 
 
 def build(config, tensors):
-    try:
-        from fastattn.io import load_config
-        c = load_config(config)
-    except ImportError:  # TEMP until loader merge
-        import types
-        d = dict(config)
-        if d["model_type"] == "qwen2":
-            d["qkv_bias"] = True
-            d["sliding_window"] = None
-        if d["model_type"] == "llama":
-            d["sliding_window"] = None
-        c = types.SimpleNamespace(**d)
+    c = load_config(config)
     return (build_gpt2 if c.model_type == "gpt2" else build_llama)(c, tensors), c
 
 
