@@ -35,7 +35,7 @@ def gpt2_checkpoint(rng, *, vocab=61, embd=32, heads=4, layers=2, positions=96, 
 
 def llama_checkpoint(rng, model_type="llama", *, vocab=61, hidden=32, heads=4, kv_heads=2,
                      head_dim=None, inter=48, layers=2, tied=False, window=None,
-                     rope_scaling=None, rope_theta=10000.0):
+                     rope_scaling=None, rope_theta=10000.0, partial_rotary_factor=None):
     d = head_dim or hidden // heads
     config = dict(model_type=model_type, hidden_size=hidden, intermediate_size=inter,
                   num_hidden_layers=layers, num_attention_heads=heads,
@@ -43,6 +43,8 @@ def llama_checkpoint(rng, model_type="llama", *, vocab=61, hidden=32, heads=4, k
                   vocab_size=vocab, hidden_act="silu", tie_word_embeddings=tied,
                   rope_theta=rope_theta, rope_scaling=rope_scaling,
                   max_position_embeddings=256)
+    if partial_rotary_factor is not None:
+        config["partial_rotary_factor"] = partial_rotary_factor
     if model_type == "mistral":
         config["sliding_window"] = window
     if model_type == "qwen2":

@@ -44,6 +44,7 @@ CASES = {
         "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
         "original_max_position_embeddings": 16}),
     "mistral-window": lambda rng: llama_checkpoint(rng, "mistral", window=5),
+    "llama-partial-rotary": lambda rng: llama_checkpoint(rng, partial_rotary_factor=0.5),
     "qwen2-bias": lambda rng: llama_checkpoint(rng, "qwen2", heads=4, kv_heads=4, head_dim=16),
 }
 
