@@ -19,6 +19,9 @@ from .ops import (PackedMatrix, attention, gelu, layer_norm, log_softmax, matmul
 from .encodings import (RandomFourierEncoding, alibi_bias, alibi_slopes,  # noqa: E402
                         sinusoidal_positions)
 from .kv_cache import KVCache  # noqa: E402
+from .io import (Checkpoint, SafetensorsFile, load_config, save_checkpoint,  # noqa: E402
+                 save_safetensors)
+from .loading import load  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -31,4 +34,5 @@ __all__ = [
     "KVCache",
     "available_isas", "get_isa", "set_isa", "use_isa",
     "get_num_threads", "set_num_threads", "threads", "cpu_info", "reference",
+    "load", "load_config", "Checkpoint", "SafetensorsFile", "save_checkpoint", "save_safetensors",
 ]

@@ -83,6 +83,8 @@ def rows_view(x: np.ndarray) -> np.ndarray | None:
     """``x`` seen as 2-D (rows, last axis) without a copy, with contiguous rows; None when the
     strides do not allow it. Size-1 axes are ignored; the row stride may be negative."""
     n = x.shape[-1]
+    if n and x.flags.c_contiguous:   # the common case, without the stride analysis below
+        return x.reshape(-1, n)
     if n > 1 and x.strides[-1] != x.itemsize:
         return None
     lead = [(s, st) for s, st in zip(x.shape[:-1], x.strides[:-1]) if s != 1]

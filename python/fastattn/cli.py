@@ -1,6 +1,7 @@
 """The `fastattn` command: `fastattn bench` runs the benchmarks, `fastattn info` prints what the
-kernels run on, `fastattn embed` searches the lines of a file for the nearest neighbours of a
-query with a BERT-family model."""
+kernels run on, `fastattn generate` continues a prompt with a decoder checkpoint,
+`fastattn embed` searches the lines of a file for the nearest neighbours of a query with
+a BERT-family model."""
 from __future__ import annotations
 
 import argparse
@@ -45,6 +46,29 @@ def cmd_info(args) -> int:
     import fastattn
     for k, v in fastattn.cpu_info().items():
         print(f"{k}: {v}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    import fastattn
+    from fastattn.text import generate_text, load_tokenizer
+
+    if args.threads:
+        fastattn.set_num_threads(args.threads)
+    tokenizer = load_tokenizer(args.model_dir)
+    model = fastattn.load(args.model_dir)
+    stats: dict = {}
+    sys.stdout.write(args.prompt)
+    for piece in generate_text(model, tokenizer, args.prompt, args.max_new_tokens,
+                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                               seed=args.seed, stats=stats):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    decode_steps = max(stats["new_tokens"] - 1, 0)
+    rate = decode_steps / stats["decode_s"] if stats["decode_s"] > 0 else float("nan")
+    print(f"\n# prompt {stats['prompt_tokens']} tokens in {stats['prefill_s']:.2f} s "
+          f"({stats['prompt_tokens'] / max(stats['prefill_s'], 1e-9):.1f} tokens/s); "
+          f"{stats['new_tokens']} new tokens, decode {rate:.2f} tokens/s", file=sys.stderr)
     return 0
 
 
@@ -101,6 +125,17 @@ def main(argv=None) -> int:
     b.set_defaults(func=cmd_bench)
     i = sub.add_parser("info", help="print cpu_info(): ISA path, threads, build")
     i.set_defaults(func=cmd_info)
+    g = sub.add_parser("generate", help="continue a prompt with a decoder checkpoint directory "
+                                        "(config.json, safetensors, tokenizer.json)")
+    g.add_argument("model_dir")
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--max-new-tokens", type=int, default=64)
+    g.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default)")
+    g.add_argument("--top-k", type=int)
+    g.add_argument("--top-p", type=float)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--threads", type=int)
+    g.set_defaults(func=cmd_generate)
     e = sub.add_parser("embed", help="embed the lines of a file with a BERT-family model and "
                                      "print the nearest lines to a query (cosine similarity)")
     e.add_argument("model", metavar="MODEL_DIR",

@@ -56,6 +56,11 @@ inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 // one core) waking the team and its barriers cost more than they save, badly so on a loaded
 // machine (measured: 128^3 slower on 2 threads than on 1 with other processes running).
 int threads_for_product(int64_t M, int64_t N, int64_t K) {
+  // M <= 4 (GEMV) is bound by streaming B (N x K floats) from memory, where one core reaches
+  // about half the machine's bandwidth: a second thread pays off from ~256 KiB of B on (the
+  // stream then takes longer than the ~10 us fork/join). Decode-time layers (768 x 768 and up)
+  // all qualify.
+  if (M <= 4) return N * K >= 65536 ? num_threads() : 1;
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   return work < 4194304.0 ? 1 : num_threads();
 }
@@ -222,26 +227,74 @@ void pack_b(int64_t K, int64_t N, StridedMatrix b, float* packed) {
   });
 }
 
-// M <= 4 with pre-packed B: each panel streamed once, the whole K in one micro-kernel call
-// (A, at most 4 x K floats, packed once and kept in L1/L2); parallel over panels.
+// M <= 4 against P consecutive pre-packed panels at once:
+// C[0:M, j:j+P*NR] = epilogue(A (M x K) @ panels (K x NR each)).
+// Bandwidth-bound: what limits it is not arithmetic but how many cache misses are in flight.
+// One sequential stream per core gets ~half of what the memory can deliver (the hardware
+// prefetcher runs a bounded distance ahead of each stream), so P panels are read side by side
+// (P streams), each line also prefetched explicitly, and P x M x NV independent accumulators
+// cover the FMA latency. Each output element is still one FMA chain over k in order: the same
+// bits for any P, any panel grouping and any thread count.
+template <int MR, int P>
+inline void gemv_panels(int64_t K, const float* __restrict a, const float* __restrict b,
+                        float* c, int64_t ldc, int64_t j0, int64_t N, const MatmulEpilogue& ep) {
+  constexpr int W = Vec::size, NV = kNV, NR = kNR;
+  constexpr int64_t kAhead = 16;  // k steps (cache lines of a panel) prefetched ahead
+  const int64_t stride = K * NR;  // floats between consecutive panels
+  Vec acc[P][MR][NV];
+  for (int p = 0; p < P; ++p)
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) acc[p][i][v] = Vec::zero();
+  for (int64_t k = 0; k < K; ++k) {
+    Vec ai[MR];
+    for (int i = 0; i < MR; ++i) ai[i] = Vec::broadcast(a[k * MR + i]);
+#pragma GCC unroll 4
+    for (int p = 0; p < P; ++p) {
+      const float* bk = b + p * stride + k * NR;
+#if defined(__GNUC__)
+      if (k + kAhead < K) __builtin_prefetch(bk + kAhead * NR);
+#endif
+      for (int v = 0; v < NV; ++v) {
+        const Vec bv = Vec::load(bk + v * W);
+        for (int i = 0; i < MR; ++i) acc[p][i][v] = fmadd(ai[i], bv, acc[p][i][v]);
+      }
+    }
+  }
+  for (int p = 0; p < P; ++p) {
+    const int64_t j = j0 + p * NR;
+    const int n = static_cast<int>(N - j < NR ? N - j : NR);
+    const TileEpilogue te = tile_epilogue(ep, 0, j);
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) {
+        const int cnt = n - v * W > W ? W : n - v * W;
+        if (cnt <= 0) break;
+        store_cols(c + i * ldc + j + v * W, finish(acc[p][i][v], te, i, v * W, cnt), cnt);
+      }
+  }
+}
+
+// M <= 4 with pre-packed B: every panel streamed once, the whole K in one pass (A, at most
+// 4 x K floats, packed once and kept in L1); parallel over groups of panels.
 template <int MR>
 void gemm_packed_small_m(int64_t M, int64_t N, int64_t K, StridedMatrix a, const float* packed,
                          float* c, int64_t ldc, const MatmulEpilogue& ep, int nt) {
+  constexpr int P = MR == 1 ? 4 : MR == 2 ? 2 : MR == 3 ? 2 : 1;  // P * MR * kNV <= 12
   float* abuf = matmul_scratch(2, static_cast<std::size_t>(MR * K));
   pack_a<MR>(M, K, a.data, a.rs, a.cs, abuf);
   const int64_t npan = ceil_div(N, kNR);
-  const int64_t grain = nt > 1 ? 8 : npan;
-  const auto run = [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t j = p * kNR;
-      const int n = static_cast<int>(N - j < kNR ? N - j : kNR);
-      const TileEpilogue te = tile_epilogue(ep, 0, j);
-      micro_kernel<MR, kNV>(K, abuf, packed + p * K * kNR, c + j, ldc, static_cast<int>(M), n,
-                            false, &te);
+  const int64_t ngroups = ceil_div(npan, P);
+  const auto run = [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t p = g * P;
+      const float* b = packed + p * K * kNR;
+      if (p + P <= npan) gemv_panels<MR, P>(K, abuf, b, c, ldc, p * kNR, N, ep);
+      else
+        for (int64_t q = p; q < npan; ++q)
+          gemv_panels<MR, 1>(K, abuf, packed + q * K * kNR, c, ldc, q * kNR, N, ep);
     }
   };
-  if (nt > 1) parallel_for(npan, grain, run);
-  else run(0, npan);
+  if (nt > 1) parallel_for(ngroups, ceil_div(8, P), run);
+  else run(0, ngroups);
 }
 
 void gemm_packed(int64_t M, int64_t N, int64_t K, StridedMatrix a, const float* packed, float* c,

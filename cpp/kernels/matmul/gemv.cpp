@@ -6,7 +6,7 @@
 //   B rows contiguous along N ((K, N) weight, e.g. GPT-2 Conv1D): "axpy" form. Each thread
 //     sweeps its column range row by row, 4 rows of B at a time, accumulating in C (which
 //     stays in L1/L2): C[i, j] = ((C + a_ik0 b_k0j) + a_ik1 b_k1j) + ... - one FMA chain over
-//     all k, the same as the pre-packed M <= 4 kernel, so the two agree bit for bit.
+//     all k.
 //   B columns contiguous along K ((N, K) weight read transposed, PyTorch Linear): dot form
 //     (tinyBLAS-style). Each column j is a contiguous K-run; groups of columns x M rows of
 //     vector accumulators, reduced with the fixed-order hsum at the end.

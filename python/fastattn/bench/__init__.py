@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 # Modules of cases, in the order `fastattn bench` runs them.
-SUITES = ["rowwise", "matmul", "attention", "rope", "kv_cache", "tokenizer", "bert"]
+SUITES = ["rowwise", "matmul", "attention", "rope", "kv_cache", "tokenizer", "models", "bert"]
 
 
 @dataclass

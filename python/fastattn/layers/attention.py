@@ -2,7 +2,9 @@
 optional KV cache, optional q/k/v bias.
 
 Shapes: x (B, L, hidden) -> q (B, Hq, L, D), k and v (B, Hkv, L, D) -> out (B, L, hidden).
-q, k, v come from one matmul over the concatenated projection weights.
+Self-attention layers compute q, k, v with one matmul over the concatenated projection weights;
+cross-attention layers (Attention.cross) project the queries from x and the keys and values
+from a context sequence (B, Lc, hidden_c), again k and v in one matmul.
 """
 from __future__ import annotations
 
@@ -40,23 +42,51 @@ def merge_heads(x: np.ndarray) -> np.ndarray:
 
 
 class Attention:
-    def __init__(self, qkv: Linear, o: Linear, num_heads: int, num_kv_heads: int, head_dim: int,
-                 *, rotary: RotaryConfig | None = None, causal: bool = True,
-                 window: int | None = None, scale: float | None = None):
+    def __init__(self, qkv: Linear | None, o: Linear, num_heads: int, num_kv_heads: int,
+                 head_dim: int, *, rotary: RotaryConfig | None = None, causal: bool = True,
+                 window: int | None = None, scale: float | None = None,
+                 q: Linear | None = None, kv: Linear | None = None):
         if num_heads % num_kv_heads:
             raise ValueError(f"Attention: num_heads {num_heads} is not a multiple of "
                              f"num_kv_heads {num_kv_heads}")
-        expected = (num_heads + 2 * num_kv_heads) * head_dim
-        if qkv.out_features != expected:
-            raise ValueError(f"Attention: the q/k/v projection has {qkv.out_features} outputs, "
-                             f"expected {expected}")
-        self.qkv, self.o = qkv, o
+        if (qkv is None) == (q is None or kv is None):
+            raise ValueError("Attention: give either a fused qkv projection (self-attention) "
+                             "or both q and kv projections (cross-attention)")
+        for name, proj, expected in (
+                ("q/k/v", qkv, (num_heads + 2 * num_kv_heads) * head_dim),
+                ("q", q, num_heads * head_dim), ("k/v", kv, 2 * num_kv_heads * head_dim)):
+            if proj is not None and proj.out_features != expected:
+                raise ValueError(f"Attention: the {name} projection has {proj.out_features} "
+                                 f"outputs, expected {expected}")
+        self.qkv, self.q, self.kv, self.o = qkv, q, kv, o
         self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
         self.rotary, self.causal, self.window, self.scale = rotary, causal, window, scale
+
+    @classmethod
+    def cross(cls, q: Linear, kv: Linear, o: Linear, num_heads: int, num_kv_heads: int,
+              head_dim: int, *, scale: float | None = None) -> "Attention":
+        """Cross-attention: queries from x, keys and values from `context` (no causality, no
+        RoPE); kv is the (k ++ v) projection of the context."""
+        return cls(None, o, num_heads, num_kv_heads, head_dim, causal=False, scale=scale,
+                   q=q, kv=kv)
+
+    def project_context(self, context: np.ndarray):
+        """k and v (B, Hkv, Lc, D) of a context sequence (B, Lc, hidden_c) (cross-attention);
+        computing them once lets a decoder reuse them for every step."""
+        if self.kv is None:
+            raise ValueError("Attention: this is a self-attention layer (fused q/k/v); "
+                             "cross-attention needs Attention.cross(q, kv, o, ...)")
+        hkv, d = self.num_kv_heads, self.head_dim
+        kv = self.kv(context)
+        return split_heads(kv[..., : hkv * d], hkv, d), split_heads(kv[..., hkv * d:], hkv, d)
 
     def project(self, x: np.ndarray, positions: np.ndarray | None):
         """q (B, Hq, L, D), k and v (B, Hkv, L, D), with RoPE applied at `positions`."""
         hq, hkv, d = self.num_heads, self.num_kv_heads, self.head_dim
+        if self.qkv is None:
+            q = split_heads(self.q(x), hq, d)
+            k, v = self.project_context(x)
+            return q, k, v
         qkv = self.qkv(x)
         q = split_heads(qkv[..., : hq * d], hq, d)
         k = split_heads(qkv[..., hq * d: (hq + hkv) * d], hkv, d)
@@ -68,15 +98,28 @@ class Attention:
 
     def __call__(self, x: np.ndarray, *, positions: np.ndarray | None = None,
                  key_mask: np.ndarray | None = None, cache=None, layer: int = 0,
-                 residual: np.ndarray | None = None, return_weights: bool = False):
-        """Self-attention of x (B, L, hidden) [+ residual, fused into the output projection].
+                 residual: np.ndarray | None = None, return_weights: bool = False,
+                 context: np.ndarray | None = None, context_kv=None):
+        """Attention of x (B, L, hidden) [+ residual, fused into the output projection]: over x
+        itself, or (cross-attention layers) over `context` (B, Lc, hidden_c), or over
+        precomputed `context_kv` = project_context(context); key_mask then masks context keys.
 
         positions (B, L) or (L,): absolute positions for RoPE. key_mask (B, Lk) bool: False for
         keys that are padding (Lk = L without a cache, else all tokens so far including these).
         With a cache, k and v are appended to it and the queries attend over everything cached.
         return_weights (no cache): also return the probabilities (B, Hq, L, L).
         """
-        q, k, v = self.project(x, positions)
+        if context is not None or context_kv is not None:
+            if self.q is None:
+                raise ValueError("Attention: this is a self-attention layer (fused q/k/v); "
+                                 "cross-attention needs Attention.cross(q, kv, o, ...)")
+            if cache is not None:
+                raise ValueError("Attention: a KV cache holds self-attention keys; pass the "
+                                 "cross-attention context_kv instead")
+            q = split_heads(self.q(x), self.num_heads, self.head_dim)
+            k, v = context_kv if context_kv is not None else self.project_context(context)
+        else:
+            q, k, v = self.project(x, positions)
         if cache is None:
             mask = None if key_mask is None else key_mask[:, None, None, :]
             out = ops.attention(q, k, v, mask=mask, causal=self.causal, window=self.window,

@@ -29,7 +29,10 @@ def build_llama(config, source) -> DecoderLM:
     qkv_bias = bool(getattr(c, "qkv_bias", False) or getattr(c, "attention_bias", False))
     o_bias = bool(getattr(c, "attention_bias", False))
     mlp_bias = bool(getattr(c, "mlp_bias", False))
-    rotary = RotaryConfig(theta=c.rope_theta, style="half", scaling=c.rope_scaling)
+    # partial rotary (transformers: dim = int(head_dim * partial_rotary_factor))
+    rotary_dim = int(d * getattr(c, "partial_rotary_factor", 1.0) or d)
+    rotary = RotaryConfig(theta=c.rope_theta, style="half", scaling=c.rope_scaling,
+                          rotary_dim=None if rotary_dim == d else rotary_dim)
     window = getattr(c, "sliding_window", None)
 
     def linear(name, out_f, in_f, bias):

@@ -14,16 +14,17 @@ class Weights:
         self.prefix = prefix
         self.ignore = tuple(ignore)      # substrings of names that are fine to leave unused
         self.taken: set[str] = set()
+        self._name_set = set(source.keys())
 
     def _names(self):
         return list(self.source.keys())
 
     def has(self, name: str) -> bool:
-        return self.prefix + name in set(self._names())
+        return self.prefix + name in self._name_set
 
     def take(self, name: str, shape) -> np.ndarray:
         full = self.prefix + name
-        if full not in set(self._names()):
+        if full not in self._name_set:
             raise ValueError(f"checkpoint: missing tensor {full!r}")
         array = self.source[full]
         if not isinstance(array, np.ndarray):

@@ -17,7 +17,9 @@ def _rowwise(op: str, x, axis: int, out, kernel) -> np.ndarray:
     out = v.prepare_out(op, out, x.shape, {"x": x})
     if x.size == 0:
         return out
-    xt, ot = np.moveaxis(x, axis, -1), np.moveaxis(out, axis, -1)
+    last = axis == x.ndim - 1
+    xt = x if last else np.moveaxis(x, axis, -1)
+    ot = out if last else np.moveaxis(out, axis, -1)
     x2 = v.as_rows(xt)
     v.run_into(ot, lambda o2: kernel(x2, o2), v.rows_view)
     return out

@@ -21,13 +21,13 @@ def _positions(ids, attention_mask):
     return positions, mask[:, None, None, :]
 
 
-def _heads(x, n):
+def split_heads(x, n):
     """(B, L, n * d) -> (B, n, L, d)."""
     b, l, e = x.shape
     return x.reshape(b, l, n, e // n).transpose(0, 2, 1, 3)
 
 
-def _merge(x):
+def merge_heads(x):
     b, h, l, d = x.shape
     return x.transpose(0, 2, 1, 3).reshape(b, l, h * d)
 
@@ -48,9 +48,9 @@ def gpt2(w, config, input_ids, attention_mask=None):
         h = f"{p}h.{i}."
         a = layer_norm(x, w[h + "ln_1.weight"], w[h + "ln_1.bias"], c.layer_norm_epsilon)
         q, k, v = np.split(a @ w[h + "attn.c_attn.weight"] + w[h + "attn.c_attn.bias"], 3, axis=-1)
-        o = attention(_heads(q, c.n_head), _heads(k, c.n_head), _heads(v, c.n_head),
+        o = attention(split_heads(q, c.n_head), split_heads(k, c.n_head), split_heads(v, c.n_head),
                       mask=mask, causal=True)
-        x = x + _merge(o) @ w[h + "attn.c_proj.weight"] + w[h + "attn.c_proj.bias"]
+        x = x + merge_heads(o) @ w[h + "attn.c_proj.weight"] + w[h + "attn.c_proj.bias"]
         a = layer_norm(x, w[h + "ln_2.weight"], w[h + "ln_2.bias"], c.layer_norm_epsilon)
         f = _ACT[c.activation_function](a @ w[h + "mlp.c_fc.weight"] + w[h + "mlp.c_fc.bias"])
         x = x + f @ w[h + "mlp.c_proj.weight"] + w[h + "mlp.c_proj.bias"]
@@ -73,13 +73,14 @@ def llama(w, config, input_ids, attention_mask=None):
     for i in range(c.num_hidden_layers):
         h = f"model.layers.{i}."
         a = rms_norm(x, w[h + "input_layernorm.weight"], c.rms_norm_eps)
-        q = _heads(proj(a, h + "self_attn.q_proj"), c.num_attention_heads)
-        k = _heads(proj(a, h + "self_attn.k_proj"), c.num_key_value_heads)
-        v = _heads(proj(a, h + "self_attn.v_proj"), c.num_key_value_heads)
-        q = rope(q, pos, theta=c.rope_theta, scaling=c.rope_scaling)
-        k = rope(k, pos, theta=c.rope_theta, scaling=c.rope_scaling)
+        q = split_heads(proj(a, h + "self_attn.q_proj"), c.num_attention_heads)
+        k = split_heads(proj(a, h + "self_attn.k_proj"), c.num_key_value_heads)
+        v = split_heads(proj(a, h + "self_attn.v_proj"), c.num_key_value_heads)
+        rot = int(q.shape[-1] * getattr(c, "partial_rotary_factor", 1.0))
+        q = rope(q, pos, theta=c.rope_theta, scaling=c.rope_scaling, rotary_dim=rot)
+        k = rope(k, pos, theta=c.rope_theta, scaling=c.rope_scaling, rotary_dim=rot)
         o = attention(q, k, v, mask=mask, causal=True, window=window)
-        x = x + proj(_merge(o), h + "self_attn.o_proj")
+        x = x + proj(merge_heads(o), h + "self_attn.o_proj")
         a = rms_norm(x, w[h + "post_attention_layernorm.weight"], c.rms_norm_eps)
         x = x + proj(silu(proj(a, h + "mlp.gate_proj")) * proj(a, h + "mlp.up_proj"),
                      h + "mlp.down_proj")
@@ -111,10 +112,10 @@ def bert(w, config, input_ids, attention_mask=None, token_type_ids=None, return_
 
     for i in range(c.num_hidden_layers):
         h = f"{p}encoder.layer.{i}."
-        q, k, v = (_heads(dense(x, h + f"attention.self.{n}"), heads)
+        q, k, v = (split_heads(dense(x, h + f"attention.self.{n}"), heads)
                    for n in ("query", "key", "value"))
         o, probs = attention(q, k, v, mask=mask, return_weights=True)
-        a = dense(_merge(o), h + "attention.output.dense")
+        a = dense(merge_heads(o), h + "attention.output.dense")
         x = layer_norm(x + a, w[h + "attention.output.LayerNorm.weight"],
                        w[h + "attention.output.LayerNorm.bias"], c.layer_norm_eps)
         f = dense(_ACT[c.hidden_act](dense(x, h + "intermediate.dense")), h + "output.dense")

@@ -1,0 +1,325 @@
+"""safetensors files: a memory-mapped reader and a writer, NumPy only.
+
+The format (https://huggingface.co/docs/safetensors):
+
+    [8 bytes]  N, unsigned little-endian 64-bit: the header's length
+    [N bytes]  UTF-8 JSON object {name: {"dtype": "F32", "shape": [..], "data_offsets": [b, e]},
+               "__metadata__": {str: str}} (optional metadata), padded with spaces
+    [rest]     the data buffer; tensor `name` is bytes [b, e) of it, C order, little-endian
+
+`SafetensorsFile` maps the whole file read-only (`mmap`) and validates the header completely
+before handing out anything: every tensor is then a NumPy view of the mapping (zero-copy, pages
+read on first touch), and no offset can point outside the file. `__getitem__` gives float32
+(F32 as the view itself, F16 / BF16 / F64 converted); `raw` gives the stored dtype (BF16 as
+uint16: NumPy has no bfloat16).
+
+Why not the `safetensors` package at run time: its NumPy API (`safe_open(..., "np")`,
+`load_file`) copies each tensor into memory instead of viewing the mapping and cannot return
+BF16 (NumPy has no such dtype), and the format is small enough to read in ~100 lines.
+"""
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+import struct
+import uuid
+from collections.abc import Mapping
+
+import numpy as np
+
+# safetensors dtype code -> little-endian NumPy dtype of the stored elements
+# (BF16 is stored as its raw 16 bits).
+DTYPES = {
+    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),
+    "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
+    "U64": np.dtype("<u8"), "U32": np.dtype("<u4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1"),
+    "BOOL": np.dtype("?"),
+}
+FLOAT_CODES = ("F64", "F32", "F16", "BF16")
+# (NumPy kind, itemsize) -> safetensors code, for the writer (bfloat16 has no NumPy dtype).
+_CODES = {(DTYPES[code].kind, DTYPES[code].itemsize): code for code in DTYPES if code != "BF16"}
+
+HEADER_LENGTH_BYTES = 8
+# The reference implementation refuses headers above 100 MB; so do we, so that a corrupt length
+# cannot make us read gigabytes of "JSON".
+MAX_HEADER_BYTES = 100_000_000
+
+
+def bf16_to_float32(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 bit patterns (uint16) -> float32, exactly: bf16 is the top half of a float32."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def float32_to_bf16(x: np.ndarray) -> np.ndarray:
+    """float32 (or float64) -> bfloat16 bit patterns (uint16), rounding to nearest, ties to even.
+
+    Adding 0x7FFF + (bit 16) to the float32 bits and truncating rounds the dropped 16 bits half
+    to even; a carry out of the mantissa bumps the exponent, and past the largest bf16 it lands
+    exactly on infinity (0x7F80), as IEEE rounding does. NaNs are not rounded (the carry could
+    turn one into infinity): they keep sign and top payload bits and get the quiet bit.
+    float64 goes through float32 first; where that rounding lands exactly on a bf16 tie, the
+    float32 bits move one ulp towards the exact value, so the tie breaks the way the exact value
+    lies (rounding twice would otherwise break it to even, off by one bf16 ulp)."""
+    x = np.asarray(x)
+    with np.errstate(over="ignore"):  # beyond float32's range is beyond bf16's too: inf
+        x32 = x.astype(np.float32)
+    u = x32.view(np.uint32)
+    if x.dtype.itemsize > 4:
+        tie = (u & np.uint32(0xFFFF)) == 0x8000
+        with np.errstate(invalid="ignore"):
+            above = np.abs(x) > np.abs(x32.astype(x.dtype))
+            below = np.abs(x) < np.abs(x32.astype(x.dtype))
+        u = np.where(tie & above, u + np.uint32(1), np.where(tie & below, u - np.uint32(1), u))
+    rounded = ((u + (np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1)))) >> 16).astype(np.uint16)
+    quiet_nan = ((u >> 16) | np.uint32(0x0040)).astype(np.uint16)
+    return np.where(np.isnan(x32), quiet_nan, rounded)
+
+
+def _fail(path, message: str):
+    raise ValueError(f"safetensors file {os.fspath(path)!r}: {message}")
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _no_duplicate_keys(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def parse_header(path, header: bytes, data_size: int):
+    """(entries, metadata) from a header's bytes, every entry checked against a data buffer of
+    `data_size` bytes: entries maps name -> (code, shape, begin, end)."""
+    try:
+        text = header.decode("utf-8")
+    except UnicodeDecodeError as e:
+        _fail(path, f"the header is not UTF-8 ({e.reason} at byte {e.start})")
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except ValueError as e:  # json.JSONDecodeError is a ValueError, and so are duplicates
+        _fail(path, f"the header is not valid JSON ({e})")
+    except RecursionError:  # "[[[[..." nested deeper than the parser's recursion limit
+        _fail(path, "the header is not valid JSON (nested too deeply)")
+    if not isinstance(obj, dict):
+        _fail(path, f"the header must be a JSON object, got {type(obj).__name__}")
+    metadata = obj.pop("__metadata__", None)
+    if metadata is not None and not (isinstance(metadata, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
+        _fail(path, "__metadata__ must be an object of string values")
+    entries = {}
+    for name, info in obj.items():
+        def bad(message):
+            _fail(path, f"tensor {name!r}: {message}")
+        if not isinstance(info, dict):
+            bad(f"the entry must be an object, got {type(info).__name__}")
+        for field in ("dtype", "shape", "data_offsets"):
+            if field not in info:
+                bad(f"the entry has no {field!r}")
+        code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if code not in DTYPES:
+            bad(f"unsupported dtype {code!r}; supported: {', '.join(DTYPES)}")
+        if not (isinstance(shape, list) and all(_is_count(n) for n in shape)):
+            bad(f"shape must be a list of non-negative integers, got {shape!r}")
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(_is_count(n) for n in offsets) and offsets[0] <= offsets[1]):
+            bad(f"data_offsets must be [begin, end] with 0 <= begin <= end, got {offsets!r}")
+        begin, end = offsets
+        # Python integers: a huge shape cannot overflow into a small, plausible byte count.
+        nbytes = math.prod(shape) * DTYPES[code].itemsize
+        if end - begin != nbytes:
+            bad(f"data_offsets {offsets} span {end - begin} bytes but shape {shape} of {code} "
+                f"needs {nbytes}")
+        if end > data_size:
+            bad(f"data_offsets {offsets} end past the data buffer ({data_size} bytes)")
+        entries[name] = (code, tuple(shape), begin, end)
+    # Sorted by begin (then end), each non-empty range must start at or after the end of the
+    # previous one. Empty tensors occupy no bytes and can sit anywhere.
+    ranges = sorted((begin, end, name) for name, (_, _, begin, end) in entries.items()
+                    if end > begin)
+    for (b0, e0, first), (b1, e1, second) in zip(ranges, ranges[1:]):
+        if b1 < e0:
+            _fail(path, f"tensors {first!r} and {second!r} overlap (bytes [{b0}, {e0}) and "
+                        f"[{b1}, {e1}) of the data buffer)")
+    return entries, metadata or {}
+
+
+class SafetensorsFile(Mapping):
+    """A read-only, memory-mapped safetensors file: a mapping name -> float32 ndarray.
+
+    f[name] is float32: F32 tensors are zero-copy views of the mapping (read-only), F16, BF16 and
+    F64 are converted; integer and bool tensors come in their own dtype. f.raw(name) is the
+    stored data as a view (BF16 as uint16 bit patterns). The header is validated completely at
+    open: any inconsistency raises ValueError naming the file and the tensor.
+
+    Arrays handed out stay valid after close(): they keep the mapping alive themselves."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < HEADER_LENGTH_BYTES:
+                _fail(self.path, f"the file has {size} bytes, fewer than the 8-byte header length")
+            (n,) = struct.unpack("<Q", f.read(HEADER_LENGTH_BYTES))
+            if n > size - HEADER_LENGTH_BYTES:
+                _fail(self.path, f"the header length {n} exceeds the {size - 8} bytes after it "
+                                 "(truncated or not a safetensors file)")
+            if n > MAX_HEADER_BYTES:
+                _fail(self.path, f"the header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit")
+            header = f.read(n)
+            self._data_start = HEADER_LENGTH_BYTES + n
+            self._entries, self.metadata = parse_header(self.path, header, size - self._data_start)
+            # The file is at least 8 bytes long, so the mapping is never empty (mmap refuses 0).
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self.data_size = size - self._data_start  # bytes in the data buffer
+
+    # -- mapping interface -------------------------------------------------------------------
+    def keys(self):
+        return self._entries.keys()
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, name) -> bool:
+        return name in self._entries
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        code = self._entry(name)[0]
+        raw = self.raw(name)
+        if code == "F32":
+            if raw.ctypes.data % 4 == 0:
+                return raw
+            return raw.astype(np.float32)  # only in files with misaligned data: an aligned copy
+        if code == "BF16":
+            return bf16_to_float32(raw)
+        if code in FLOAT_CODES:
+            return raw.astype(np.float32)
+        return raw
+
+    # -- per-tensor information --------------------------------------------------------------
+    def _entry(self, name: str):
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise KeyError(f"safetensors file {self.path!r} has no tensor {name!r}") from None
+
+    def dtype(self, name: str) -> str:
+        """The stored dtype code ("F32", "BF16", ...)."""
+        return self._entry(name)[0]
+
+    def shape(self, name: str) -> tuple:
+        return self._entry(name)[1]
+
+    def raw(self, name: str) -> np.ndarray:
+        """The stored elements as a read-only view of the mapping (BF16: uint16 bit patterns)."""
+        code, shape, begin, end = self._entry(name)
+        if self._map is None:
+            raise ValueError(f"safetensors file {self.path!r} is closed")
+        dt = DTYPES[code]
+        array = np.frombuffer(self._map, dtype=dt, count=(end - begin) // dt.itemsize,
+                              offset=self._data_start + begin).reshape(shape)
+        if code == "BOOL" and array.size and array.view(np.uint8).max() > 1:
+            _fail(self.path, f"tensor {name!r}: BOOL bytes must be 0 or 1")
+        return array
+
+    # -- lifetime ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Drops this object's mapping. Arrays already handed out keep it alive (they hold a
+        reference through .base), so the memory is unmapped when the last of them goes."""
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                pass  # views exist; the mapping closes when they are collected
+            self._map = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SafetensorsFile({self.path!r}, {len(self)} tensors)"
+
+
+def _stored(name: str, array, dtype: str | None):
+    """(code, C-contiguous little-endian ndarray of the bytes to write) for one tensor."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"save_safetensors: tensor {name!r} must be a numpy.ndarray, "
+                        f"got {type(array).__name__}")
+    is_float = array.dtype.kind == "f"
+    if dtype is not None and is_float:
+        if dtype == "BF16":
+            return "BF16", float32_to_bf16(array)
+        with np.errstate(over="ignore"):  # overflow to inf, as IEEE rounding gives
+            array = array.astype(DTYPES[dtype], copy=False)
+    code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
+    if code is None:
+        raise TypeError(f"save_safetensors: tensor {name!r} has dtype {array.dtype}, which "
+                        "safetensors cannot store")
+    # (np.ascontiguousarray would turn a 0-d array into a 1-d one)
+    return code, np.require(array, dtype=DTYPES[code], requirements="C")
+
+
+def save_safetensors(path, tensors: Mapping, metadata: Mapping | None = None,
+                     dtype: str | None = None) -> None:
+    """Writes `tensors` (name -> ndarray) to a safetensors file at `path`.
+
+    dtype None stores each array's own dtype; "F32", "F16" or "BF16" converts every floating
+    array (BF16 rounds to nearest even; integer / bool arrays are stored as they are).
+    metadata: str -> str, stored as "__metadata__". The header lists tensors by name; the data
+    buffer holds them by decreasing element size, then name, so that every tensor starts at a
+    multiple of its element size (the header is space-padded to a multiple of 8 bytes) and
+    readers can view it in place. The file is written next to `path` and renamed over it, so
+    an interrupted write never leaves a truncated file behind."""
+    if dtype is not None and dtype not in ("F32", "F16", "BF16"):
+        raise ValueError(f"save_safetensors: dtype must be None, 'F32', 'F16' or 'BF16', "
+                         f"got {dtype!r}")
+    if not isinstance(tensors, Mapping):
+        raise TypeError(f"save_safetensors: tensors must be a mapping name -> ndarray, "
+                        f"got {type(tensors).__name__}")
+    if metadata is not None and not (isinstance(metadata, Mapping) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
+        raise TypeError("save_safetensors: metadata must be a mapping of str to str")
+    stored = {}
+    for name, array in tensors.items():
+        if not isinstance(name, str) or name == "__metadata__":
+            raise ValueError(f"save_safetensors: invalid tensor name {name!r}")
+        stored[name] = _stored(name, array, dtype)
+    order = sorted(stored, key=lambda n: (-stored[n][1].itemsize, n))
+    offsets, position = {}, 0
+    for name in order:
+        offsets[name] = (position, position + stored[name][1].nbytes)
+        position += stored[name][1].nbytes
+    header = {"__metadata__": dict(metadata)} if metadata else {}
+    for name in sorted(stored):
+        code, array = stored[name]
+        header[name] = {"dtype": code, "shape": list(array.shape),
+                        "data_offsets": list(offsets[name])}
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(tmp, "xb") as f:
+            f.write(struct.pack("<Q", len(text)))
+            f.write(text)
+            for name in order:
+                f.write(memoryview(stored[name][1].reshape(-1)).cast("B"))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

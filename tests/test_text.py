@@ -1,0 +1,61 @@
+"""Text generation around the decoder models: incremental detokenisation and the
+`fastattn generate` command, with a small byte-level BPE tokenizer trained in the test."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+tokenizers = pytest.importorskip("tokenizers")
+
+from fastattn.text import TextStream  # noqa: E402
+
+CORPUS = ["the quick brown fox jumps over the lazy dog", "naïve café — 東京 🙂 déjà vu",
+          "attention is all you need", "fast kernels on a small cpu"] * 20
+
+
+@pytest.fixture(scope="module")
+def byte_bpe():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(
+        vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=["<|endoftext|>"]))
+    return tok
+
+
+def test_stream_pieces_join_to_the_full_decode(byte_bpe):
+    # multi-byte characters span several byte-level tokens: no piece may hold half of one
+    text = "naïve café — 東京 🙂 the lazy fox"
+    ids = byte_bpe.encode(text).ids
+    stream = TextStream(byte_bpe)
+    pieces = [stream.push(i) for i in ids] + [stream.flush()]
+    assert "".join(pieces) == byte_bpe.decode(ids) == text
+    assert not any("\ufffd" in p for p in pieces)
+
+
+def test_generate_command_streams_text(byte_bpe, tmp_path, rng):
+    import fastattn
+    from decoder_factory import llama_checkpoint
+    config, tensors = llama_checkpoint(rng, vocab=byte_bpe.get_vocab_size())
+    fastattn.save_checkpoint(tmp_path, config, tensors)
+    byte_bpe.save(str(tmp_path / "tokenizer.json"))
+    run = subprocess.run([sys.executable, "-m", "fastattn", "generate", str(tmp_path),
+                          "--prompt", "the quick", "--max-new-tokens", "7"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("the quick")
+    assert "tokens/s" in run.stderr and "7 new tokens" in run.stderr
+    # the printed continuation is the greedy continuation of the loaded model
+    model = fastattn.load(tmp_path)
+    ids = np.asarray([byte_bpe.encode("the quick").ids])
+    out = model.generate(ids, 7)
+    assert run.stdout.rstrip("\n") == "the quick" + byte_bpe.decode(out[0, ids.shape[1]:].tolist())
+
+
+def test_missing_tokenizer_file_is_named(tmp_path):
+    import fastattn.text
+    with pytest.raises(FileNotFoundError, match="tokenizer.json"):
+        fastattn.text.load_tokenizer(str(tmp_path))
