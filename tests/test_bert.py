@@ -3,8 +3,9 @@
 states, pooler, masked-LM head and fill_mask, sentence embeddings, errors, Hugging Face
 transformers (when installed) and the `fastattn embed` command.
 
-Models are built from in-memory tensors with `build(config, tensors)`; once fastattn.load is
-on main that helper can become save_checkpoint(tmp, config, tensors) + fastattn.load(tmp).
+The main test model goes the user's way, through a checkpoint directory:
+save_checkpoint(dir, config, tensors) + fastattn.load(dir) (`load_model`); name variants and
+error cases build from in-memory tensors with BertModel.from_weights (`build`).
 
 Tolerances. The model runs in float32, the reference in float64 on the same (float32-valued)
 weights. Hidden states leave each layer through a LayerNorm, so they are O(1) (gamma ~ 1 +/-
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 
 import fastattn
-from fastattn import BertModel, BertOutput, WordPieceTokenizer, embed
+from fastattn import BertModel, BertOutput, WordPieceTokenizer, embed, save_checkpoint
 from fastattn.reference import transformer as ref
 
 from conftest import assert_thread_invariant
@@ -93,8 +94,16 @@ def bert_tensors(config, seed=0, prefix="bert.", pooler=True, mlm=True, nsp=Fals
 
 
 def build(config, tensors):
-    """The model under test (to become: save_checkpoint(tmp, config, tensors); load(tmp))."""
+    """A model straight from in-memory tensors."""
     return BertModel.from_weights(types.SimpleNamespace(**config), tensors)
+
+
+def load_model(directory, config, tensors):
+    """A model through a checkpoint directory (config.json + model.safetensors, float32)."""
+    save_checkpoint(directory, config, tensors)
+    model = fastattn.load(directory)
+    assert isinstance(model, BertModel)
+    return model
 
 
 def as64(tensors):
@@ -102,12 +111,13 @@ def as64(tensors):
 
 
 @pytest.fixture(scope="module")
-def small():
+def small(tmp_path_factory):
     config = bert_config()
     tensors = bert_tensors(config, nsp=True)
+    directory = tmp_path_factory.mktemp("bert")
     return types.SimpleNamespace(config=config, cfg=types.SimpleNamespace(**config),
-                                 tensors=tensors, w64=as64(tensors),
-                                 model=build(config, tensors))
+                                 tensors=tensors, w64=as64(tensors), directory=directory,
+                                 model=load_model(directory, config, tensors))
 
 
 @pytest.fixture(scope="module")
@@ -494,13 +504,16 @@ def _write_lines(tmp_path):
     return path
 
 
-def test_cli_embed_with_a_model(small, tokenizer, tmp_path, monkeypatch):
-    """`fastattn embed` over a model object (fastattn.load patched: the loader is tested with
-    checkpoints in test_cli_embed_checkpoint)."""
-    tokenizer.save_pretrained(tmp_path)
-    monkeypatch.setattr(fastattn, "load", lambda path: small.model, raising=False)
+def test_cli_embed(small, tokenizer, tmp_path):
+    """`fastattn embed` on a checkpoint directory: the lines ranked as top_k_neighbours ranks
+    fastattn.embed's vectors, scores printed to 4 decimals."""
+    directory = tmp_path / "model"
+    loaded = load_model(directory, small.config, small.tensors)
+    tokenizer.save_pretrained(directory)
+    ids = np.arange(5, 15)[None]
+    np.testing.assert_array_equal(loaded(ids), small.model(ids))
     lines = _write_lines(tmp_path)
-    rc, out = _cli(["embed", str(tmp_path), "--file", str(lines), "--query", TEXTS[1],
+    rc, out = _cli(["embed", str(directory), "--file", str(lines), "--query", TEXTS[1],
                     "-k", "3"])
     assert rc == 0
     rows = out.strip().splitlines()
@@ -510,22 +523,20 @@ def test_cli_embed_with_a_model(small, tokenizer, tmp_path, monkeypatch):
     idx, scores = fastattn.top_k_neighbours(corpus[1:2], corpus, 3)
     for row, i, s in zip(rows[1:], idx[0], scores[0]):
         assert row.split(None, 2)[1:] == [f"{s:+.4f}", TEXTS[i]]
-    rc, out = _cli(["embed", str(tmp_path), "--file", str(lines), "--query", "sun",
+    rc, out = _cli(["embed", str(directory), "--file", str(lines), "--query", "sun",
                     "--query", "dog", "-k", "50", "--pooling", "cls"])
     assert rc == 0 and out.count("query:") == 2 and len(out.strip().splitlines()) == 2 * 7 + 1
-    rc, _ = _cli(["embed", str(tmp_path), "--file", str(tmp_path / "nope.txt"), "--query", "x"])
-    assert rc == 2
 
 
-def test_cli_embed_checkpoint(small, tokenizer, tmp_path):
-    if not hasattr(fastattn, "load"):
-        pytest.skip("fastattn.load (checkpoint loader) is not in this build")
-    from fastattn.io import save_checkpoint
-    save_checkpoint(tmp_path, small.config, small.tensors)
-    tokenizer.save_pretrained(tmp_path)
-    loaded = fastattn.load(tmp_path)
-    ids = np.arange(5, 15)[None]
-    np.testing.assert_array_equal(loaded(ids), small.model(ids))
+def test_cli_embed_errors(small, tmp_path, capsys):
     lines = _write_lines(tmp_path)
-    rc, out = _cli(["embed", str(tmp_path), "--file", str(lines), "--query", TEXTS[0]])
-    assert rc == 0 and out.splitlines()[1].split(None, 2) == ["1", "+1.0000", TEXTS[0]]
+    rc, _ = _cli(["embed", str(small.directory), "--file", str(tmp_path / "nope.txt"),
+                  "--query", "x"])
+    assert rc == 2 and "cannot read" in capsys.readouterr().err
+    rc, _ = _cli(["embed", str(tmp_path / "no-model"), "--file", str(lines), "--query", "x"])
+    assert rc == 2 and "no-model" in capsys.readouterr().err
+    # small.directory has weights but no vocab.txt
+    rc, _ = _cli(["embed", str(small.directory), "--file", str(lines), "--query", "x"])
+    assert rc == 2 and "vocab.txt" in capsys.readouterr().err
+    rc, _ = _cli(["embed", str(small.directory), "--file", str(lines), "--query", "x", "-k", "0"])
+    assert rc == 2
