@@ -489,6 +489,37 @@ def test_matches_transformers(small, rng):
                                out.seq_relationship_logits.numpy(), rtol=0, atol=1e-4)
 
 
+def test_loads_a_transformers_save_pretrained_directory(small, tokenizer, tmp_path):
+    """A directory written by transformers' save_pretrained (its config.json, its safetensors
+    names, the tied decoder left out) loads with fastattn.load and gives transformers'
+    outputs; fill_mask's scores are the softmax of transformers' MLM logits."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("safetensors")
+    c = small.config
+    hf_config = transformers.BertConfig(**{k: v for k, v in c.items()
+                                           if k not in ("model_type", "architectures")})
+    hf = transformers.BertForPreTraining(hf_config).eval()
+    hf.load_state_dict({k: torch.from_numpy(v) for k, v in small.tensors.items()}, strict=False)
+    hf.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    model = fastattn.load(tmp_path)
+    text = "the [MASK] sat on the mat"
+    enc = tokenizer.encode(text)
+    ids = np.array([enc.ids])
+    with torch.no_grad():
+        out = hf(torch.from_numpy(ids))
+    ours = model(ids, return_dict=True)
+    np.testing.assert_allclose(ours.last_hidden_state, small.model(ids), rtol=0, atol=0)
+    logits = out.prediction_logits.numpy()[0]
+    np.testing.assert_allclose(model.mlm_logits(ours.last_hidden_state)[0], logits, rtol=0,
+                               atol=2e-5 * np.abs(logits).max())
+    where = enc.tokens.index("[MASK]")
+    p = softmax64(logits[where].astype(np.float64))
+    for cand in model.fill_mask(text, tokenizer, top_k=3)[0]:
+        assert cand["score"] == pytest.approx(p[cand["token_id"]], rel=1e-4)
+
+
 # -------------------------------------------------------------------------------- CLI
 def _cli(argv):
     from fastattn import cli
