@@ -26,6 +26,20 @@ inline bool should_stream(int64_t output_floats) {
   return output_floats * static_cast<int64_t>(sizeof(float)) > kStreamingBytes;
 }
 
+// Row kernels make several passes over a row that sits in L1; during the passes that compute
+// from cache the memory would sit idle until the next row's first pass misses. Hinting the
+// next row into L2 (prefetcht1: L1 is busy with this row) from inside such a pass overlaps the
+// two. Call with the element index i of the pass (multiples of Vec::size): one hint per 64-byte
+// line. A hint never faults; callers pass next = nullptr for the last row of their range.
+inline void prefetch_next_row(const float* next, int64_t i) {
+#if defined(__GNUC__)
+  if (next && i % 16 == 0) __builtin_prefetch(next + i, 0, 2);
+#else
+  (void)next;
+  (void)i;
+#endif
+}
+
 // value(i, cnt) returns the Vec for elements [i, i + cnt); cnt < Vec::size only at the ends.
 // With streaming, the unaligned head and the tail use ordinary stores and the aligned body
 // non-temporal ones; the caller issues stream_fence() once after its last streamed row.

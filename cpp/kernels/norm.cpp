@@ -44,7 +44,9 @@ void layer_norm_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t
           blocked_sum(n, [&](int64_t i, int cnt) { return load_n(xr + i, cnt); }) / n;
       const Vec vm1 = Vec::broadcast(m1);
       // masked lanes load m1, so they contribute m1 - m1 = 0
+      const float* next = r + 1 < r1 ? xr + ldx : nullptr;
       const float c = blocked_sum(n, [&](int64_t i, int cnt) {
+                        prefetch_next_row(next, i);
                         return load_n(xr + i, cnt, m1) - vm1;
                       }) / n;
       const Vec vc = Vec::broadcast(c);

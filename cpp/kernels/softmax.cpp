@@ -23,8 +23,10 @@ namespace {
 // Rows up to this length stage exp(x - m) in scratch when streaming (64 KiB: L1/L2 resident).
 constexpr int64_t kMaxStagedRow = 16384;
 
-// scratch: null, or room for n floats to stage exp(x - m) (streaming writes).
-void softmax_row(const float* x, float* y, int64_t n, bool log, bool streaming, float* scratch) {
+// scratch: null, or room for n floats to stage exp(x - m) (streaming writes). next: the next
+// row (prefetched during the exp pass, which computes from L1), or null.
+void softmax_row(const float* x, float* y, int64_t n, bool log, bool streaming, float* scratch,
+                 const float* next) {
   constexpr int W = Vec::size;
   const float ninf = -std::numeric_limits<float>::infinity();
   const float m = row_max(x, n);
@@ -39,6 +41,7 @@ void softmax_row(const float* x, float* y, int64_t n, bool log, bool streaming, 
     // -inf so they add exp(-inf) = 0. Then y = e * (1 / sum).
     float* e = scratch ? scratch : y;
     const float sum = blocked_sum(n, [&](int64_t i, int cnt) {
+      prefetch_next_row(next, i);
       const Vec v = exp(load_n(x + i, cnt, ninf) - vm);
       store_n(e + i, v, cnt);
       return v;
@@ -47,6 +50,7 @@ void softmax_row(const float* x, float* y, int64_t n, bool log, bool streaming, 
     write_row(y, n, streaming && scratch, [&](int64_t i, int cnt) { return load_n(e + i, cnt) * inv; });
   } else {
     const float sum = blocked_sum(n, [&](int64_t i, int cnt) {
+      prefetch_next_row(next, i);
       return exp(load_n(x + i, cnt, ninf) - vm);
     });
     const Vec lse = Vec::broadcast(static_cast<float>(std::log(static_cast<double>(sum))));
@@ -61,7 +65,8 @@ void softmax_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t ro
   parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     AlignedFloats scratch(streaming && !log && n <= kMaxStagedRow ? n : 0);
     for (int64_t r = r0; r < r1; ++r)
-      softmax_row(x + r * ldx, y + r * ldy, n, log, streaming, scratch.data());
+      softmax_row(x + r * ldx, y + r * ldy, n, log, streaming, scratch.data(),
+                  r + 1 < r1 ? x + (r + 1) * ldx : nullptr);
     if (streaming) stream_fence();
   });
 }
