@@ -135,3 +135,27 @@ def test_private_core_checks_its_arguments_too():
         _core.layer_norm(x, np.zeros(3, np.float32), None, 1e-5, x)
     with pytest.raises(ValueError, match=r"must be C-contiguous"):
         _core.activation("relu", x.T, x.T.copy())
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "layer_norm", "rms_norm", "gelu",
+                                "silu", "swiglu"])
+def test_streamed_large_outputs_equal_small_calls(op, rng):
+    # > 16 MiB of output is written with non-temporal stores on whole cache lines only
+    # (core/row_writer.h); rows of 4099 floats and an out= shifted by one float put row starts
+    # at every alignment. Each row is computed alone, so pieces below the threshold (ordinary
+    # stores) must give the same bits.
+    x = rng.standard_normal((1100, 4099)).astype(np.float32)
+    up = rng.standard_normal(x.shape).astype(np.float32)
+
+    def run(rows, out=None):
+        if op == "swiglu":
+            return fastattn.swiglu(x[rows], up[rows], out=out)
+        return getattr(fastattn, op)(x[rows], out=out)
+
+    whole = run(slice(None))
+    pieces = np.concatenate([run(slice(i, i + 100)) for i in range(0, 1100, 100)])
+    np.testing.assert_array_equal(whole, pieces)
+    buf = np.empty(x.size + 1, np.float32)
+    shifted = buf[1:].reshape(x.shape)
+    run(slice(None), out=shifted)
+    np.testing.assert_array_equal(shifted, whole)

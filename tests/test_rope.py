@@ -148,10 +148,9 @@ def test_in_place_strides_and_out(isa, rng):
 
 @pytest.mark.parametrize("style,D,rot", [("half", 128, None), ("interleaved", 130, None),
                                          ("half", 129, 64), ("interleaved", 129, 64)])
-def test_large_out_of_place_streams(isa, rng, style, D, rot):
-    # > 16 MiB of output: written with non-temporal stores (core/row_writer.h); odd D makes
-    # rows start at odd float offsets (interleaved falls back to ordinary stores when a pair
-    # could be split), as does an out= shifted by one float.
+def test_large_out_of_place_equals_in_place(isa, rng, style, D, rot):
+    # > 16 MiB of output (beyond the cache); odd D makes rows start at odd float offsets, as
+    # does an out= shifted by one float.
     x = rng.standard_normal((1, 16, 2100, D)).astype(np.float32)
     pos = np.arange(2100)
     y = fastattn.rope(x, pos, style=style, rotary_dim=rot)

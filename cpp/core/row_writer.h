@@ -41,24 +41,31 @@ inline void prefetch_next_row(const float* next, int64_t i) {
 }
 
 // value(i, cnt) returns the Vec for elements [i, i + cnt); cnt < Vec::size only at the ends.
-// With streaming, the unaligned head and the tail use ordinary stores and the aligned body
-// non-temporal ones; the caller issues stream_fence() once after its last streamed row.
+// With streaming, only whole 64-byte cache lines are written non-temporally: the head up to the
+// first line boundary and the tail after the last one use ordinary stores. (A non-temporal
+// store that covers part of a line leaves the memory controller a read-modify-write; with
+// short runs at NumPy's 16-byte alignment, e.g. RoPE's 256-byte half rows, that costs more
+// than the read-for-ownership it was meant to save.) The caller issues stream_fence() once
+// after its last streamed row.
 template <class Value>
 void write_row(float* y, int64_t n, bool streaming, const Value& value) {
   constexpr int W = Vec::size;
+  constexpr uintptr_t kLine = 64;
+  constexpr int64_t kLineFloats = kLine / sizeof(float);
   int64_t i = 0;
-  constexpr uintptr_t align = W * sizeof(float);
   const uintptr_t addr = reinterpret_cast<uintptr_t>(y);
   // A float array need not be 4-byte aligned (np.frombuffer at an odd offset); then no head
-  // length reaches vector alignment, and a misaligned non-temporal store would fault.
+  // length reaches line alignment, and a misaligned non-temporal store would fault.
   if (streaming && addr % sizeof(float) == 0) {
-    int64_t head = static_cast<int64_t>(((align - addr % align) % align) / sizeof(float));
+    int64_t head = static_cast<int64_t>(((kLine - addr % kLine) % kLine) / sizeof(float));
     if (head > n) head = n;
-    if (head > 0) value(0, static_cast<int>(head)).store_partial(y, static_cast<int>(head));
-    for (i = head; i + W <= n; i += W) value(i, W).stream(y + i);
-  } else {
-    for (; i + W <= n; i += W) value(i, W).store(y + i);
+    for (; i + W <= head; i += W) value(i, W).store(y + i);
+    if (i < head) value(i, static_cast<int>(head - i)).store_partial(y + i, static_cast<int>(head - i));
+    i = head;
+    const int64_t body_end = head + (n - head) / kLineFloats * kLineFloats;
+    for (; i < body_end; i += W) value(i, W).stream(y + i);
   }
+  for (; i + W <= n; i += W) value(i, W).store(y + i);
   if (i < n) value(i, static_cast<int>(n - i)).store_partial(y + i, static_cast<int>(n - i));
 }
 

@@ -6,8 +6,10 @@
 //     signed table the wrapper builds, so no lane shuffle crosses a pair.
 // Numerics: two products and one fused add per output: |y - y_exact| <= ~2 ulp of
 // |x1 c| + |x2 s| beyond the tables' own float32 rounding (tests/test_rope.py).
-// Out of place, outputs larger than the cache are written with streaming stores (no
-// read-for-ownership of y: 2 bytes of traffic per output byte instead of 3).
+// Ordinary stores, also out of place: rows are short runs (a head of 128 floats is two 256-byte
+// halves at NumPy's 16-byte alignment), and non-temporal stores of such runs measured slower
+// than the read-for-ownership they save (4096 x 32 x 128: 7.0 ms plain, 10.2 ms streamed with
+// whole lines only, 13.3 ms streamed naively).
 // Threading: rows split statically over threads; each row is independent, so the bits never
 // depend on the thread count. In place is safe: every output vector is computed from inputs
 // loaded before it is stored, and no later vector reads what an earlier one wrote.
@@ -36,25 +38,12 @@ void rotate_half_row(const float* x, float* y, const float* c, const float* s, i
   }
 }
 
-// The same, out of place only (y != x), each half written as one streamed run.
-void rotate_half_row_streamed(const float* x, float* y, const float* c, const float* s,
-                              int64_t half) {
-  write_row(y, half, true, [&](int64_t i, int cnt) {
-    return fnmadd(load_n(x + half + i, cnt), load_n(s + i, cnt),
-                  load_n(x + i, cnt) * load_n(c + i, cnt));
-  });
-  write_row(y + half, half, true, [&](int64_t i, int cnt) {
-    return fmadd(load_n(x + i, cnt), load_n(s + i, cnt),
-                 load_n(x + half + i, cnt) * load_n(c + i, cnt));
-  });
-}
-
 // y = x * (c, c) + swap_pairs(x) * (-s, s) over [0, rot). Every chunk write_row asks for starts
-// at an even index and has an even length (rot and W are even, and a streamed row starts
-// 8-byte aligned, see rope()), so no pair is ever split between two chunks.
+// at an even index and has an even length (rot and W are even; no streaming, so no head
+// split), so no pair is ever split between two chunks.
 void rotate_interleaved_row(const float* x, float* y, const float* c, const float* s,
-                            int64_t rot, bool streaming) {
-  write_row(y, rot, streaming, [&](int64_t i, int cnt) {
+                            int64_t rot) {
+  write_row(y, rot, false, [&](int64_t i, int cnt) {
     const Vec xv = load_n(x + i, cnt);
     return fmadd(swap_pairs(xv), load_n(s + i, cnt), xv * load_n(c + i, cnt));
   });
@@ -66,10 +55,6 @@ void rope(const float* x, float* y, int64_t batch, int64_t heads, int64_t L, int
   const int64_t rows = batch * heads * L;
   if (rows == 0 || D == 0) return;
   const int64_t width = interleaved ? rot : rot / 2;
-  // Out of place and larger than the cache: non-temporal stores skip reading y first
-  // (core/row_writer.h). Interleaved pairs stay whole only if every row starts 8-byte aligned.
-  const bool streaming = y != x && should_stream(rows * D) &&
-                         (!interleaved || (D % 2 == 0 && reinterpret_cast<uintptr_t>(y) % 8 == 0));
   const int64_t grain = D >= 16384 ? 1 : 16384 / D;  // >= ~64 KiB of x per thread
   parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
@@ -77,14 +62,12 @@ void rope(const float* x, float* y, int64_t batch, int64_t heads, int64_t L, int
       const int64_t t = (b * table_bstride + l) * width;
       const float* xr = x + r * D;
       float* yr = y + r * D;
-      if (interleaved) rotate_interleaved_row(xr, yr, cos + t, sin + t, rot, streaming);
-      else if (streaming) rotate_half_row_streamed(xr, yr, cos + t, sin + t, rot / 2);
+      if (interleaved) rotate_interleaved_row(xr, yr, cos + t, sin + t, rot);
       else rotate_half_row(xr, yr, cos + t, sin + t, rot / 2);
       if (yr != xr && rot < D)
-        write_row(yr + rot, D - rot, streaming,
+        write_row(yr + rot, D - rot, false,
                   [&](int64_t i, int cnt) { return load_n(xr + rot + i, cnt); });
     }
-    if (streaming) stream_fence();
   });
 }
 
