@@ -27,7 +27,7 @@ def cmd_bench(args) -> int:
     copy_bw = bench.copy_bandwidth()
     print(_machine_line(info, copy_bw))
     print(f"# torch {torch.__version__ if torch else 'not installed'}; medians of "
-          f"{args.repeats} interleaved repeats; times per call")
+          f"{args.repeats} repeats in settled blocks (A B C, C B A); times per call")
     print(bench.HEADER)
     results = bench.run(
         bench.iter_cases(args.suite or None, quick=args.quick, name_filter=args.filter),
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     b.add_argument("--suite", action="append", metavar="NAME",
                    help="only this suite (repeatable): rowwise, matmul, attention, ...")
     b.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
-    b.add_argument("--repeats", type=int, default=7, help="interleaved repeats (median)")
+    b.add_argument("--repeats", type=int, default=7, help="timed samples per implementation (median)")
     b.add_argument("--quick", action="store_true", help="smaller shapes, for a smoke test")
     b.set_defaults(func=cmd_bench)
     i = sub.add_parser("info", help="print cpu_info(): ISA path, threads, build")

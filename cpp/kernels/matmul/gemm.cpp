@@ -52,9 +52,9 @@ namespace {
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Threads for one product of M*N*K multiply-adds: below 2^22 (~128 x 128 x 256, ~100 us on
-// one core) waking the team and its barriers cost more than they save, badly so on a loaded
-// machine (measured: 128^3 slower on 2 threads than on 1 with other processes running).
+// Threads for one product of M*N*K multiply-adds: below 2^20 (~100^3, ~25 us on one core)
+// waking the team and its barriers cost more than they save (measured, quiet machine, 2 cores:
+// 96^3 27 -> 22 us, 128^3 58 -> 47 us with a second thread; 64^3 no gain).
 int threads_for_product(int64_t M, int64_t N, int64_t K) {
   // M <= 4 (GEMV) is bound by streaming B (N x K floats) from memory, where one core reaches
   // about half the machine's bandwidth: a second thread pays off from ~256 KiB of B on (the
@@ -62,7 +62,7 @@ int threads_for_product(int64_t M, int64_t N, int64_t K) {
   // all qualify.
   if (M <= 4) return N * K >= 65536 ? num_threads() : 1;
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  return work < 4194304.0 ? 1 : num_threads();
+  return work < 1048576.0 ? 1 : num_threads();
 }
 
 // The blocked product. `prepacked`: B already in panels spanning all K rows (PackedMatrix);
@@ -73,7 +73,15 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatri
   constexpr int MR = kMR, NR = kNR;
   const int64_t n_jc = ceil_div(N, kNC);
   const int64_t nc_blk = round_up(ceil_div(N, n_jc), NR);
+  // Row blocks: MC-sized, but with several threads at least two per thread (of >= 4 slivers)
+  // when M allows, so that each work item packs only its own rows of A. (Split over N alone,
+  // every item repacks the whole A block: at 160^3 on 2 threads that was 8 packings of A.)
   int64_t n_ic = ceil_div(M, kMC);
+  if (nt > 1) {
+    const int64_t by_rows = ceil_div(M, 4 * MR), want = 2 * static_cast<int64_t>(nt);
+    const int64_t more = by_rows < want ? by_rows : want;
+    if (more > n_ic) n_ic = more;
+  }
   const int64_t mc_blk = round_up(ceil_div(M, n_ic), MR);
   n_ic = ceil_div(M, mc_blk);
   // Items per (jc, pc): n_ic row blocks x n_jg panel groups, at least ~4 per thread so the
@@ -140,33 +148,31 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatri
   }
 }
 
-// Small products with K <= KC and unit-stride rows in A and B (attention tiles, 16..128
-// squares): packing would cost as much as the arithmetic, so full tiles read A and B in place;
-// only edge tiles pack their sliver / panel (zero-padded). One K block, one thread: the same
-// operations as gemm_blocked, hence the same bits.
+// Small products with K <= KC and unit-stride rows in A (attention tiles, 16..128 squares):
+// packing A would cost as much as the arithmetic, so full row tiles read A in place. B is
+// still packed, one NR-column panel at a time (K x NR floats, reused by every row tile): read
+// in place, a power-of-two row stride (N = 128: 512 B) maps B's K rows onto 8 of L1's 64 sets
+// and every tile would miss (measured 128^3: 79 us in place, see README "matmul"). Edge row
+// tiles pack their sliver (zero-padded). One K block, one thread: the same operations as
+// gemm_blocked, hence the same bits.
 void gemm_small_direct(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b,
                        float* c, int64_t ldc, const MatmulEpilogue& ep) {
   constexpr int MR = kMR, NR = kNR;
-  float* abuf = matmul_scratch(0, static_cast<std::size_t>((MR + NR) * K));  // + a B panel
+  float* abuf = matmul_scratch(0, static_cast<std::size_t>(MR * K));
   float* bbuf = matmul_scratch(1, static_cast<std::size_t>(NR * K));
   for (int64_t j = 0; j < N; j += NR) {
     const int n = static_cast<int>(N - j < NR ? N - j : NR);
-    if (n < NR) pack_b_panel<NR>(K, n, b.data + j * b.cs, b.rs, b.cs, bbuf);
+    pack_b_panel<NR>(K, n, b.data + j * b.cs, b.rs, b.cs, bbuf);
     for (int64_t i = 0; i < M; i += MR) {
       const int m = static_cast<int>(M - i < MR ? M - i : MR);
       const TileEpilogue te = tile_epilogue(ep, i, j);
       float* ct = c + i * ldc + j;
-      if (m == MR && n == NR) {
-        micro_kernel<MR, kNV, true>(K, a.data + i * a.rs, b.data + j, ct, ldc, m, n, false, &te,
-                                    a.rs, b.rs);
+      if (m == MR) {
+        micro_kernel<MR, kNV, true>(K, a.data + i * a.rs, bbuf, ct, ldc, m, n, false, &te,
+                                    a.rs, NR);
       } else {
         pack_a<MR>(m, K, a.data + i * a.rs, a.rs, a.cs, abuf);
-        const float* bp = bbuf;
-        if (n == NR) {
-          pack_b_panel<NR>(K, n, b.data + j, b.rs, b.cs, abuf + MR * K);
-          bp = abuf + MR * K;
-        }
-        micro_kernel<MR, kNV>(K, abuf, bp, ct, ldc, m, n, false, &te);
+        micro_kernel<MR, kNV>(K, abuf, bbuf, ct, ldc, m, n, false, &te);
       }
     }
   }
@@ -183,7 +189,7 @@ void gemm_one(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b,
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return gemm_empty_k(M, N, c, ldc, ep);
   if (M <= 4 && gemv_small_m(M, N, K, a, b, c, ldc, ep, nt)) return;
-  if (nt == 1 && K <= kKC && a.cs == 1 && b.cs == 1 && M * N <= 256 * 256)
+  if (nt == 1 && K <= kKC && a.cs == 1 && M * N <= 256 * 256)
     return gemm_small_direct(M, N, K, a, b, c, ldc, ep);
   gemm_blocked(M, N, K, a, b, nullptr, c, ldc, ep, nt);
 }

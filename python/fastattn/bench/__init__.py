@@ -2,9 +2,12 @@
 
 Each op family has a module here (``rowwise``, ``matmul``, ...) whose ``cases(quick)`` yields
 :class:`Case` objects; ``fastattn bench`` (cli.py) and the pytest-benchmark files in ``bench/``
-both draw on them, so the shapes are defined once. Timings are interleaved (every repeat runs
-each implementation once, in turn) and reported as medians, so a noisy neighbour slows all
-columns alike and the ratios stay meaningful.
+both draw on them, so the shapes are defined once.
+
+How the timer is fair (see :func:`time_blocks`): each implementation is timed in its own block
+of samples, after a pause that lets the previous library's worker threads go idle, and the
+blocks run in the order A B C then C B A, so a slow drift of a noisy neighbour lands on every
+column alike. Medians are reported.
 """
 from __future__ import annotations
 
@@ -81,17 +84,39 @@ def _calibrate(fn: Callable[[], object], min_sample_s: float) -> int:
     return max(1, math.ceil(min_sample_s / max(dt, 1e-9)))
 
 
-def time_interleaved(impls: dict[str, Callable[[], object]], repeats: int,
-                     min_sample_s: float = 0.02) -> dict[str, float]:
-    """Median seconds per call of each implementation, samples interleaved across them."""
+def time_blocks(impls: dict[str, Callable[[], object]], repeats: int,
+                min_sample_s: float = 0.02, settle_s: float = 0.25) -> dict[str, float]:
+    """Median seconds per call of each implementation.
+
+    Why blocks and not samples interleaved call by call: NumPy's OpenBLAS keeps its worker
+    threads spinning for ~0.1-0.2 s after every call (torch's and our OpenMP pools spin for
+    a shorter while). On a 2-core machine a call made inside that window shares its cores with
+    the spinners, and a statically partitioned kernel then waits at each barrier for a
+    descheduled thread: measured here, a 256^3 matmul took 15 ms right after a NumPy matmul
+    and 0.3 ms after a 0.25 s pause. So every block starts with ``settle_s`` of sleep and an
+    untimed warm-up of ``min_sample_s``; each library is then timed as a user running it alone
+    would see it. Blocks run A B C, then C B A, ``repeats`` samples in all per implementation.
+    """
     loops = {name: _calibrate(fn, min_sample_s) for name, fn in impls.items()}
     samples: dict[str, list[float]] = {name: [] for name in impls}
-    for _ in range(repeats):
-        for name, fn in impls.items():
-            t0 = time.perf_counter()
-            for _ in range(loops[name]):
-                fn()
-            samples[name].append((time.perf_counter() - t0) / loops[name])
+    order = list(impls)
+    first = (repeats + 1) // 2
+    for round_order, n in ((order, first), (order[::-1], repeats - first)):
+        for name in round_order:
+            if n == 0:
+                continue
+            fn = impls[name]
+            if len(impls) > 1:
+                time.sleep(settle_s)
+            if loops[name] > 1:  # short calls: untimed warm-up wakes the thread pool
+                t_end = time.perf_counter() + min_sample_s
+                while time.perf_counter() < t_end:
+                    fn()
+            for _ in range(n):
+                t0 = time.perf_counter()
+                for _ in range(loops[name]):
+                    fn()
+                samples[name].append((time.perf_counter() - t0) / loops[name])
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
@@ -111,7 +136,7 @@ def copy_bandwidth(nbytes: int = 64 << 20, repeats: int = 9, threads: int | None
     with ThreadPoolExecutor(threads) as pool:
         def copy():
             list(pool.map(lambda p: np.copyto(*p), parts))
-        t = time_interleaved({"copy": copy}, repeats)["copy"]
+        t = time_blocks({"copy": copy}, repeats)["copy"]
     return 2 * nbytes / t
 
 
@@ -130,7 +155,7 @@ def run(cases, repeats: int = 7, impls=("fastattn", "numpy", "torch"),
     results = []
     for case in cases:
         chosen = {k: v for k, v in case.impls.items() if k in impls}
-        seconds = time_interleaved(chosen, repeats)
+        seconds = time_blocks(chosen, repeats)
         r = Result(case.op, case.shape, seconds, case.bytes, case.flops, case.goal, case.extra)
         results.append(r)
         if progress:

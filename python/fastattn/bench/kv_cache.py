@@ -10,7 +10,7 @@ import numpy as np
 
 import fastattn
 
-from . import Case, time_interleaved, try_import_torch
+from . import Case, time_blocks, try_import_torch
 
 ATTEND_GOAL = ">= 70% read BW"
 
@@ -22,13 +22,13 @@ def read_bandwidth(nbytes: int = 1 << 30, repeats: int = 5, threads: int = 1) ->
     from concurrent.futures import ThreadPoolExecutor
     a = np.ones(nbytes // 4, np.float32)
     if threads == 1:
-        return a.nbytes / time_interleaved({"sum": a.sum}, repeats, min_sample_s=0.0)["sum"]
+        return a.nbytes / time_blocks({"sum": a.sum}, repeats, min_sample_s=0.0)["sum"]
     bounds = np.linspace(0, a.size, threads + 1).astype(int)
     parts = [a[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
     with ThreadPoolExecutor(threads) as pool:
         def read():
             list(pool.map(np.sum, parts))
-        return a.nbytes / time_interleaved({"sum": read}, repeats, min_sample_s=0.0)["sum"]
+        return a.nbytes / time_blocks({"sum": read}, repeats, min_sample_s=0.0)["sum"]
 
 
 def numpy_decode(q, k, v, scale):
