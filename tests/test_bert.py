@@ -26,6 +26,7 @@ import pytest
 
 import fastattn
 from fastattn import BertModel, BertOutput, WordPieceTokenizer, embed, save_checkpoint
+from fastattn.models.bert import bert_tensor_shapes
 from fastattn.reference import transformer as ref
 
 from conftest import assert_thread_invariant
@@ -54,42 +55,21 @@ def bert_tensors(config, seed=0, prefix="bert.", pooler=True, mlm=True, nsp=Fals
     N(0, 1/fan_in) (attention scores ~ N(0, 1), non-uniform probabilities), embeddings N(0, 1),
     LayerNorm gamma 1 +/- 0.1, biases 0.1."""
     rng = np.random.default_rng(seed)
-    h, i = config["hidden_size"], config["intermediate_size"]
 
-    def n(*shape, scale=1.0):
+    def n(shape, scale=1.0):
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
-    def dense(name, out, inp):
-        t[name + ".weight"] = n(out, inp, scale=inp ** -0.5)
-        t[name + ".bias"] = n(out, scale=0.1)
-
-    def norm(name):
-        t[name + ".weight"] = 1 + n(h, scale=0.1)
-        t[name + ".bias"] = n(h, scale=0.1)
-
     t = {}
-    e = prefix + "embeddings."
-    t[e + "word_embeddings.weight"] = n(config["vocab_size"], h)
-    t[e + "position_embeddings.weight"] = n(config["max_position_embeddings"], h)
-    t[e + "token_type_embeddings.weight"] = n(config["type_vocab_size"], h)
-    norm(e + "LayerNorm")
-    for layer in range(config["num_hidden_layers"]):
-        p = f"{prefix}encoder.layer.{layer}."
-        for name in ("query", "key", "value"):
-            dense(p + f"attention.self.{name}", h, h)
-        dense(p + "attention.output.dense", h, h)
-        norm(p + "attention.output.LayerNorm")
-        dense(p + "intermediate.dense", i, h)
-        dense(p + "output.dense", h, i)
-        norm(p + "output.LayerNorm")
-    if pooler:
-        dense(prefix + "pooler.dense", h, h)
-    if mlm:
-        dense("cls.predictions.transform.dense", h, h)
-        norm("cls.predictions.transform.LayerNorm")
-        t["cls.predictions.bias"] = n(config["vocab_size"], scale=0.1)
-    if nsp:
-        dense("cls.seq_relationship", 2, h)
+    shapes = bert_tensor_shapes(config, prefix=prefix, pooler=pooler, mlm=mlm, nsp=nsp)
+    for name, shape in shapes.items():
+        if name.endswith(".bias"):
+            t[name] = n(shape, 0.1)
+        elif "LayerNorm" in name:
+            t[name] = 1 + n(shape, 0.1)
+        elif "embeddings" in name:
+            t[name] = n(shape)
+        else:
+            t[name] = n(shape, shape[1] ** -0.5)
     return t
 
 

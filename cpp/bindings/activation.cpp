@@ -22,12 +22,8 @@ void bind_activation(py::module_& m) {
   m.def("activation", [](const std::string& name, const py::array& x, const py::array& out) {
     const Activation kind = parse_activation(name);
     const char* op = "activation";
-    bind::require_float32(x, op, "x");
-    bind::require_c_contiguous(x, op, "x");
-    bind::require_float32(out, op, "out");
-    bind::require_c_contiguous(out, op, "out");
-    bind::require_writable(out, op, "out");
-    bind::require_same_shape(x, out, op, "x", "out");
+    bind::require_contiguous_float32(x, op, "x");
+    bind::require_output_like(out, x, op, "x");
     const float* xp = static_cast<const float*>(x.data());
     float* yp = bind::mutable_floats(out);
     const int64_t n = x.size();
@@ -38,13 +34,10 @@ void bind_activation(py::module_& m) {
 
   m.def("swiglu", [](const py::array& gate, const py::array& up, const py::array& out) {
     const char* op = "swiglu";
-    for (auto [a, name] : {std::pair{&gate, "gate"}, std::pair{&up, "up"}, std::pair{&out, "out"}}) {
-      bind::require_float32(*a, op, name);
-      bind::require_c_contiguous(*a, op, name);
-    }
-    bind::require_writable(out, op, "out");
+    bind::require_contiguous_float32(gate, op, "gate");
+    bind::require_contiguous_float32(up, op, "up");
     bind::require_same_shape(gate, up, op, "gate", "up");
-    bind::require_same_shape(gate, out, op, "gate", "out");
+    bind::require_output_like(out, gate, op, "gate");
     const float* g = static_cast<const float*>(gate.data());
     const float* u = static_cast<const float*>(up.data());
     float* y = bind::mutable_floats(out);

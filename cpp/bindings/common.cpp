@@ -54,5 +54,17 @@ void require_same_shape(const py::array& a, const py::array& b, const char* op, 
                           ", expected " + shape_str(a) + " (the shape of " + an + ")");
 }
 
+void require_contiguous_float32(const py::array& a, const char* op, const char* name) {
+  require_float32(a, op, name);
+  require_c_contiguous(a, op, name);
+}
+
+void require_output_like(const py::array& out, const py::array& like, const char* op,
+                         const char* like_name) {
+  require_contiguous_float32(out, op, "out");
+  require_writable(out, op, "out");
+  require_same_shape(like, out, op, like_name, "out");
+}
+
 }  // namespace bind
 }  // namespace fastattn

@@ -41,6 +41,13 @@ inline float* mutable_floats(const py::array& a) {
 void require_same_shape(const py::array& a, const py::array& b, const char* op, const char* an,
                         const char* bn);
 
+// A C-contiguous float32 array (the element-wise kernels' input).
+void require_contiguous_float32(const py::array& a, const char* op, const char* name);
+
+// `out`: C-contiguous, writable float32 with the shape of `like` (named like_name).
+void require_output_like(const py::array& out, const py::array& like, const char* op,
+                         const char* like_name);
+
 }  // namespace bind
 
 void bind_runtime(pybind11::module_& m);

@@ -10,15 +10,11 @@ void bind_rope(py::module_& m) {
   m.def("rope", [](const py::array& x, const py::array& cos, const py::array& sin,
                    const py::array& out, int64_t rot, bool interleaved) {
     const char* op = "rope";
-    bind::require_float32(x, op, "x");
-    bind::require_c_contiguous(x, op, "x");
+    bind::require_contiguous_float32(x, op, "x");
     if (x.ndim() != 4)
       throw py::value_error(std::string(op) + ": x must be 4-D (batch, heads, L, D), got " +
                             std::to_string(x.ndim()) + "-D");
-    bind::require_float32(out, op, "out");
-    bind::require_writable(out, op, "out");
-    bind::require_c_contiguous(out, op, "out");
-    bind::require_same_shape(x, out, op, "x", "out");
+    bind::require_output_like(out, x, op, "x");
     const int64_t B = x.shape(0), H = x.shape(1), L = x.shape(2), D = x.shape(3);
     if (rot < 0 || rot > D || rot % 2 != 0)
       throw py::value_error(std::string(op) + ": rotary_dim must be even and in [0, " +
@@ -26,8 +22,7 @@ void bind_rope(py::module_& m) {
     const int64_t width = interleaved ? rot : rot / 2;
     for (const auto* t : {&cos, &sin}) {
       const char* name = t == &cos ? "cos" : "sin";
-      bind::require_float32(*t, op, name);
-      bind::require_c_contiguous(*t, op, name);
+      bind::require_contiguous_float32(*t, op, name);
       if (t->ndim() != 3 || (t->shape(0) != 1 && t->shape(0) != B) || t->shape(1) != L ||
           t->shape(2) != width)
         throw py::value_error(std::string(op) + ": " + name + " table has shape " +

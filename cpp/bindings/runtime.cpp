@@ -35,12 +35,8 @@ void bind_runtime(py::module_& m) {
   // Element-wise SIMD exp / erfc, for the accuracy tests only.
   m.def("vector_math", [](const std::string& fn, const py::array& x, const py::array& out) {
     const char* op = "vector_math";
-    bind::require_float32(x, op, "x");
-    bind::require_c_contiguous(x, op, "x");
-    bind::require_float32(out, op, "out");
-    bind::require_c_contiguous(out, op, "out");
-    bind::require_writable(out, op, "out");
-    bind::require_same_shape(x, out, op, "x", "out");
+    bind::require_contiguous_float32(x, op, "x");
+    bind::require_output_like(out, x, op, "x");
     const auto& k = kernels<VectorMathKernels>();
     auto f = fn == "exp" ? k.exp : fn == "erfc" ? k.erfc : nullptr;
     if (!f) throw py::value_error("vector_math: fn must be 'exp' or 'erfc', got '" + fn + "'");

@@ -20,6 +20,7 @@ import types
 
 import numpy as np
 
+from ..models.bert import bert_tensor_shapes
 from . import Case, try_import_torch
 
 
@@ -32,38 +33,18 @@ def bert_config(hidden, layers, heads, intermediate, vocab=30522, max_positions=
 
 
 def random_bert_tensors(config: dict, seed: int = 0) -> dict:
-    """BertModel tensors with Hugging Face names (no prefix, with the pooler), float32."""
+    """BertModel tensors with Hugging Face names (no prefix, with the pooler), float32:
+    weights N(0, 0.02^2) (BERT's initialiser), zero biases, LayerNorm gamma 1."""
     rng = np.random.default_rng(seed)
-    h, i = config["hidden_size"], config["intermediate_size"]
     t = {}
-
-    def normal(*shape):
-        x = rng.standard_normal(shape, dtype=np.float32)
-        x *= 0.02
-        return x
-
-    def dense(name, out, inp):
-        t[name + ".weight"] = normal(out, inp)
-        t[name + ".bias"] = np.zeros(out, np.float32)
-
-    def norm(name):
-        t[name + ".weight"] = np.ones(h, np.float32)
-        t[name + ".bias"] = np.zeros(h, np.float32)
-
-    t["embeddings.word_embeddings.weight"] = normal(config["vocab_size"], h)
-    t["embeddings.position_embeddings.weight"] = normal(config["max_position_embeddings"], h)
-    t["embeddings.token_type_embeddings.weight"] = normal(config["type_vocab_size"], h)
-    norm("embeddings.LayerNorm")
-    for layer in range(config["num_hidden_layers"]):
-        p = f"encoder.layer.{layer}."
-        for name in ("query", "key", "value"):
-            dense(p + f"attention.self.{name}", h, h)
-        dense(p + "attention.output.dense", h, h)
-        norm(p + "attention.output.LayerNorm")
-        dense(p + "intermediate.dense", i, h)
-        dense(p + "output.dense", h, i)
-        norm(p + "output.LayerNorm")
-    dense("pooler.dense", h, h)
+    for name, shape in bert_tensor_shapes(config).items():
+        if name.endswith(".bias"):
+            t[name] = np.zeros(shape, np.float32)
+        elif "LayerNorm" in name:
+            t[name] = np.ones(shape, np.float32)
+        else:
+            t[name] = rng.standard_normal(shape, dtype=np.float32)
+            t[name] *= 0.02
     return t
 
 

@@ -78,6 +78,50 @@ def _is_int(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
+def bert_tensor_shapes(config, *, prefix: str = "", pooler: bool = True, mlm: bool = False,
+                       nsp: bool = False) -> dict[str, tuple[int, ...]]:
+    """The tensors of a Hugging Face BERT checkpoint, name -> shape, in checkpoint order.
+
+    ``config``: a config.json dict. ``prefix``: "bert." for the pre-training / MLM classes.
+    The heads (``mlm``: ``cls.predictions``, ``nsp``: ``cls.seq_relationship``) are never
+    prefixed. The MLM decoder weight is tied to the word embeddings and so is not listed.
+    For writing random checkpoints (tests, benchmarks): what ``from_weights`` reads."""
+    h, inter, vocab = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def dense(name, out, inp):
+        shapes[name + ".weight"] = (out, inp)
+        shapes[name + ".bias"] = (out,)
+
+    def norm(name):
+        shapes[name + ".weight"] = (h,)
+        shapes[name + ".bias"] = (h,)
+
+    e = prefix + "embeddings."
+    shapes[e + "word_embeddings.weight"] = (vocab, h)
+    shapes[e + "position_embeddings.weight"] = (config["max_position_embeddings"], h)
+    shapes[e + "token_type_embeddings.weight"] = (config["type_vocab_size"], h)
+    norm(e + "LayerNorm")
+    for layer in range(config["num_hidden_layers"]):
+        p = f"{prefix}encoder.layer.{layer}."
+        for name in ("query", "key", "value"):
+            dense(p + f"attention.self.{name}", h, h)
+        dense(p + "attention.output.dense", h, h)
+        norm(p + "attention.output.LayerNorm")
+        dense(p + "intermediate.dense", inter, h)
+        dense(p + "output.dense", h, inter)
+        norm(p + "output.LayerNorm")
+    if pooler:
+        dense(prefix + "pooler.dense", h, h)
+    if mlm:
+        dense("cls.predictions.transform.dense", h, h)
+        norm("cls.predictions.transform.LayerNorm")
+        shapes["cls.predictions.bias"] = (vocab,)
+    if nsp:
+        dense("cls.seq_relationship", 2, h)
+    return shapes
+
+
 class BertModel:
     """A BERT encoder built from a checkpoint: ``BertModel.from_weights(config, tensors)``, or
     ``fastattn.load(directory)``. See the module docstring for the equations."""
