@@ -35,10 +35,25 @@ def _hf_gpt2(shape, torch):
     return GPT2LMHeadModel(cfg).eval()
 
 
+def _random_tensors(shapes: dict, seed: int = 0) -> dict:
+    """transformers-style initialisation: matrices N(0, 0.02^2), biases 0, norm gains 1."""
+    rng = np.random.default_rng(seed)
+    t = {}
+    for name, shape in shapes.items():
+        if name.endswith(".bias"):
+            t[name] = np.zeros(shape, np.float32)
+        elif len(shape) == 1:
+            t[name] = np.ones(shape, np.float32)
+        else:
+            t[name] = rng.standard_normal(shape, dtype=np.float32)
+            t[name] *= 0.02
+    return t
+
+
 def gpt2_model(shape, torch=None):
     """(fastattn model, HF model or None), with the same weights when HF is available."""
-    from ..models.gpt2 import build_gpt2
-    config = types.SimpleNamespace(
+    from ..models.gpt2 import build_gpt2, gpt2_tensor_shapes
+    config = dict(
         model_type="gpt2", n_embd=shape["embd"], n_head=shape["heads"],
         n_layer=shape["layers"], n_positions=shape["positions"], vocab_size=shape["vocab"],
         layer_norm_epsilon=1e-5, activation_function="gelu_new", n_inner=None,
@@ -48,56 +63,25 @@ def gpt2_model(shape, torch=None):
         tensors = {k: v.detach().numpy() for k, v in hf.state_dict().items()
                    if k != "lm_head.weight"}
     else:
-        rng = np.random.default_rng(0)
-        e, v, n = shape["embd"], shape["vocab"], shape["positions"]
-        tensors = {"transformer.wte.weight": rng.standard_normal((v, e), np.float32) * 0.02,
-                   "transformer.wpe.weight": rng.standard_normal((n, e), np.float32) * 0.01,
-                   "transformer.ln_f.weight": np.ones(e, np.float32),
-                   "transformer.ln_f.bias": np.zeros(e, np.float32)}
-        for i in range(shape["layers"]):
-            p = f"transformer.h.{i}."
-            for name, s in (("attn.c_attn", (e, 3 * e)), ("attn.c_proj", (e, e)),
-                            ("mlp.c_fc", (e, 4 * e)), ("mlp.c_proj", (4 * e, e))):
-                tensors[p + name + ".weight"] = rng.standard_normal(s, np.float32) * 0.02
-                tensors[p + name + ".bias"] = np.zeros(s[1], np.float32)
-            for ln in ("ln_1", "ln_2"):
-                tensors[p + ln + ".weight"] = np.ones(e, np.float32)
-                tensors[p + ln + ".bias"] = np.zeros(e, np.float32)
-    return build_gpt2(config, tensors), hf
+        tensors = _random_tensors(gpt2_tensor_shapes(config, prefix="transformer."))
+    return build_gpt2(types.SimpleNamespace(**config), tensors), hf
 
 
 def tinyllama_model(shape, seed=0):
     """A LLaMA-architecture DecoderLM of the given shape with random float32 weights; returns
     (model, bytes of weights one decode step reads: every projection and the LM head)."""
-    from ..models.llama import build_llama
-    rng = np.random.default_rng(seed)
-    h, inter, v = shape["hidden"], shape["inter"], shape["vocab"]
-    hq, hkv = shape["heads"], shape["kv_heads"]
-    d = h // hq
-
-    def w(*s):
-        return rng.standard_normal(s, dtype=np.float32) * 0.02
-
-    tensors = {"model.embed_tokens.weight": w(v, h), "model.norm.weight": np.ones(h, np.float32),
-               "lm_head.weight": w(v, h)}
-    for i in range(shape["layers"]):
-        p = f"model.layers.{i}."
-        tensors.update({
-            p + "input_layernorm.weight": np.ones(h, np.float32),
-            p + "post_attention_layernorm.weight": np.ones(h, np.float32),
-            p + "self_attn.q_proj.weight": w(hq * d, h), p + "self_attn.k_proj.weight": w(hkv * d, h),
-            p + "self_attn.v_proj.weight": w(hkv * d, h), p + "self_attn.o_proj.weight": w(h, hq * d),
-            p + "mlp.gate_proj.weight": w(inter, h), p + "mlp.up_proj.weight": w(inter, h),
-            p + "mlp.down_proj.weight": w(h, inter)})
-    read = sum(a.nbytes for k, a in tensors.items() if "embed_tokens" not in k)
-    config = types.SimpleNamespace(
-        model_type="llama", hidden_size=h, intermediate_size=inter,
-        num_hidden_layers=shape["layers"], num_attention_heads=hq, num_key_value_heads=hkv,
-        head_dim=d, rms_norm_eps=1e-5, vocab_size=v, hidden_act="silu",
-        tie_word_embeddings=False, rope_theta=10000.0, rope_scaling=None, sliding_window=None,
+    from ..models.llama import build_llama, llama_tensor_shapes
+    h, hq = shape["hidden"], shape["heads"]
+    config = dict(
+        model_type="llama", hidden_size=h, intermediate_size=shape["inter"],
+        num_hidden_layers=shape["layers"], num_attention_heads=hq,
+        num_key_value_heads=shape["kv_heads"], head_dim=h // hq, rms_norm_eps=1e-5,
+        vocab_size=shape["vocab"], hidden_act="silu", tie_word_embeddings=False,
+        rope_theta=10000.0, rope_scaling=None, sliding_window=None,
         max_position_embeddings=2048, eos_token_id=None)
-    model = build_llama(config, tensors)
-    return model, read
+    tensors = _random_tensors(llama_tensor_shapes(config), seed)
+    read = sum(a.nbytes for k, a in tensors.items() if "embed_tokens" not in k)
+    return build_llama(types.SimpleNamespace(**config), tensors), read
 
 
 def _decode_step_fn(model, prompt: int, vocab: int, spare: int = 512):

@@ -12,6 +12,32 @@ from .decoder import DecoderLM
 from .weights import Weights
 
 
+def gpt2_tensor_shapes(config: dict, *, prefix: str = "") -> dict[str, tuple[int, ...]]:
+    """The tensors of a Hugging Face GPT-2 checkpoint, name -> shape (Conv1D weights (in, out)).
+
+    ``config``: a config.json dict; ``prefix``: "transformer." as GPT2LMHeadModel saves them.
+    ``lm_head.weight`` (never prefixed) is listed only when ``tie_word_embeddings`` is false.
+    For writing random checkpoints (tests, benchmarks): what ``build_gpt2`` reads."""
+    e, vocab = config["n_embd"], config["vocab_size"]
+    inner = config.get("n_inner") or 4 * e
+    shapes: dict[str, tuple[int, ...]] = {prefix + "wte.weight": (vocab, e),
+                                          prefix + "wpe.weight": (config["n_positions"], e)}
+    for i in range(config["n_layer"]):
+        p = f"{prefix}h.{i}."
+        for name, fan_in, fan_out in (("attn.c_attn", e, 3 * e), ("attn.c_proj", e, e),
+                                      ("mlp.c_fc", e, inner), ("mlp.c_proj", inner, e)):
+            shapes[p + name + ".weight"] = (fan_in, fan_out)
+            shapes[p + name + ".bias"] = (fan_out,)
+        for norm in ("ln_1", "ln_2"):
+            shapes[p + norm + ".weight"] = (e,)
+            shapes[p + norm + ".bias"] = (e,)
+    shapes[prefix + "ln_f.weight"] = (e,)
+    shapes[prefix + "ln_f.bias"] = (e,)
+    if not config.get("tie_word_embeddings", True):
+        shapes["lm_head.weight"] = (vocab, e)
+    return shapes
+
+
 def build_gpt2(config, source) -> DecoderLM:
     names = set(source.keys())
     prefix = "transformer." if any(n.startswith("transformer.") for n in names) else ""

@@ -17,6 +17,43 @@ from .decoder import DecoderLM
 from .weights import Weights
 
 
+def llama_tensor_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """The tensors of a Hugging Face LLaMA / Mistral / Qwen2 checkpoint, name -> shape.
+
+    ``config``: a config.json dict. Biases as ``build_llama`` reads them: q/k/v for Qwen2 or
+    ``attention_bias`` (which adds o_proj's), the MLP's for ``mlp_bias``; ``lm_head.weight``
+    only when ``tie_word_embeddings`` is false. For writing random checkpoints (tests,
+    benchmarks)."""
+    h, inter, vocab = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
+    hq = config["num_attention_heads"]
+    hkv = config.get("num_key_value_heads") or hq
+    d = config.get("head_dim") or h // hq
+    qkv_bias = config.get("model_type") == "qwen2" or bool(config.get("attention_bias"))
+    o_bias, mlp_bias = bool(config.get("attention_bias")), bool(config.get("mlp_bias"))
+    shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, h)}
+
+    def linear(name, out_f, in_f, bias):
+        shapes[name + ".weight"] = (out_f, in_f)
+        if bias:
+            shapes[name + ".bias"] = (out_f,)
+
+    for i in range(config["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        shapes[p + "input_layernorm.weight"] = (h,)
+        linear(p + "self_attn.q_proj", hq * d, h, qkv_bias)
+        linear(p + "self_attn.k_proj", hkv * d, h, qkv_bias)
+        linear(p + "self_attn.v_proj", hkv * d, h, qkv_bias)
+        linear(p + "self_attn.o_proj", h, hq * d, o_bias)
+        shapes[p + "post_attention_layernorm.weight"] = (h,)
+        linear(p + "mlp.gate_proj", inter, h, mlp_bias)
+        linear(p + "mlp.up_proj", inter, h, mlp_bias)
+        linear(p + "mlp.down_proj", h, inter, mlp_bias)
+    shapes["model.norm.weight"] = (h,)
+    if not config.get("tie_word_embeddings", False):
+        shapes["lm_head.weight"] = (vocab, h)
+    return shapes
+
+
 def build_llama(config, source) -> DecoderLM:
     c = config
     h, inter, eps = c.hidden_size, c.intermediate_size, c.rms_norm_eps
