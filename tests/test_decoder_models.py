@@ -1,6 +1,8 @@
 """GPT-2 and LLaMA-family decoders: logits against the float64 reference forward, KV-cached
 decoding against full recomputation, left-padded batches against one-by-one, Mistral's sliding
 window past the ring's capacity, generation options."""
+import types
+
 import numpy as np
 import pytest
 
@@ -135,3 +137,13 @@ def test_positions_beyond_gpt2_table_raise(rng):
         model(np.zeros((1, 17), np.int64))
     with pytest.raises(ValueError, match="exceeds"):
         model.generate(np.zeros((1, 10), np.int64), 7)
+
+
+def test_build_llama_accepts_an_unset_partial_rotary_factor(rng):
+    # A hand-made config (not through load_config) may carry partial_rotary_factor = None, as
+    # transformers' configs do for models without partial rotary: it means the whole head.
+    config, tensors = llama_checkpoint(rng)
+    c = load_config(config)
+    raw = types.SimpleNamespace(**{**vars(c), "partial_rotary_factor": None})
+    ids = np.array([[3, 1, 4, 1, 5]])
+    assert np.array_equal(build_llama(raw, tensors)(ids), build(config, tensors)[0](ids))

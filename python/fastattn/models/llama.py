@@ -67,7 +67,7 @@ def build_llama(config, source) -> DecoderLM:
     o_bias = bool(getattr(c, "attention_bias", False))
     mlp_bias = bool(getattr(c, "mlp_bias", False))
     # partial rotary (transformers: dim = int(head_dim * partial_rotary_factor))
-    rotary_dim = int(d * getattr(c, "partial_rotary_factor", 1.0) or d)
+    rotary_dim = int(d * (getattr(c, "partial_rotary_factor", None) or 1.0))
     rotary = RotaryConfig(theta=c.rope_theta, style="half", scaling=c.rope_scaling,
                           rotary_dim=None if rotary_dim == d else rotary_dim)
     window = getattr(c, "sliding_window", None)
