@@ -49,11 +49,6 @@ def builder_for(model_type: str):
     return target
 
 
-def _check_supported(config) -> None:
-    """Refuses configs a builder would run wrongly rather than fail on (none at present:
-    partial rotary, windows and biases are all honoured by the builders)."""
-
-
 def load(path):
     """The model in a Hugging Face model directory: config.json plus model.safetensors or
     model.safetensors.index.json with its shards.
@@ -68,7 +63,6 @@ def load(path):
                                  "holding config.json and the safetensors weights)")
     config = load_config(path)
     _check_known(config.model_type)
-    _check_supported(config)
     with Checkpoint(path) as checkpoint:
         build = builder_for(config.model_type)
         # Tensors the model keeps are views that hold the file mapping themselves; closing

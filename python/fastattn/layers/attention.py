@@ -70,12 +70,15 @@ class Attention:
         return cls(None, o, num_heads, num_kv_heads, head_dim, causal=False, scale=scale,
                    q=q, kv=kv)
 
+    def _require_cross(self) -> None:
+        if self.qkv is not None:
+            raise ValueError("Attention: this is a self-attention layer (fused q/k/v); "
+                             "cross-attention needs Attention.cross(q, kv, o, ...)")
+
     def project_context(self, context: np.ndarray):
         """k and v (B, Hkv, Lc, D) of a context sequence (B, Lc, hidden_c) (cross-attention);
         computing them once lets a decoder reuse them for every step."""
-        if self.kv is None:
-            raise ValueError("Attention: this is a self-attention layer (fused q/k/v); "
-                             "cross-attention needs Attention.cross(q, kv, o, ...)")
+        self._require_cross()
         hkv, d = self.num_kv_heads, self.head_dim
         kv = self.kv(context)
         return split_heads(kv[..., : hkv * d], hkv, d), split_heads(kv[..., hkv * d:], hkv, d)
@@ -110,9 +113,7 @@ class Attention:
         return_weights (no cache): also return the probabilities (B, Hq, L, L).
         """
         if context is not None or context_kv is not None:
-            if self.q is None:
-                raise ValueError("Attention: this is a self-attention layer (fused q/k/v); "
-                                 "cross-attention needs Attention.cross(q, kv, o, ...)")
+            self._require_cross()
             if cache is not None:
                 raise ValueError("Attention: a KV cache holds self-attention keys; pass the "
                                  "cross-attention context_kv instead")

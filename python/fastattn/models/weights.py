@@ -16,9 +16,6 @@ class Weights:
         self.taken: set[str] = set()
         self._name_set = set(source.keys())
 
-    def _names(self):
-        return list(self.source.keys())
-
     def has(self, name: str) -> bool:
         return self.prefix + name in self._name_set
 
@@ -36,7 +33,7 @@ class Weights:
         return np.ascontiguousarray(array, dtype=np.float32)
 
     def check_all_used(self) -> None:
-        extra = [n for n in self._names()
+        extra = [n for n in self._name_set
                  if n not in self.taken and not any(s in n for s in self.ignore)]
         if extra:
             shown = ", ".join(repr(n) for n in sorted(extra)[:5])
