@@ -36,6 +36,22 @@ def test_stream_pieces_join_to_the_full_decode(byte_bpe):
     assert not any("\ufffd" in p for p in pieces)
 
 
+def test_stream_decodes_a_bounded_window(byte_bpe, rng):
+    # a long generation: each push decodes only the last piece's tokens plus the pending ones,
+    # and the pieces still join to the full decode, for real text and for random token ids
+    # (which include lone UTF-8 continuation bytes)
+    for ids in (byte_bpe.encode(" ".join(CORPUS)).ids,
+                rng.integers(0, byte_bpe.get_vocab_size(), 600).tolist()):
+        stream = TextStream(byte_bpe)
+        pieces, widest = [], 0
+        for i in ids:
+            pieces.append(stream.push(i))
+            widest = max(widest, len(stream.ids) - stream.prefix_start)
+        pieces.append(stream.flush())
+        assert len(ids) > 400 and widest <= 16
+        assert "".join(pieces) == byte_bpe.decode(ids)
+
+
 def test_generate_command_streams_text(byte_bpe, tmp_path, rng):
     import fastattn
     from decoder_factory import llama_checkpoint

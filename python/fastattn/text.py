@@ -30,26 +30,33 @@ def load_tokenizer(model_dir: str):
 class TextStream:
     """Turns new token ids into printable text pieces. Decoding token by token would split
     multi-byte characters and drop the spaces that byte-level BPE attaches to the next token,
-    so the whole generated suffix is decoded each time and only the new, complete part is
-    emitted (a trailing U+FFFD means an unfinished UTF-8 sequence: wait for the next token)."""
+    so each push decodes a short window: the tokens already emitted by the previous piece
+    (`prefix`, for context) plus the new ones, and emits what the new ones add. A trailing
+    U+FFFD means an unfinished UTF-8 sequence: wait for the next token. The window only ever
+    holds the last emitted piece's tokens and the pending ones, so a step costs O(1) in the
+    length of the generation (decoding the whole suffix each step would be O(n) per token)."""
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
         self.ids: list[int] = []
-        self.emitted = 0
+        self.prefix_start = 0   # ids[prefix_start:read_start]: context already emitted
+        self.read_start = 0     # ids[read_start:]: not emitted yet
+
+    def _new_text(self, complete_only: bool) -> str:
+        decode = self.tokenizer.decode
+        prefix = decode(self.ids[self.prefix_start:self.read_start])
+        text = decode(self.ids[self.prefix_start:])
+        if len(text) <= len(prefix) or (complete_only and text.endswith("\ufffd")):
+            return ""
+        self.prefix_start, self.read_start = self.read_start, len(self.ids)
+        return text[len(prefix):]
 
     def push(self, token_id: int) -> str:
         self.ids.append(int(token_id))
-        text = self.tokenizer.decode(self.ids)
-        if text.endswith("\ufffd"):
-            return ""
-        piece, self.emitted = text[self.emitted:], len(text)
-        return piece
+        return self._new_text(complete_only=True)
 
     def flush(self) -> str:
-        text = self.tokenizer.decode(self.ids)
-        piece, self.emitted = text[self.emitted:], len(text)
-        return piece
+        return self._new_text(complete_only=False)
 
 
 def generate_text(model, tokenizer, prompt: str, max_new_tokens: int, *, temperature=0.0,
