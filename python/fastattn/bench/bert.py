@@ -21,7 +21,7 @@ import types
 import numpy as np
 
 from ..models.bert import bert_tensor_shapes
-from . import Case, try_import_torch
+from . import Case, random_tensors, try_import_torch
 
 
 def bert_config(hidden, layers, heads, intermediate, vocab=30522, max_positions=512):
@@ -33,19 +33,8 @@ def bert_config(hidden, layers, heads, intermediate, vocab=30522, max_positions=
 
 
 def random_bert_tensors(config: dict, seed: int = 0) -> dict:
-    """BertModel tensors with Hugging Face names (no prefix, with the pooler), float32:
-    weights N(0, 0.02^2) (BERT's initialiser), zero biases, LayerNorm gamma 1."""
-    rng = np.random.default_rng(seed)
-    t = {}
-    for name, shape in bert_tensor_shapes(config).items():
-        if name.endswith(".bias"):
-            t[name] = np.zeros(shape, np.float32)
-        elif "LayerNorm" in name:
-            t[name] = np.ones(shape, np.float32)
-        else:
-            t[name] = rng.standard_normal(shape, dtype=np.float32)
-            t[name] *= 0.02
-    return t
+    """BertModel tensors with Hugging Face names (no prefix, with the pooler), float32."""
+    return random_tensors(bert_tensor_shapes(config), seed)
 
 
 def forward_flops(config: dict, batch: int, length: int) -> float:

@@ -14,7 +14,7 @@ import types
 
 import numpy as np
 
-from . import Case, try_import_torch
+from . import Case, random_tensors, try_import_torch
 
 GPT2_SMALL = dict(vocab=50257, embd=768, heads=12, layers=12, positions=1024)
 GPT2_QUICK = dict(vocab=1000, embd=64, heads=4, layers=2, positions=512)
@@ -35,21 +35,6 @@ def _hf_gpt2(shape, torch):
     return GPT2LMHeadModel(cfg).eval()
 
 
-def _random_tensors(shapes: dict, seed: int = 0) -> dict:
-    """transformers-style initialisation: matrices N(0, 0.02^2), biases 0, norm gains 1."""
-    rng = np.random.default_rng(seed)
-    t = {}
-    for name, shape in shapes.items():
-        if name.endswith(".bias"):
-            t[name] = np.zeros(shape, np.float32)
-        elif len(shape) == 1:
-            t[name] = np.ones(shape, np.float32)
-        else:
-            t[name] = rng.standard_normal(shape, dtype=np.float32)
-            t[name] *= 0.02
-    return t
-
-
 def gpt2_model(shape, torch=None):
     """(fastattn model, HF model or None), with the same weights when HF is available."""
     from ..models.gpt2 import build_gpt2, gpt2_tensor_shapes
@@ -63,7 +48,7 @@ def gpt2_model(shape, torch=None):
         tensors = {k: v.detach().numpy() for k, v in hf.state_dict().items()
                    if k != "lm_head.weight"}
     else:
-        tensors = _random_tensors(gpt2_tensor_shapes(config, prefix="transformer."))
+        tensors = random_tensors(gpt2_tensor_shapes(config, prefix="transformer."))
     return build_gpt2(types.SimpleNamespace(**config), tensors), hf
 
 
@@ -79,7 +64,7 @@ def tinyllama_model(shape, seed=0):
         vocab_size=shape["vocab"], hidden_act="silu", tie_word_embeddings=False,
         rope_theta=10000.0, rope_scaling=None, sliding_window=None,
         max_position_embeddings=2048, eos_token_id=None)
-    tensors = _random_tensors(llama_tensor_shapes(config), seed)
+    tensors = random_tensors(llama_tensor_shapes(config), seed)
     read = sum(a.nbytes for k, a in tensors.items() if "embed_tokens" not in k)
     return build_llama(types.SimpleNamespace(**config), tensors), read
 
