@@ -147,3 +147,22 @@ def test_build_llama_accepts_an_unset_partial_rotary_factor(rng):
     raw = types.SimpleNamespace(**{**vars(c), "partial_rotary_factor": None})
     ids = np.array([[3, 1, 4, 1, 5]])
     assert np.array_equal(build_llama(raw, tensors)(ids), build(config, tensors)[0](ids))
+
+
+def test_tensor_shape_lists(rng):
+    # the lists are exactly what the builders read: a checkpoint built from them loads with
+    # no tensor left over (check_all_used) — every case above relies on that; here the options
+    from fastattn.models.gpt2 import gpt2_tensor_shapes
+    from fastattn.models.llama import llama_tensor_shapes
+    config, _ = gpt2_checkpoint(rng, tied=False)
+    shapes = gpt2_tensor_shapes(config, prefix="transformer.")
+    assert shapes["transformer.h.1.mlp.c_fc.weight"] == (32, 128)
+    assert shapes["lm_head.weight"] == (61, 32) and "transformer.lm_head.weight" not in shapes
+    config, _ = llama_checkpoint(rng, "qwen2")
+    shapes = llama_tensor_shapes(config)
+    assert "model.layers.0.self_attn.q_proj.bias" in shapes
+    assert "model.layers.0.self_attn.o_proj.bias" not in shapes
+    assert "model.layers.0.mlp.up_proj.bias" in llama_tensor_shapes({**config, "mlp_bias": True})
+    for fn in (gpt2_tensor_shapes, llama_tensor_shapes):
+        with pytest.raises(KeyError):
+            fn({})
