@@ -592,7 +592,7 @@ def test_rope_errors(extra, message):
 
 
 def test_rope_dicts_are_what_the_rope_op_accepts():
-    positions = pytest.importorskip("fastattn.positions")  # merged from the rope branch
+    positions = pytest.importorskip("fastattn.rope_frequencies")  # merged from the rope branch
     for scaling in ({"rope_scaling": {"type": "linear", "factor": 2.0}},
                     {"rope_scaling": {"type": "dynamic", "factor": 2.0}},
                     {"rope_parameters": {"rope_type": "yarn", "factor": 4.0}},

@@ -9,7 +9,7 @@ import pytest
 import fastattn
 from fastattn import reference
 from fastattn.ops.rope import clear_rope_cache
-from fastattn.positions import rope_frequencies
+from fastattn.rope_frequencies import rope_frequencies
 from conftest import assert_thread_invariant
 
 STYLES = ["half", "interleaved"]

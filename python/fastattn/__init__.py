@@ -11,12 +11,12 @@ from .runtime import _apply_environment
 _apply_environment()
 
 from . import reference  # noqa: E402
-from .geometry import cosine_similarity, dot_scores, top_k_neighbours  # noqa: E402
+from .similarity import cosine_similarity, dot_scores, top_k_neighbours  # noqa: E402
 from .tokenizers import WordPieceTokenizer, train_wordpiece  # noqa: E402
 from .models.bert import BertModel, BertOutput, embed  # noqa: E402
 from .ops import (PackedMatrix, attention, gelu, layer_norm, log_softmax, matmul, relu,  # noqa: E402
                   rms_norm, rope, silu, softmax, swiglu)
-from .encodings import (RandomFourierEncoding, alibi_bias, alibi_slopes,  # noqa: E402
+from .position_encodings import (RandomFourierEncoding, alibi_bias, alibi_slopes,  # noqa: E402
                         sinusoidal_positions)
 from .kv_cache import KVCache  # noqa: E402
 from .io import (Checkpoint, SafetensorsFile, load_config, save_checkpoint,  # noqa: E402

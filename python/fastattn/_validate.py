@@ -49,6 +49,26 @@ def normalize_axis(op: str, axis, ndim: int) -> int:
     return int(axis) % ndim
 
 
+def integer(op: str, name: str, value, minimum: int | None = None,
+            maximum: int | None = None) -> int:
+    """``value`` as a Python int: TypeError unless it is an integer (bool is not), ValueError
+    outside [minimum, maximum] (either bound may be None)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{op}: {name} must be <= {maximum}, got {value}")
+    return int(value)
+
+
+def flag(op: str, name: str, value) -> bool:
+    """``value`` as a Python bool: TypeError unless it is a bool (numpy's included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
 def positive_float(op: str, name: str, value, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__}")

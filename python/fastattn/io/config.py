@@ -14,7 +14,7 @@ and 5.x writes one dict
 
 Both become `rope_theta: float` and `rope_scaling: dict | None` — None for the default rotation,
 else the scaling fields with the type under "rope_type" (the form fastattn.rope's `scaling`
-takes, see fastattn.positions) — and `partial_rotary_factor` (default 1.0). transformers reads
+takes, see fastattn.rope_frequencies) — and `partial_rotary_factor` (default 1.0). transformers reads
 the original context length of dynamic and yarn from config.max_position_embeddings when the
 dict has no original_max_position_embeddings; the dict gets it written in so that it carries
 everything the frequencies depend on.
@@ -34,7 +34,7 @@ from collections.abc import Mapping
 
 _REQUIRED = object()
 
-# The scaling types fastattn.rope implements (fastattn.positions.SCALING_TYPES).
+# The scaling types fastattn.rope implements (fastattn.rope_frequencies.SCALING_TYPES).
 ROPE_TYPES = ("default", "linear", "dynamic", "yarn", "llama3")
 
 # Keys copied as they are (ids, the stored dtype's name); None when absent.

@@ -4,21 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ..activation_names import ACTIVATIONS, activation_name  # noqa: F401 (re-exported)
 from .linear import Linear
-
-# Hugging Face `hidden_act` / `activation_function` names -> fastattn activation names.
-ACTIVATIONS = {
-    "gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
-    "gelu_fast": "gelu_tanh", "relu": "relu", "silu": "silu", "swish": "silu",
-}
-
-
-def activation_name(hf_name: str) -> str:
-    try:
-        return ACTIVATIONS[hf_name]
-    except KeyError:
-        raise ValueError(f"unsupported activation {hf_name!r}; supported: "
-                         f"{', '.join(sorted(ACTIVATIONS))}") from None
 
 
 class MLP:

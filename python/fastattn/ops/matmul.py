@@ -6,10 +6,11 @@ import numpy as np
 
 from .. import _core
 from .. import _validate as v
+from ..activation_names import KERNEL_ACTIVATIONS
 from ..runtime import get_isa
 
 _OP = "matmul"
-_ACTIVATIONS = (None, "relu", "gelu", "gelu_tanh", "silu")
+_ACTIVATIONS = (None, *KERNEL_ACTIVATIONS)
 
 
 class PackedMatrix:

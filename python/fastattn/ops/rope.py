@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _core
 from .. import _validate as v
-from ..positions import (dynamic_original_length, resolve_rope_config, rope_frequencies,
+from ..rope_frequencies import (dynamic_original_length, resolve_rope_config, rope_frequencies,
                          scaling_key)
 
 STYLES = ("half", "interleaved")
@@ -102,7 +102,7 @@ def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = 10000.0, style:
     through (partial rotary: GPT-J, GPT-NeoX, Phi). ``w_i = theta ** (-2i / r)`` unless
     ``scaling``, a Hugging Face ``rope_scaling`` dict (``linear``, ``dynamic``, ``yarn``,
     ``llama3``), changes them; ``a`` is yarn's attention factor (1 otherwise). The formulas are
-    in ``fastattn.positions``. A transformers 5.x ``rope_parameters`` dict may carry
+    in ``fastattn.rope_frequencies``. A transformers 5.x ``rope_parameters`` dict may carry
     ``rope_theta`` (used instead of the default theta) and ``partial_rotary_factor``
     (rotary_dim = int(D * factor)); explicit arguments contradicting them raise ValueError.
 

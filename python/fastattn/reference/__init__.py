@@ -7,7 +7,7 @@ from .attention import attention, attention_mask
 from .matmul import matmul
 from .norm import layer_norm, rms_norm
 from .kv_cache import cached_attention
-from .positions import alibi_bias, alibi_slopes, random_fourier, sinusoidal_positions
+from .position_encodings import alibi_bias, alibi_slopes, random_fourier, sinusoidal_positions
 from .rope import rope
 from .softmax import log_softmax, softmax
 

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 
+from ..activation_names import activation_name
+
 _erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
@@ -42,3 +44,11 @@ def silu(x):
 def swiglu(gate, up):
     """silu(gate) * up."""
     return silu(gate) * up
+
+
+def activate(x, name):
+    """The activation called ``name`` (any name fastattn.activation_names accepts) applied."""
+    kind = activation_name(name, "reference.activate")
+    if kind == "gelu_tanh":
+        return gelu(x, approximate="tanh")
+    return {"relu": relu, "gelu": gelu, "silu": silu}[kind](x)

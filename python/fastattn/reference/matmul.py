@@ -1,15 +1,7 @@
 """matmul with its epilogue, unfused: act(a @ b + bias) + residual, step by step."""
 import numpy as np
 
-from .activation import gelu, relu, silu
-
-_ACTIVATIONS = {
-    None: lambda y: y,
-    "relu": relu,
-    "gelu": gelu,
-    "gelu_tanh": lambda y: gelu(y, approximate="tanh"),
-    "silu": silu,
-}
+from .activation import activate
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False, bias=None, activation=None,
@@ -23,7 +15,8 @@ def matmul(a, b, transpose_a=False, transpose_b=False, bias=None, activation=Non
     y = np.matmul(a, b)
     if bias is not None:
         y = y + bias
-    y = _ACTIVATIONS[activation](y)
+    if activation is not None:
+        y = activate(y, activation)
     if residual is not None:
         y = y + residual
     return y

@@ -1,8 +1,8 @@
 """Rotary position embedding, as the Hugging Face / GPT-J model code writes it (any float
-dtype; the tests use float64). Frequencies and scalings: fastattn.positions."""
+dtype; the tests use float64). Frequencies and scalings: fastattn.rope_frequencies."""
 import numpy as np
 
-from ..positions import resolve_rope_config, rope_frequencies
+from ..rope_frequencies import resolve_rope_config, rope_frequencies
 
 
 def rotate_half(x):

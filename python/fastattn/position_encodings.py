@@ -1,7 +1,7 @@
 """Position encodings without a kernel: sinusoidal (Vaswani et al.), ALiBi (Press et al.) and
 2-D random Fourier features (Segment Anything's PositionEmbeddingRandom). Each is a one-off
 table or a small per-prompt computation, so NumPy in float64 rounded to float32 is fast enough;
-``fastattn.reference.positions`` writes the same math as loops."""
+``fastattn.reference.position_encodings`` writes the same math as loops."""
 from __future__ import annotations
 
 import math

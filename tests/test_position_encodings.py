@@ -1,5 +1,5 @@
 """sinusoidal_positions, alibi_slopes / alibi_bias and RandomFourierEncoding against the
-entry-by-entry references in fastattn.reference.positions."""
+entry-by-entry references in fastattn.reference.position_encodings."""
 import math
 
 import numpy as np

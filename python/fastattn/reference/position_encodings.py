@@ -1,5 +1,5 @@
 """Sinusoidal, ALiBi and random-Fourier position encodings written entry by entry, straight
-from the papers (float64): the check on fastattn.encodings."""
+from the papers (float64): the check on fastattn.position_encodings."""
 import math
 
 import numpy as np

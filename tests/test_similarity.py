@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from fastattn.geometry import cosine_similarity, dot_scores, normalize, top_k_neighbours
+from fastattn.similarity import cosine_similarity, dot_scores, normalize, top_k_neighbours
 
 
 def test_against_float64_formulas(rng):
