@@ -1,9 +1,11 @@
 """Shared fixtures: every kernel test runs on every ISA path this machine has (`isa`), and
-helpers check that results are bit-identical for any thread count."""
+helpers check that results are bit-identical for any thread count; small random decoder
+checkpoints (GPT-2, the LLaMA family) for the model tests."""
 import numpy as np
 import pytest
 
 import fastattn
+from fastattn.testing import random_checkpoint
 
 ISAS = fastattn.available_isas()
 
@@ -41,3 +43,37 @@ def max_rel_error(actual, expected, floor=0.0):
     with np.errstate(invalid="ignore", divide="ignore"):
         err = np.where(actual == expected, 0.0, np.abs(actual - expected) / denom)
     return float(np.max(err)) if err.size else 0.0
+
+
+# -- small random decoder checkpoints: (config.json dict, Hugging Face-named float32 tensors) --
+
+# N(0, 0.2^2) for every tensor, norm gains 1 + N(0, 0.2^2): large enough that a wrong layout,
+# transpose or bias shows in the logits.
+DECODER_INIT = dict(std=0.2, bias_std=0.2, gain_std=0.2)
+
+
+def gpt2_checkpoint(rng, *, vocab=61, embd=32, heads=4, layers=2, positions=96, tied=True,
+                    prefix=""):
+    config = dict(model_type="gpt2", n_embd=embd, n_head=heads, n_layer=layers,
+                  n_positions=positions, vocab_size=vocab, layer_norm_epsilon=1e-5,
+                  activation_function="gelu_new", n_inner=None, tie_word_embeddings=tied)
+    return config, random_checkpoint(config, rng, prefix=prefix, **DECODER_INIT)
+
+
+def llama_checkpoint(rng, model_type="llama", *, vocab=61, hidden=32, heads=4, kv_heads=2,
+                     head_dim=None, inter=48, layers=2, tied=False, window=None,
+                     rope_scaling=None, rope_theta=10000.0, partial_rotary_factor=None):
+    d = head_dim or hidden // heads
+    config = dict(model_type=model_type, hidden_size=hidden, intermediate_size=inter,
+                  num_hidden_layers=layers, num_attention_heads=heads,
+                  num_key_value_heads=kv_heads, head_dim=d, rms_norm_eps=1e-6,
+                  vocab_size=vocab, hidden_act="silu", tie_word_embeddings=tied,
+                  rope_theta=rope_theta, rope_scaling=rope_scaling,
+                  max_position_embeddings=256)
+    if partial_rotary_factor is not None:
+        config["partial_rotary_factor"] = partial_rotary_factor
+    if model_type == "mistral":
+        config["sliding_window"] = window
+    if model_type == "qwen2":
+        config["use_sliding_window"] = False
+    return config, random_checkpoint(config, rng, **DECODER_INIT)

@@ -10,9 +10,9 @@ import fastattn
 from fastattn.io import load_config
 from fastattn.models.gpt2 import build_gpt2
 from fastattn.models.llama import build_llama
-from fastattn.reference import transformer as reference
+from fastattn.reference import models as reference
 
-from decoder_factory import gpt2_checkpoint, llama_checkpoint
+from conftest import gpt2_checkpoint, llama_checkpoint
 
 
 def build(config, tensors):

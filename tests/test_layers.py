@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fastattn import reference as R
-from fastattn.reference.transformer import merge_heads as merge, split_heads as heads
+from fastattn.reference.models import merge_heads as merge, split_heads as heads
 from fastattn.layers import (MLP, Attention, Embedding, GatedMLP, LayerNorm, Linear, RMSNorm,
                              RotaryConfig, TransformerBlock)
 

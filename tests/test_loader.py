@@ -1,6 +1,7 @@
 """fastattn.io and fastattn.load: safetensors round trips (F32/F16/BF16 exact), zero-copy
 mapping, cross-checks with the `safetensors` package, sharded directories, every validation
 error, config.json normalisation (transformers 4.x and 5.x layouts), and load's dispatch."""
+import dataclasses
 import json
 import mmap
 import os
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastattn
-from fastattn import loading
+from fastattn import loading, testing
 from fastattn.io import (Checkpoint, SafetensorsFile, bf16_to_float32, float32_to_bf16,
                          load_config, save_checkpoint, save_safetensors)
 
@@ -388,8 +389,8 @@ TINY_GPT2 = {"model_type": "gpt2", "n_embd": 8, "n_head": 2, "n_layer": 1, "n_po
 
 
 def random_tensors(rng, n=7):
-    return {f"layer.{i}.weight": rng.standard_normal((i + 1, 3)).astype(np.float32)
-            for i in range(n)}
+    return testing.random_tensors({f"layer.{i}.weight": (i + 1, 3) for i in range(n)}, rng,
+                                  std=1.0)
 
 
 @pytest.mark.parametrize("shards", [1, 2, 3, 7])
@@ -790,7 +791,8 @@ def test_load_dispatches_on_model_type(tmp_path, rng, monkeypatch):
         calls.append(config)
         return {name: source[name] for name in source.keys()}
 
-    monkeypatch.setitem(loading.BUILDERS, "gpt2", fake_build)
+    monkeypatch.setitem(loading.FAMILIES, "gpt2",
+                        dataclasses.replace(loading.FAMILIES["gpt2"], build=fake_build))
     model = fastattn.load(tmp_path)
     assert [c.model_type for c in calls] == ["gpt2"] and calls[0].n_embd == 8
     assert sorted(model) == sorted(tensors)
@@ -811,45 +813,31 @@ def test_load_errors(tmp_path, rng, monkeypatch):
     with pytest.raises(ValueError, match="model_type 't5' is not supported; supported: bert, "
                                          "gpt2, llama, mistral, qwen2"):
         fastattn.load(tmp_path)
-    monkeypatch.setitem(loading.BUILDERS, "llama", lambda config, source: "built")
+    monkeypatch.setitem(loading.FAMILIES, "llama", dataclasses.replace(
+        loading.FAMILIES["llama"], build=lambda config, source: "built"))
     save_checkpoint(tmp_path, LLAMA, random_tensors(rng, 1))
     assert fastattn.load(tmp_path) == "built"
 
 
 def test_builder_registry_resolves_lazily(monkeypatch):
-    monkeypatch.setitem(loading.BUILDERS, "toy", "fastattn.io.safetensors:bf16_to_float32")
+    toy = dataclasses.replace(loading.FAMILIES["gpt2"],
+                              build="fastattn.io.safetensors:bf16_to_float32")
+    monkeypatch.setitem(loading.FAMILIES, "toy", toy)
     assert loading.builder_for("toy") is bf16_to_float32
-    monkeypatch.setitem(loading.BUILDERS, "toy2", "fastattn.io.config:ModelConfig.to_dict")
-    assert loading.builder_for("toy2") is fastattn.io.config.ModelConfig.to_dict
-    assert set(loading.BUILDERS) >= {"gpt2", "llama", "mistral", "qwen2", "bert"}
-    assert loading.BUILDERS["bert"] == "fastattn.models.bert:BertModel.from_weights"
+    monkeypatch.setitem(loading.FAMILIES, "toy2", dataclasses.replace(
+        toy, build="fastattn.models.config:ModelConfig.to_dict"))
+    assert loading.builder_for("toy2") is fastattn.models.config.ModelConfig.to_dict
+    assert set(loading.FAMILIES) >= {"gpt2", "llama", "mistral", "qwen2", "bert"}
+    assert loading.FAMILIES["bert"].build == "fastattn.models.bert:BertModel.from_weights"
 
 
 # -- end to end: load() gives the model the builders give from the same tensors ----------------
 
 def bert_checkpoint(rng, *, vocab=40, hidden=16, heads=2, inter=24, layers=2, positions=20):
-    def normal(*shape):
-        return (rng.standard_normal(shape) * 0.2).astype(np.float32)
     config = dict(BERT, hidden_size=hidden, num_attention_heads=heads, intermediate_size=inter,
                   num_hidden_layers=layers, max_position_embeddings=positions, vocab_size=vocab)
-    t = {"bert.embeddings.word_embeddings.weight": normal(vocab, hidden),
-         "bert.embeddings.position_embeddings.weight": normal(positions, hidden),
-         "bert.embeddings.token_type_embeddings.weight": normal(2, hidden),
-         "bert.embeddings.LayerNorm.weight": 1 + normal(hidden),
-         "bert.embeddings.LayerNorm.bias": normal(hidden),
-         "bert.pooler.dense.weight": normal(hidden, hidden), "bert.pooler.dense.bias": normal(hidden)}
-    for i in range(layers):
-        p = f"bert.encoder.layer.{i}."
-        for n in ("attention.self.query", "attention.self.key", "attention.self.value",
-                  "attention.output.dense"):
-            t[p + n + ".weight"], t[p + n + ".bias"] = normal(hidden, hidden), normal(hidden)
-        t[p + "intermediate.dense.weight"] = normal(inter, hidden)
-        t[p + "intermediate.dense.bias"] = normal(inter)
-        t[p + "output.dense.weight"], t[p + "output.dense.bias"] = normal(hidden, inter), \
-            normal(hidden)
-        for n in ("attention.output.LayerNorm", "output.LayerNorm"):
-            t[p + n + ".weight"], t[p + n + ".bias"] = 1 + normal(hidden), normal(hidden)
-    return config, t
+    return config, testing.random_checkpoint(config, rng, prefix="bert.", std=0.2,
+                                             bias_std=0.2, gain_std=0.2)
 
 
 def _to_rope_parameters(config):
@@ -861,7 +849,7 @@ def _to_rope_parameters(config):
 
 
 def _decoder_cases():
-    from decoder_factory import gpt2_checkpoint, llama_checkpoint
+    from conftest import gpt2_checkpoint, llama_checkpoint
     llama3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
               "high_freq_factor": 4.0, "original_max_position_embeddings": 16}
     return {

@@ -54,7 +54,7 @@ def test_stream_decodes_a_bounded_window(byte_bpe, rng):
 
 def test_generate_command_streams_text(byte_bpe, tmp_path, rng):
     import fastattn
-    from decoder_factory import llama_checkpoint
+    from conftest import llama_checkpoint
     config, tensors = llama_checkpoint(rng, vocab=byte_bpe.get_vocab_size())
     fastattn.save_checkpoint(tmp_path, config, tensors)
     byte_bpe.save(str(tmp_path / "tokenizer.json"))

@@ -19,9 +19,8 @@ from .ops import (PackedMatrix, attention, gelu, layer_norm, log_softmax, matmul
 from .position_encodings import (RandomFourierEncoding, alibi_bias, alibi_slopes,  # noqa: E402
                         sinusoidal_positions)
 from .kv_cache import KVCache  # noqa: E402
-from .io import (Checkpoint, SafetensorsFile, load_config, save_checkpoint,  # noqa: E402
-                 save_safetensors)
-from .loading import load  # noqa: E402
+from .io import Checkpoint, SafetensorsFile, save_checkpoint, save_safetensors  # noqa: E402
+from .loading import load, load_config  # noqa: E402
 
 __version__ = "0.1.0"
 

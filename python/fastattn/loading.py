@@ -1,45 +1,48 @@
-"""fastattn.load: a Hugging Face model directory -> a fastattn model.
+"""The model registry, and loading a Hugging Face model directory through it.
 
-    model = fastattn.load("path/to/model")   # config.json + model.safetensors (or shards)
+    config = fastattn.load_config("path/to/model")   # the family's config dataclass
+    model = fastattn.load("path/to/model")           # config.json + model.safetensors (or shards)
 
-The config's model_type picks the builder in BUILDERS; each builder takes (config, source),
-source being the checkpoint as a mapping name -> ndarray. Builders are named as
-"module:attribute" strings and imported only when used, so `import fastattn` works without the
-model code's kernels, and a test or a user can put a callable in BUILDERS (register_builder).
+FAMILIES maps each model_type fastattn supports to its family (fastattn.models.<family>): the
+config dataclass that parses config.json, the builder (config, source) -> model, source being
+the checkpoint as a mapping name -> ndarray, and the checkpoint schema (config, **options) ->
+{name: shape} the builder reads (fastattn.testing writes random checkpoints from it). Entries
+are "module:attribute" strings imported on first use, so that importing this module (and
+fastattn.io, which re-exports load_config) loads no model code.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
+from collections.abc import Mapping
 
 from .io.checkpoint import Checkpoint
-from .io.config import load_config
+from .io.json_fields import JsonFields, read_config_json
 
-BUILDERS: dict = {
-    "gpt2": "fastattn.models.gpt2:build_gpt2",
-    "llama": "fastattn.models.llama:build_llama",
-    "mistral": "fastattn.models.llama:build_llama",
-    "qwen2": "fastattn.models.llama:build_llama",
-    "bert": "fastattn.models.bert:BertModel.from_weights",
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A model family's entry points: each a callable or a "module:attribute" string."""
+    config: object          # class with from_dict(raw, where) -> config
+    build: object           # (config, source) -> model
+    tensor_shapes: object   # (config, **options) -> {name: shape}
+
+
+_GPT2 = Family("fastattn.models.gpt2:GPT2Config", "fastattn.models.gpt2:build_gpt2",
+               "fastattn.models.gpt2:gpt2_tensor_shapes")
+_LLAMA = Family("fastattn.models.llama:LlamaConfig", "fastattn.models.llama:build_llama",
+                "fastattn.models.llama:llama_tensor_shapes")
+_BERT = Family("fastattn.models.bert:BertConfig", "fastattn.models.bert:BertModel.from_weights",
+               "fastattn.models.bert:bert_tensor_shapes")
+
+FAMILIES: dict[str, Family] = {
+    "gpt2": _GPT2, "llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA, "bert": _BERT,
 }
 
 
-def register_builder(model_type: str, builder) -> None:
-    """Makes load() build `model_type` with builder(config, source) (a callable, or a
-    "module:attribute" string)."""
-    BUILDERS[model_type] = builder
-
-
-def _check_known(model_type: str) -> None:
-    if model_type not in BUILDERS:
-        raise ValueError(f"load: model_type {model_type!r} is not supported; supported: "
-                         f"{', '.join(sorted(BUILDERS))}")
-
-
-def builder_for(model_type: str):
-    """The callable building `model_type`, imported on first use."""
-    _check_known(model_type)
-    entry = BUILDERS[model_type]
+def _resolve(entry):
+    """A "module:attribute" string imported (attribute may be dotted); a callable as it is."""
     if callable(entry):
         return entry
     module_name, _, attribute = entry.partition(":")
@@ -47,6 +50,46 @@ def builder_for(model_type: str):
     for part in attribute.split("."):
         target = getattr(target, part)
     return target
+
+
+def _check_known(model_type: str) -> None:
+    if model_type not in FAMILIES:
+        raise ValueError(f"load: model_type {model_type!r} is not supported; supported: "
+                         f"{', '.join(sorted(FAMILIES))}")
+
+
+def family_part(model_type: str, part: str):
+    """One entry point ("config", "build", "tensor_shapes") of model_type's family, imported
+    on first use; ValueError for a model_type no family claims."""
+    _check_known(model_type)
+    return _resolve(getattr(FAMILIES[model_type], part))
+
+
+def builder_for(model_type: str):
+    """The callable building `model_type`, imported on first use."""
+    return family_part(model_type, "build")
+
+
+def load_config(path_or_dict):
+    """A model's config from a config.json path, a model directory, or an already parsed dict.
+
+    model_type is required. For the supported types (llama, mistral, qwen2, gpt2, bert) the
+    family's config dataclass: every attribute the builders read is checked (wrong type or
+    range: ValueError naming the key) and defaulted as transformers does; other types come back
+    as a ModelConfig, their entries unchecked. bos/eos token ids and torch_dtype / dtype pass
+    through; keys not interpreted are kept in `.extra`."""
+    if isinstance(path_or_dict, Mapping):
+        raw, where = dict(path_or_dict), "(dict)"
+    elif isinstance(path_or_dict, (str, bytes, os.PathLike)):
+        raw, where = read_config_json(path_or_dict)
+    else:
+        raise TypeError(f"load_config: expected a path or a dict, got "
+                        f"{type(path_or_dict).__name__}")
+    model_type = JsonFields(raw, where).get("model_type", "str")
+    if model_type not in FAMILIES:
+        from .models.config import ModelConfig
+        return ModelConfig.from_dict(raw)
+    return family_part(model_type, "config").from_dict(raw, where)
 
 
 def load(path):

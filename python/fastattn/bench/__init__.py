@@ -64,23 +64,6 @@ class Result:
         return d
 
 
-def random_tensors(shapes: dict, seed: int = 0) -> dict:
-    """Random float32 weights for a checkpoint's ``name -> shape`` list (the models'
-    ``*_tensor_shapes``), initialised as transformers does: matrices N(0, 0.02^2), biases 0,
-    norm gains (the other 1-D weights) 1."""
-    rng = np.random.default_rng(seed)
-    t = {}
-    for name, shape in shapes.items():
-        if name.endswith(".bias"):
-            t[name] = np.zeros(shape, np.float32)
-        elif len(shape) == 1:
-            t[name] = np.ones(shape, np.float32)
-        else:
-            t[name] = rng.standard_normal(shape, dtype=np.float32)
-            t[name] *= 0.02
-    return t
-
-
 def try_import_torch():
     """torch if importable (benchmarks only; never a dependency), with fastattn's threads."""
     try:

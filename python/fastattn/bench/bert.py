@@ -8,8 +8,8 @@
   >= 300 sentences/s (sentences/s = N / the time per call). The torch column runs the same
   tokenizer, then transformers' BertModel and the same masked mean and normalisation.
 
-Weights are random (N(0, 0.02) like transformers' init, LayerNorm 1 / 0), built here with
-NumPy and copied into the transformers model, so a case costs a few seconds to set up and no
+Weights are random (N(0, 0.02) like transformers' init, LayerNorm 1 / 0), built with
+fastattn.testing.random_checkpoint and copied into the transformers model, so a case costs a few seconds to set up and no
 download. FLOP convention: 2 per multiply-add of the dense layers and of the two attention
 products (Q K^T, P V); softmax, GELU, LayerNorm and the embedding gathers are not counted.
 ``--quick`` uses a 4-layer hidden-256 model at batch 2 x 64 and 16 sentences.
@@ -20,8 +20,8 @@ import types
 
 import numpy as np
 
-from ..models.bert import bert_tensor_shapes
-from . import Case, random_tensors, try_import_torch
+from ..testing import random_checkpoint
+from . import Case, try_import_torch
 
 
 def bert_config(hidden, layers, heads, intermediate, vocab=30522, max_positions=512):
@@ -30,11 +30,6 @@ def bert_config(hidden, layers, heads, intermediate, vocab=30522, max_positions=
             "intermediate_size": intermediate, "hidden_act": "gelu",
             "max_position_embeddings": max_positions, "type_vocab_size": 2,
             "layer_norm_eps": 1e-12, "pad_token_id": 0}
-
-
-def random_bert_tensors(config: dict, seed: int = 0) -> dict:
-    """BertModel tensors with Hugging Face names (no prefix, with the pooler), float32."""
-    return random_tensors(bert_tensor_shapes(config), seed)
 
 
 def forward_flops(config: dict, batch: int, length: int) -> float:
@@ -77,7 +72,7 @@ def cases(quick: bool = False):
         config, batch, length = bert_config(256, 4, 4, 1024, max_positions=128), 2, 64
     else:
         config, batch, length = bert_config(768, 12, 12, 3072), 8, 128
-    tensors = random_bert_tensors(config)
+    tensors = random_checkpoint(config)  # BertModel's: no prefix, a pooler
     model = BertModel.from_weights(types.SimpleNamespace(**config), tensors)
     ids = rng.integers(5, config["vocab_size"], (batch, length))
     mask = np.ones_like(ids)
@@ -103,7 +98,7 @@ def cases(quick: bool = False):
         config, n = bert_config(256, 2, 4, 1024, vocab=2000, max_positions=64), 16
     else:
         config, n = bert_config(384, 6, 12, 1536), 64
-    tensors = random_bert_tensors(config, seed=1)
+    tensors = random_checkpoint(config, seed=1)
     model = BertModel.from_weights(types.SimpleNamespace(**config), tensors)
     vocab = _word_vocab(config["vocab_size"])
     tokenizer = WordPieceTokenizer(vocab)

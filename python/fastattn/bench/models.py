@@ -14,7 +14,8 @@ import types
 
 import numpy as np
 
-from . import Case, random_tensors, try_import_torch
+from ..testing import random_checkpoint
+from . import Case, try_import_torch
 
 GPT2_SMALL = dict(vocab=50257, embd=768, heads=12, layers=12, positions=1024)
 GPT2_QUICK = dict(vocab=1000, embd=64, heads=4, layers=2, positions=512)
@@ -37,7 +38,7 @@ def _hf_gpt2(shape, torch):
 
 def gpt2_model(shape, torch=None):
     """(fastattn model, HF model or None), with the same weights when HF is available."""
-    from ..models.gpt2 import build_gpt2, gpt2_tensor_shapes
+    from ..models.gpt2 import build_gpt2
     config = dict(
         model_type="gpt2", n_embd=shape["embd"], n_head=shape["heads"],
         n_layer=shape["layers"], n_positions=shape["positions"], vocab_size=shape["vocab"],
@@ -48,14 +49,14 @@ def gpt2_model(shape, torch=None):
         tensors = {k: v.detach().numpy() for k, v in hf.state_dict().items()
                    if k != "lm_head.weight"}
     else:
-        tensors = random_tensors(gpt2_tensor_shapes(config, prefix="transformer."))
+        tensors = random_checkpoint(config, prefix="transformer.")
     return build_gpt2(types.SimpleNamespace(**config), tensors), hf
 
 
 def tinyllama_model(shape, seed=0):
     """A LLaMA-architecture DecoderLM of the given shape with random float32 weights; returns
     (model, bytes of weights one decode step reads: every projection and the LM head)."""
-    from ..models.llama import build_llama, llama_tensor_shapes
+    from ..models.llama import build_llama
     h, hq = shape["hidden"], shape["heads"]
     config = dict(
         model_type="llama", hidden_size=h, intermediate_size=shape["inter"],
@@ -64,7 +65,7 @@ def tinyllama_model(shape, seed=0):
         vocab_size=shape["vocab"], hidden_act="silu", tie_word_embeddings=False,
         rope_theta=10000.0, rope_scaling=None, sliding_window=None,
         max_position_embeddings=2048, eos_token_id=None)
-    tensors = random_tensors(llama_tensor_shapes(config), seed)
+    tensors = random_checkpoint(config, seed)
     read = sum(a.nbytes for k, a in tensors.items() if "embed_tokens" not in k)
     return build_llama(types.SimpleNamespace(**config), tensors), read
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .config import ModelConfig, load_config, read_json_object
+from .json_fields import config_dict, read_json_object
 from .safetensors import SafetensorsFile, save_safetensors
 
 SINGLE_FILE = "model.safetensors"
@@ -135,8 +135,9 @@ class Checkpoint(Mapping):
         return [f.path for f in self._files.values()]
 
     @property
-    def config(self) -> ModelConfig:
-        """The directory's config.json, parsed by load_config."""
+    def config(self):
+        """The directory's config.json, parsed by fastattn.load_config."""
+        from ..loading import load_config   # the model registry; io itself loads no model code
         return load_config(self.path)
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -173,16 +174,17 @@ def _split(names: list, sizes: dict, shards: int) -> list[list]:
 
 def save_checkpoint(path, config, tensors: Mapping, *, dtype: str | None = "F32",
                     shards: int = 1) -> None:
-    """Writes a model directory: config.json (`config`: a dict or a ModelConfig) and `tensors`
+    """Writes a model directory: config.json (`config`: a dict, or a config load_config gave:
+    its attributes, with `extra`'s entries put back at the top level) and `tensors`
     as model.safetensors, or as `shards` files model-0000i-of-0000n.safetensors plus
     model.safetensors.index.json. Floating tensors are stored as `dtype` ("F32", "F16",
     "BF16"; None keeps each array's dtype). Files carry {"format": "pt"} metadata, which
     transformers expects. A stale file of the other layout is removed so it cannot win."""
-    if isinstance(config, ModelConfig):
-        config = {k: v for k, v in config.to_dict().items() if k != "extra"} | config.extra
     if not isinstance(config, Mapping):
-        raise TypeError(f"save_checkpoint: config must be a dict or a ModelConfig, got "
-                        f"{type(config).__name__}")
+        if not hasattr(config, "to_dict"):
+            raise TypeError(f"save_checkpoint: config must be a dict or a ModelConfig, got "
+                            f"{type(config).__name__}")
+        config = config_dict(config)
     if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= max(
             1, len(tensors)):
         raise ValueError(f"save_checkpoint: shards must be an integer in [1, number of tensors "

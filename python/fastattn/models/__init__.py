@@ -1,5 +1,7 @@
-"""Models assembled from fastattn.layers: DecoderLM (GPT-2, LLaMA, Mistral, Qwen2) and BERT.
-`fastattn.load(path)` picks the builder from config.json's model_type."""
+"""Models assembled from fastattn.layers, one folder per family (config, checkpoint schema,
+builder, forward): gpt2/ and llama/ build the shared DecoderLM (decoder.py), bert/ holds
+BertModel. `fastattn.load(path)` picks the family from config.json's model_type
+(fastattn.loading.FAMILIES)."""
 from .bert import BertModel
 from .decoder import DecoderLM
 from .gpt2 import build_gpt2

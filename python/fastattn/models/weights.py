@@ -2,7 +2,9 @@
 
 `Weights` wraps any mapping-like source of arrays (a fastattn.io checkpoint, or a dict in
 tests), returns float32 arrays, checks each tensor's shape, and remembers which names were
-taken so a builder can refuse checkpoints with tensors it does not understand."""
+taken so a builder can refuse checkpoints with tensors it does not understand. Builders use
+it through `take_listed`: every tensor of the family's checkpoint schema (models/<family>/
+schema.py), so what a builder reads and what the schema lists cannot differ."""
 from __future__ import annotations
 
 import numpy as np
@@ -39,3 +41,14 @@ class Weights:
             shown = ", ".join(repr(n) for n in sorted(extra)[:5])
             more = f" (and {len(extra) - 5} more)" if len(extra) > 5 else ""
             raise ValueError(f"checkpoint: unexpected tensor(s) {shown}{more}")
+
+
+def take_listed(source, shapes: dict, ignore=()) -> dict:
+    """Every tensor a checkpoint schema lists (`shapes`: name -> shape, names in full), float32
+    and shape-checked, from `source`; ValueError for a missing tensor, a wrong shape, or a
+    tensor of `source` the schema does not list (unless a substring in `ignore` marks it as
+    fine to leave, like a causal-mask buffer)."""
+    w = Weights(source, ignore=ignore)
+    tensors = {name: w.take(name, shape) for name, shape in shapes.items()}
+    w.check_all_used()
+    return tensors

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ops
-from ..layers import (Attention, Embedding, LayerNorm, Linear, MLP, TransformerBlock,
-                      activation_name)
-from .weights import Weights
+from ... import ops
+from ...layers import (Attention, Embedding, LayerNorm, Linear, MLP, TransformerBlock,
+                       activation_name)
+from ..weights import take_listed
+from .config import BertConfig
+from .schema import bert_tensor_shapes
 
 
 @dataclass
@@ -78,50 +80,6 @@ def _is_int(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
-def bert_tensor_shapes(config, *, prefix: str = "", pooler: bool = True, mlm: bool = False,
-                       nsp: bool = False) -> dict[str, tuple[int, ...]]:
-    """The tensors of a Hugging Face BERT checkpoint, name -> shape, in checkpoint order.
-
-    ``config``: a config.json dict. ``prefix``: "bert." for the pre-training / MLM classes.
-    The heads (``mlm``: ``cls.predictions``, ``nsp``: ``cls.seq_relationship``) are never
-    prefixed. The MLM decoder weight is tied to the word embeddings and so is not listed.
-    For writing random checkpoints (tests, benchmarks): what ``from_weights`` reads."""
-    h, inter, vocab = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def dense(name, out, inp):
-        shapes[name + ".weight"] = (out, inp)
-        shapes[name + ".bias"] = (out,)
-
-    def norm(name):
-        shapes[name + ".weight"] = (h,)
-        shapes[name + ".bias"] = (h,)
-
-    e = prefix + "embeddings."
-    shapes[e + "word_embeddings.weight"] = (vocab, h)
-    shapes[e + "position_embeddings.weight"] = (config["max_position_embeddings"], h)
-    shapes[e + "token_type_embeddings.weight"] = (config["type_vocab_size"], h)
-    norm(e + "LayerNorm")
-    for layer in range(config["num_hidden_layers"]):
-        p = f"{prefix}encoder.layer.{layer}."
-        for name in ("query", "key", "value"):
-            dense(p + f"attention.self.{name}", h, h)
-        dense(p + "attention.output.dense", h, h)
-        norm(p + "attention.output.LayerNorm")
-        dense(p + "intermediate.dense", inter, h)
-        dense(p + "output.dense", h, inter)
-        norm(p + "output.LayerNorm")
-    if pooler:
-        dense(prefix + "pooler.dense", h, h)
-    if mlm:
-        dense("cls.predictions.transform.dense", h, h)
-        norm("cls.predictions.transform.LayerNorm")
-        shapes["cls.predictions.bias"] = (vocab,)
-    if nsp:
-        dense("cls.seq_relationship", 2, h)
-    return shapes
-
-
 class BertModel:
     """A BERT encoder built from a checkpoint: ``BertModel.from_weights(config, tensors)``, or
     ``fastattn.load(directory)``. See the module docstring for the equations."""
@@ -154,76 +112,60 @@ class BertModel:
 
     @classmethod
     def from_weights(cls, config, source) -> "BertModel":
-        """Builds the model from ``config`` (attributes as in transformers' BertConfig:
-        hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_act,
-        max_position_embeddings, type_vocab_size, layer_norm_eps, vocab_size) and ``source``,
-        a mapping of checkpoint names to arrays. Pooler, masked-LM and next-sentence heads
-        are built when their tensors are present. Raises ValueError for a missing tensor, a
-        wrong shape, or a tensor the model does not use."""
+        """Builds the model from ``config`` (a BertConfig, a config.json dict, or an object
+        with BertConfig's attributes: hidden_size, num_hidden_layers, num_attention_heads,
+        intermediate_size, hidden_act, max_position_embeddings, type_vocab_size,
+        layer_norm_eps, vocab_size) and ``source``, a mapping of checkpoint names to arrays:
+        the tensors bert_tensor_shapes lists. Pooler, masked-LM and next-sentence heads are
+        built when their tensors are present. Raises ValueError for an invalid config, a
+        missing tensor, a wrong shape, or a tensor the model does not use."""
+        c = BertConfig.of(config)
         source = _Renamed(source)
         names = set(source.keys())
         prefix = "bert." if any(n.startswith("bert.") for n in names) else ""
-        w = Weights(source, prefix, ignore=("position_ids",))
-        c = config
-        h, inter = c.hidden_size, c.intermediate_size
-        heads = c.num_attention_heads
-        if h % heads:
-            raise ValueError(f"bert: hidden_size {h} is not a multiple of num_attention_heads "
-                             f"{heads}")
+        mlm = "cls.predictions.transform.dense.weight" in names
+        shapes = bert_tensor_shapes(
+            c, prefix=prefix, pooler=prefix + "pooler.dense.weight" in names, mlm=mlm,
+            nsp="cls.seq_relationship.weight" in names,
+            decoder=mlm and "cls.predictions.decoder.weight" in names,
+            decoder_bias=mlm and "cls.predictions.decoder.bias" in names)
+        t = take_listed(source, shapes, ignore=("position_ids",))
+        h, heads, eps = c.hidden_size, c.num_attention_heads, c.layer_norm_eps
         act = activation_name(c.hidden_act)
-        eps = c.layer_norm_eps
-        embeddings = (
-            Embedding(w.take("embeddings.word_embeddings.weight", (c.vocab_size, h))),
-            Embedding(w.take("embeddings.position_embeddings.weight",
-                             (c.max_position_embeddings, h))),
-            Embedding(w.take("embeddings.token_type_embeddings.weight", (c.type_vocab_size, h))),
-            LayerNorm(w.take("embeddings.LayerNorm.weight", (h,)),
-                      w.take("embeddings.LayerNorm.bias", (h,)), eps),
-        )
+
+        def dense(name):
+            return Linear(t[name + ".weight"], t[name + ".bias"])
+
+        def layer_norm(name):
+            return LayerNorm(t[name + ".weight"], t[name + ".bias"], eps)
+
+        e = prefix + "embeddings."
+        embeddings = (Embedding(t[e + "word_embeddings.weight"]),
+                      Embedding(t[e + "position_embeddings.weight"]),
+                      Embedding(t[e + "token_type_embeddings.weight"]),
+                      layer_norm(e + "LayerNorm"))
         blocks = []
         for i in range(c.num_hidden_layers):
-            p = f"encoder.layer.{i}."
-            qkv = Linear.concat([(w.take(p + f"attention.self.{n}.weight", (h, h)),
-                                  w.take(p + f"attention.self.{n}.bias", (h,)))
+            p = f"{prefix}encoder.layer.{i}."
+            qkv = Linear.concat([(t[p + f"attention.self.{n}.weight"],
+                                  t[p + f"attention.self.{n}.bias"])
                                  for n in ("query", "key", "value")])
-            attn = Attention(qkv, Linear(w.take(p + "attention.output.dense.weight", (h, h)),
-                                         w.take(p + "attention.output.dense.bias", (h,))),
-                             heads, heads, h // heads, causal=False)
-            mlp = MLP(Linear(w.take(p + "intermediate.dense.weight", (inter, h)),
-                             w.take(p + "intermediate.dense.bias", (inter,))),
-                      Linear(w.take(p + "output.dense.weight", (h, inter)),
-                             w.take(p + "output.dense.bias", (h,))), act)
-            norm1 = LayerNorm(w.take(p + "attention.output.LayerNorm.weight", (h,)),
-                              w.take(p + "attention.output.LayerNorm.bias", (h,)), eps)
-            norm2 = LayerNorm(w.take(p + "output.LayerNorm.weight", (h,)),
-                              w.take(p + "output.LayerNorm.bias", (h,)), eps)
-            blocks.append(TransformerBlock(attn, mlp, norm1, norm2, prenorm=False))
-        pooler = None
-        if w.has("pooler.dense.weight"):
-            pooler = Linear(w.take("pooler.dense.weight", (h, h)),
-                            w.take("pooler.dense.bias", (h,)))
-        head = Weights(source, "", ignore=("position_ids",))
-        mlm = None
-        if head.has("cls.predictions.transform.dense.weight"):
-            decoder_w = embeddings[0].weight
-            if head.has("cls.predictions.decoder.weight"):
-                decoder_w = head.take("cls.predictions.decoder.weight", (c.vocab_size, h))
-            bias = head.take("cls.predictions.bias", (c.vocab_size,))
-            if head.has("cls.predictions.decoder.bias"):
-                # transformers ties decoder.bias to predictions.bias: the same tensor saved twice
-                head.take("cls.predictions.decoder.bias", (c.vocab_size,))
-            mlm = (Linear(head.take("cls.predictions.transform.dense.weight", (h, h)),
-                          head.take("cls.predictions.transform.dense.bias", (h,))),
-                   LayerNorm(head.take("cls.predictions.transform.LayerNorm.weight", (h,)),
-                             head.take("cls.predictions.transform.LayerNorm.bias", (h,)), eps),
-                   decoder_w, bias)
-        nsp = None
-        if head.has("cls.seq_relationship.weight"):
-            nsp = Linear(head.take("cls.seq_relationship.weight", (2, h)),
-                         head.take("cls.seq_relationship.bias", (2,)))
-        w.taken |= head.taken
-        w.check_all_used()
-        return cls(config, embeddings, blocks, pooler, mlm, nsp)
+            attn = Attention(qkv, dense(p + "attention.output.dense"), heads, heads, h // heads,
+                             causal=False)
+            mlp = MLP(dense(p + "intermediate.dense"), dense(p + "output.dense"), act)
+            blocks.append(TransformerBlock(attn, mlp, layer_norm(p + "attention.output.LayerNorm"),
+                                           layer_norm(p + "output.LayerNorm"), prenorm=False))
+        pooler = dense(prefix + "pooler.dense") if prefix + "pooler.dense.weight" in t else None
+        heads_mlm = None
+        if mlm:
+            # cls.predictions.decoder.bias, when saved, is transformers' second copy of
+            # cls.predictions.bias (the two are tied): checked, not used
+            heads_mlm = (dense("cls.predictions.transform.dense"),
+                         layer_norm("cls.predictions.transform.LayerNorm"),
+                         t.get("cls.predictions.decoder.weight", embeddings[0].weight),
+                         t["cls.predictions.bias"])
+        nsp = dense("cls.seq_relationship") if "cls.seq_relationship.weight" in t else None
+        return cls(c, embeddings, blocks, pooler, heads_mlm, nsp)
 
     # ------------------------------------------------------------------------------ forward
     def _inputs(self, input_ids, attention_mask, token_type_ids):

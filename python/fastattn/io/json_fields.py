@@ -1,0 +1,116 @@
+"""JSON files and typed access to the objects they hold.
+
+`read_json_object` reads a file that must hold one JSON object (config.json, a checkpoint's
+index); `JsonFields` reads the entries of such an object one by one, checked as a kind (int,
+float, ...), with a range or a default, remembering which keys were read so that the rest can
+be kept as they are, and naming the key and the file in every error.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+
+REQUIRED = object()   # JsonFields.get's default: the key must be there
+
+
+class MissingKeyError(ValueError, KeyError):
+    """A required key is absent (or null). A ValueError like every other config error, and a
+    KeyError, which is what a plain dict lookup of the missing key gives (numpy's AxisError is
+    a ValueError and an IndexError the same way)."""
+
+    __str__ = ValueError.__str__   # the message as written, not KeyError's repr of it
+
+
+class JsonFields:
+    """Typed access to a JSON object `raw`; `where` (a file name, "(dict)") heads the errors."""
+
+    def __init__(self, raw: dict, where: str):
+        self.raw, self.where, self.used = raw, where, set()
+
+    def error(self, message: str, kind=ValueError):
+        raise kind(f"config {self.where}: {message}")
+
+    def get(self, key: str, kind: str, default=REQUIRED, *, nullable=False, minimum=None):
+        """raw[key] checked as kind ("int", "float", "bool", "str", "dict", "list").
+        Absent: default (an error when required). null: None when nullable, else the default."""
+        self.used.add(key)
+        value = self.raw.get(key)
+        if value is None:
+            if key in self.raw and nullable:
+                return None
+            if default is REQUIRED:
+                self.error(f"{key!r} is required" + (" (got null)" if key in self.raw else ""),
+                           MissingKeyError)
+            return default
+        return self.check(key, value, kind, minimum)
+
+    def check(self, key: str, value, kind: str, minimum=None):
+        ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+              "float": (isinstance(value, (int, float)) and not isinstance(value, bool)
+                        and math.isfinite(value)),
+              "bool": isinstance(value, bool),
+              "str": isinstance(value, str),
+              "dict": isinstance(value, dict),
+              "list": isinstance(value, list)}[kind]
+        if not ok:
+            expected = {"int": "an integer", "float": "a finite number", "bool": "true or false",
+                        "str": "a string", "dict": "an object", "list": "a list"}[kind]
+            self.error(f"{key!r} must be {expected}, got {value!r}")
+        if minimum is not None and value < minimum:
+            self.error(f"{key!r} must be >= {minimum}, got {value!r}")
+        return float(value) if kind == "float" else value
+
+    def positive_int(self, key: str, default=REQUIRED, **kw):
+        return self.get(key, "int", default, minimum=1, **kw)
+
+    def positive_float(self, key: str, default=REQUIRED):
+        value = self.get(key, "float", default)
+        if value is not None and value <= 0:
+            self.error(f"{key!r} must be > 0, got {value!r}")
+        return value
+
+    def divides(self, a_key: str, a: int, b_key: str, b: int):
+        """An error unless b divides a (a head count dividing a width, ...)."""
+        if a % b:
+            self.error(f"{a_key} ({a}) must be a multiple of {b_key} ({b})")
+
+    def unread(self) -> dict:
+        """The entries no get() has asked for, as they are."""
+        return {k: v for k, v in self.raw.items() if k not in self.used}
+
+
+def read_json_object(file: str, what: str) -> dict:
+    """The JSON object in `file`; ValueError naming `what` and the file otherwise."""
+    with open(file, "rb") as f:
+        data = f.read()
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ValueError(f"{what} {file!r}: not valid UTF-8 JSON ({e!r})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{what} {file!r}: must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def read_config_json(path) -> tuple[dict, str]:
+    """(raw dict, where) from a config.json file or a directory holding one."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config: no such file or directory: {path!r}")
+    file = os.path.join(path, "config.json") if os.path.isdir(path) else path
+    if not os.path.isfile(file):
+        raise FileNotFoundError(f"config: the model directory {path!r} has no config.json")
+    return read_json_object(file, "config"), repr(file)
+
+
+def config_dict(config) -> dict:
+    """The config.json dict of `config`: a mapping as it is; a config object's attributes
+    (`to_dict()` when it has one, else its instance attributes) with the uninterpreted
+    entries of its `extra` put back at the top level."""
+    if isinstance(config, Mapping):
+        return dict(config)
+    values = config.to_dict() if hasattr(config, "to_dict") else dict(vars(config))
+    extra = values.pop("extra", None) or {}
+    return values | dict(extra)

@@ -1,0 +1,14 @@
+"""Reference forward passes of whole models, one module per family, written from the equations
+with the other references (any float dtype: the tests run them in float64 on the same weights).
+
+Weights are a dict of Hugging Face checkpoint names -> arrays; configs are the parsed
+config.json dataclasses. Left padding follows Hugging Face: position = number of real tokens
+before this one; padded keys are masked out of every query's softmax.
+"""
+from .bert import bert, bert_mlm_logits, bert_pooler
+from .gpt2 import gpt2
+from .layout import merge_heads, positions_and_mask, split_heads
+from .llama import llama
+
+__all__ = ["gpt2", "llama", "bert", "bert_pooler", "bert_mlm_logits", "split_heads",
+           "merge_heads", "positions_and_mask"]
