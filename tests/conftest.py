@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastattn
-from fastattn.testing import random_checkpoint
+from fastattn import testing
 
 ISAS = fastattn.available_isas()
 
@@ -45,11 +45,11 @@ def max_rel_error(actual, expected, floor=0.0):
     return float(np.max(err)) if err.size else 0.0
 
 
-# -- small random decoder checkpoints: (config.json dict, Hugging Face-named float32 tensors) --
+# -- small random checkpoints: (config.json dict, Hugging Face-named float32 tensors) ----------
 
 # N(0, 0.2^2) for every tensor, norm gains 1 + N(0, 0.2^2): large enough that a wrong layout,
 # transpose or bias shows in the logits.
-DECODER_INIT = dict(std=0.2, bias_std=0.2, gain_std=0.2)
+LARGE_INIT = dict(std=0.2, bias_std=0.2, gain_std=0.2)
 
 
 def gpt2_checkpoint(rng, *, vocab=61, embd=32, heads=4, layers=2, positions=96, tied=True,
@@ -57,7 +57,7 @@ def gpt2_checkpoint(rng, *, vocab=61, embd=32, heads=4, layers=2, positions=96, 
     config = dict(model_type="gpt2", n_embd=embd, n_head=heads, n_layer=layers,
                   n_positions=positions, vocab_size=vocab, layer_norm_epsilon=1e-5,
                   activation_function="gelu_new", n_inner=None, tie_word_embeddings=tied)
-    return config, random_checkpoint(config, rng, prefix=prefix, **DECODER_INIT)
+    return config, testing.random_checkpoint(config, rng, prefix=prefix, **LARGE_INIT)
 
 
 def llama_checkpoint(rng, model_type="llama", *, vocab=61, hidden=32, heads=4, kv_heads=2,
@@ -76,4 +76,35 @@ def llama_checkpoint(rng, model_type="llama", *, vocab=61, hidden=32, heads=4, k
         config["sliding_window"] = window
     if model_type == "qwen2":
         config["use_sliding_window"] = False
-    return config, random_checkpoint(config, rng, **DECODER_INIT)
+    return config, testing.random_checkpoint(config, rng, **LARGE_INIT)
+
+
+# -- small configs and tensors for the io / config / loading tests ----------------------------
+
+TINY_GPT2 = {"model_type": "gpt2", "n_embd": 8, "n_head": 2, "n_layer": 1, "n_positions": 16,
+             "vocab_size": 11}
+
+
+def random_tensors(rng, n=7):
+    return testing.random_tensors({f"layer.{i}.weight": (i + 1, 3) for i in range(n)}, rng,
+                                  std=1.0)
+
+
+LLAMA = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 160,
+         "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+         "vocab_size": 100, "max_position_embeddings": 2048}
+
+BERT = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64,
+        "vocab_size": 50}
+
+
+def _owner(array):
+    """The object at the end of an array's .base chain (through NumPy's memoryview wrapper)."""
+    while True:
+        if isinstance(array, np.ndarray) and array.base is not None:
+            array = array.base
+        elif isinstance(array, memoryview):
+            array = array.obj
+        else:
+            return array
