@@ -66,8 +66,15 @@ class FamilyConfig:
 
     @classmethod
     def _parse(cls, r: JsonFields, model_type: str) -> dict:
-        """The family's fields, read from r (a subclass defines it)."""
+        """The family's fields, read from r (a subclass defines it, taking the defaults from
+        `defaults()` so that each is written once, on its field)."""
         raise NotImplementedError
+
+    @classmethod
+    def defaults(cls) -> dict:
+        """The fields' defaults, name -> value (fields without one are left out)."""
+        return {f.name: f.default for f in dataclasses.fields(cls)
+                if f.default is not dataclasses.MISSING}
 
     @classmethod
     def of(cls, config):

@@ -35,20 +35,20 @@ class BertConfig(FamilyConfig):
 
     @classmethod
     def _parse(cls, r: JsonFields, model_type: str) -> dict:
-        c = {}
+        c, d = {}, cls.defaults()
         c["hidden_size"] = hidden = r.positive_int("hidden_size")
         c["num_hidden_layers"] = r.positive_int("num_hidden_layers")
         c["num_attention_heads"] = heads = r.positive_int("num_attention_heads")
         r.divides("hidden_size", hidden, "num_attention_heads", heads)
         c["intermediate_size"] = r.positive_int("intermediate_size")
-        c["hidden_act"] = r.get("hidden_act", "str", "gelu")
+        c["hidden_act"] = r.get("hidden_act", "str", d["hidden_act"])
         c["max_position_embeddings"] = r.positive_int("max_position_embeddings")
-        c["type_vocab_size"] = r.positive_int("type_vocab_size", 2)
-        c["layer_norm_eps"] = r.positive_float("layer_norm_eps", 1e-12)
+        c["type_vocab_size"] = r.positive_int("type_vocab_size", d["type_vocab_size"])
+        c["layer_norm_eps"] = r.positive_float("layer_norm_eps", d["layer_norm_eps"])
         c["vocab_size"] = r.positive_int("vocab_size")
-        c["pad_token_id"] = r.get("pad_token_id", "int", 0, minimum=0)
-        c["tie_word_embeddings"] = r.get("tie_word_embeddings", "bool", True)
-        kind = r.get("position_embedding_type", "str", "absolute")
+        c["pad_token_id"] = r.get("pad_token_id", "int", d["pad_token_id"], minimum=0)
+        c["tie_word_embeddings"] = r.get("tie_word_embeddings", "bool", d["tie_word_embeddings"])
+        kind = r.get("position_embedding_type", "str", d["position_embedding_type"])
         if kind != "absolute":
             r.error(f"position_embedding_type {kind!r} is not supported (only 'absolute': learned "
                     "positions added to the token embeddings)")

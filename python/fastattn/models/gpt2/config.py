@@ -32,23 +32,23 @@ class GPT2Config(FamilyConfig):
 
     @classmethod
     def _parse(cls, r: JsonFields, model_type: str) -> dict:
-        c = {}
+        c, d = {}, cls.defaults()
         c["n_embd"] = e = r.positive_int("n_embd")
         c["n_head"] = heads = r.positive_int("n_head")
         r.divides("n_embd", e, "n_head", heads)
         c["n_layer"] = r.positive_int("n_layer")
         c["n_positions"] = r.positive_int("n_positions")
         c["vocab_size"] = r.positive_int("vocab_size")
-        c["layer_norm_epsilon"] = r.positive_float("layer_norm_epsilon", 1e-5)
-        c["activation_function"] = r.get("activation_function", "str", "gelu_new")
-        c["n_inner"] = r.positive_int("n_inner", None, nullable=True)
-        c["tie_word_embeddings"] = r.get("tie_word_embeddings", "bool", True)
+        c["layer_norm_epsilon"] = r.positive_float("layer_norm_epsilon", d["layer_norm_epsilon"])
+        c["activation_function"] = r.get("activation_function", "str", d["activation_function"])
+        c["n_inner"] = r.positive_int("n_inner", d["n_inner"], nullable=True)
+        c["tie_word_embeddings"] = r.get("tie_word_embeddings", "bool", d["tie_word_embeddings"])
         # Variants of the attention the builder does not implement: refuse rather than run wrong.
         if not r.get("scale_attn_weights", "bool", True):
             r.error("'scale_attn_weights': false is not supported")
         if r.get("scale_attn_by_inverse_layer_idx", "bool", False):
             r.error("'scale_attn_by_inverse_layer_idx': true is not supported")
-        c["pad_token_id"] = r.get("pad_token_id", "int", None, minimum=0)
+        c["pad_token_id"] = r.get("pad_token_id", "int", d["pad_token_id"], minimum=0)
         return c
 
     @property

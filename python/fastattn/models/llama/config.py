@@ -12,9 +12,10 @@ and 5.x writes one dict
 Both become `rope_theta: float` and `rope_scaling: dict | None` — None for the default rotation,
 else the scaling fields with the type under "rope_type" (the form fastattn.rope's `scaling`
 takes, see fastattn.rope_frequencies, whose SCALING_TYPES are the types accepted) — and
-`partial_rotary_factor` (default 1.0). transformers reads the original context length of dynamic and yarn from config.max_position_embeddings when the
-dict has no original_max_position_embeddings; the dict gets it written in so that it carries
-everything the frequencies depend on.
+`partial_rotary_factor` (default 1.0). transformers reads the original context length of
+dynamic and yarn from config.max_position_embeddings when the dict has no
+original_max_position_embeddings; the dict gets it written in so that it carries everything
+the frequencies depend on.
 
 Sliding window: mistral's sliding_window (transformers' default 4096; null: none); qwen2 uses
 sliding_window only with use_sliding_window true, and then only in layers >= max_window_layers;
@@ -74,7 +75,7 @@ class LlamaConfig(FamilyConfig):
 
     @classmethod
     def _parse(cls, r: JsonFields, model_type: str) -> dict:
-        c = {}
+        c, d = {}, cls.defaults()
         c["hidden_size"] = hidden = r.positive_int("hidden_size")
         c["intermediate_size"] = r.positive_int("intermediate_size")
         c["num_hidden_layers"] = layers = r.positive_int("num_hidden_layers")
@@ -89,14 +90,14 @@ class LlamaConfig(FamilyConfig):
         c["vocab_size"] = r.positive_int("vocab_size")
         c["max_position_embeddings"] = max_pos = r.positive_int(
             "max_position_embeddings", _DEFAULT_MAX_POSITIONS[model_type])
-        c["rms_norm_eps"] = r.positive_float("rms_norm_eps", 1e-6)
-        c["hidden_act"] = r.get("hidden_act", "str", "silu")
-        c["tie_word_embeddings"] = r.get("tie_word_embeddings", "bool", False)
-        c["attention_bias"] = r.get("attention_bias", "bool", False)
-        c["mlp_bias"] = r.get("mlp_bias", "bool", False)
+        c["rms_norm_eps"] = r.positive_float("rms_norm_eps", d["rms_norm_eps"])
+        c["hidden_act"] = r.get("hidden_act", "str", d["hidden_act"])
+        c["tie_word_embeddings"] = r.get("tie_word_embeddings", "bool", d["tie_word_embeddings"])
+        c["attention_bias"] = r.get("attention_bias", "bool", d["attention_bias"])
+        c["mlp_bias"] = r.get("mlp_bias", "bool", d["mlp_bias"])
         c["sliding_window"] = _sliding_window(r, model_type, layers)
-        c.update(_rope(r, max_pos))
-        c["pad_token_id"] = r.get("pad_token_id", "int", None, minimum=0)
+        c.update(_rope(r, max_pos, d))
+        c["pad_token_id"] = r.get("pad_token_id", "int", d["pad_token_id"], minimum=0)
         return c
 
 
@@ -166,7 +167,7 @@ def _same(r: JsonFields, what: str, a, b):
     return a if a is not None else b
 
 
-def _rope(r: JsonFields, max_positions: int) -> dict:
+def _rope(r: JsonFields, max_positions: int, defaults: dict) -> dict:
     top_theta = r.positive_float("rope_theta", None)
     top_partial = r.positive_float("partial_rotary_factor", None)
     scaling = r.get("rope_scaling", "dict", None, nullable=True)
@@ -185,6 +186,7 @@ def _rope(r: JsonFields, max_positions: int) -> dict:
         partial = _same(r, "partial_rotary_factor values", partial, dict_partial)
     if partial is not None and partial > 1:
         r.error(f"'partial_rotary_factor' must be in (0, 1], got {partial!r}")
-    return {"rope_theta": 10000.0 if theta is None else theta,
+    return {"rope_theta": defaults["rope_theta"] if theta is None else theta,
             "rope_scaling": None if kind == "default" else {"rope_type": kind, **fields},
-            "partial_rotary_factor": 1.0 if partial is None else float(partial)}
+            "partial_rotary_factor": (defaults["partial_rotary_factor"] if partial is None
+                                      else float(partial))}
