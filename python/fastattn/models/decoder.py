@@ -15,8 +15,6 @@ from .. import generation
 from ..kv_cache import KVCache
 
 
-RING_CHUNK = 64
-
 
 def positions_from_mask(mask: np.ndarray) -> np.ndarray:
     """(B, L) 0/1 mask -> (B, L) int64 positions: cumsum(mask) - 1, pads at 0."""
@@ -75,13 +73,10 @@ class DecoderLM:
         if self.max_positions is not None and capacity > self.max_positions:
             raise ValueError(f"generate: prompt + max_new_tokens = {capacity} exceeds the model's "
                              f"{self.max_positions} positions")
-        if self.window is not None:
-            # Mistral's rolling buffer: constant memory however long the stream. W slots would
-            # do for one token per step; the extra slots let a chunk of up to
-            # RING_CHUNK tokens be appended (and attended) at once.
-            return KVCache(len(self.blocks), batch, self.num_kv_heads, self.head_dim,
-                           self.window + RING_CHUNK - 1, window=self.window)
-        return KVCache(len(self.blocks), batch, self.num_kv_heads, self.head_dim, capacity)
+        # With a window (Mistral's rolling buffer) the cache is a ring: constant memory however
+        # long the stream.
+        return KVCache.for_stream(len(self.blocks), batch, self.num_kv_heads, self.head_dim,
+                                  capacity, window=self.window)
 
     def step(self, cache: KVCache, ids, positions, key_mask) -> np.ndarray:
         x = self._embed(ids, positions)
