@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import generation
 from ..kv_cache import KVCache
 
 
@@ -88,11 +87,12 @@ class DecoderLM:
     def generate(self, input_ids, max_new_tokens: int, *, temperature: float = 0.0,
                  top_k=None, top_p=None, seed=None, eos_token_id=None, attention_mask=None,
                  stream: bool = False):
-        """Greedy (temperature 0) or sampled generation with a KV cache; see
-        fastattn.generation.generate. eos_token_id defaults to the config's."""
+        """Greedy (temperature 0) or sampled generation with a KV cache:
+        ``fastattn.pipelines.generate(self, ...)`` (the loop lives there; kept as a method for
+        existing callers). eos_token_id defaults to the config's."""
+        from ..pipelines.generation import generate
         if eos_token_id is None:
             eos_token_id = getattr(self.config, "eos_token_id", None)
-        return generation.generate(self, input_ids, max_new_tokens, temperature=temperature,
-                                   top_k=top_k, top_p=top_p, seed=seed,
-                                   eos_token_id=eos_token_id, attention_mask=attention_mask,
-                                   stream=stream)
+        return generate(self, input_ids, max_new_tokens, temperature=temperature, top_k=top_k,
+                        top_p=top_p, seed=seed, eos_token_id=eos_token_id,
+                        attention_mask=attention_mask, stream=stream)
