@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from fastattn.generation import filter_logits, generate, sample_next
+from fastattn.pipelines.generation import filter_logits, generate, sample_next
 
 VOCAB = 11
 

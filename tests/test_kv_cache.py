@@ -240,3 +240,74 @@ def test_core_rejects_out_of_bounds_direct_calls():
     with pytest.raises(ValueError, match=r"need 1 <= T <= 4"):
         _core.kv_append(ks, ks.copy(), 0, np.zeros((1, 1, 5, 2), np.float32),
                         np.zeros((1, 1, 5, 2), np.float32), 0)
+
+
+# -- attend_new: the policy a causal attention layer runs on (decode in place, else prefill) --
+
+@pytest.mark.parametrize("window,chunks", [(None, [5, 1, 1, 3, 1]), (4, [9, 1, 1, 2, 1]),
+                                           (3, [70, 1, 1])])
+def test_attend_new_matches_reference_over_the_whole_history(window, chunks):
+    """Prompt chunks (longer than the ring's max_chunk too) then single-token decode steps:
+    every output equals the float64 reference over the logically ordered history."""
+    rng = np.random.default_rng(7)
+    B, Hq, Hkv, D = 2, 4, 2, 8
+    N = sum(chunks)
+    s = Stream(rng, B, Hq, Hkv, D, N)
+    cache = fastattn.KVCache.for_stream(1, B, Hkv, D, N, window=window)
+    t = 0
+    for T in chunks:
+        out = cache.attend_new(0, s.q[:, :, t:t + T], s.k[:, :, t:t + T], s.v[:, :, t:t + T])
+        want = reference.cached_attention(*(a.astype(np.float64) for a in
+                                            (s.q[:, :, t:t + T], s.k[:, :, :t + T],
+                                             s.v[:, :, :t + T])),
+                                          np.arange(t, t + T), window=window)
+        np.testing.assert_allclose(out, want, rtol=0, atol=attend_tolerance(t + T, 4 * D, 4))
+        t += T
+        assert cache.lengths[0] == t
+
+
+def test_attend_new_with_key_mask_ignores_padded_keys():
+    """A left-padded prompt: padded keys take no weight, for the prompt and for later steps."""
+    rng = np.random.default_rng(8)
+    B, H, D, L = 2, 2, 8, 6
+    s = Stream(rng, B, H, H, D, L + 1)
+    mask = np.ones((B, L + 1), bool)
+    mask[1, :2] = False                           # row 1: two pads, then four real tokens
+    cache = fastattn.KVCache.for_stream(1, B, H, D, L + 1)
+    outs = [cache.attend_new(0, s.q[:, :, :L], s.k[:, :, :L], s.v[:, :, :L],
+                             key_mask=mask[:, :L]),
+            cache.attend_new(0, s.q[:, :, L:], s.k[:, :, L:], s.v[:, :, L:], key_mask=mask)]
+    for b in range(B):
+        real = np.flatnonzero(mask[b])
+        q_pos = np.arange(L + 1)[real]
+        want = reference.cached_attention(
+            *(a[b:b + 1, :, real].astype(np.float64) for a in (s.q, s.k, s.v)),
+            np.arange(real.size))
+        got = np.concatenate(outs, axis=2)[b:b + 1, :, q_pos]
+        np.testing.assert_allclose(got, want, rtol=0, atol=attend_tolerance(L + 1, 4 * D, 4))
+
+
+def test_for_stream_sizes_the_ring_for_prompt_chunks():
+    plain = fastattn.KVCache.for_stream(2, 1, 2, 8, 100)
+    assert (plain.capacity, plain.window) == (100, None)
+    ring = fastattn.KVCache.for_stream(2, 1, 2, 8, 10**9, window=16)
+    assert ring.window == 16 and ring.max_chunk == fastattn.kv_cache.STREAM_CHUNK
+
+
+def test_attention_layer_refuses_before_touching_the_cache():
+    """A call the layer refuses (return_weights, or a window the cache does not have) raises
+    before projecting or appending anything: the cache's lengths are unchanged."""
+    from fastattn.layers import Attention, Linear
+    rng = np.random.default_rng(9)
+    e, heads = 16, 2
+    layer = Attention(Linear(rng.standard_normal((3 * e, e)).astype(np.float32)),
+                      Linear(rng.standard_normal((e, e)).astype(np.float32)), heads, heads,
+                      e // heads, causal=True)
+    cache = fastattn.KVCache(1, 1, heads, e // heads, 8, window=4)
+    x = rng.standard_normal((1, 2, e)).astype(np.float32)
+    with pytest.raises(ValueError, match="window"):
+        layer(x, positions=np.arange(2), cache=cache)
+    cache = fastattn.KVCache(1, 1, heads, e // heads, 8)
+    with pytest.raises(ValueError, match="return_weights"):
+        layer(x, positions=np.arange(2), cache=cache, return_weights=True)
+    assert cache.lengths.tolist() == [0]

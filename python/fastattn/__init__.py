@@ -13,7 +13,8 @@ _apply_environment()
 from . import reference  # noqa: E402
 from .similarity import cosine_similarity, dot_scores, top_k_neighbours  # noqa: E402
 from .tokenizers import WordPieceTokenizer, train_wordpiece  # noqa: E402
-from .models.bert import BertModel, BertOutput, embed  # noqa: E402
+from .models.bert import BertModel, BertOutput  # noqa: E402
+from .pipelines import embed  # noqa: E402
 from .ops import (PackedMatrix, attention, gelu, layer_norm, log_softmax, matmul, relu,  # noqa: E402
                   rms_norm, rope, silu, softmax, swiglu)
 from .position_encodings import (RandomFourierEncoding, alibi_bias, alibi_slopes,  # noqa: E402

@@ -51,11 +51,12 @@ def cmd_info(args) -> int:
 
 def cmd_generate(args) -> int:
     import fastattn
-    from fastattn.text import generate_text, load_tokenizer
+    from fastattn.pipelines import generate_text
+    from fastattn.tokenizers.tokenizer_json import load_tokenizer_json
 
     if args.threads:
         fastattn.set_num_threads(args.threads)
-    tokenizer = load_tokenizer(args.model_dir)
+    tokenizer = load_tokenizer_json(args.model_dir)
     model = fastattn.load(args.model_dir)
     stats: dict = {}
     sys.stdout.write(args.prompt)
@@ -74,7 +75,7 @@ def cmd_generate(args) -> int:
 
 def cmd_embed(args) -> int:
     import fastattn
-    from fastattn.tokenizers import WordPieceTokenizer
+    from fastattn.pipelines import SentenceEmbedder
 
     if args.k < 1 or args.batch_size < 1:
         print("fastattn embed: -k and --batch-size must be >= 1", file=sys.stderr)
@@ -92,14 +93,12 @@ def cmd_embed(args) -> int:
         print(f"fastattn embed: {args.file!r} has no non-empty line", file=sys.stderr)
         return 2
     try:
-        model = fastattn.load(args.model)
-        tokenizer = WordPieceTokenizer.from_pretrained(args.model)
+        embedder = SentenceEmbedder(args.model, pooling=args.pooling)
     except (OSError, ValueError) as e:
         print(f"fastattn embed: {e}", file=sys.stderr)
         return 2
-    kw = {"pooling": args.pooling, "batch_size": args.batch_size}
-    corpus = fastattn.embed(model, tokenizer, lines, **kw)
-    queries = fastattn.embed(model, tokenizer, args.query, **kw)
+    corpus = embedder(lines, batch_size=args.batch_size)
+    queries = embedder(args.query, batch_size=args.batch_size)
     k = min(args.k, len(lines))
     index, scores = fastattn.top_k_neighbours(queries, corpus, k)
     for q, (rows, row_scores) in enumerate(zip(index, scores)):

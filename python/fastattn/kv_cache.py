@@ -1,21 +1,19 @@
 """KVCache: preallocated float32 keys/values per layer, a ring buffer with a sliding window,
-and decode / chunked-prefill attention computed directly on the ring (docs/kv_cache.md)."""
+decode / chunked-prefill attention computed directly on the ring, and the policy that serves a
+causal attention layer from it (``attend_new``: decode in place, or prefill over cached + new
+keys) (docs/kv_cache.md)."""
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 
 from . import _core
 from . import _validate as val  # not `v`: append's argument is v
+from .ops.attention import attention
 
-
-def _count(op: str, name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value}")
-    return int(value)
+# Extra ring slots a streaming cache (KVCache.for_stream) gets beyond its window W: W slots
+# serve one token per step; W + STREAM_CHUNK - 1 let a prompt be prefilled STREAM_CHUNK tokens
+# per append (max_chunk = capacity - W + 1) for 63 more slots of memory.
+STREAM_CHUNK = 64
 
 
 class KVCache:
@@ -43,12 +41,12 @@ class KVCache:
     def __init__(self, num_layers: int, batch: int, kv_heads: int, head_dim: int,
                  capacity: int, *, window: int | None = None):
         op = "KVCache"
-        self.num_layers = _count(op, "num_layers", num_layers, 1)
-        self.batch = _count(op, "batch", batch, 1)
-        self.kv_heads = _count(op, "kv_heads", kv_heads, 1)
-        self.head_dim = _count(op, "head_dim", head_dim, 1)
-        self.capacity = _count(op, "capacity", capacity, 1)
-        self.window = None if window is None else _count(op, "window", window, 1)
+        self.num_layers = val.integer(op, "num_layers", num_layers, 1)
+        self.batch = val.integer(op, "batch", batch, 1)
+        self.kv_heads = val.integer(op, "kv_heads", kv_heads, 1)
+        self.head_dim = val.integer(op, "head_dim", head_dim, 1)
+        self.capacity = val.integer(op, "capacity", capacity, 1)
+        self.window = None if window is None else val.integer(op, "window", window, 1)
         if self.window is not None and self.window > self.capacity:
             raise ValueError(f"{op}: window ({self.window}) must be <= capacity "
                              f"({self.capacity}), the ring's slot count")
@@ -56,6 +54,18 @@ class KVCache:
         self._k = np.zeros(shape, np.float32)
         self._v = np.zeros(shape, np.float32)
         self._lengths = np.zeros(self.num_layers, np.int64)
+
+    @classmethod
+    def for_stream(cls, num_layers: int, batch: int, kv_heads: int, head_dim: int,
+                   tokens: int, *, window: int | None = None) -> "KVCache":
+        """A cache for a stream of ``tokens`` tokens (prompt + generated): ``tokens`` slots, or
+        with a sliding ``window`` a ring of ``window + STREAM_CHUNK - 1`` slots, constant in
+        memory however long the stream, that takes prompt chunks of ``STREAM_CHUNK`` tokens."""
+        if window is None:
+            return cls(num_layers, batch, kv_heads, head_dim, tokens)
+        window = val.integer("KVCache.for_stream", "window", window, 1)
+        return cls(num_layers, batch, kv_heads, head_dim, window + STREAM_CHUNK - 1,
+                   window=window)
 
     # ------------------------------------------------------------------ state
     @property
@@ -73,7 +83,7 @@ class KVCache:
         """Absolute positions (int64) the next ``count`` tokens will take: what ``fastattn.rope``
         needs for them. With ``layer=None`` every layer must have the same length."""
         op = "KVCache.positions"
-        count = _count(op, "count", count, 0)
+        count = val.integer(op, "count", count, 0)
         if layer is None:
             if np.any(self._lengths != self._lengths[0]):
                 raise ValueError(f"{op}: layers have different lengths {self._lengths.tolist()} "
@@ -88,11 +98,10 @@ class KVCache:
         self._lengths[:] = 0
 
     def _layer(self, op: str, layer) -> int:
-        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
-            raise TypeError(f"{op}: layer must be an int, got {type(layer).__name__}")
+        layer = val.integer(op, "layer", layer)
         if not 0 <= layer < self.num_layers:
             raise ValueError(f"{op}: layer {layer} is out of range for {self.num_layers} layers")
-        return int(layer)
+        return layer
 
     def _tokens(self, op: str, name: str, x, heads_multiple: bool = False) -> np.ndarray:
         x = val.float32_array(op, name, x)
@@ -162,6 +171,42 @@ class KVCache:
         return val.run_into(out, lambda o: _core.kv_attend(self._k, self._v, layer, q, o, length,
                                                          window, float(scale)),
                           val.contiguous_or_none)
+
+    # ------------------------------------------------------------------ a layer's step
+    def attend_new(self, layer: int, q: np.ndarray, k: np.ndarray, v: np.ndarray, *,
+                   key_mask: np.ndarray | None = None, scale: float | None = None) -> np.ndarray:
+        """Causal attention of a chunk of new tokens over everything cached plus themselves,
+        storing their keys and values: ``q (B, Hq, T, D)``, ``k, v (B, kv_heads, T, D)`` (rotated
+        already) -> ``(B, Hq, T, D)``. Query ``t`` sits at position ``length + t``.
+
+        ``key_mask (B, length + T)`` bool (or None): False for keys that are padding (left
+        padding of a batched prompt), over all tokens so far including these.
+
+        Decode (one token per sequence, no mask, a non-empty cache) appends first and attends
+        on the ring in place (``attend``: reads K/V once, split-KV). Anything else (a prompt,
+        or a padded batch) attends over (cached keys ++ new keys) BEFORE appending, so a
+        sliding-window ring never drops keys that an early query of the chunk still needs;
+        the chunk is then appended ``max_chunk`` tokens at a time."""
+        layer = self._layer("KVCache.attend_new", layer)
+        length = int(self._lengths[layer])
+        if q.shape[2] == 1 and key_mask is None and length > 0:
+            self.append(layer, k, v)
+            return self.attend(layer, q, scale=scale)
+        if length > 0:
+            k_all = np.concatenate([self.keys(layer), k], axis=2)
+            v_all = np.concatenate([self.values(layer), v], axis=2)
+        else:
+            k_all, v_all = k, v
+        mask = None
+        if key_mask is not None:
+            mask = np.ascontiguousarray(key_mask[:, -k_all.shape[2]:])[:, None, None, :]
+        out = attention(q, k_all, v_all, mask=mask, causal=True, window=self.window,
+                        scale=scale)
+        step = self.max_chunk
+        for start in range(0, k.shape[2], step):
+            self.append(layer, np.ascontiguousarray(k[:, :, start:start + step]),
+                        np.ascontiguousarray(v[:, :, start:start + step]))
+        return out
 
     # ------------------------------------------------------------------ inspection
     def _ordered(self, store: np.ndarray, layer) -> np.ndarray:

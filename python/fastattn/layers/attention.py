@@ -112,6 +112,14 @@ class Attention:
         With a cache, k and v are appended to it and the queries attend over everything cached.
         return_weights (no cache): also return the probabilities (B, Hq, L, L).
         """
+        if cache is not None:
+            # checked before anything is computed or appended: the cache stays as it was
+            if return_weights:
+                raise ValueError("Attention: return_weights is not available with a KV cache")
+            if not self.causal or self.window != cache.window:
+                raise ValueError(f"Attention: a KV cache serves causal self-attention with the "
+                                 f"cache's window ({cache.window}); this layer has causal="
+                                 f"{self.causal}, window={self.window}")
         if context is not None or context_kv is not None:
             self._require_cross()
             if cache is not None:
@@ -128,36 +136,6 @@ class Attention:
             if return_weights:
                 out, probs = out
                 return self.o(merge_heads(out), residual=residual), probs
-        elif x.shape[1] == 1 and key_mask is None and cache.lengths[layer] > 0:
-            # Decode: one new token per sequence attends the whole cache in place.
-            cache.append(layer, k, v)
-            out = cache.attend(layer, q, scale=self.scale)
         else:
-            # Prefill, or padded batches: attend over (cached keys ++ new keys) before they are
-            # appended, so a sliding-window ring never drops keys an early query of this chunk
-            # still needs.
-            if cache.lengths[layer] > 0:
-                k_all = np.concatenate([cache.keys(layer), k], axis=2)
-                v_all = np.concatenate([cache.values(layer), v], axis=2)
-            else:
-                k_all, v_all = k, v
-            mask = None
-            if key_mask is not None:
-                mask = np.ascontiguousarray(key_mask[:, -k_all.shape[2]:])[:, None, None, :]
-            out = ops.attention(q, k_all, v_all, mask=mask, causal=self.causal,
-                                window=self.window, scale=self.scale)
-            self._append(cache, layer, k, v)
-        if return_weights:
-            raise ValueError("Attention: return_weights is not available with a KV cache")
+            out = cache.attend_new(layer, q, k, v, key_mask=key_mask, scale=self.scale)
         return self.o(merge_heads(out), residual=residual)
-
-    @staticmethod
-    def _append(cache, layer, k, v):
-        # A ring cache takes at most cache.max_chunk tokens per append.
-        step = cache.max_chunk
-        if k.shape[2] <= step:
-            cache.append(layer, k, v)
-            return
-        for start in range(0, k.shape[2], step):
-            cache.append(layer, np.ascontiguousarray(k[:, :, start:start + step]),
-                         np.ascontiguousarray(v[:, :, start:start + step]))

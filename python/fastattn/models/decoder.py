@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import generation
 from ..kv_cache import KVCache
 
-
-RING_CHUNK = 64
 
 
 def positions_from_mask(mask: np.ndarray) -> np.ndarray:
@@ -70,18 +67,15 @@ class DecoderLM:
             x = x + self.position_embed(positions, name="positions")
         return np.ascontiguousarray(x, dtype=np.float32)
 
-    # -- generation protocol (see fastattn.generation) ----------------------------------------
+    # -- generation protocol (see fastattn.pipelines.generation) ----------------------------------------
     def start_generation(self, batch: int, capacity: int) -> KVCache:
         if self.max_positions is not None and capacity > self.max_positions:
             raise ValueError(f"generate: prompt + max_new_tokens = {capacity} exceeds the model's "
                              f"{self.max_positions} positions")
-        if self.window is not None:
-            # Mistral's rolling buffer: constant memory however long the stream. W slots would
-            # do for one token per step; the extra slots let a chunk of up to
-            # RING_CHUNK tokens be appended (and attended) at once.
-            return KVCache(len(self.blocks), batch, self.num_kv_heads, self.head_dim,
-                           self.window + RING_CHUNK - 1, window=self.window)
-        return KVCache(len(self.blocks), batch, self.num_kv_heads, self.head_dim, capacity)
+        # With a window (Mistral's rolling buffer) the cache is a ring: constant memory however
+        # long the stream.
+        return KVCache.for_stream(len(self.blocks), batch, self.num_kv_heads, self.head_dim,
+                                  capacity, window=self.window)
 
     def step(self, cache: KVCache, ids, positions, key_mask) -> np.ndarray:
         x = self._embed(ids, positions)
@@ -93,11 +87,12 @@ class DecoderLM:
     def generate(self, input_ids, max_new_tokens: int, *, temperature: float = 0.0,
                  top_k=None, top_p=None, seed=None, eos_token_id=None, attention_mask=None,
                  stream: bool = False):
-        """Greedy (temperature 0) or sampled generation with a KV cache; see
-        fastattn.generation.generate. eos_token_id defaults to the config's."""
+        """Greedy (temperature 0) or sampled generation with a KV cache:
+        ``fastattn.pipelines.generate(self, ...)`` (the loop lives there; kept as a method for
+        existing callers). eos_token_id defaults to the config's."""
+        from ..pipelines.generation import generate
         if eos_token_id is None:
             eos_token_id = getattr(self.config, "eos_token_id", None)
-        return generation.generate(self, input_ids, max_new_tokens, temperature=temperature,
-                                   top_k=top_k, top_p=top_p, seed=seed,
-                                   eos_token_id=eos_token_id, attention_mask=attention_mask,
-                                   stream=stream)
+        return generate(self, input_ids, max_new_tokens, temperature=temperature, top_k=top_k,
+                        top_p=top_p, seed=seed, eos_token_id=eos_token_id,
+                        attention_mask=attention_mask, stream=stream)

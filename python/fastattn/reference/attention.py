@@ -10,23 +10,27 @@ import numpy as np
 from .softmax import softmax
 
 
-def attention_mask(len_q, len_k, *, causal=False, window=None):
-    """Boolean (Lq, Lk) mask, True where query i may attend key j.
-
-    Query i sits at absolute position p = i + (Lk - Lq) (bottom-right alignment: the last query
-    is the last key, as when new queries extend a cached prefix).
+def visible(p, j, *, causal=False, window=None):
+    """The causal / sliding-window rule, the one statement of it in the references: True where
+    a query at absolute position p may attend the key at position j (arrays broadcast).
       causal:             j <= p
       window W, causal:   p - W < j <= p          (the W most recent keys, Mistral-style)
       window W alone:     |p - j| < W             (a symmetric band of width 2W - 1)
     """
-    p = np.arange(len_q)[:, None] + (len_k - len_q)
-    j = np.arange(len_k)[None, :]
-    allowed = np.ones((len_q, len_k), dtype=bool)
+    allowed = np.ones(np.broadcast_shapes(np.shape(p), np.shape(j)), dtype=bool)
     if causal:
         allowed &= j <= p
     if window is not None:
         allowed &= (p - j < window) if causal else (np.abs(p - j) < window)
     return allowed
+
+
+def attention_mask(len_q, len_k, *, causal=False, window=None):
+    """Boolean (Lq, Lk) mask, True where query i may attend key j (``visible``). Query i sits at
+    absolute position p = i + (Lk - Lq) (bottom-right alignment: the last query is the last
+    key, as when new queries extend a cached prefix)."""
+    p = np.arange(len_q)[:, None] + (len_k - len_q)
+    return visible(p, np.arange(len_k)[None, :], causal=causal, window=window)
 
 
 def attention(q, k, v, mask=None, causal=False, window=None, scale=None, return_weights=False):

@@ -12,8 +12,8 @@ Checkpoint names are Hugging Face's (BertModel / BertForMaskedLM / BertForPreTra
 without "bert."); the LayerNorm names "gamma" / "beta" of old checkpoints are read as
 "weight" / "bias".
 
-``fastattn.embed`` (sentence embeddings: mean or [CLS] pooling) is defined here too; it needs
-only a model that maps (input_ids, attention_mask, token_type_ids) to hidden states.
+The model is pure (arrays in, arrays out); fill-mask and sentence embeddings, which need a
+tokenizer, are pipelines: fastattn.pipelines.fill_mask and fastattn.pipelines.embeddings.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ... import ops
 from ...layers import (Attention, Embedding, LayerNorm, Linear, MLP, TransformerBlock,
                        activation_name)
 from ..weights import take_listed
@@ -76,8 +75,6 @@ class _Renamed:
         return self.source[self.names[name]]
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
 class BertModel:
@@ -273,105 +270,7 @@ class BertModel:
         return self.nsp(np.ascontiguousarray(pooled, np.float32))
 
     def fill_mask(self, text: str, tokenizer, top_k: int = 5):
-        """For each mask token in ``text`` (in order), the ``top_k`` most probable tokens: a
-        list (one entry per mask) of lists of ``{"token", "token_id", "score"}``, highest
-        score first (ties: lower id first). ``score`` is the softmax probability over the
-        whole vocabulary of the masked-LM logits at that position."""
-        if not isinstance(text, str):
-            raise TypeError(f"fill_mask: text must be a str, got {type(text).__name__}")
-        if not _is_int(top_k) or top_k < 1:
-            raise ValueError(f"fill_mask: top_k must be an int >= 1, got {top_k!r}")
-        if tokenizer.mask_token_id is None:
-            raise ValueError(f"fill_mask: the tokenizer's vocabulary has no mask token "
-                             f"{tokenizer.mask_token!r}")
-        if tokenizer.vocab_size > self.vocab_size:
-            raise ValueError(f"fill_mask: the tokenizer has {tokenizer.vocab_size} tokens, the "
-                             f"model's vocabulary {self.vocab_size}")
-        enc = tokenizer.encode(text)
-        if len(enc.ids) > self.max_length:
-            raise ValueError(f"fill_mask: the text has {len(enc.ids)} tokens, more than the "
-                             f"model's max_position_embeddings {self.max_length}")
-        ids = np.asarray(enc.ids, np.int64)
-        where = np.flatnonzero(ids == tokenizer.mask_token_id)
-        if where.size == 0:
-            raise ValueError(f"fill_mask: the text has no mask token {tokenizer.mask_token!r}")
-        hidden = self(ids[None], token_type_ids=np.asarray(enc.type_ids, np.int64)[None])
-        probs = ops.softmax(self.mlm_logits(hidden[0, where]))
-        k = min(top_k, probs.shape[1])
-        results = []
-        for row in probs:
-            best = np.argsort(-row, kind="stable")[:k]
-            tokens = tokenizer.convert_ids_to_tokens([int(i) for i in best])
-            results.append([{"token": t, "token_id": int(i), "score": float(row[i])}
-                            for t, i in zip(tokens, best)])
-        return results
-
-
-def _pooled_rows(hidden: np.ndarray, lengths: np.ndarray, pooling: str) -> np.ndarray:
-    """One vector per row of hidden (B, L, H): the [CLS] vector, or the mean over the row's
-    first lengths[b] (real) positions, summed in float64 so padding cannot enter the sum."""
-    if pooling == "cls":
-        return hidden[:, 0].astype(np.float32)
-    out = np.empty((hidden.shape[0], hidden.shape[2]), np.float32)
-    for b, n in enumerate(lengths):
-        out[b] = hidden[b, :n].sum(axis=0, dtype=np.float64) / n
-    return out
-
-
-def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True,
-          batch_size: int = 32, max_length: int | None = None) -> np.ndarray:
-    """Sentence embeddings (N, hidden) float32 of ``texts`` (a list of str).
-
-    Each text is encoded as ``[CLS] text [SEP]`` (cut to ``max_length`` tokens, default and
-    at most the model's max_position_embeddings) and run through ``model``; the embedding
-    is the mean of its token vectors over the attention mask ([CLS] and [SEP] included, as
-    sentence-transformers' mean pooling; padding excluded), ``pooling="mean"``, or its
-    [CLS] vector, ``pooling="cls"`` (the raw vector, not the pooler's tanh layer). With
-    ``normalize`` rows are scaled to unit L2 norm (then dot products are cosines).
-
-    Texts are batched ``batch_size`` at a time after sorting by token count, so a batch
-    holds texts of similar length and little padding. A text's embedding does not depend
-    on the batch it lands in beyond float32 rounding (the attention kernel's blocking
-    differs with the padded length); the tests check this.
-
-    ``model``: a :class:`BertModel` or any object with ``hidden_size``, ``max_length`` and
-    ``model(input_ids, attention_mask, token_type_ids) -> (B, L, hidden)``.
-    """
-    if pooling not in ("mean", "cls"):
-        raise ValueError(f"embed: pooling must be 'mean' or 'cls', got {pooling!r}")
-    if isinstance(texts, (str, bytes)):
-        raise TypeError("embed: texts must be a list of str, got a single "
-                        f"{type(texts).__name__}")
-    texts = list(texts)
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise TypeError(f"embed: texts[{i}] must be a str, got {type(t).__name__}")
-    if not _is_int(batch_size) or batch_size < 1:
-        raise ValueError(f"embed: batch_size must be an int >= 1, got {batch_size!r}")
-    limit = model.max_length
-    if max_length is not None:
-        if not _is_int(max_length) or max_length < 2:
-            raise ValueError(f"embed: max_length must be an int >= 2 ([CLS] and [SEP]), got "
-                             f"{max_length!r}")
-        limit = min(limit, int(max_length))
-    encodings = [tokenizer.encode(t, max_length=limit, truncation=True) for t in texts]
-    lengths = np.array([len(e.ids) for e in encodings], np.int64)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    out = np.empty((len(texts), model.hidden_size), np.float32)
-    order = np.argsort(lengths, kind="stable")
-    for start in range(0, len(texts), batch_size):
-        rows = order[start:start + batch_size]
-        n = lengths[rows]
-        width = int(n.max())
-        ids = np.full((len(rows), width), pad, np.int64)
-        types = np.zeros((len(rows), width), np.int64)
-        for r, i in enumerate(rows):
-            ids[r, :n[r]] = encodings[i].ids
-            types[r, :n[r]] = encodings[i].type_ids
-        mask = (np.arange(width) < n[:, None]).astype(np.int64)
-        hidden = model(ids, mask, types)
-        out[rows] = _pooled_rows(hidden, n, pooling)
-    if normalize:
-        norms = np.sqrt(np.einsum("ij,ij->i", out, out, dtype=np.float64))
-        out = (out / np.maximum(norms, 1e-12)[:, None]).astype(np.float32)
-    return out
+        """``fastattn.pipelines.fill_mask(self, tokenizer, text, top_k)``: kept as a method for
+        existing callers; the pipeline (``fastattn.pipelines.FillMask``) owns the logic."""
+        from ...pipelines.fill_mask import fill_mask
+        return fill_mask(self, tokenizer, text, top_k)

@@ -8,7 +8,7 @@ import pytest
 
 tokenizers = pytest.importorskip("tokenizers")
 
-from fastattn.text import TextStream  # noqa: E402
+from fastattn.pipelines import TextStream  # noqa: E402
 
 CORPUS = ["the quick brown fox jumps over the lazy dog", "naïve café — 東京 🙂 déjà vu",
           "attention is all you need", "fast kernels on a small cpu"] * 20
@@ -72,6 +72,34 @@ def test_generate_command_streams_text(byte_bpe, tmp_path, rng):
 
 
 def test_missing_tokenizer_file_is_named(tmp_path):
-    import fastattn.text
+    from fastattn.tokenizers.tokenizer_json import load_tokenizer_json
     with pytest.raises(FileNotFoundError, match="tokenizer.json"):
-        fastattn.text.load_tokenizer(str(tmp_path))
+        load_tokenizer_json(tmp_path)
+
+
+def test_text_generator_loads_the_directory_and_continues_greedily(byte_bpe, tmp_path, rng):
+    """TextGenerator(dir) reads tokenizer.json itself; its continuation is the greedy
+    continuation of the same model, the streamed pieces join to it, and two calls are
+    independent (each generation has its own KV cache)."""
+    import fastattn
+    from conftest import llama_checkpoint
+    from fastattn.pipelines import TextGenerator
+    config, tensors = llama_checkpoint(rng, vocab=byte_bpe.get_vocab_size())
+    fastattn.save_checkpoint(tmp_path, config, tensors)
+    byte_bpe.save(str(tmp_path / "tokenizer.json"))
+    gen = TextGenerator(tmp_path)
+    ids = np.asarray([byte_bpe.encode("the lazy").ids])
+    expected = byte_bpe.decode(gen.model.generate(ids, 9)[0, ids.shape[1]:].tolist())
+    assert gen("the lazy", 9) == expected == "".join(gen.stream("the lazy", 9))
+    sampled = [gen("the lazy", 9, temperature=1.0, seed=3) for _ in range(2)]
+    assert sampled[0] == sampled[1]
+
+
+def test_text_generator_names_a_missing_tokenizer(tmp_path, rng):
+    import fastattn
+    from conftest import llama_checkpoint
+    from fastattn.pipelines import TextGenerator
+    config, tensors = llama_checkpoint(rng)
+    fastattn.save_checkpoint(tmp_path, config, tensors)
+    with pytest.raises(FileNotFoundError, match="tokenizer.json"):
+        TextGenerator(tmp_path)

@@ -1,30 +1,16 @@
-"""Text in, text out for the decoder models: a Hugging Face `tokenizer.json` (BPE, byte-level
-BPE, ...) read by the optional `tokenizers` package (`pip install "fastattn[text]"`), and
-incremental detokenisation for streaming.
-
-Why a dependency: tokenizer.json describes a pipeline (normalizers, pre-tokenizers with
-byte-level regexes, BPE merges, post-processors, added tokens) whose exact behaviour is defined
-by the `tokenizers` package itself; re-implementing it would only be a source of mismatches.
-BERT's WordPiece, simple and fully specified, is ours (fastattn.tokenizers)."""
+"""Text in, text out for the decoder models: incremental detokenisation (TextStream), a
+prompt's continuation piece by piece (generate_text), and TextGenerator, the pipeline that
+loads a model directory with its tokenizer.json."""
 from __future__ import annotations
 
 import os
 import time
 from typing import Iterator
 
+import numpy as np
 
-def load_tokenizer(model_dir: str):
-    """The `tokenizers.Tokenizer` of `model_dir/tokenizer.json`."""
-    path = os.path.join(model_dir, "tokenizer.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no tokenizer.json in {model_dir!r} (fastattn generate needs "
-                                f"the checkpoint's Hugging Face tokenizer file)")
-    try:
-        from tokenizers import Tokenizer
-    except ImportError as e:
-        raise ImportError("reading tokenizer.json needs the optional 'tokenizers' package: "
-                          "pip install \"fastattn[text]\"") from e
-    return Tokenizer.from_file(path)
+from ..tokenizers.tokenizer_json import load_tokenizer_json
+from .generation import generate
 
 
 class TextStream:
@@ -63,8 +49,6 @@ def generate_text(model, tokenizer, prompt: str, max_new_tokens: int, *, tempera
                   top_k=None, top_p=None, seed=None, stats: dict | None = None) -> Iterator[str]:
     """Yields the continuation of `prompt` piece by piece (greedy or sampled). If `stats` is a
     dict it receives prompt_tokens, new_tokens, prefill_s and decode_s."""
-    import numpy as np
-
     ids = np.asarray([tokenizer.encode(prompt).ids], dtype=np.int64)
     if ids.shape[1] == 0:
         raise ValueError("generate: the prompt encodes to no tokens")
@@ -73,8 +57,8 @@ def generate_text(model, tokenizer, prompt: str, max_new_tokens: int, *, tempera
     t0 = time.perf_counter()
     first = None
     count = 0
-    for tokens in model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k,
-                                 top_p=top_p, seed=seed, eos_token_id=eos, stream=True):
+    for tokens in generate(model, ids, max_new_tokens, temperature=temperature, top_k=top_k,
+                           top_p=top_p, seed=seed, eos_token_id=eos, stream=True):
         if first is None:
             first = time.perf_counter()
         count += 1
@@ -91,3 +75,29 @@ def generate_text(model, tokenizer, prompt: str, max_new_tokens: int, *, tempera
     if stats is not None:
         stats.update(prompt_tokens=int(ids.shape[1]), new_tokens=count,
                      prefill_s=(first or end) - t0, decode_s=end - (first or end))
+
+
+class TextGenerator:
+    """A decoder model directory (config.json, safetensors weights, tokenizer.json) as a
+    text-in, text-out pipeline: the model and its tokenizer loaded once, each call a fresh
+    generation (its own KV cache), so one TextGenerator serves several threads.
+
+        gen = TextGenerator("path/to/model")
+        gen("The capital of France is", max_new_tokens=16)        # -> the continuation (str)
+        for piece in gen.stream("Once upon a time", 64): print(piece, end="")
+    """
+
+    def __init__(self, model_dir, *, model=None, tokenizer=None):
+        from ..loading import load
+        model_dir = os.fspath(model_dir)
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer_json(model_dir)
+        self.model = model if model is not None else load(model_dir)
+
+    def stream(self, prompt: str, max_new_tokens: int = 64, **sampling) -> Iterator[str]:
+        """The continuation piece by piece; ``sampling``: temperature, top_k, top_p, seed,
+        stats (see generate_text)."""
+        return generate_text(self.model, self.tokenizer, prompt, max_new_tokens, **sampling)
+
+    def __call__(self, prompt: str, max_new_tokens: int = 64, **sampling) -> str:
+        """The continuation of ``prompt`` (without the prompt)."""
+        return "".join(self.stream(prompt, max_new_tokens, **sampling))

@@ -1,0 +1,108 @@
+"""Sentence embeddings from an encoder (BERT family): ``embed`` (model + tokenizer + texts ->
+vectors) and ``SentenceEmbedder``, the pipeline that loads a model directory with its
+vocab.txt.
+
+    e_text = pool(encoder([CLS] text [SEP]))      pool: mean over real tokens, or [CLS]
+    e_text /= ||e_text||                          (normalize=True: dot product = cosine)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as val
+
+POOLINGS = ("mean", "cls")
+
+
+def _pooled_rows(hidden: np.ndarray, lengths: np.ndarray, pooling: str) -> np.ndarray:
+    """One vector per row of hidden (B, L, H): the [CLS] vector, or the mean over the row's
+    first lengths[b] (real) positions, summed in float64 so padding cannot enter the sum."""
+    if pooling == "cls":
+        return hidden[:, 0].astype(np.float32)
+    out = np.empty((hidden.shape[0], hidden.shape[2]), np.float32)
+    for b, n in enumerate(lengths):
+        out[b] = hidden[b, :n].sum(axis=0, dtype=np.float64) / n
+    return out
+
+
+def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True,
+          batch_size: int = 32, max_length: int | None = None) -> np.ndarray:
+    """Sentence embeddings (N, hidden) float32 of ``texts`` (a list of str).
+
+    Each text is encoded as ``[CLS] text [SEP]`` (cut to ``max_length`` tokens, default and
+    at most the model's max_position_embeddings) and run through ``model``; the embedding
+    is the mean of its token vectors over the attention mask ([CLS] and [SEP] included, as
+    sentence-transformers' mean pooling; padding excluded), ``pooling="mean"``, or its
+    [CLS] vector, ``pooling="cls"`` (the raw vector, not the pooler's tanh layer). With
+    ``normalize`` rows are scaled to unit L2 norm (then dot products are cosines).
+
+    Texts are batched ``batch_size`` at a time after sorting by token count, so a batch
+    holds texts of similar length and little padding. A text's embedding does not depend
+    on the batch it lands in beyond float32 rounding (the attention kernel's blocking
+    differs with the padded length); the tests check this.
+
+    ``model``: a :class:`BertModel` or any object with ``hidden_size``, ``max_length`` and
+    ``model(input_ids, attention_mask, token_type_ids) -> (B, L, hidden)``.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"embed: pooling must be 'mean' or 'cls', got {pooling!r}")
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("embed: texts must be a list of str, got a single "
+                        f"{type(texts).__name__}")
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"embed: texts[{i}] must be a str, got {type(t).__name__}")
+    batch_size = val.integer("embed", "batch_size", batch_size, 1)
+    limit = model.max_length
+    if max_length is not None:
+        # at least [CLS] and [SEP]
+        limit = min(limit, val.integer("embed", "max_length", max_length, 2))
+    encodings = [tokenizer.encode(t, max_length=limit, truncation=True) for t in texts]
+    lengths = np.array([len(e.ids) for e in encodings], np.int64)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out = np.empty((len(texts), model.hidden_size), np.float32)
+    order = np.argsort(lengths, kind="stable")
+    for start in range(0, len(texts), batch_size):
+        rows = order[start:start + batch_size]
+        n = lengths[rows]
+        width = int(n.max())
+        ids = np.full((len(rows), width), pad, np.int64)
+        types = np.zeros((len(rows), width), np.int64)
+        for r, i in enumerate(rows):
+            ids[r, :n[r]] = encodings[i].ids
+            types[r, :n[r]] = encodings[i].type_ids
+        mask = (np.arange(width) < n[:, None]).astype(np.int64)
+        hidden = model(ids, mask, types)
+        out[rows] = _pooled_rows(hidden, n, pooling)
+    if normalize:
+        norms = np.sqrt(np.einsum("ij,ij->i", out, out, dtype=np.float64))
+        out = (out / np.maximum(norms, 1e-12)[:, None]).astype(np.float32)
+    return out
+
+
+class SentenceEmbedder:
+    """A BERT-family model directory (config.json, safetensors weights, vocab.txt) as a
+    sentence-embedding pipeline: model and WordPiece tokenizer loaded once; each call is
+    independent, so one SentenceEmbedder serves several threads.
+
+        embedder = SentenceEmbedder("path/to/all-MiniLM-L6-v2")
+        vectors = embedder(["a first sentence", "another one"])     # (2, hidden), unit rows
+    """
+
+    def __init__(self, model_dir, *, pooling: str = "mean", normalize: bool = True,
+                 model=None, tokenizer=None):
+        from ..loading import load
+        from ..tokenizers import WordPieceTokenizer
+        if pooling not in POOLINGS:
+            raise ValueError(f"SentenceEmbedder: pooling must be one of {POOLINGS}, got "
+                             f"{pooling!r}")
+        self.pooling, self.normalize = pooling, normalize
+        self.tokenizer = (tokenizer if tokenizer is not None
+                          else WordPieceTokenizer.from_pretrained(model_dir))
+        self.model = model if model is not None else load(model_dir)
+
+    def __call__(self, texts, *, batch_size: int = 32, max_length: int | None = None):
+        """Embeddings (N, hidden) float32 of ``texts`` (see ``embed``)."""
+        return embed(self.model, self.tokenizer, texts, pooling=self.pooling,
+                     normalize=self.normalize, batch_size=batch_size, max_length=max_length)
