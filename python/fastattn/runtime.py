@@ -11,6 +11,7 @@ import os
 from typing import Iterator
 
 from . import _core
+from ._validate import integer
 
 __all__ = [
     "available_isas", "get_isa", "set_isa", "use_isa",
@@ -56,11 +57,7 @@ def get_num_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Let kernels use ``n >= 1`` threads. Results do not depend on ``n`` (bit-identical)."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    _core.set_num_threads(n)
+    _core.set_num_threads(integer("set_num_threads", "n", n, 1))
 
 
 @contextlib.contextmanager

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import collections
-import numbers
 import threading
 
 import numpy as np
 
 from .. import _core
+from .. import _layout
 from .. import _validate as v
 from ..rope_frequencies import (dynamic_original_length, resolve_rope_config, rope_frequencies,
                          scaling_key)
@@ -75,14 +75,13 @@ def _positions(op: str, positions, B: int, L: int) -> np.ndarray:
 
 
 def _rotary_dim(op: str, rotary_dim, D: int) -> int:
+    rotary_dim = v.integer(op, "rotary_dim", rotary_dim, optional=True)
     if rotary_dim is None:
         rotary_dim = D
-    if isinstance(rotary_dim, bool) or not isinstance(rotary_dim, numbers.Integral):
-        raise TypeError(f"{op}: rotary_dim must be an int or None, got {type(rotary_dim).__name__}")
     if not (0 < rotary_dim <= D and rotary_dim % 2 == 0):
         raise ValueError(f"{op}: rotary_dim must be even and in [2, {D}] (the head dim), "
                          f"got {rotary_dim}")
-    return int(rotary_dim)
+    return rotary_dim
 
 
 def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = 10000.0, style: str = "half",
@@ -117,8 +116,7 @@ def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = 10000.0, style:
     pos = _positions(op, positions, B, L)
     theta = v.positive_float(op, "theta", theta)
     theta, rotary_dim = resolve_rope_config(op, theta, rotary_dim, D, scaling)
-    if style not in STYLES:
-        raise ValueError(f"{op}: style must be 'half' or 'interleaved', got {style!r}")
+    v.one_of(op, "style", style, STYLES)
     interleaved = style == "interleaved"
     rot = _rotary_dim(op, rotary_dim, D) if D > 0 else 0
     key = scaling_key(op, scaling)
@@ -143,6 +141,6 @@ def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = 10000.0, style:
     cos = cos.reshape((-1, L, width))
     sin = sin.reshape((-1, L, width))
 
-    xc = np.ascontiguousarray(x)
-    return v.run_into(out, lambda o: _core.rope(xc, cos, sin, o, rot, interleaved),
-                      v.contiguous_or_none)
+    xc = _layout.contiguous(x)
+    return _layout.run_into(out, lambda o: _core.rope(xc, cos, sin, o, rot, interleaved),
+                            _layout.contiguous_or_none)
