@@ -2,6 +2,8 @@
 the tests use float64): what fastattn.KVCache.attend computes over its ring buffer."""
 import numpy as np
 
+from .attention import attention
+
 
 def cached_attention(q, k, v, q_positions, window=None, scale=None):
     """q (B, Hq, T, D) at absolute positions q_positions (T,); k, v (B, Hkv, N, D) the whole
@@ -10,20 +12,12 @@ def cached_attention(q, k, v, q_positions, window=None, scale=None):
     h // (Hq // Hkv).
 
         out_i = sum_j softmax_j(scale q_i . k_j + mask_ij) v_j,   scale = 1 / sqrt(D) by default
-    """
-    B, Hq, T, D = q.shape
-    Hkv, N = k.shape[1], k.shape[2]
-    scale = 1.0 / np.sqrt(D) if scale is None else scale
-    group = Hq // Hkv
-    k = np.repeat(k, group, axis=1)                                   # (B, Hq, N, D)
-    v = np.repeat(v, group, axis=1)
-    scores = scale * np.einsum("bhtd,bhnd->bhtn", q, k)
+
+    The queries' positions are arbitrary here, so the mask is built from them and handed to
+    the textbook attention (which aligns queries to the end of the keys instead)."""
     p_q = np.asarray(q_positions)[:, None]                            # (T, 1)
-    p_k = np.arange(N)[None, :]                                       # (1, N)
+    p_k = np.arange(k.shape[2])[None, :]                              # (1, N)
     visible = p_k <= p_q
     if window is not None:
         visible &= p_k > p_q - window
-    scores = np.where(visible, scores, -np.inf)
-    m = scores.max(axis=-1, keepdims=True)
-    e = np.exp(scores - m)                                            # masked: exp(-inf) = 0
-    return np.einsum("bhtn,bhnd->bhtd", e / e.sum(axis=-1, keepdims=True), v)
+    return attention(q, k, v, mask=visible, scale=scale)
