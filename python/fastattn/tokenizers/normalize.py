@@ -41,7 +41,7 @@ CJK_RANGES = (
 )
 
 # Every character that separates words: tab/LF/CR plus categories Zs, Zl, Zp (Unicode 15;
-# tests/test_tokenizer.py checks this list against unicodedata over all code points).
+# tests/test_normalize.py checks this list against unicodedata over all code points).
 WHITESPACE = ("\t\n\r \u00a0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B))
               + "\u2028\u2029\u202f\u205f\u3000")
 
