@@ -32,7 +32,8 @@ def whole_elements(x: np.ndarray) -> bool:
 def aligned_or_copy(x: np.ndarray) -> np.ndarray:
     """x itself when a kernel reading strided views can read it in place (``whole_elements``),
     else a C-contiguous copy."""
-    return x if whole_elements(x) else np.ascontiguousarray(x)
+    # not np.ascontiguousarray: it returns a C-contiguous but misaligned array as it is
+    return x if whole_elements(x) else x.copy(order="C")
 
 
 def unit_rows_or_none(x: np.ndarray) -> np.ndarray | None:
@@ -48,7 +49,7 @@ def unit_rows_or_copy(x: np.ndarray) -> np.ndarray:
     """x with a unit-stride last axis and whole-element strides: x itself, or a C-contiguous
     copy when its strides do not allow it."""
     view = unit_rows_or_none(x)
-    return view if view is not None else np.ascontiguousarray(x)
+    return view if view is not None else x.copy(order="C")
 
 
 def kernel_target(out: np.ndarray, shape) -> np.ndarray | None:

@@ -563,7 +563,7 @@ def _truncate(a, b, budget: int, strategy: str):
         return a, cut(b, budget - na)
     # longest_first: cut only the longer text if that suffices, else both to half the budget
     # (the odd token going to the longer text, to the pair on a tie).
-    short, long_ = min(na, nb), max(na, nb)
+    short = min(na, nb)
     new_long = short if short > budget else max(short, budget - short)
     new_short = short
     if new_short + new_long > budget:
