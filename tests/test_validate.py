@@ -55,6 +55,9 @@ def test_one_of():
 
 def test_require_shape_and_shape_str():
     assert v.shape_str(np.zeros((2, 3)).shape) == "(2, 3)" and v.shape_str([4]) == "(4,)"
+    assert v.shapes_str(a=(2, 3), b=(4,)) == "a has shape (2, 3) and b has shape (4,)"
+    assert v.shapes_str(a=(), b=(1,), c=(2,)) == ("a has shape (), b has shape (1,) and "
+                                                  "c has shape (2,)")
     x = np.zeros((2, 3), np.float32)
     v.require_shape("op", "x", x, (2, 3))
     with pytest.raises(ValueError, match=r"^op: x has shape \(2, 3\), expected \(3,\) why$"):

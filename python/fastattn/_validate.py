@@ -36,6 +36,13 @@ def shape_str(shape) -> str:
     return str(tuple(int(s) for s in shape))
 
 
+def shapes_str(**shapes) -> str:
+    """The shapes of the named arrays in a message: ``shapes_str(a=(2, 3), b=(4,))`` is
+    "a has shape (2, 3) and b has shape (4,)"."""
+    parts = [f"{name} has shape {shape_str(s)}" for name, s in shapes.items()]
+    return " and ".join(parts) if len(parts) <= 2 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def require_shape(op: str, name: str, x: np.ndarray, expected, why: str = "") -> None:
     """ValueError "op: name has shape (a, b), expected (c, d) why" unless x has ``expected``."""
     if tuple(x.shape) != tuple(expected):

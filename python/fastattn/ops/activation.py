@@ -22,9 +22,14 @@ def _elementwise(op: str, kernel, inputs: dict, out) -> np.ndarray:
     return _layout.run_into(out, lambda o: kernel(*contiguous, o), _layout.contiguous_or_none)
 
 
+def _activation(op: str, kind: str, x, out) -> np.ndarray:
+    """The kernel's activation ``kind`` (a KERNEL_ACTIVATIONS name) of x, validated as ``op``."""
+    return _elementwise(op, lambda a, o: _core.activation(kind, a, o), {"x": x}, out)
+
+
 def relu(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """relu(x) = max(x, 0) (NaN stays NaN)."""
-    return _elementwise("relu", lambda a, o: _core.activation("relu", a, o), {"x": x}, out)
+    return _activation("relu", "relu", x, out)
 
 
 def gelu(x: np.ndarray, approximate: str = "none", *, out: np.ndarray | None = None) -> np.ndarray:
@@ -33,13 +38,12 @@ def gelu(x: np.ndarray, approximate: str = "none", *, out: np.ndarray | None = N
 
     Both are computed without cancellation in the negative tail (README, "Numerics")."""
     v.one_of("gelu", "approximate", approximate, _GELU_APPROXIMATIONS)
-    name = "gelu" if approximate == "none" else "gelu_tanh"
-    return _elementwise("gelu", lambda a, o: _core.activation(name, a, o), {"x": x}, out)
+    return _activation("gelu", "gelu" if approximate == "none" else "gelu_tanh", x, out)
 
 
 def silu(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """silu(x) = x * sigmoid(x) = x / (1 + exp(-x))."""
-    return _elementwise("silu", lambda a, o: _core.activation("silu", a, o), {"x": x}, out)
+    return _activation("silu", "silu", x, out)
 
 
 def swiglu(gate: np.ndarray, up: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:

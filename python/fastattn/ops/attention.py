@@ -21,16 +21,15 @@ def _check_shapes(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
             f"{_v.shape_str(qs)}, {_v.shape_str(ks)}, {_v.shape_str(vs)}")
     if qs[-1] != ks[-1]:
         raise ValueError(
-            f"{_OP}: q has shape {_v.shape_str(qs)} and k has shape {_v.shape_str(ks)}: the "
-            f"head dim D (last axis) must match, got {qs[-1]} and {ks[-1]}")
+            f"{_OP}: {_v.shapes_str(q=qs, k=ks)}: the head dim D (last axis) must match, got "
+            f"{qs[-1]} and {ks[-1]}")
     if q.ndim == 4 and qs[0] != ks[0]:
         raise ValueError(
-            f"{_OP}: q has shape {_v.shape_str(qs)} and k has shape {_v.shape_str(ks)}: the "
-            f"batch sizes differ ({qs[0]} and {ks[0]})")
+            f"{_OP}: {_v.shapes_str(q=qs, k=ks)}: the batch sizes differ ({qs[0]} and {ks[0]})")
     if vs[:-1] != ks[:-1]:
         raise ValueError(
-            f"{_OP}: v has shape {_v.shape_str(vs)} and k has shape {_v.shape_str(ks)}: v must "
-            f"share k's leading axes {_v.shape_str(ks[:-1])} (only Dv may differ from D)")
+            f"{_OP}: {_v.shapes_str(v=vs, k=ks)}: v must share k's leading axes "
+            f"{_v.shape_str(ks[:-1])} (only Dv may differ from D)")
     hq, hkv = qs[-3], ks[-3]
     if (hkv == 0 and hq != 0) or (hkv != 0 and hq % hkv != 0):
         raise ValueError(

@@ -113,16 +113,15 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
     M, K = a2.shape[-2:]
     Kb, N = b2_shape[-2:]
     if K != Kb:
-        raise ValueError(f"{_OP}: a has shape {v.shape_str(a.shape)} and b has shape "
-                         f"{v.shape_str(b_shape)}: inner dimensions {K} and {Kb} differ")
+        raise ValueError(f"{_OP}: {v.shapes_str(a=a.shape, b=b_shape)}: inner dimensions {K} "
+                         f"and {Kb} differ")
     if a2.ndim == 2 and len(b2_shape) == 2:
         batch = ()
     else:
         try:
             batch = np.broadcast_shapes(a2.shape[:-2], tuple(b2_shape[:-2]))
         except ValueError:
-            raise ValueError(f"{_OP}: a has shape {v.shape_str(a.shape)} and b has shape "
-                             f"{v.shape_str(b_shape)}: batch dimensions "
+            raise ValueError(f"{_OP}: {v.shapes_str(a=a.shape, b=b_shape)}: batch dimensions "
                              f"{v.shape_str(a2.shape[:-2])} and {v.shape_str(b2_shape[:-2])} "
                              f"do not broadcast") from None
     out_shape = tuple(batch) + ((M,) if at.ndim > 1 else ()) + ((N,) if len(bt_shape) > 1 else ())
