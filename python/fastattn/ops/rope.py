@@ -9,8 +9,8 @@ import numpy as np
 from .. import _core
 from .. import _layout
 from .. import _validate as v
-from ..rope_frequencies import (dynamic_original_length, resolve_rope_config, rope_frequencies,
-                         scaling_key)
+from ..rope_frequencies import (DEFAULT_THETA, dynamic_original_length, resolve_rope_config,
+                                rope_frequencies, scaling_key)
 
 STYLES = ("half", "interleaved")
 
@@ -22,6 +22,7 @@ STYLES = ("half", "interleaved")
 # exactly the positions given.
 _CACHE_CONFIGS = 8
 _MAX_TABLE_FLOATS = 1 << 23  # 32 MiB per table
+_MIN_TABLE_POSITIONS = 1 << 10  # a first table covers 1024 positions, so short calls share it
 _cache: collections.OrderedDict = collections.OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -46,7 +47,7 @@ def _cached_tables(key, inv_freq, attention, interleaved, need: int):
         if entry is not None and entry[0].shape[0] >= need:
             _cache.move_to_end(key)
             return entry
-    n = 1 << max(int(need - 1).bit_length(), 10)
+    n = max(1 << int(need - 1).bit_length(), _MIN_TABLE_POSITIONS)
     entry = _tables(inv_freq, attention, np.arange(n), interleaved)
     with _cache_lock:
         _cache[key] = entry
@@ -84,8 +85,8 @@ def _rotary_dim(op: str, rotary_dim, D: int) -> int:
     return rotary_dim
 
 
-def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = 10000.0, style: str = "half",
-         rotary_dim: int | None = None, scaling: dict | None = None,
+def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = DEFAULT_THETA,
+         style: str = "half", rotary_dim: int | None = None, scaling: dict | None = None,
          out: np.ndarray | None = None) -> np.ndarray:
     """Rotary position embedding (Su et al., RoFormer) of ``x (B, H, L, D)``.
 
