@@ -72,3 +72,9 @@ def test_normalize_axis():
         v.normalize_axis("op", 3, 3)
     with pytest.raises(ValueError, match=r"^op: x must have at least 1 dimension"):
         v.normalize_axis("op", -1, 0)
+
+
+def test_str_items():
+    assert v.str_items("op", "tokens", (t for t in "ab")) == ["a", "b"]
+    with pytest.raises(TypeError, match=r"^op: tokens must be str, found int \(item 1\)$"):
+        v.str_items("op", "tokens", ["a", 1])

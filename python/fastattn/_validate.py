@@ -61,6 +61,16 @@ def normalize_axis(op: str, axis, ndim: int) -> int:
     return axis % ndim
 
 
+def str_items(op: str, name: str, items) -> list:
+    """``list(items)``; TypeError "op: name must be str, found int (item 3)" at the first item
+    that is not a str."""
+    items = list(items)
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"{op}: {name} must be str, found {type(item).__name__} (item {i})")
+    return items
+
+
 def is_integer(value) -> bool:
     """Whether ``value`` is an integer: a Python or NumPy int, not a bool (True is not a count)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))

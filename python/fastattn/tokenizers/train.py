@@ -43,7 +43,7 @@ import os
 from collections import Counter
 from typing import Iterable, NamedTuple
 
-from .._validate import integer
+from .._validate import integer, str_items
 from .normalize import CHUNK_RE, BasicTokenizer
 
 DEFAULT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -98,10 +98,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, *, min_frequency: int
         raise TypeError("continuing_subword_prefix must be a non-empty str")
     if isinstance(special_tokens, str):
         raise TypeError("special_tokens must be an iterable of str, not a single str")
-    special_tokens = list(dict.fromkeys(special_tokens))  # unique, order kept
-    for t in special_tokens:
-        if not isinstance(t, str):
-            raise TypeError(f"special_tokens must be str, found {type(t).__name__}")
+    special_tokens = list(dict.fromkeys(str_items(op, "special_tokens", special_tokens)))
     prefix = continuing_subword_prefix
     basic = BasicTokenizer(lowercase, strip_accents, tokenize_chinese_chars)
     word_counts = count_words(texts, basic)
@@ -237,10 +234,8 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, *, min_frequency: int
 
 def write_vocab(tokens: Iterable[str], path: str | os.PathLike) -> None:
     """Writes a vocab.txt: one token per line, UTF-8, id = line number."""
-    tokens = list(tokens)
+    tokens = str_items("write_vocab", "tokens", tokens)
     for t in tokens:
-        if not isinstance(t, str):
-            raise TypeError(f"tokens must be str, found {type(t).__name__}")
         if "\n" in t or "\r" in t:
             raise ValueError(f"token {t!r} contains a line break and cannot be written")
     with open(os.fspath(path), "w", encoding="utf-8", newline="\n") as f:

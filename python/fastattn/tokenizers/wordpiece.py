@@ -23,7 +23,7 @@ from itertools import accumulate, chain, compress, islice, repeat
 from operator import add, is_, itemgetter
 from typing import Iterable, Sequence
 
-from .._validate import integer, is_integer
+from .._validate import integer, is_integer, str_items
 from .encoding import Encoding
 from .normalize import SPLIT_RE, BasicTokenizer
 
@@ -69,10 +69,7 @@ class WordPieceTokenizer:
                  model_max_length: int | None = None):
         if isinstance(vocab, (str, bytes)) or not isinstance(vocab, Sequence):
             raise TypeError(f"vocab must be a list of str, got {type(vocab).__name__}")
-        tokens = list(vocab)
-        for t in tokens:
-            if not isinstance(t, str):
-                raise TypeError(f"vocab must be a list of str, found {type(t).__name__}")
+        tokens = str_items("WordPieceTokenizer", "vocab tokens", vocab)
         specials = {"unk_token": unk_token, "sep_token": sep_token, "pad_token": pad_token,
                     "cls_token": cls_token, "mask_token": mask_token,
                     "continuing_subword_prefix": continuing_subword_prefix}
@@ -227,12 +224,8 @@ class WordPieceTokenizer:
         unk = self.unk_token_id
         if isinstance(tokens, str):
             return self._vocab.get(tokens, unk)
-        out = []
-        for t in tokens:
-            if not isinstance(t, str):
-                raise TypeError(f"tokens must be str, found {type(t).__name__}")
-            out.append(self._vocab.get(t, unk))
-        return out
+        return [self._vocab.get(t, unk)
+                for t in str_items("convert_tokens_to_ids", "tokens", tokens)]
 
     def _check_id(self, i) -> int:
         if not is_integer(i):
