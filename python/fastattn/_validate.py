@@ -8,6 +8,9 @@ first (correct for any strides, negative included). ``out=`` must be a writable 
 of the result's shape; a non-contiguous ``out`` receives the result through a temporary. An
 ``out`` that is exactly an input (same memory, same strides) computes in place; any other
 overlap with an input is refused.
+
+This module checks arguments (dtype, shape, numbers, ``out=``); how a checked array is handed
+to a kernel (views, copies, temporaries) is ``_layout``'s.
 """
 from __future__ import annotations
 
@@ -29,10 +32,19 @@ def optional_float32(op: str, name: str, x) -> np.ndarray | None:
 
 
 def shape_str(shape) -> str:
+    """A shape as a message prints it: ``(2, 3)``, ``(4,)``, ``()``."""
     return str(tuple(int(s) for s in shape))
 
 
+def shapes_str(**shapes) -> str:
+    """The shapes of the named arrays in a message: ``shapes_str(a=(2, 3), b=(4,))`` is
+    "a has shape (2, 3) and b has shape (4,)"."""
+    parts = [f"{name} has shape {shape_str(s)}" for name, s in shapes.items()]
+    return " and ".join(parts) if len(parts) <= 2 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def require_shape(op: str, name: str, x: np.ndarray, expected, why: str = "") -> None:
+    """ValueError "op: name has shape (a, b), expected (c, d) why" unless x has ``expected``."""
     if tuple(x.shape) != tuple(expected):
         suffix = f" {why}" if why else ""
         raise ValueError(
@@ -40,21 +52,42 @@ def require_shape(op: str, name: str, x: np.ndarray, expected, why: str = "") ->
 
 
 def normalize_axis(op: str, axis, ndim: int) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"{op}: axis must be an int, got {type(axis).__name__}")
+    """``axis`` of an ``ndim``-D array as an index in [0, ndim) (negative counts from the end)."""
+    axis = integer(op, "axis", axis)
     if ndim == 0:
         raise ValueError(f"{op}: x must have at least 1 dimension, got a 0-d array")
     if not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for a {ndim}-D array")
-    return int(axis) % ndim
+    return axis % ndim
+
+
+def str_items(op: str, name: str, items) -> list:
+    """``list(items)``; TypeError "op: name must be str, found int (item 3)" at the first item
+    that is not a str."""
+    items = list(items)
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"{op}: {name} must be str, found {type(item).__name__} (item {i})")
+    return items
+
+
+def is_integer(value) -> bool:
+    """Whether ``value`` is an integer: a Python or NumPy int, not a bool (True is not a count)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def integer(op: str, name: str, value, minimum: int | None = None,
-            maximum: int | None = None) -> int:
-    """``value`` as a Python int: TypeError unless it is an integer (bool is not), ValueError
-    outside [minimum, maximum] (either bound may be None)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__}")
+            maximum: int | None = None, *, optional: bool = False) -> int | None:
+    """``value`` as a Python int: TypeError unless ``is_integer(value)`` (or, with
+    ``optional``, it is None, returned as is); ValueError outside [minimum, maximum] (either
+    bound may be None)."""
+    if optional and value is None:
+        return None
+    if not is_integer(value):
+        expected = "None or an int" if optional else "an int"
+        raise TypeError(f"{op}: {name} must be {expected}, got {type(value).__name__}")
+    if minimum is not None and maximum is not None and not minimum <= value <= maximum:
+        raise ValueError(f"{op}: {name} must be an int in [{minimum}, {maximum}], got {value}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
@@ -62,11 +95,25 @@ def integer(op: str, name: str, value, minimum: int | None = None,
     return int(value)
 
 
-def flag(op: str, name: str, value) -> bool:
-    """``value`` as a Python bool: TypeError unless it is a bool (numpy's included)."""
+def flag(op: str, name: str, value, *, optional: bool = False) -> bool | None:
+    """``value`` as a Python bool: TypeError unless it is a bool (numpy's included) or, with
+    ``optional``, None (returned as is)."""
+    if optional and value is None:
+        return None
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{op}: {name} must be a bool, got {type(value).__name__}")
+        expected = "None or a bool" if optional else "a bool"
+        raise TypeError(f"{op}: {name} must be {expected}, got {type(value).__name__}")
     return bool(value)
+
+
+def one_of(op: str, name: str, value, choices):
+    """``value`` if it is one of ``choices``, else ValueError listing them:
+    "op: name must be 'a', 'b' or 'c', got 'x'"."""
+    if value not in choices:
+        names = [repr(c) for c in choices]
+        listed = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+        raise ValueError(f"{op}: {name} must be {listed}, got {value!r}")
+    return value
 
 
 def positive_float(op: str, name: str, value, allow_zero: bool = False) -> float:
@@ -97,46 +144,3 @@ def prepare_out(op: str, out, shape, inputs: dict) -> np.ndarray:
             raise ValueError(f"{op}: out overlaps {name} without being the same view of it; "
                              f"pass out={name} for in-place, or a separate array")
     return out
-
-
-def rows_view(x: np.ndarray) -> np.ndarray | None:
-    """``x`` seen as 2-D (rows, last axis) without a copy, with contiguous rows; None when the
-    strides do not allow it. Size-1 axes are ignored; the row stride may be negative."""
-    n = x.shape[-1]
-    if n and x.flags.c_contiguous:   # the common case, without the stride analysis below
-        return x.reshape(-1, n)
-    if n > 1 and x.strides[-1] != x.itemsize:
-        return None
-    lead = [(s, st) for s, st in zip(x.shape[:-1], x.strides[:-1]) if s != 1]
-    rows = int(np.prod([s for s, _ in lead], dtype=np.int64)) if lead else 1
-    row_stride = lead[-1][1] if lead else n * x.itemsize
-    # the leading axes must merge into one axis of stride row_stride
-    expected = row_stride
-    for s, st in reversed(lead):
-        if st != expected:
-            return None
-        expected = st * s
-    return np.lib.stride_tricks.as_strided(x, shape=(rows, n), strides=(row_stride, x.itemsize))
-
-
-def as_rows(x: np.ndarray) -> np.ndarray:
-    """2-D rows view of ``x``, copying only if its strides do not allow a view."""
-    v = rows_view(x)
-    return v if v is not None else np.ascontiguousarray(x).reshape(-1, x.shape[-1])
-
-
-def run_into(out: np.ndarray, kernel, view) -> np.ndarray:
-    """Calls ``kernel(target)`` where target is ``view(out)`` when that is possible without a
-    copy, else a temporary that is copied into ``out`` afterwards."""
-    target = view(out)
-    if target is not None:
-        kernel(target)
-        return out
-    tmp = np.empty(out.shape, dtype=np.float32)
-    kernel(view(tmp))
-    np.copyto(out, tmp)
-    return out
-
-
-def contiguous_or_none(x: np.ndarray) -> np.ndarray | None:
-    return x if x.flags.c_contiguous else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from . import _core, _layout
 from . import _validate as val  # not `v`: append's argument is v
 from .ops.attention import attention
 
@@ -168,9 +168,10 @@ class KVCache:
                  else val.positive_float(op, "scale", scale))
         out = val.prepare_out(op, out, q.shape, {"q": q})
         window = 0 if self.window is None else self.window
-        return val.run_into(out, lambda o: _core.kv_attend(self._k, self._v, layer, q, o, length,
-                                                         window, float(scale)),
-                          val.contiguous_or_none)
+        return _layout.run_into(
+            out, lambda o: _core.kv_attend(self._k, self._v, layer, q, o, length, window,
+                                           float(scale)),
+            _layout.contiguous_or_none)
 
     # ------------------------------------------------------------------ a layer's step
     def attend_new(self, layer: int, q: np.ndarray, k: np.ndarray, v: np.ndarray, *,

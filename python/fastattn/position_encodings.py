@@ -5,19 +5,10 @@ table or a small per-prompt computation, so NumPy in float64 rounded to float32 
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from . import _validate as v
-
-
-def _size(op: str, name: str, value, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def sinusoidal_positions(L: int, D: int, base: float = 10000.0) -> np.ndarray:
@@ -27,7 +18,7 @@ def sinusoidal_positions(L: int, D: int, base: float = 10000.0) -> np.ndarray:
 
     (odd D: the last column is a sin). Added to the token embeddings."""
     op = "sinusoidal_positions"
-    L, D = _size(op, "L", L), _size(op, "D", D)
+    L, D = v.integer(op, "L", L, 0), v.integer(op, "D", D, 0)
     base = v.positive_float(op, "base", base)
     pair = np.arange(D) // 2                                   # i for columns 2i and 2i + 1
     angles = np.arange(L, dtype=np.float64)[:, None] / base ** (2.0 * pair / max(D, 1))
@@ -40,7 +31,7 @@ def alibi_slopes(H: int) -> np.ndarray:
     m_h = 2^(-8 (h + 1) / H). Otherwise (Press et al.'s rule) the slopes of the closest power
     of two c < H, followed by every other slope of 2c, 2^(-4 (2j + 1) / c), j < H - c."""
     op = "alibi_slopes"
-    H = _size(op, "H", H, 1)
+    H = v.integer(op, "H", H, 1)
 
     def geometric(n: int) -> np.ndarray:
         return 2.0 ** (-8.0 * np.arange(1, n + 1) / n)
@@ -60,7 +51,8 @@ def alibi_bias(Hq: int, Lq: int, Lk: int) -> np.ndarray:
     is the last key (decode: Lq = 1, p = Lk - 1). Keys after p_i get a positive bias here; apply
     a causal mask as well (ALiBi models are causal). Add it to the scaled scores."""
     op = "alibi_bias"
-    Hq, Lq, Lk = _size(op, "Hq", Hq, 1), _size(op, "Lq", Lq), _size(op, "Lk", Lk)
+    Hq = v.integer(op, "Hq", Hq, 1)
+    Lq, Lk = v.integer(op, "Lq", Lq, 0), v.integer(op, "Lk", Lk, 0)
     distance = (np.arange(Lk)[None, :] - (np.arange(Lq) + Lk - Lq)[:, None]).astype(np.float64)
     return (alibi_slopes(Hq).astype(np.float64)[:, None, None] * distance).astype(np.float32)
 
@@ -77,7 +69,7 @@ class RandomFourierEncoding:
 
     def __init__(self, num_feats: int = 64, scale: float | None = None, seed: int = 0):
         op = "RandomFourierEncoding"
-        num_feats = _size(op, "num_feats", num_feats, 1)
+        num_feats = v.integer(op, "num_feats", num_feats, 1)
         scale = 1.0 if scale is None or scale <= 0 else v.positive_float(op, "scale", scale)
         rng = np.random.default_rng(seed)
         self.gaussian_matrix = (scale * rng.standard_normal((2, num_feats))).astype(np.float32)
@@ -96,7 +88,7 @@ class RandomFourierEncoding:
         """Encoding of an h x w grid of pixel centres, ((j + 0.5) / w, (i + 0.5) / h):
         (2 num_feats, h, w) float32 (channels first, like SAM's image positional encoding)."""
         op = "RandomFourierEncoding.grid"
-        h, w = _size(op, "h", h), _size(op, "w", w)
+        h, w = v.integer(op, "h", h, 0), v.integer(op, "w", w, 0)
         y = (np.arange(h, dtype=np.float64) + 0.5) / max(h, 1)
         x = (np.arange(w, dtype=np.float64) + 0.5) / max(w, 1)
         coords = np.stack(np.broadcast_arrays(x[None, :], y[:, None]), axis=-1)  # (h, w, 2)

@@ -50,6 +50,10 @@ import numpy as np
 
 SCALING_TYPES = ("default", "linear", "dynamic", "yarn", "llama3")
 
+# RoFormer's base, the default of every rope entry point (resolve_rope_config tells it apart
+# from a theta passed explicitly)
+DEFAULT_THETA = 10000.0
+
 
 def _number(op: str, scaling: dict, key: str, default=None, positive=True) -> float | None:
     value = scaling.get(key, default)
@@ -90,7 +94,7 @@ def scaling_type(op: str, scaling) -> str:
     return kind
 
 
-def rope_frequencies(dim: int, theta: float = 10000.0, scaling: dict | None = None,
+def rope_frequencies(dim: int, theta: float = DEFAULT_THETA, scaling: dict | None = None,
                      seq_len: int | None = None, op: str = "rope") -> tuple[np.ndarray, float]:
     """(inv_freq, attention_factor): the ``dim // 2`` inverse frequencies (float64) and the
     factor that multiplies cos and sin, for rotary dimension ``dim``. ``seq_len`` (the
@@ -160,9 +164,6 @@ def _llama3(op: str, scaling: dict, inv_freq: np.ndarray):
     smoothed = (1 - g) * inv_freq / factor + g * inv_freq
     out = np.where(wavelen > L0 / low_ff, inv_freq / factor, smoothed)
     return np.where(wavelen < L0 / high_ff, inv_freq, out), 1.0
-
-
-DEFAULT_THETA = 10000.0
 
 
 def resolve_rope_config(op: str, theta: float, rotary_dim, head_dim: int, scaling):

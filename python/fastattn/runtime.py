@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from typing import Callable, ContextManager, Iterator
 
 from . import _core
+from ._validate import integer
 
 __all__ = [
     "available_isas", "get_isa", "set_isa", "use_isa",
@@ -39,14 +40,20 @@ def set_isa(name: str) -> None:
 
 
 @contextlib.contextmanager
-def use_isa(name: str) -> Iterator[None]:
-    """Context manager: run the enclosed code on ISA path ``name``, then restore the previous."""
-    previous = get_isa()
-    set_isa(name)
+def _temporarily(get: Callable[[], object], set_: Callable[[object], None],
+                 value) -> Iterator[None]:
+    """set_(value) for the enclosed code, then set_ back to what get() returned before."""
+    previous = get()
+    set_(value)
     try:
         yield
     finally:
-        set_isa(previous)
+        set_(previous)
+
+
+def use_isa(name: str) -> ContextManager[None]:
+    """Context manager: run the enclosed code on ISA path ``name``, then restore the previous."""
+    return _temporarily(get_isa, set_isa, name)
 
 
 def get_num_threads() -> int:
@@ -56,22 +63,12 @@ def get_num_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Let kernels use ``n >= 1`` threads. Results do not depend on ``n`` (bit-identical)."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    _core.set_num_threads(n)
+    _core.set_num_threads(integer("set_num_threads", "n", n, 1))
 
 
-@contextlib.contextmanager
-def threads(n: int) -> Iterator[None]:
+def threads(n: int) -> ContextManager[None]:
     """Context manager: kernels use ``n`` threads inside, the previous count after."""
-    previous = get_num_threads()
-    set_num_threads(n)
-    try:
-        yield
-    finally:
-        set_num_threads(previous)
+    return _temporarily(get_num_threads, set_num_threads, n)
 
 
 def cpu_info() -> dict:

@@ -48,16 +48,17 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(matmul(normalize(a), normalize(b), transpose_b=True), -1.0, 1.0)
 
 
+# metric name -> all-pairs score function (higher is more similar)
+_METRICS = {"cosine": cosine_similarity, "dot": dot_scores}
+
+
 def top_k_neighbours(queries: np.ndarray, corpus: np.ndarray, k: int, *,
                      metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
     """The k corpus rows most similar to each query: (indices (N, k) int64, scores (N, k)),
     best first; ties keep the lower corpus index first. metric "cosine" or "dot"."""
-    if metric not in ("cosine", "dot"):
-        raise ValueError(f"top_k_neighbours: metric must be 'cosine' or 'dot', got {metric!r}")
-    scores = (cosine_similarity if metric == "cosine" else dot_scores)(queries, corpus)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= scores.shape[1]:
-        raise ValueError(f"top_k_neighbours: k must be an int in [1, {scores.shape[1]}] "
-                         f"(the corpus size), got {k!r}")
+    op = "top_k_neighbours"
+    scores = _METRICS[v.one_of(op, "metric", metric, tuple(_METRICS))](queries, corpus)
+    k = v.integer(op, "k", k, 1, scores.shape[1])  # at most the corpus size
     # stable sort on -score: equal scores stay in corpus order
     idx = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return idx.astype(np.int64), np.take_along_axis(scores, idx, axis=1)

@@ -6,6 +6,7 @@ import numpy as np
 
 import fastattn
 from fastattn import reference
+from fastattn.rope_frequencies import rope_frequencies
 
 from . import Case, try_import_torch
 
@@ -27,7 +28,7 @@ def cases(quick: bool = False):
     impls = {"fastattn": lambda: fastattn.rope(x, pos, out=out),
              "numpy": lambda: reference.rope(x, pos)}
     if torch is not None:
-        inv = 1.0 / 10000.0 ** (torch.arange(0, D, 2, dtype=torch.float64) / D)
+        inv = torch.from_numpy(rope_frequencies(D)[0])
         ang = torch.outer(torch.arange(L, dtype=torch.float64), inv)
         cos = torch.cat((ang.cos(), ang.cos()), -1).float()
         sin = torch.cat((ang.sin(), ang.sin()), -1).float()

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validate as v
 from .. import ops
+
+# weight layouts: PyTorch nn.Linear's (out_features, in_features), GPT-2 Conv1D's transpose
+LAYOUTS = ("out_in", "in_out")
 
 
 class Linear:
@@ -15,8 +19,7 @@ class Linear:
     streams it without repacking."""
 
     def __init__(self, weight: np.ndarray, bias: np.ndarray | None = None, layout: str = "out_in"):
-        if layout not in ("out_in", "in_out"):
-            raise ValueError(f"Linear: layout must be 'out_in' or 'in_out', got {layout!r}")
+        v.one_of("Linear", "layout", layout, LAYOUTS)
         weight = np.ascontiguousarray(weight, dtype=np.float32)
         if layout == "out_in":
             self.out_features, self.in_features = weight.shape
@@ -24,9 +27,7 @@ class Linear:
             self.in_features, self.out_features = weight.shape
         if bias is not None:
             bias = np.ascontiguousarray(bias, dtype=np.float32)
-            if bias.shape != (self.out_features,):
-                raise ValueError(f"Linear: bias has shape {bias.shape}, expected "
-                                 f"({self.out_features},)")
+            v.require_shape("Linear", "bias", bias, (self.out_features,))
         self.bias = bias
         self.weight = ops.PackedMatrix(weight, transpose=(layout == "out_in"))
 

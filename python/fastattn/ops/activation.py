@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
+from .. import _layout
 from .. import _validate as v
 
 _GELU_APPROXIMATIONS = ("none", "tanh")
@@ -13,20 +14,22 @@ def _elementwise(op: str, kernel, inputs: dict, out) -> np.ndarray:
     arrays = {name: v.float32_array(op, name, a) for name, a in inputs.items()}
     first_name, first = next(iter(arrays.items()))
     for name, a in arrays.items():
-        if a.shape != first.shape:
-            raise ValueError(f"{op}: {name} has shape {v.shape_str(a.shape)}, expected "
-                             f"{v.shape_str(first.shape)} (the shape of {first_name})")
+        v.require_shape(op, name, a, first.shape, f"(the shape of {first_name})")
     out = v.prepare_out(op, out, first.shape, arrays)
     if first.size == 0:
         return out
-    # not np.ascontiguousarray: it turns a 0-d array into 1-d
-    contiguous = [a if a.flags.c_contiguous else a.copy(order="C") for a in arrays.values()]
-    return v.run_into(out, lambda o: kernel(*contiguous, o), v.contiguous_or_none)
+    contiguous = [_layout.contiguous(a) for a in arrays.values()]
+    return _layout.run_into(out, lambda o: kernel(*contiguous, o), _layout.contiguous_or_none)
+
+
+def _activation(op: str, kind: str, x, out) -> np.ndarray:
+    """The kernel's activation ``kind`` (a KERNEL_ACTIVATIONS name) of x, validated as ``op``."""
+    return _elementwise(op, lambda a, o: _core.activation(kind, a, o), {"x": x}, out)
 
 
 def relu(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """relu(x) = max(x, 0) (NaN stays NaN)."""
-    return _elementwise("relu", lambda a, o: _core.activation("relu", a, o), {"x": x}, out)
+    return _activation("relu", "relu", x, out)
 
 
 def gelu(x: np.ndarray, approximate: str = "none", *, out: np.ndarray | None = None) -> np.ndarray:
@@ -34,15 +37,13 @@ def gelu(x: np.ndarray, approximate: str = "none", *, out: np.ndarray | None = N
     ``"tanh"``: x/2 (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))) (GPT-2's "gelu_new").
 
     Both are computed without cancellation in the negative tail (README, "Numerics")."""
-    if approximate not in _GELU_APPROXIMATIONS:
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    name = "gelu" if approximate == "none" else "gelu_tanh"
-    return _elementwise("gelu", lambda a, o: _core.activation(name, a, o), {"x": x}, out)
+    v.one_of("gelu", "approximate", approximate, _GELU_APPROXIMATIONS)
+    return _activation("gelu", "gelu" if approximate == "none" else "gelu_tanh", x, out)
 
 
 def silu(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """silu(x) = x * sigmoid(x) = x / (1 + exp(-x))."""
-    return _elementwise("silu", lambda a, o: _core.activation("silu", a, o), {"x": x}, out)
+    return _activation("silu", "silu", x, out)
 
 
 def swiglu(gate: np.ndarray, up: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:

@@ -7,24 +7,10 @@ import numbers
 import numpy as np
 
 from .. import _core
+from .. import _layout
 from .. import _validate as _v  # `v` is the value tensor here
 
 _OP = "attention"
-
-
-def _kernel_view(x: np.ndarray) -> np.ndarray:
-    """x itself when the kernel can read it (contiguous last axis, strides whole floats),
-    else a C-contiguous copy."""
-    whole = all(s % x.itemsize == 0 for s in x.strides)
-    last_ok = x.shape[-1] <= 1 or x.strides[-1] == x.itemsize
-    return x if (whole and last_ok) else np.ascontiguousarray(x)
-
-
-def _out_view(o: np.ndarray) -> np.ndarray | None:
-    """o when the kernel can write it directly (contiguous last axis), else None."""
-    ok = o.size == 0 or ((o.shape[-1] <= 1 or o.strides[-1] == o.itemsize)
-                         and all(s % o.itemsize == 0 for s in o.strides))
-    return o if ok else None
 
 
 def _check_shapes(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
@@ -35,16 +21,15 @@ def _check_shapes(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
             f"{_v.shape_str(qs)}, {_v.shape_str(ks)}, {_v.shape_str(vs)}")
     if qs[-1] != ks[-1]:
         raise ValueError(
-            f"{_OP}: q has shape {_v.shape_str(qs)} and k has shape {_v.shape_str(ks)}: the "
-            f"head dim D (last axis) must match, got {qs[-1]} and {ks[-1]}")
+            f"{_OP}: {_v.shapes_str(q=qs, k=ks)}: the head dim D (last axis) must match, got "
+            f"{qs[-1]} and {ks[-1]}")
     if q.ndim == 4 and qs[0] != ks[0]:
         raise ValueError(
-            f"{_OP}: q has shape {_v.shape_str(qs)} and k has shape {_v.shape_str(ks)}: the "
-            f"batch sizes differ ({qs[0]} and {ks[0]})")
+            f"{_OP}: {_v.shapes_str(q=qs, k=ks)}: the batch sizes differ ({qs[0]} and {ks[0]})")
     if vs[:-1] != ks[:-1]:
         raise ValueError(
-            f"{_OP}: v has shape {_v.shape_str(vs)} and k has shape {_v.shape_str(ks)}: v must "
-            f"share k's leading axes {_v.shape_str(ks[:-1])} (only Dv may differ from D)")
+            f"{_OP}: {_v.shapes_str(v=vs, k=ks)}: v must share k's leading axes "
+            f"{_v.shape_str(ks[:-1])} (only Dv may differ from D)")
     hq, hkv = qs[-3], ks[-3]
     if (hkv == 0 and hq != 0) or (hkv != 0 and hq % hkv != 0):
         raise ValueError(
@@ -70,7 +55,7 @@ def _broadcast_mask(mask, target: tuple, target4: tuple) -> np.ndarray | None:
     except ValueError:
         raise ValueError(f"{_OP}: mask has shape {_v.shape_str(mask.shape)}, which does not "
                          f"broadcast to {names} = {_v.shape_str(target)}") from None
-    if any(s % m.itemsize for s in m.strides):  # only for hand-made unaligned views
+    if not _layout.whole_elements(m):  # only for hand-made unaligned views
         m = np.broadcast_to(np.ascontiguousarray(mask), target)
     return m.reshape(target4)  # 3-D inputs: a leading batch axis (a view)
 
@@ -94,12 +79,6 @@ def _scale(scale, d: int) -> float:
     if not math.isfinite(s):
         raise ValueError(f"{_OP}: scale must be finite, got {scale}")
     return s
-
-
-def _flag(name: str, x) -> bool:
-    if not isinstance(x, (bool, np.bool_)):
-        raise TypeError(f"{_OP}: {name} must be a bool, got {type(x).__name__}")
-    return bool(x)
 
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray | None = None,
@@ -135,8 +114,8 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray |
     k = _v.float32_array(_OP, "k", k)
     v = _v.float32_array(_OP, "v", v)
     _check_shapes(q, k, v)
-    causal = _flag("causal", causal)
-    return_weights = _flag("return_weights", return_weights)
+    causal = _v.flag(_OP, "causal", causal)
+    return_weights = _v.flag(_OP, "return_weights", return_weights)
     win = _window(window)
     sc = _scale(scale, q.shape[-1])
     three_d = q.ndim == 3
@@ -155,14 +134,14 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray |
     out = _v.prepare_out(_OP, out, out_shape, {"q": q})
     weights = np.empty(target4, np.float32) if return_weights else None
 
-    q4, k4, v4 = _kernel_view(q4), _kernel_view(k4), _kernel_view(v4)
+    q4, k4, v4 = (_layout.unit_rows_or_copy(x) for x in (q4, k4, v4))
     o4 = out[None] if three_d else out
 
     def run(target):
         _core.attention(q4, k4, v4, target, m4, causal, win, sc, weights)
 
     if o4.size or (weights is not None and weights.size):
-        _v.run_into(o4, run, _out_view)
+        _layout.run_into(o4, run, _layout.unit_rows_or_none)
     if return_weights:
         return out, (weights[0] if three_d else weights)
     return out

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
+from .. import _layout
 from .. import _validate as v
 from ..activation_names import KERNEL_ACTIVATIONS
-from ..runtime import get_isa
+from ..runtime import get_isa, use_isa
 
 _OP = "matmul"
 _ACTIVATIONS = (None, *KERNEL_ACTIVATIONS)
@@ -27,12 +28,10 @@ class PackedMatrix:
         w = v.float32_array("PackedMatrix", "w", w)
         if w.ndim != 2:
             raise ValueError(f"PackedMatrix: w must be 2-D, got {w.ndim}-D")
-        if not isinstance(transpose, (bool, np.bool_)):
-            raise TypeError(f"PackedMatrix: transpose must be a bool, got {type(transpose).__name__}")
-        b = w.T if transpose else w
+        b = w.T if v.flag("PackedMatrix", "transpose", transpose) else w
         self.shape = (int(b.shape[0]), int(b.shape[1]))  # (K, N)
         self._packs: dict[str, np.ndarray] = {}
-        self._pack(_whole_float_strides(b))
+        self._pack(_layout.aligned_or_copy(b))
 
     def _pack(self, b: np.ndarray) -> np.ndarray:
         k, n = self.shape
@@ -47,7 +46,7 @@ class PackedMatrix:
         """The (K, N) matrix, unpacked into a new array."""
         isa, data = next(iter(self._packs.items()))
         k, n = self.shape
-        with _use(isa):
+        with use_isa(isa):
             nr = _core.matmul_panel_width()
         panels = data.reshape(-1, k, nr)
         return np.ascontiguousarray(panels.transpose(1, 0, 2).reshape(k, -1)[:, :n])
@@ -63,36 +62,6 @@ class PackedMatrix:
 
     def __repr__(self) -> str:
         return f"PackedMatrix(shape={self.shape}, isa={next(iter(self._packs))!r})"
-
-
-def _use(isa: str):
-    from ..runtime import use_isa
-    return use_isa(isa)
-
-
-def _whole_float_strides(x: np.ndarray) -> np.ndarray:
-    """x itself when every stride is a whole number of floats (the kernels read any such
-    strides, negative and zero included), else a contiguous copy."""
-    if x.flags.aligned:  # float32 aligned: data pointer and every stride a multiple of 4
-        return x
-    return np.ascontiguousarray(x)
-
-
-def _rows_contiguous(x: np.ndarray) -> np.ndarray:
-    """x with a unit-stride last axis (a copy only when needed)."""
-    if x.shape[-1] > 1 and x.strides[-1] != x.itemsize:
-        return np.ascontiguousarray(x)
-    return _whole_float_strides(x)
-
-
-def _kernel_target(out: np.ndarray, shape) -> np.ndarray | None:
-    """out seen with the kernel's shape (unit-stride rows, no zero strides) without a copy."""
-    if out.flags.c_contiguous:
-        return out.reshape(shape)
-    if out.shape == tuple(shape) and (shape[-1] <= 1 or out.strides[-1] == out.itemsize) \
-            and all(s % out.itemsize == 0 for s in out.strides):
-        return out
-    return None
 
 
 def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = False,
@@ -120,14 +89,11 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
     packed = isinstance(b, PackedMatrix)
     if not packed:
         b = v.float32_array(_OP, "b", b)
-    for name, flag in (("transpose_a", transpose_a), ("transpose_b", transpose_b)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{_OP}: {name} must be a bool, got {type(flag).__name__}")
+    transpose_a = v.flag(_OP, "transpose_a", transpose_a)
+    transpose_b = v.flag(_OP, "transpose_b", transpose_b)
     if activation is not None and not isinstance(activation, str):
         raise TypeError(f"{_OP}: activation must be None or a str, got {type(activation).__name__}")
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"{_OP}: activation must be None, 'relu', 'gelu', 'gelu_tanh' or "
-                         f"'silu', got {activation!r}")
+    v.one_of(_OP, "activation", activation, _ACTIVATIONS)
     bias = v.optional_float32(_OP, "bias", bias)
     residual = v.optional_float32(_OP, "residual", residual)
     if packed and transpose_b:
@@ -141,21 +107,21 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
     at = np.swapaxes(a, -1, -2) if transpose_a and a.ndim >= 2 else a
     bt = None if packed else (np.swapaxes(b, -1, -2) if transpose_b and b.ndim >= 2 else b)
     bt_shape = b.shape if packed else bt.shape
-    a2 = at[None, :] if at.ndim == 1 else at
+    a2 = at[None, :] if at.ndim == 1 else at  # a row
+    b2 = None if packed else (bt[:, None] if bt.ndim == 1 else bt)  # a column
     b2_shape = (bt_shape[0], 1) if len(bt_shape) == 1 else bt_shape
     M, K = a2.shape[-2:]
     Kb, N = b2_shape[-2:]
     if K != Kb:
-        raise ValueError(f"{_OP}: a has shape {v.shape_str(a.shape)} and b has shape "
-                         f"{v.shape_str(b_shape)}: inner dimensions {K} and {Kb} differ")
+        raise ValueError(f"{_OP}: {v.shapes_str(a=a.shape, b=b_shape)}: inner dimensions {K} "
+                         f"and {Kb} differ")
     if a2.ndim == 2 and len(b2_shape) == 2:
         batch = ()
     else:
         try:
             batch = np.broadcast_shapes(a2.shape[:-2], tuple(b2_shape[:-2]))
         except ValueError:
-            raise ValueError(f"{_OP}: a has shape {v.shape_str(a.shape)} and b has shape "
-                             f"{v.shape_str(b_shape)}: batch dimensions "
+            raise ValueError(f"{_OP}: {v.shapes_str(a=a.shape, b=b_shape)}: batch dimensions "
                              f"{v.shape_str(a2.shape[:-2])} and {v.shape_str(b2_shape[:-2])} "
                              f"do not broadcast") from None
     out_shape = tuple(batch) + ((M,) if at.ndim > 1 else ()) + ((N,) if len(bt_shape) > 1 else ())
@@ -182,20 +148,19 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
     fold = packed or (len(b2_shape) == 2 and a2.ndim > 2)
     if a2.ndim == 2 and len(b2_shape) == 2 and not packed:
         shape = (M, N)
-        a_k = _whole_float_strides(a2)
-        b_k = _whole_float_strides(bt[:, None] if bt.ndim == 1 else bt)
+        a_k = _layout.aligned_or_copy(a2)
+        b_k = _layout.aligned_or_copy(b2)
     elif fold:
         rows = int(np.prod(a2.shape[:-1], dtype=np.int64))
-        a_k = _whole_float_strides(a2.reshape(rows, K))
+        a_k = _layout.aligned_or_copy(a2.reshape(rows, K))
         shape = (rows, N)
         if not packed:
-            b_k = _whole_float_strides(bt[:, None] if bt.ndim == 1 else bt)
+            b_k = _layout.aligned_or_copy(b2)
     else:
         shape = tuple(batch) + (M, N)
-        a_k = _whole_float_strides(np.broadcast_to(a2, tuple(batch) + (M, K)))
-        b2 = bt[:, None] if bt.ndim == 1 else bt
-        b_k = _whole_float_strides(np.broadcast_to(b2, tuple(batch) + (K, N)))
-    r_k = None if residual is None else _rows_contiguous(residual.reshape(shape))
+        a_k = _layout.aligned_or_copy(np.broadcast_to(a2, tuple(batch) + (M, K)))
+        b_k = _layout.aligned_or_copy(np.broadcast_to(b2, tuple(batch) + (K, N)))
+    r_k = None if residual is None else _layout.unit_rows_or_copy(residual.reshape(shape))
 
     def run(target):
         if packed:
@@ -203,11 +168,4 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
         else:
             _core.matmul(a_k, b_k, target, bias, activation, r_k)
 
-    target = _kernel_target(out, shape)
-    if target is not None:
-        run(target)
-    else:
-        tmp = np.empty(shape, dtype=np.float32)
-        run(tmp)
-        np.copyto(out, tmp.reshape(out_shape))
-    return out
+    return _layout.run_into(out, run, lambda o: _layout.kernel_target(o, shape))

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _core
 from .. import _validate as v
-from .softmax import _rowwise
+from .._layout import run_rows
 
 
 def _param(op: str, name: str, p, n: int) -> np.ndarray | None:
@@ -16,11 +16,11 @@ def _param(op: str, name: str, p, n: int) -> np.ndarray | None:
     return p
 
 
-def _last_axis(op: str, x) -> int:
+def _input(op: str, x) -> np.ndarray:
+    """x checked: float32 with a last axis to normalise over."""
     x = v.float32_array(op, "x", x)
-    if x.ndim == 0:
-        raise ValueError(f"{op}: x must have at least 1 dimension, got a 0-d array")
-    return x.shape[-1]
+    v.normalize_axis(op, -1, x.ndim)
+    return x
 
 
 def layer_norm(x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None,
@@ -31,17 +31,20 @@ def layer_norm(x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray
     compensated two-pass sum. ``weight`` and ``bias`` are optional ``(D,)`` float32 arrays;
     ``eps`` must be finite and >= 0."""
     op = "layer_norm"
-    n = _last_axis(op, x)
+    x = _input(op, x)
+    n = x.shape[-1]
     w, b = _param(op, "weight", weight, n), _param(op, "bias", bias, n)
     eps = v.positive_float(op, "eps", eps, allow_zero=True)
-    return _rowwise(op, x, -1, out, lambda a, o: _core.layer_norm(a, w, b, eps, o))
+    out = v.prepare_out(op, out, x.shape, {"x": x})
+    return run_rows(x, x.ndim - 1, out, lambda a, o: _core.layer_norm(a, w, b, eps, o))
 
 
 def rms_norm(x: np.ndarray, weight: np.ndarray | None = None, eps: float = 1e-6, *,
              out: np.ndarray | None = None) -> np.ndarray:
     """y = x / sqrt(mean(x^2) + eps) * weight over the last axis (LLaMA's RMSNorm)."""
     op = "rms_norm"
-    n = _last_axis(op, x)
-    w = _param(op, "weight", weight, n)
+    x = _input(op, x)
+    w = _param(op, "weight", weight, x.shape[-1])
     eps = v.positive_float(op, "eps", eps, allow_zero=True)
-    return _rowwise(op, x, -1, out, lambda a, o: _core.rms_norm(a, w, eps, o))
+    out = v.prepare_out(op, out, x.shape, {"x": x})
+    return run_rows(x, x.ndim - 1, out, lambda a, o: _core.rms_norm(a, w, eps, o))

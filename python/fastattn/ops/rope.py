@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import collections
-import numbers
 import threading
 
 import numpy as np
 
 from .. import _core
+from .. import _layout
 from .. import _validate as v
-from ..rope_frequencies import (dynamic_original_length, resolve_rope_config, rope_frequencies,
-                         scaling_key)
+from ..rope_frequencies import (DEFAULT_THETA, dynamic_original_length, resolve_rope_config,
+                                rope_frequencies, scaling_key)
 
 STYLES = ("half", "interleaved")
 
@@ -22,6 +22,7 @@ STYLES = ("half", "interleaved")
 # exactly the positions given.
 _CACHE_CONFIGS = 8
 _MAX_TABLE_FLOATS = 1 << 23  # 32 MiB per table
+_MIN_TABLE_POSITIONS = 1 << 10  # a first table covers 1024 positions, so short calls share it
 _cache: collections.OrderedDict = collections.OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -46,7 +47,7 @@ def _cached_tables(key, inv_freq, attention, interleaved, need: int):
         if entry is not None and entry[0].shape[0] >= need:
             _cache.move_to_end(key)
             return entry
-    n = 1 << max(int(need - 1).bit_length(), 10)
+    n = max(1 << int(need - 1).bit_length(), _MIN_TABLE_POSITIONS)
     entry = _tables(inv_freq, attention, np.arange(n), interleaved)
     with _cache_lock:
         _cache[key] = entry
@@ -75,18 +76,17 @@ def _positions(op: str, positions, B: int, L: int) -> np.ndarray:
 
 
 def _rotary_dim(op: str, rotary_dim, D: int) -> int:
+    rotary_dim = v.integer(op, "rotary_dim", rotary_dim, optional=True)
     if rotary_dim is None:
         rotary_dim = D
-    if isinstance(rotary_dim, bool) or not isinstance(rotary_dim, numbers.Integral):
-        raise TypeError(f"{op}: rotary_dim must be an int or None, got {type(rotary_dim).__name__}")
     if not (0 < rotary_dim <= D and rotary_dim % 2 == 0):
         raise ValueError(f"{op}: rotary_dim must be even and in [2, {D}] (the head dim), "
                          f"got {rotary_dim}")
-    return int(rotary_dim)
+    return rotary_dim
 
 
-def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = 10000.0, style: str = "half",
-         rotary_dim: int | None = None, scaling: dict | None = None,
+def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = DEFAULT_THETA,
+         style: str = "half", rotary_dim: int | None = None, scaling: dict | None = None,
          out: np.ndarray | None = None) -> np.ndarray:
     """Rotary position embedding (Su et al., RoFormer) of ``x (B, H, L, D)``.
 
@@ -117,8 +117,7 @@ def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = 10000.0, style:
     pos = _positions(op, positions, B, L)
     theta = v.positive_float(op, "theta", theta)
     theta, rotary_dim = resolve_rope_config(op, theta, rotary_dim, D, scaling)
-    if style not in STYLES:
-        raise ValueError(f"{op}: style must be 'half' or 'interleaved', got {style!r}")
+    v.one_of(op, "style", style, STYLES)
     interleaved = style == "interleaved"
     rot = _rotary_dim(op, rotary_dim, D) if D > 0 else 0
     key = scaling_key(op, scaling)
@@ -143,6 +142,6 @@ def rope(x: np.ndarray, positions: np.ndarray, *, theta: float = 10000.0, style:
     cos = cos.reshape((-1, L, width))
     sin = sin.reshape((-1, L, width))
 
-    xc = np.ascontiguousarray(x)
-    return v.run_into(out, lambda o: _core.rope(xc, cos, sin, o, rot, interleaved),
-                      v.contiguous_or_none)
+    xc = _layout.contiguous(x)
+    return _layout.run_into(out, lambda o: _core.rope(xc, cos, sin, o, rot, interleaved),
+                            _layout.contiguous_or_none)

@@ -5,24 +5,14 @@ import numpy as np
 
 from .. import _core
 from .. import _validate as v
+from .._layout import run_rows
 
 
-def _rowwise(op: str, x, axis: int, out, kernel) -> np.ndarray:
-    """Runs a last-axis row kernel ``kernel(x2d, out2d)`` over ``axis`` of ``x``.
-
-    The last axis is the zero-copy fast path; another axis is moved last through a transposed
-    copy (the kernels need contiguous rows)."""
+def _softmax(op: str, x, axis, out, log: bool) -> np.ndarray:
     x = v.float32_array(op, "x", x)
     axis = v.normalize_axis(op, axis, x.ndim)
     out = v.prepare_out(op, out, x.shape, {"x": x})
-    if x.size == 0:
-        return out
-    last = axis == x.ndim - 1
-    xt = x if last else np.moveaxis(x, axis, -1)
-    ot = out if last else np.moveaxis(out, axis, -1)
-    x2 = v.as_rows(xt)
-    v.run_into(ot, lambda o2: kernel(x2, o2), v.rows_view)
-    return out
+    return run_rows(x, axis, out, lambda a, o: _core.softmax(a, o, log))
 
 
 def softmax(x: np.ndarray, axis: int = -1, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -32,11 +22,11 @@ def softmax(x: np.ndarray, axis: int = -1, *, out: np.ndarray | None = None) -> 
     that is entirely ``-inf`` gives zeros (no NaN). NaN or +inf in a slice gives NaN for it.
     ``out`` may be ``x`` itself (in place). Accuracy: within 1e-6 relative of float64 for logits
     spread over less than ~8 (README, "Numerics")."""
-    return _rowwise("softmax", x, axis, out, lambda a, o: _core.softmax(a, o, False))
+    return _softmax("softmax", x, axis, out, log=False)
 
 
 def log_softmax(x: np.ndarray, axis: int = -1, *, out: np.ndarray | None = None) -> np.ndarray:
     """log_softmax(x)_i = (x_i - max x) - log(sum_j exp(x_j - max x)) along ``axis``.
 
     A slice that is entirely ``-inf`` gives ``-inf`` everywhere. Same conventions as softmax."""
-    return _rowwise("log_softmax", x, axis, out, lambda a, o: _core.softmax(a, o, True))
+    return _softmax("log_softmax", x, axis, out, log=True)

@@ -24,10 +24,12 @@ def gelu(x, approximate="none"):
     """x/2 (1 + erf(x/sqrt 2)); approximate="tanh": x/2 (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))).
 
     1 + erf(x/sqrt 2) is written erfc(-x/sqrt 2), the same number without the cancellation
-    that turns it into 0 for x < -8 in floating point."""
+    that turns it into 0 for x < -8 in floating point. The constants are Python floats so
+    that a float32 x is computed in float32 (NumPy 2 promotes to a NumPy float64 scalar's
+    dtype)."""
     if approximate == "tanh":
-        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
-    return 0.5 * x * erfc(-x / np.sqrt(2))
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * erfc(-x / math.sqrt(2))
 
 
 def sigmoid(x):

@@ -2,7 +2,7 @@
 dtype; the tests use float64). Frequencies and scalings: fastattn.rope_frequencies."""
 import numpy as np
 
-from ..rope_frequencies import resolve_rope_config, rope_frequencies
+from ..rope_frequencies import DEFAULT_THETA, resolve_rope_config, rope_frequencies
 
 
 def rotate_half(x):
@@ -16,7 +16,7 @@ def rotate_every_two(x):
     return np.stack((-x[..., 1::2], x[..., 0::2]), axis=-1).reshape(x.shape)
 
 
-def rope(x, positions, theta=10000.0, style="half", rotary_dim=None, scaling=None):
+def rope(x, positions, theta=DEFAULT_THETA, style="half", rotary_dim=None, scaling=None):
     """x (B, H, L, D); positions (L,) or (B, L). y = x cos + rotate(x) sin on the first
     rotary_dim features, with cos / sin of the angles p * inv_freq (times the scaling's
     attention factor) laid out to match the pairing; the other features pass through."""

@@ -30,6 +30,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .._validate import flag
+
 # CJK Unified Ideographs (+ Extension A..E) and the two CJK Compatibility Ideographs blocks:
 # the ranges BERT's `_is_chinese_char` tests. Hangul, kana and CJK punctuation are not in them
 # (Japanese and Korean are written with spaces or are split by punctuation instead).
@@ -39,7 +41,7 @@ CJK_RANGES = (
 )
 
 # Every character that separates words: tab/LF/CR plus categories Zs, Zl, Zp (Unicode 15;
-# tests/test_tokenizer.py checks this list against unicodedata over all code points).
+# tests/test_normalize.py checks this list against unicodedata over all code points).
 WHITESPACE = ("\t\n\r \u00a0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B))
               + "\u2028\u2029\u202f\u205f\u3000")
 
@@ -90,13 +92,10 @@ class BasicTokenizer:
 
     def __init__(self, lowercase: bool = True, strip_accents: bool | None = None,
                  tokenize_chinese_chars: bool = True):
-        for name, value in (("lowercase", lowercase),
-                            ("tokenize_chinese_chars", tokenize_chinese_chars)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-        if strip_accents is not None and not isinstance(strip_accents, bool):
-            raise TypeError(f"strip_accents must be None or a bool, got "
-                            f"{type(strip_accents).__name__}")
+        op = "BasicTokenizer"
+        lowercase = flag(op, "lowercase", lowercase)
+        tokenize_chinese_chars = flag(op, "tokenize_chinese_chars", tokenize_chinese_chars)
+        strip_accents = flag(op, "strip_accents", strip_accents, optional=True)
         self.lowercase = lowercase
         self.strip_accents = lowercase if strip_accents is None else strip_accents
         self.tokenize_chinese_chars = tokenize_chinese_chars

@@ -43,6 +43,7 @@ import os
 from collections import Counter
 from typing import Iterable, NamedTuple
 
+from .._validate import integer, str_items
 from .normalize import CHUNK_RE, BasicTokenizer
 
 DEFAULT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -55,15 +56,6 @@ class Merge(NamedTuple):
     token: str
     pair_count: int
     score: float
-
-
-def _check_int(name, value, minimum):
-    import numbers
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def count_words(texts: Iterable[str], basic: BasicTokenizer) -> Counter:
@@ -98,18 +90,15 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, *, min_frequency: int
     """
     if isinstance(texts, (str, bytes)):
         raise TypeError("texts must be an iterable of str, not a single str")
-    vocab_size = _check_int("vocab_size", vocab_size, 0)
-    min_frequency = _check_int("min_frequency", min_frequency, 1)
-    if limit_alphabet is not None:
-        limit_alphabet = _check_int("limit_alphabet", limit_alphabet, 0)
+    op = "train_wordpiece"
+    vocab_size = integer(op, "vocab_size", vocab_size, 0)
+    min_frequency = integer(op, "min_frequency", min_frequency, 1)
+    limit_alphabet = integer(op, "limit_alphabet", limit_alphabet, 0, optional=True)
     if not isinstance(continuing_subword_prefix, str) or not continuing_subword_prefix:
         raise TypeError("continuing_subword_prefix must be a non-empty str")
     if isinstance(special_tokens, str):
         raise TypeError("special_tokens must be an iterable of str, not a single str")
-    special_tokens = list(dict.fromkeys(special_tokens))  # unique, order kept
-    for t in special_tokens:
-        if not isinstance(t, str):
-            raise TypeError(f"special_tokens must be str, found {type(t).__name__}")
+    special_tokens = list(dict.fromkeys(str_items(op, "special_tokens", special_tokens)))
     prefix = continuing_subword_prefix
     basic = BasicTokenizer(lowercase, strip_accents, tokenize_chinese_chars)
     word_counts = count_words(texts, basic)
@@ -245,10 +234,8 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, *, min_frequency: int
 
 def write_vocab(tokens: Iterable[str], path: str | os.PathLike) -> None:
     """Writes a vocab.txt: one token per line, UTF-8, id = line number."""
-    tokens = list(tokens)
+    tokens = str_items("write_vocab", "tokens", tokens)
     for t in tokens:
-        if not isinstance(t, str):
-            raise TypeError(f"tokens must be str, found {type(t).__name__}")
         if "\n" in t or "\r" in t:
             raise ValueError(f"token {t!r} contains a line break and cannot be written")
     with open(os.fspath(path), "w", encoding="utf-8", newline="\n") as f:

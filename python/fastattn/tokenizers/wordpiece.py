@@ -23,6 +23,7 @@ from itertools import accumulate, chain, compress, islice, repeat
 from operator import add, is_, itemgetter
 from typing import Iterable, Sequence
 
+from .._validate import integer, is_integer, str_items
 from .encoding import Encoding
 from .normalize import SPLIT_RE, BasicTokenizer
 
@@ -35,11 +36,6 @@ _first, _second, _third, _fourth = (itemgetter(i) for i in range(4))
 _is_none = partial(is_, None)
 
 _TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second")
-
-
-def _is_int(x) -> bool:
-    import numbers
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def read_vocab(path: str | os.PathLike) -> list[str]:
@@ -73,22 +69,17 @@ class WordPieceTokenizer:
                  model_max_length: int | None = None):
         if isinstance(vocab, (str, bytes)) or not isinstance(vocab, Sequence):
             raise TypeError(f"vocab must be a list of str, got {type(vocab).__name__}")
-        tokens = list(vocab)
-        for t in tokens:
-            if not isinstance(t, str):
-                raise TypeError(f"vocab must be a list of str, found {type(t).__name__}")
+        tokens = str_items("WordPieceTokenizer", "vocab tokens", vocab)
         specials = {"unk_token": unk_token, "sep_token": sep_token, "pad_token": pad_token,
                     "cls_token": cls_token, "mask_token": mask_token,
                     "continuing_subword_prefix": continuing_subword_prefix}
         for name, value in specials.items():
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-        if not _is_int(max_input_chars_per_word):
-            raise TypeError("max_input_chars_per_word must be an int, got "
-                            f"{type(max_input_chars_per_word).__name__}")
-        if model_max_length is not None and not _is_int(model_max_length):
-            raise TypeError("model_max_length must be None or an int, got "
-                            f"{type(model_max_length).__name__}")
+        op = "WordPieceTokenizer"
+        max_input_chars_per_word = integer(op, "max_input_chars_per_word",
+                                           max_input_chars_per_word)
+        model_max_length = integer(op, "model_max_length", model_max_length, optional=True)
         self._basic = BasicTokenizer(lowercase, strip_accents, tokenize_chinese_chars)
         self._id_to_token = tokens
         # A token listed twice maps to its last line, as transformers and tokenizers do.
@@ -97,9 +88,9 @@ class WordPieceTokenizer:
             raise ValueError(f"the vocabulary has no unknown token {unk_token!r}")
         self.unk_token, self.sep_token, self.pad_token = unk_token, sep_token, pad_token
         self.cls_token, self.mask_token = cls_token, mask_token
-        self.max_input_chars_per_word = int(max_input_chars_per_word)
+        self.max_input_chars_per_word = max_input_chars_per_word
         self.continuing_subword_prefix = continuing_subword_prefix
-        self.model_max_length = None if model_max_length is None else int(model_max_length)
+        self.model_max_length = model_max_length
         # No piece is longer than the longest token: bounds the longest-match search.
         self._max_piece_chars = max((len(t) for t in tokens), default=0)
         present = [t for t in (unk_token, sep_token, pad_token, cls_token, mask_token)
@@ -233,15 +224,11 @@ class WordPieceTokenizer:
         unk = self.unk_token_id
         if isinstance(tokens, str):
             return self._vocab.get(tokens, unk)
-        out = []
-        for t in tokens:
-            if not isinstance(t, str):
-                raise TypeError(f"tokens must be str, found {type(t).__name__}")
-            out.append(self._vocab.get(t, unk))
-        return out
+        return [self._vocab.get(t, unk)
+                for t in str_items("convert_tokens_to_ids", "tokens", tokens)]
 
     def _check_id(self, i) -> int:
-        if not _is_int(i):
+        if not is_integer(i):
             raise TypeError(f"token ids must be ints, found {type(i).__name__}")
         i = int(i)
         if not 0 <= i < len(self._id_to_token):
@@ -262,7 +249,7 @@ class WordPieceTokenizer:
 
     def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False):
         """Token string of an id, or a list of them for a sequence of ids."""
-        if _is_int(ids):
+        if is_integer(ids):
             return self._id_to_token[self._check_id(ids)]
         toks = self._id_to_token
         return [toks[i] for i in self._check_ids(ids)
@@ -403,11 +390,8 @@ class WordPieceTokenizer:
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         if pair is not None and not isinstance(pair, str):
             raise TypeError(f"pair must be None or a str, got {type(pair).__name__}")
-        if max_length is not None and not _is_int(max_length):
-            raise TypeError(f"max_length must be None or an int, got "
-                            f"{type(max_length).__name__}")
-        if max_length is not None and max_length < 0:
-            raise ValueError(f"max_length must be >= 0, got {max_length}")
+        max_length = integer("WordPieceTokenizer.encode", "max_length", max_length, 0,
+                             optional=True)
         if truncation is True:
             truncation = "longest_first"
         if truncation is not False and truncation not in _TRUNCATION_STRATEGIES:
@@ -572,7 +556,7 @@ def _truncate(a, b, budget: int, strategy: str):
         return a, cut(b, budget - na)
     # longest_first: cut only the longer text if that suffices, else both to half the budget
     # (the odd token going to the longer text, to the pair on a tie).
-    short, long_ = min(na, nb), max(na, nb)
+    short = min(na, nb)
     new_long = short if short > budget else max(short, budget - short)
     new_short = short
     if new_short + new_long > budget:
@@ -631,6 +615,6 @@ def _options_from_config(config: dict) -> dict:
             options[name] = value
     n = config.get("model_max_length", config.get("max_len"))
     # transformers writes int(1e30) when a checkpoint declares no limit.
-    if _is_int(n) and 0 < n < 1 << 40:
+    if is_integer(n) and 0 < n < 1 << 40:
         options["model_max_length"] = int(n)
     return options
