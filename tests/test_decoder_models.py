@@ -6,7 +6,6 @@ import types
 import numpy as np
 import pytest
 
-import fastattn
 from fastattn.io import load_config
 from fastattn.models.gpt2 import build_gpt2
 from fastattn.models.llama import build_llama

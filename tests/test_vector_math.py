@@ -3,7 +3,6 @@ import math
 
 import numpy as np
 
-import fastattn
 from fastattn import _core
 
 ULP_AT_1 = 2.0 ** -23
