@@ -131,7 +131,7 @@ def main(argv=None) -> int:
                    help=f"timed samples per implementation, median taken (default "
                         f"{FULL_REPEATS}, with --quick {QUICK_REPEATS})")
     b.add_argument("--quick", action="store_true",
-                   help="small shapes and fewer repeats: every suite in about a minute and a half")
+                   help="small shapes and 3 repeats: every suite in a minute or two")
     b.set_defaults(func=cmd_bench)
     i = sub.add_parser("info", help="print cpu_info(): ISA path, threads, build")
     i.set_defaults(func=cmd_info)
