@@ -8,37 +8,44 @@ import argparse
 import json
 import sys
 
-
-def _machine_line(info: dict, copy_bw: float) -> str:
-    return (f"# {info['cpu_model']} | isa {info['isa']} (available: "
-            f"{', '.join(info['available_isas'])}) | threads {info['threads']} | "
-            f"openmp {info['openmp']} | copy bandwidth {copy_bw / 1e9:.1f} GB/s "
-            f"({info['threads']} threads np.copyto 64 MiB, read+write)")
-
+# Timed samples per implementation (the median is reported): full runs, and --quick smoke runs.
+FULL_REPEATS = 7
+QUICK_REPEATS = 3
 
 def cmd_bench(args) -> int:
+    import datetime
+
+    import numpy as np
+
     import fastattn
     from fastattn import bench
+    from fastattn.bench.report import machine_line
 
     if args.threads:
         fastattn.set_num_threads(args.threads)
+    repeats = args.repeats or (QUICK_REPEATS if args.quick else FULL_REPEATS)
     torch = bench.try_import_torch()
     info = fastattn.cpu_info()
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     copy_bw = bench.copy_bandwidth()
-    print(_machine_line(info, copy_bw))
-    print(f"# torch {torch.__version__ if torch else 'not installed'}; medians of "
-          f"{args.repeats} repeats in settled blocks (A B C, C B A); times per call")
+    print(f"# {machine_line(info, copy_bw)}")
+    print(f"# {date}; torch {torch.__version__ if torch else 'not installed'}; medians of "
+          f"{repeats} repeats in settled blocks (A B C, C B A); times per call"
+          f"{'; --quick shapes' if args.quick else ''}")
     print(bench.HEADER)
     results = bench.run(
         bench.iter_cases(args.suite or None, quick=args.quick, name_filter=args.filter),
-        repeats=args.repeats,
+        repeats=repeats,
         progress=lambda r: print(bench.format_row(r, copy_bw), flush=True))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "copy_bandwidth_bytes_per_s": copy_bw,
+            json.dump({"date": date, "quick": args.quick, "repeats": repeats,
+                       "fastattn": fastattn.__version__, "numpy": np.__version__,
+                       "machine": info, "copy_bandwidth_bytes_per_s": copy_bw,
                        "torch": torch.__version__ if torch else None,
                        "results": [r.as_dict() for r in results]}, f, indent=2)
-        print(f"# saved {args.json}")
+        print(f"# saved {args.json}; `python -m fastattn.bench.report {args.json}` "
+              f"makes docs/benchmarks.md from it")
     return 0
 
 
@@ -119,8 +126,11 @@ def main(argv=None) -> int:
     b.add_argument("--suite", action="append", metavar="NAME",
                    help="only this suite (repeatable): rowwise, matmul, attention, ...")
     b.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
-    b.add_argument("--repeats", type=int, default=7, help="timed samples per implementation (median)")
-    b.add_argument("--quick", action="store_true", help="smaller shapes, for a smoke test")
+    b.add_argument("--repeats", type=int,
+                   help=f"timed samples per implementation, median taken (default "
+                        f"{FULL_REPEATS}, with --quick {QUICK_REPEATS})")
+    b.add_argument("--quick", action="store_true",
+                   help="small shapes and 3 repeats: every suite in a minute or two")
     b.set_defaults(func=cmd_bench)
     i = sub.add_parser("info", help="print cpu_info(): ISA path, threads, build")
     i.set_defaults(func=cmd_info)

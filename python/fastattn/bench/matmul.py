@@ -43,7 +43,10 @@ def cases(quick: bool = False):
             d["torch"] = tf
         return d
 
-    sizes = [16, 32, 64, 128, 256, 512, 1024, 2048] + ([] if quick else [4096])
+    # --quick: smaller and fewer shapes of every row kind (a call-bound, a cache-sized and a
+    # larger square; one GEMV weight of 32 MiB in 128 MiB of copies; a smaller prefill), so
+    # that `fastattn bench --quick` stays a short smoke run
+    sizes = [16, 128, 512] if quick else [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
     for n in sizes:
         a, b = rand(n, n), rand(n, n)
         out = np.empty((n, n), np.float32)
@@ -63,19 +66,21 @@ def cases(quick: bool = False):
         lambda: tq @ tk), flops=2.0 * 32 * 128 * 64 * 128, goal=">= 1.5x numpy")
 
     # decode GEMV: bytes = the weight, read once. Each call takes the next of several copies of
-    # the weight, together >= 256 MiB (8x this machine's 32 MiB L3), so every call streams its
-    # weight from memory as in a model's decode step; a lone 64 MiB weight stays partly in L3.
-    for n_out in (4096, 11008):
-        x = rand(1, 4096)
-        w_nk = rand(n_out, 4096)            # PyTorch Linear layout (N, K)
-        copies = -(-(256 << 20) // w_nk.nbytes)
+    # the weight, together >= 256 MiB (8x this machine's 32 MiB L3; 128 MiB with --quick), so
+    # every call streams its weight from memory as in a model's decode step; a lone 64 MiB
+    # weight stays partly in L3.
+    K, total = (2048, 128 << 20) if quick else (4096, 256 << 20)
+    for n_out in (4096,) if quick else (4096, 11008):
+        x = rand(1, K)
+        w_nk = rand(n_out, K)               # PyTorch Linear layout (N, K)
+        copies = -(-total // w_nk.nbytes)
         y = np.empty((1, n_out), np.float32)
         ws_nk = [w_nk] + [w_nk.copy() for _ in range(copies - 1)]
         ws_kn = [np.ascontiguousarray(w.T) for w in ws_nk]   # (K, N) layout (GPT-2 Conv1D)
         packs = [fastattn.PackedMatrix(w, transpose=True) for w in ws_nk]
         t_ws = [torch.from_numpy(w) for w in ws_nk] if torch is not None else None
         tx = torch.from_numpy(x) if torch is not None else None
-        shape, flops = f"1x4096@4096x{n_out}", 2.0 * 4096 * n_out
+        shape, flops = f"1x{K}@{K}x{n_out}", 2.0 * K * n_out
 
         def turn(items):
             return itertools.cycle(items).__next__
@@ -98,16 +103,17 @@ def cases(quick: bool = False):
             bytes=w_nk.nbytes, flops=flops, goal=">= 85% memory bandwidth")
         del ws_nk, ws_kn, packs, t_ws
 
-    # prefill-like: 128 tokens through a 4096 x 4096 Linear weight stored (N, K)
-    x, w = rand(128, 4096), rand(4096, 4096)
-    y = np.empty((128, 4096), np.float32)
+    # prefill-like: M tokens through a K x K Linear weight stored (N, K)
+    M, K = (64, 2048) if quick else (128, 4096)
+    x, w = rand(M, K), rand(K, K)
+    y = np.empty((M, K), np.float32)
     packed = fastattn.PackedMatrix(w, transpose=True)
     tx, tw = (torch.from_numpy(x), torch.from_numpy(w)) if torch is not None else (None, None)
-    flops = 2.0 * 128 * 4096 * 4096
-    yield Case("prefill x@W^T", "128x4096@4096x4096", impls(
+    flops, shape = 2.0 * M * K * K, f"{M}x{K}@{K}x{K}"
+    yield Case("prefill x@W^T", shape, impls(
         lambda: fastattn.matmul(x, w, transpose_b=True, out=y), lambda: np.matmul(x, w.T, out=y),
         lambda: tx @ tw.T), flops=flops, goal=">= 1.0x numpy")
-    yield Case("prefill packed", "128x4096@4096x4096", impls(
+    yield Case("prefill packed", shape, impls(
         lambda: fastattn.matmul(x, packed, out=y), lambda: np.matmul(x, w.T, out=y)),
         flops=flops, goal=">= 1.0x numpy (packing gain)")
 

@@ -95,7 +95,7 @@ def cases(quick: bool = False):
     torch = try_import_torch()
     # -- GPT-2 small ------------------------------------------------------------------------
     shape = GPT2_QUICK if quick else GPT2_SMALL
-    prompt, new, prefill_len = (16, 16, 64) if quick else (128, 128, 512)
+    prompt, new, prefill_len = (16, 8, 64) if quick else (128, 128, 512)
     model, hf = gpt2_model(shape, torch)
     rng = np.random.default_rng(1)
     ids = rng.integers(0, shape["vocab"], (1, prompt))
