@@ -105,12 +105,14 @@ def cases(quick: bool = False):
     if hf is not None:
         ids_t, long_t = torch.from_numpy(ids), torch.from_numpy(long_ids)
 
-        def hf_generate():
+        # hf and the inputs bound as defaults: pytest-benchmark (bench/conftest.py) collects
+        # every case before running any, after this generator has deleted its locals
+        def hf_generate(hf=hf, ids_t=ids_t):
             with torch.no_grad():
                 hf.generate(ids_t, max_new_tokens=new, min_new_tokens=new, do_sample=False,
                             pad_token_id=0, attention_mask=torch.ones_like(ids_t))
 
-        def hf_prefill():
+        def hf_prefill(hf=hf, long_t=long_t):
             with torch.no_grad():
                 hf(long_t)
         impls["torch"], pre["torch"] = hf_generate, hf_prefill
