@@ -109,6 +109,36 @@ def test_sliding_window(isa, rng, window, causal, lq, lk):
     check_against_reference(out, q, k, v, causal=causal, window=window)
 
 
+@pytest.mark.parametrize("window", [None, "lq+lk", 2**31, 2**62, 2**63 - 1, 2**80])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("lq,lk", [(6, 4), (5, 5), (300, 40), (1, 2000), (4, 1100)])
+def test_huge_window_is_no_window(isa, rng, window, causal, lq, lk):
+    # |p - j| < Lq + Lk for every query position p = i + Lk - Lq and key j, so a window of
+    # Lq + Lk or more excludes nothing: the same bits as no window. Windows near 2**63 used to
+    # overflow p - W + 1 / p + W (a segfault for Lq > Lk, zero rows otherwise). Shapes: Lq > Lk,
+    # Lq == Lk, and the split-KV decode path (Lq = 1, few tiles over long keys).
+    q, k, v = make_qkv(rng, 1, 4, 2, lq, lk, 16)
+    w = lq + lk if window == "lq+lk" else window
+    expected = fastattn.attention(q, k, v, causal=causal)
+    check_against_reference(expected, q, k, v, causal=causal)
+    assert np.array_equal(fastattn.attention(q, k, v, causal=causal, window=w), expected)
+    if lq * lk <= 1200:  # the row-wise weights kernel applies the same rule
+        _, p = fastattn.attention(q, k, v, causal=causal, window=w, return_weights=True)
+        _, p0 = fastattn.attention(q, k, v, causal=causal, return_weights=True)
+        assert np.array_equal(p, p0)
+
+
+def test_huge_window_reaches_the_kernel_safely(rng):
+    # The C++ rule itself drops windows >= Lq + Lk (the wrapper does too): called directly.
+    from fastattn import _core
+    q, k, v = make_qkv(rng, 1, 2, 1, 6, 4, 8)
+    for causal in (False, True):
+        expected = fastattn.attention(q, k, v, causal=causal)
+        out = np.empty_like(expected)
+        _core.attention(q, k, v, out, None, causal, 2**63 - 1, 1 / np.sqrt(8), None)
+        assert np.array_equal(out, expected)
+
+
 def test_window_definition():
     m = reference.attention_mask(3, 5, causal=True, window=2)
     assert np.array_equal(m, np.array([[0, 1, 1, 0, 0], [0, 0, 1, 1, 0], [0, 0, 0, 1, 1]], bool))
