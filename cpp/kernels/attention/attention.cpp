@@ -327,17 +327,14 @@ void tile_key_range(const AttentionArgs& a, const Tile& t, int64_t& lo, int64_t&
 // out rows of the tile = o / l (zeros where l == 0).
 void write_output(const AttentionArgs& a, const Plan& p, const Tile& t, const float* o,
                   const float* l) {
-  constexpr int W = Vec::size;
   for (int64_t r = 0; r < t.nr; ++r) {
     float* y = const_cast<float*>(row_ptr(a.out, t.b, t.h0 + r / t.nq, t.i0 + r % t.nq));
     const float* orow = o + r * p.ldo;
     const bool empty = l[r] == 0.0f;  // no allowed key: zeros (a NaN l propagates as NaN)
     const Vec lv = Vec::broadcast(l[r]);
-    for (int64_t x = 0; x < a.dim_v; x += W) {
-      const int cnt = a.dim_v - x < W ? static_cast<int>(a.dim_v - x) : W;
-      const Vec v = empty ? Vec::zero() : load_n(orow + x, cnt) / lv;
-      store_n(y + x, v, cnt);
-    }
+    for_each_vec(a.dim_v, [&](int64_t x, int cnt) {
+      store_n(y + x, empty ? Vec::zero() : load_n(orow + x, cnt) / lv, cnt);
+    });
   }
 }
 
@@ -418,10 +415,9 @@ void weights_rows(const AttentionArgs& a, float* w) {
         }
         const float* kr = kb + j * a.k.stride_l;
         Vec acc = Vec::zero();
-        for (int64_t x = 0; x < d; x += W) {
-          const int cnt = d - x < W ? static_cast<int>(d - x) : W;
+        for_each_vec(d, [&](int64_t x, int cnt) {
           acc = fmadd(load_n(qs + x, cnt), load_n(kr + x, cnt), acc);
-        }
+        });
         float s = hsum(acc);
         if (a.mask_kind == AttentionMask::boolean) {
           if (!static_cast<const unsigned char*>(a.mask)[moff + j * a.mask_stride[3]]) s = ninf();
@@ -439,10 +435,7 @@ void weights_rows(const AttentionArgs& a, float* w) {
         return e;
       });
       const Vec inv = Vec::broadcast(sum == 0.0f ? 0.0f : 1.0f / sum);
-      for (int64_t j = 0; j < lk; j += W) {
-        const int cnt = lk - j < W ? static_cast<int>(lk - j) : W;
-        store_n(y + j, load_n(y + j, cnt) * inv, cnt);
-      }
+      for_each_vec(lk, [&](int64_t j, int cnt) { store_n(y + j, load_n(y + j, cnt) * inv, cnt); });
     }
   });
 }
