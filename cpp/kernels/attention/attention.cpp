@@ -20,11 +20,14 @@
 // Causal / window: each tile visits only keys [min_r lo_r, max_r hi_r) (blocks entirely
 // masked are skipped) and masks element-wise only blocks that straddle a row's boundary.
 //
-// Decode (few query rows per key/value head, or few tiles over long keys): forward hands the
-// problem to the split-KV decode kernel (decode.h), which cuts the keys into chunks merged by
-// log-sum-exp; the choice depends on the shapes only (never on the thread count).
+// Decode and split keys (few tiles over long keys): forward hands a single query row, or few
+// rows per key/value head, to the split-KV decode kernel (decode.h); with many rows the tiles
+// here cut their keys into chunks by the decode kernel's policy (split_chunks) and merge the
+// chunks' partial (m, l, o) with its log-sum-exp rule (merge_partials)
+//     M = max_c m_c,  O = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c
+// in chunk order. Every choice depends on the shapes only (never on the thread count).
 //
-// Threads: tiles are handed out dynamically, heaviest (causal: the last
+// Threads: work units (tile, chunk) are handed out dynamically, heaviest (causal: the last
 // query blocks) first; each unit is computed by one thread with its own scratch, in an order
 // fixed by the shapes, so results are bit-identical for any thread count.
 //
@@ -52,11 +55,17 @@ using namespace attention_tiles;
 
 constexpr int64_t kMaxRows = 96;     // R: query rows per tile (a multiple of 6, 16 and 32)
 constexpr int64_t kBlockKeys = 128;  // Bk: keys per block
-// Path choice: fewer tiles than this over at least kDecodeMinKeys keys leave cores idle on the
-// tiled kernel (one tile per thread at most), so such problems go to the split-KV decode
-// kernel, which also splits the keys; a single query row (decode proper) always does.
+// Path choice (forward), from the shapes only (never the thread count):
+//   * the split-KV decode kernel (decode.cpp) for a single query row, and for few tiles
+//     (< kDecodeMaxTiles) over long keys (>= kDecodeMinKeys) with few rows per kv head
+//     (<= kDecodeMaxRows): it streams K/V at a higher fraction of the bandwidth;
+//   * otherwise this tiled kernel, whose register tiles compute many rows much faster (the
+//     decode kernel pays a horizontal sum per score: 8x slower at 64 rows, measured); with few
+//     tiles over long keys it splits the keys by the decode kernel's policy and merge.
 constexpr int64_t kDecodeMaxTiles = 32;
 constexpr int64_t kDecodeMinKeys = 1024;
+constexpr int64_t kDecodeMaxRows = 8;
+
 inline float ninf() { return -std::numeric_limits<float>::infinity(); }
 
 // How the work is cut; a function of the shapes only.
@@ -338,17 +347,45 @@ void write_output(const AttentionArgs& a, const Plan& p, const Tile& t, const fl
   }
 }
 
-// The tiled flash kernel: one work unit per tile, all its keys.
-void forward_tiled(const AttentionArgs& a, const Plan& p) {
+// The tiled flash kernel. Work unit = (tile, chunk of its keys). With splits > 1 (few tiles over
+// long keys), each unit leaves its partial (m, l, o) and the chunks of a tile row are merged by
+// the decode kernel's log-sum-exp rule (decode.h: split_chunks, chunk_bounds, merge_partials).
+void forward_tiled(const AttentionArgs& a, const Plan& p, int64_t splits) {
+  const int64_t units = p.items * splits;
+  // Partial (m, l, o) per unit: m at [0, rp), l at [rp, 2 rp), o at 2 rp (rows x ldo).
+  const int64_t part_stride = 2 * p.rp + p.rows * p.ldo;
+  AlignedFloats partials(splits > 1 ? static_cast<std::size_t>(units * part_stride) : 0);
   parallel_for_each_dynamic_local(
-      p.items, [&] { return Scratch(a, p); },
-      [&](int64_t item, Scratch& sc) {
-        const Tile t = tile_of(a, p, item);
-        int64_t lo, hi;
+      units, [&] { return Scratch(a, p); },
+      [&](int64_t u, Scratch& sc) {
+        const Tile t = tile_of(a, p, u / splits);
+        int64_t lo, hi, begin, end;
         tile_key_range(a, t, lo, hi);
-        run_tile(a, p, t, lo, hi, sc);
-        write_output(a, p, t, sc.o, sc.l);
+        chunk_bounds(lo, hi, u % splits, splits, begin, end);
+        run_tile(a, p, t, begin, end, sc);
+        if (splits == 1) {
+          write_output(a, p, t, sc.o, sc.l);
+          return;
+        }
+        float* part = partials.data() + u * part_stride;
+        for (int64_t r = 0; r < t.nr; ++r) {
+          part[r] = sc.m[r];
+          part[p.rp + r] = sc.l[r];
+          for (int64_t x = 0; x < a.dim_v; ++x) part[2 * p.rp + r * p.ldo + x] = sc.o[r * p.ldo + x];
+        }
       });
+  if (splits == 1) return;
+  parallel_for(p.items, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t item = i0; item < i1; ++item) {
+      const Tile t = tile_of(a, p, item);
+      const float* part0 = partials.data() + item * splits * part_stride;
+      for (int64_t r = 0; r < t.nr; ++r) {
+        float* y = const_cast<float*>(row_ptr(a.out, t.b, t.h0 + r / t.nq, t.i0 + r % t.nq));
+        merge_partials(splits, part0 + r, part0 + p.rp + r, part_stride,
+                       part0 + 2 * p.rp + r * p.ldo, part_stride, a.dim_v, y);
+      }
+    }
+  });
 }
 
 // The same problem for the split-KV decode kernel: keys [0, Lk) at positions 0..Lk-1 in
@@ -380,10 +417,11 @@ void forward_decode(const AttentionArgs& a) {
 void forward(const AttentionArgs& a) {
   if (a.batch == 0 || a.heads_q == 0 || a.len_q == 0 || a.dim_v == 0) return;
   const Plan p = make_plan(a);
-  if (a.len_q == 1 || (p.items < kDecodeMaxTiles && a.len_k >= kDecodeMinKeys))
+  const bool few_long_tiles = p.items < kDecodeMaxTiles && a.len_k >= kDecodeMinKeys;
+  if (a.len_q == 1 || (few_long_tiles && p.group * a.len_q <= kDecodeMaxRows))
     forward_decode(a);
   else
-    forward_tiled(a, p);
+    forward_tiled(a, p, few_long_tiles ? split_chunks(p.items, a.len_k) : 1);
 }
 
 // ------------------------------------------------------------------ materialised weights

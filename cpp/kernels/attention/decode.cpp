@@ -46,7 +46,7 @@ namespace {
 
 constexpr int64_t kKeyBlock = 64;       // keys per online-softmax step; their scores stay in L1
 constexpr int kRowBlock = 4;            // query rows sharing one pass over a key block
-constexpr int64_t kMinChunkKeys = 256;  // keys per chunk, at least (see the split policy)
+constexpr int64_t kMinChunkKeys = 512;  // keys per chunk, at least (see the split policy)
 constexpr int64_t kTargetItems = 64;    // (batch, kv head, chunk) items wanted
 
 inline float ninf() { return -std::numeric_limits<float>::infinity(); }
@@ -212,8 +212,9 @@ void attend_item(const Problem& P, int64_t item) {
   const DecodeArgs& a = *P.a;
   const int64_t c = item % P.chunks, bg = item / P.chunks;
   const int64_t b = bg / a.heads_kv, g = bg % a.heads_kv;
-  const int64_t nkeys = P.hi - P.lo, S = a.slots, T = a.len_q;
-  const int64_t c0 = P.lo + nkeys * c / P.chunks, c1 = P.lo + nkeys * (c + 1) / P.chunks;
+  const int64_t S = a.slots, T = a.len_q;
+  int64_t c0, c1;
+  chunk_bounds(P.lo, P.hi, c, P.chunks, c0, c1);
   float* const o_base = P.part_o + item * P.rows * P.ldo;
   float* const m_base = P.part_m + item * P.rows;
   float* const l_base = P.part_l + item * P.rows;
@@ -274,37 +275,44 @@ void merge_row(const Problem& P, int64_t row) {
   const DecodeArgs& a = *P.a;
   const int64_t T = a.len_q;
   const int64_t t = row % T, bh = row / T, b = bh / a.heads_q, h = bh % a.heads_q;
-  const int64_t g = h / P.G, r = (h % P.G) * T + t;
-  const int64_t item0 = (b * a.heads_kv + g) * P.chunks;
+  const int64_t r = (h % P.G) * T + t;
+  const int64_t i0 = (b * a.heads_kv + h / P.G) * P.chunks * P.rows + r;  // chunk 0's partial
+  merge_partials(P.chunks, P.part_m + i0, P.part_l + i0, P.rows, P.part_o + i0 * P.ldo,
+                 P.rows * P.ldo, a.dim_v, const_cast<float*>(row_at(a.out, b, h, t)));
+}
+
+}  // namespace
+
+int64_t split_chunks(int64_t items, int64_t keys) {
+  int64_t chunks = ceil_div(kTargetItems, items > 0 ? items : 1);
+  const int64_t max_chunks = ceil_div(keys, kMinChunkKeys);
+  if (chunks > max_chunks) chunks = max_chunks;
+  return chunks < 1 ? 1 : chunks;
+}
+
+void merge_partials(int64_t chunks, const float* m, const float* l, int64_t ml_stride,
+                    const float* o, int64_t o_stride, int64_t dv, float* y) {
   float M = ninf();
-  for (int64_t c = 0; c < P.chunks; ++c) {
-    const float mc = P.part_m[(item0 + c) * P.rows + r];
-    if (mc > M) M = mc;
-  }
-  float* y = const_cast<float*>(row_at(a.out, b, h, t));
+  for (int64_t c = 0; c < chunks; ++c)
+    if (m[c * ml_stride] > M) M = m[c * ml_stride];
   if (M == ninf()) {  // no visible key: zeros
-    for_each_vec(a.dim_v, [&](int64_t d, int cnt) { store_n(y + d, Vec::zero(), cnt); });
+    for_each_vec(dv, [&](int64_t d, int cnt) { store_n(y + d, Vec::zero(), cnt); });
     return;
   }
   float L = 0.0f;
-  for (int64_t c = 0; c < P.chunks; ++c) {
-    const int64_t i = (item0 + c) * P.rows + r;
-    if (P.part_m[i] != ninf()) L += P.part_l[i] * std::exp(P.part_m[i] - M);
-  }
+  for (int64_t c = 0; c < chunks; ++c)
+    if (m[c * ml_stride] != ninf()) L += l[c * ml_stride] * std::exp(m[c * ml_stride] - M);
   const Vec inv = Vec::broadcast(1.0f / L);
-  for_each_vec(a.dim_v, [&](int64_t d, int cnt) {
+  for_each_vec(dv, [&](int64_t d, int cnt) {
     Vec acc = Vec::zero();
-    for (int64_t c = 0; c < P.chunks; ++c) {
-      const int64_t i = (item0 + c) * P.rows + r;
-      if (P.part_m[i] == ninf()) continue;
-      const Vec w = Vec::broadcast(std::exp(P.part_m[i] - M));
-      acc = fmadd(w, load_n(P.part_o + i * P.ldo + d, cnt), acc);
+    for (int64_t c = 0; c < chunks; ++c) {
+      if (m[c * ml_stride] == ninf()) continue;  // e^(-inf - M) = 0: skip (o may be stale)
+      const Vec w = Vec::broadcast(std::exp(m[c * ml_stride] - M));
+      acc = fmadd(w, load_n(o + c * o_stride + d, cnt), acc);
     }
     store_n(y + d, acc * inv, cnt);
   });
 }
-
-}  // namespace
 
 void decode_attention(const DecodeArgs& a) {
   if (a.batch == 0 || a.heads_q == 0 || a.len_q == 0 || a.dim_v == 0) return;
@@ -322,10 +330,7 @@ void decode_attention(const DecodeArgs& a) {
   P.hi = hi1;
   if (P.hi < P.lo) P.hi = P.lo;  // no visible key at all: one empty chunk, zeros
   const int64_t groups = a.batch * a.heads_kv;
-  int64_t chunks = ceil_div(kTargetItems, groups);
-  const int64_t max_chunks = ceil_div(P.hi - P.lo, kMinChunkKeys);
-  if (chunks > max_chunks) chunks = max_chunks;
-  P.chunks = chunks < 1 ? 1 : chunks;
+  P.chunks = split_chunks(groups, P.hi - P.lo);
   const int64_t items = groups * P.chunks;
   AlignedFloats part_o(static_cast<size_t>(items * P.rows * P.ldo));
   AlignedFloats part_ml(static_cast<size_t>(2 * items * P.rows));

@@ -43,5 +43,24 @@ struct DecodeArgs {
 // out = decode attention; O(chunks x rows x Dv) scratch for the partials.
 void decode_attention(const DecodeArgs& a);
 
+// ---- the split-KV pieces, shared with the tiled kernel when it splits long keys (attention.cpp)
+// Split policy: chunks per work item for `items` independent items over `keys` keys; a
+// function of the problem size only (decode.cpp gives the formula and its reasons).
+int64_t split_chunks(int64_t items, int64_t keys);
+
+// Keys [begin, end) of chunk c of `chunks` over [lo, hi): equal cuts, in order.
+inline void chunk_bounds(int64_t lo, int64_t hi, int64_t c, int64_t chunks, int64_t& begin,
+                         int64_t& end) {
+  const int64_t n = hi > lo ? hi - lo : 0;
+  begin = lo + n * c / chunks;
+  end = lo + n * (c + 1) / chunks;
+}
+
+// One output row y (dv floats) from the partials of its chunks c = 0..chunks-1 (m at
+// m[c ml_stride], l at l[c ml_stride], o at o + c o_stride), in chunk order:
+//   M = max_c m_c,  y = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c;  all m_c = -inf: zeros.
+void merge_partials(int64_t chunks, const float* m, const float* l, int64_t ml_stride,
+                    const float* o, int64_t o_stride, int64_t dv, float* y);
+
 }  // namespace FASTATTN_ISA_NAMESPACE
 }  // namespace fastattn
