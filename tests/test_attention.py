@@ -241,11 +241,23 @@ def test_decode_split_keys(isa, rng, lk):
                             window=300, causal=True)
 
 
+@pytest.mark.parametrize("hq,lq", [(2, 4), (1, 9), (2, 64)])
+def test_few_tiles_over_long_keys(isa, rng, hq, lq):
+    # Few tiles over >= 1024 keys: <= 8 rows per kv head go to the split-KV decode kernel
+    # (2 heads x 4 queries), more rows stay on the tiled kernel, which then splits its keys by
+    # the decode kernel's policy and merges the chunks with its log-sum-exp rule.
+    q, k, v = make_qkv(rng, 1, hq, 1, lq, 2100, 32)
+    for kw in (dict(), dict(causal=True), dict(causal=True, window=700)):
+        check_against_reference(fastattn.attention(q, k, v, **kw), q, k, v, **kw)
+    bias = rng.standard_normal((lq, 2100)).astype(np.float32)
+    check_against_reference(fastattn.attention(q, k, v, mask=bias), q, k, v, mask=bias)
+
+
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("window", [None, 1, 299, 1000, 5000])
 def test_decode_dense_and_strided_paths(isa, rng, causal, window):
-    # Lq = 1 over densely stored keys runs on the KV cache's split-KV decode kernel; the same
-    # keys seen through a strided view run on the tiled kernel. Both match the reference,
+    # Lq = 1 runs on the split-KV decode kernel shared with the KV cache, over densely stored
+    # keys and over the same keys seen through a strided view. Both match the reference,
     # for windows inside, at and beyond Lk (= 1000), causal or not (the single query is the
     # last position, so both see the same keys), in place on q too.
     q, k, v = make_qkv(rng, 2, 8, 2, 1, 1000, 64)
@@ -267,6 +279,7 @@ def test_decode_dense_and_strided_paths(isa, rng, causal, window):
     dict(shape=(2, 3, 1, 97, 500, 80), window=50),
     dict(shape=(1, 8, 2, 1, 5000, 128)),             # decode: split keys
     dict(shape=(1, 4, 4, 2, 3000, 16), causal=True),
+    dict(shape=(1, 2, 1, 40, 3000, 32), causal=True),  # tiled, keys split (few tiles)
     dict(shape=(1, 2, 2, 200, 200, 32), mask=True),
 ])
 def test_thread_count_does_not_change_bits(isa, rng, config):

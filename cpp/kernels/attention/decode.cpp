@@ -6,7 +6,10 @@
 //     C = min(ceil(kTargetItems / (B Hkv)), ceil((hi - lo) / kMinChunkKeys)),  C >= 1
 // i.e. enough items to keep every core busy with dynamic scheduling (kTargetItems = 64 is
 // 32 per core on the 2-core hosts we measure on, several per core on 8-16 cores), but never
-// chunks so short that the per-chunk state (and the merge) costs more than the keys.
+// chunks so short that the per-chunk state (and the merge) costs more than the keys. The same
+// policy cuts the tiled kernel's keys when it splits (attention.cpp), whose per-chunk cost is
+// larger (packing a tile's Q, a 96-row partial): 256-key chunks ran 13% slower there than 512
+// (Lq 64, one head, Lk 8192), while the decode and kv_cache bench shapes get 8 chunks with either.
 //
 // One item walks its chunk in blocks of <= kKeyBlock keys that never cross the ring's wrap
 // point, so each block is one contiguous run of K and V rows read in place (dense or strided
