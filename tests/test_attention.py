@@ -109,6 +109,36 @@ def test_sliding_window(isa, rng, window, causal, lq, lk):
     check_against_reference(out, q, k, v, causal=causal, window=window)
 
 
+@pytest.mark.parametrize("window", [None, "lq+lk", 2**31, 2**62, 2**63 - 1, 2**80])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("lq,lk", [(6, 4), (5, 5), (300, 40), (1, 2000), (4, 1100)])
+def test_huge_window_is_no_window(isa, rng, window, causal, lq, lk):
+    # |p - j| < Lq + Lk for every query position p = i + Lk - Lq and key j, so a window of
+    # Lq + Lk or more excludes nothing: the same bits as no window. Windows near 2**63 used to
+    # overflow p - W + 1 / p + W (a segfault for Lq > Lk, zero rows otherwise). Shapes: Lq > Lk,
+    # Lq == Lk, and the split-KV decode path (Lq = 1, few tiles over long keys).
+    q, k, v = make_qkv(rng, 1, 4, 2, lq, lk, 16)
+    w = lq + lk if window == "lq+lk" else window
+    expected = fastattn.attention(q, k, v, causal=causal)
+    check_against_reference(expected, q, k, v, causal=causal)
+    assert np.array_equal(fastattn.attention(q, k, v, causal=causal, window=w), expected)
+    if lq * lk <= 1200:  # the row-wise weights kernel applies the same rule
+        _, p = fastattn.attention(q, k, v, causal=causal, window=w, return_weights=True)
+        _, p0 = fastattn.attention(q, k, v, causal=causal, return_weights=True)
+        assert np.array_equal(p, p0)
+
+
+def test_huge_window_reaches_the_kernel_safely(rng):
+    # The C++ rule itself drops windows >= Lq + Lk (the wrapper does too): called directly.
+    from fastattn import _core
+    q, k, v = make_qkv(rng, 1, 2, 1, 6, 4, 8)
+    for causal in (False, True):
+        expected = fastattn.attention(q, k, v, causal=causal)
+        out = np.empty_like(expected)
+        _core.attention(q, k, v, out, None, causal, 2**63 - 1, 1 / np.sqrt(8), None)
+        assert np.array_equal(out, expected)
+
+
 def test_window_definition():
     m = reference.attention_mask(3, 5, causal=True, window=2)
     assert np.array_equal(m, np.array([[0, 1, 1, 0, 0], [0, 0, 1, 1, 0], [0, 0, 0, 1, 1]], bool))
@@ -211,11 +241,23 @@ def test_decode_split_keys(isa, rng, lk):
                             window=300, causal=True)
 
 
+@pytest.mark.parametrize("hq,lq", [(2, 4), (1, 9), (2, 64)])
+def test_few_tiles_over_long_keys(isa, rng, hq, lq):
+    # Few tiles over >= 1024 keys: <= 8 rows per kv head go to the split-KV decode kernel
+    # (2 heads x 4 queries), more rows stay on the tiled kernel, which then splits its keys by
+    # the decode kernel's policy and merges the chunks with its log-sum-exp rule.
+    q, k, v = make_qkv(rng, 1, hq, 1, lq, 2100, 32)
+    for kw in (dict(), dict(causal=True), dict(causal=True, window=700)):
+        check_against_reference(fastattn.attention(q, k, v, **kw), q, k, v, **kw)
+    bias = rng.standard_normal((lq, 2100)).astype(np.float32)
+    check_against_reference(fastattn.attention(q, k, v, mask=bias), q, k, v, mask=bias)
+
+
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("window", [None, 1, 299, 1000, 5000])
 def test_decode_dense_and_strided_paths(isa, rng, causal, window):
-    # Lq = 1 over densely stored keys runs on the KV cache's split-KV decode kernel; the same
-    # keys seen through a strided view run on the tiled kernel. Both match the reference,
+    # Lq = 1 runs on the split-KV decode kernel shared with the KV cache, over densely stored
+    # keys and over the same keys seen through a strided view. Both match the reference,
     # for windows inside, at and beyond Lk (= 1000), causal or not (the single query is the
     # last position, so both see the same keys), in place on q too.
     q, k, v = make_qkv(rng, 2, 8, 2, 1, 1000, 64)
@@ -237,6 +279,7 @@ def test_decode_dense_and_strided_paths(isa, rng, causal, window):
     dict(shape=(2, 3, 1, 97, 500, 80), window=50),
     dict(shape=(1, 8, 2, 1, 5000, 128)),             # decode: split keys
     dict(shape=(1, 4, 4, 2, 3000, 16), causal=True),
+    dict(shape=(1, 2, 1, 40, 3000, 32), causal=True),  # tiled, keys split (few tiles)
     dict(shape=(1, 2, 2, 200, 200, 32), mask=True),
 ])
 def test_thread_count_does_not_change_bits(isa, rng, config):

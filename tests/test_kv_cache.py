@@ -311,3 +311,19 @@ def test_attention_layer_refuses_before_touching_the_cache():
     with pytest.raises(ValueError, match="return_weights"):
         layer(x, positions=np.arange(2), cache=cache, return_weights=True)
     assert cache.lengths.tolist() == [0]
+
+
+@pytest.mark.parametrize("window", [2**62, 2**63 - 1])
+def test_core_huge_window_is_no_window(isa, rng, window):
+    # A window of `length` or more keys excludes nothing; near 2**63 the binding's storage check
+    # (T + W - 1 <= S) and the kernel's p - W + 1 used to overflow int64.
+    from fastattn import _core
+    ks = rng.standard_normal((1, 1, 2, 16, 8)).astype(np.float32)
+    vs = rng.standard_normal((1, 1, 2, 16, 8)).astype(np.float32)
+    q = rng.standard_normal((1, 4, 3, 8)).astype(np.float32)
+    expected, out = np.empty_like(q), np.empty_like(q)
+    _core.kv_attend(ks, vs, 0, q, expected, 10, 0, 0.5)
+    _core.kv_attend(ks, vs, 0, q, out, 10, window, 0.5)
+    assert np.array_equal(out, expected)
+    with pytest.raises(ValueError, match=r"some visible key is not stored"):
+        _core.kv_attend(ks, vs, 0, q, out, 17, window, 0.5)  # 17 tokens, 16 slots

@@ -2,7 +2,6 @@
 // the user-facing validation (broadcasting the mask, 3-D inputs, copies of odd strides); these
 // checks make a direct call into _core safe: every index the kernel forms stays in bounds.
 #include "kernels/attention/attention.h"
-#include "kernels/kv_cache.h"
 
 #include <cmath>
 #include <string>
@@ -40,35 +39,6 @@ void require_shape4(const py::array& a, const char* name, int64_t d0, int64_t d1
     fail(std::string(name) + " has shape " + bind::shape_str(a) + ", expected (" +
          std::to_string(d0) + ", " + std::to_string(d1) + ", " + std::to_string(d2) + ", " +
          std::to_string(d3) + ")" + why);
-}
-
-// A single query row per head (decode) over densely stored keys, no mask: the split-KV decode
-// kernel of the KV cache computes exactly this (its store is k / v with S = Lk slots, all
-// filled; the query sits at position Lk - 1, so causal or not it sees every key, and a window
-// W keeps the keys j > Lk - 1 - W in both kernels' definitions). It splits the keys into
-// more chunks than the tiled kernel and reads K/V at a higher fraction of the bandwidth
-// (README "attention", Performance).
-bool runs_as_kv_decode(const AttentionArgs& a) {
-  if (a.len_q != 1 || a.len_k < 1 || a.mask_kind != AttentionMask::none || a.dim != a.dim_v ||
-      a.dim < 1 || a.batch < 1 || a.heads_kv < 1)
-    return false;
-  const int64_t D = a.dim, Lk = a.len_k;
-  const auto dense_rows = [&](const AttentionTensor& t, int64_t heads) {
-    return t.stride_h == D && t.stride_b == heads * D;
-  };
-  const auto dense_keys = [&](const AttentionTensor& t) {
-    return t.stride_l == D && t.stride_h == Lk * D && t.stride_b == a.heads_kv * Lk * D;
-  };
-  return dense_rows(a.q, a.heads_q) && dense_rows(a.out, a.heads_q) && dense_keys(a.k) &&
-         dense_keys(a.v);
-}
-
-void run_as_kv_decode(const AttentionArgs& a) {
-  // KVCacheKernels::attend requires T + window - 1 <= S: a window covering every key is none.
-  const int64_t window = a.window >= a.len_k ? 0 : a.window;
-  kernels<KVCacheKernels>().attend(a.k.data, a.v.data, a.q.data, a.out.data, a.batch,
-                                   a.heads_q, a.heads_kv, a.len_k, a.dim, 1, a.len_k, window,
-                                   a.scale);
 }
 
 }  // namespace
@@ -138,10 +108,7 @@ void bind_attention(py::module_& m) {
     }
     py::gil_scoped_release release;
     if (w) kt.weights(a, w);  // first: out may be q itself (in place)
-    if (runs_as_kv_decode(a))
-      run_as_kv_decode(a);  // reads all of q before writing out: in place is safe too
-    else
-      kt.forward(a);
+    kt.forward(a);
   }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("mask"),
      py::arg("causal"), py::arg("window"), py::arg("scale"), py::arg("weights"),
      "Flash attention of 4-D float32 q (B,Hq,Lq,D), k (B,Hkv,Lk,D), v (B,Hkv,Lk,Dv) into out; "

@@ -81,7 +81,10 @@ void bind_kv_cache(py::module_& m) {
                             ", expected (" + std::to_string(B) + ", a multiple of " +
                             std::to_string(Hkv) + ", T, " + std::to_string(D) + ")");
     const int64_t T = q.shape(2);
-    const bool stored = window > 0 ? T + window - 1 <= S : length <= S;
+    // A window of `length` or more keys excludes nothing (kernels/attention/key_rule.h), and
+    // comparing window <= S - T + 1 instead of T + window - 1 <= S cannot overflow.
+    const bool windowed = window > 0 && window < length;
+    const bool stored = windowed ? window <= S - T + 1 : length <= S;
     if (T < 1 || T > length || window < 0 || !stored)
       throw py::value_error(std::string(op) + ": T=" + std::to_string(T) + " queries over " +
                             std::to_string(length) + " tokens, window " +

@@ -14,7 +14,7 @@
 
 #include <cstdint>
 
-#include "core/vec_math.h"
+#include "core/util.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
@@ -32,12 +32,7 @@ inline bool should_stream(int64_t output_floats) {
 // two. Call with the element index i of the pass (multiples of Vec::size): one hint per 64-byte
 // line. A hint never faults; callers pass next = nullptr for the last row of their range.
 inline void prefetch_next_row(const float* next, int64_t i) {
-#if defined(__GNUC__)
-  if (next && i % 16 == 0) __builtin_prefetch(next + i, 0, 2);
-#else
-  (void)next;
-  (void)i;
-#endif
+  if (next && i % 16 == 0) prefetch<2>(next + i);
 }
 
 // value(i, cnt) returns the Vec for elements [i, i + cnt); cnt < Vec::size only at the ends.
@@ -65,8 +60,8 @@ void write_row(float* y, int64_t n, bool streaming, const Value& value) {
     const int64_t body_end = head + (n - head) / kLineFloats * kLineFloats;
     for (; i < body_end; i += W) value(i, W).stream(y + i);
   }
-  for (; i + W <= n; i += W) value(i, W).store(y + i);
-  if (i < n) value(i, static_cast<int>(n - i)).store_partial(y + i, static_cast<int>(n - i));
+  const int64_t rest = i;
+  for_each_vec(n - rest, [&](int64_t j, int cnt) { store_n(y + rest + j, value(rest + j, cnt), cnt); });
 }
 
 }  // namespace FASTATTN_ISA_NAMESPACE

@@ -11,7 +11,7 @@
 //   sigmoid(x) 1 / (1 + exp(-x)): relative error <= exp's + 2 ulp, for all x (no cancellation).
 #pragma once
 
-#include "core/vec.h"
+#include "core/util.h"  // Vec, load_n / store_n / for_each_vec
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
@@ -57,14 +57,6 @@ inline Vec erfc_nonnegative(Vec z) {
 inline Vec sigmoid(Vec x) {
   const Vec one = Vec::broadcast(1.0f);
   return one / (one + exp(Vec::zero() - x));
-}
-
-// Loads cnt lanes (cnt == Vec::size is the full, unmasked load); lanes >= cnt get `fill`.
-inline Vec load_n(const float* p, int cnt, float fill = 0.0f) {
-  return cnt == Vec::size ? Vec::load(p) : Vec::load_partial(p, cnt, fill);
-}
-inline void store_n(float* p, Vec v, int cnt) {
-  if (cnt == Vec::size) v.store(p); else v.store_partial(p, cnt);
 }
 
 }  // namespace FASTATTN_ISA_NAMESPACE

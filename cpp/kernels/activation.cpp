@@ -6,18 +6,17 @@
 
 #include "core/parallel.h"
 #include "core/row_writer.h"
+#include "core/util.h"
 #include "kernels/activation_math.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
 namespace {
 
-constexpr int64_t kGrain = 1 << 15;  // elements per thread, at least
-
 template <Activation kind>
 void apply_kind(const float* x, float* y, int64_t n) {
   const bool streaming = should_stream(n) && x != y;
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+  parallel_for(n, kGrainElementwise, [&](int64_t b, int64_t e) {
     write_row(y + b, e - b, streaming, [&](int64_t i, int cnt) {
       return activate<kind>(load_n(x + b + i, cnt));
     });
@@ -37,7 +36,7 @@ void apply(Activation kind, const float* x, float* y, int64_t n) {
 
 void swiglu(const float* gate, const float* up, float* y, int64_t n) {
   const bool streaming = should_stream(n) && y != gate && y != up;
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+  parallel_for(n, kGrainElementwise, [&](int64_t b, int64_t e) {
     write_row(y + b, e - b, streaming, [&](int64_t i, int cnt) {
       return silu(load_n(gate + b + i, cnt)) * load_n(up + b + i, cnt);
     });

@@ -13,6 +13,7 @@
 #include "core/parallel.h"
 #include "core/reduce.h"
 #include "core/row_writer.h"
+#include "core/util.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
@@ -31,7 +32,7 @@ void normalize_row(const float* x, float* y, int64_t n, float shift_hi, float sh
   });
 }
 
-int64_t row_grain(int64_t n) { return n >= 16384 ? 1 : 16384 / (n > 0 ? n : 1); }
+int64_t row_grain(int64_t n) { return grain_items(n, kGrainFloats); }
 
 void layer_norm_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t n,
                      const float* w, const float* b, float eps) {

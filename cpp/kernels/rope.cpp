@@ -19,6 +19,7 @@
 
 #include "core/parallel.h"
 #include "core/row_writer.h"
+#include "core/util.h"
 #include "core/vec_math.h"
 
 namespace fastattn {
@@ -28,14 +29,12 @@ namespace {
 // y[0, half) = x1 c - x2 s and y[half, rot) = x2 c + x1 s (x1 = x[0, half), x2 = x[half, rot)),
 // both halves from one load of x1 and x2: safe in place.
 void rotate_half_row(const float* x, float* y, const float* c, const float* s, int64_t half) {
-  constexpr int W = Vec::size;
-  for (int64_t i = 0; i < half; i += W) {
-    const int cnt = half - i < W ? static_cast<int>(half - i) : W;
+  for_each_vec(half, [&](int64_t i, int cnt) {
     const Vec vc = load_n(c + i, cnt), vs = load_n(s + i, cnt);
     const Vec x1 = load_n(x + i, cnt), x2 = load_n(x + half + i, cnt);
     store_n(y + i, fnmadd(x2, vs, x1 * vc), cnt);         // x1 c - x2 s
     store_n(y + half + i, fmadd(x1, vs, x2 * vc), cnt);   // x2 c + x1 s
-  }
+  });
 }
 
 // y = x * (c, c) + swap_pairs(x) * (-s, s) over [0, rot). Every chunk write_row asks for starts
@@ -55,7 +54,7 @@ void rope(const float* x, float* y, int64_t batch, int64_t heads, int64_t L, int
   const int64_t rows = batch * heads * L;
   if (rows == 0 || D == 0) return;
   const int64_t width = interleaved ? rot : rot / 2;
-  const int64_t grain = D >= 16384 ? 1 : 16384 / D;  // >= ~64 KiB of x per thread
+  const int64_t grain = grain_items(D, kGrainFloats);
   parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t l = r % L, b = r / (heads * L);

@@ -15,12 +15,14 @@
 #include "core/parallel.h"
 #include "core/reduce.h"
 #include "core/row_writer.h"
+#include "core/util.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
 namespace {
 
-// Rows up to this length stage exp(x - m) in scratch when streaming (64 KiB: L1/L2 resident).
+// Rows up to this length stage exp(x - m) in scratch when streaming (64 KiB: L1/L2 resident;
+// the same 64 KiB as kGrainFloats only by coincidence, so a constant of its own).
 constexpr int64_t kMaxStagedRow = 16384;
 
 // scratch: null, or room for n floats to stage exp(x - m) (streaming writes). next: the next
@@ -60,7 +62,7 @@ void softmax_row(const float* x, float* y, int64_t n, bool log, bool streaming, 
 
 void softmax_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t n,
                   bool log) {
-  const int64_t grain = n >= 16384 ? 1 : 16384 / (n > 0 ? n : 1);  // >= ~64 KiB per thread
+  const int64_t grain = grain_items(n, kGrainFloats);
   const bool streaming = should_stream(rows * n);
   parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     AlignedFloats scratch(streaming && !log && n <= kMaxStagedRow ? n : 0);

@@ -8,10 +8,7 @@ namespace {
 
 template <Vec (*F)(Vec)>
 void map(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; i += Vec::size) {
-    const int cnt = n - i < Vec::size ? static_cast<int>(n - i) : Vec::size;
-    store_n(y + i, F(load_n(x + i, cnt)), cnt);
-  }
+  for_each_vec(n, [&](int64_t i, int cnt) { store_n(y + i, F(load_n(x + i, cnt)), cnt); });
 }
 
 }  // namespace

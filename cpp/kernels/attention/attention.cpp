@@ -20,10 +20,12 @@
 // Causal / window: each tile visits only keys [min_r lo_r, max_r hi_r) (blocks entirely
 // masked are skipped) and masks element-wise only blocks that straddle a row's boundary.
 //
-// Decode (few tiles, long keys): the key range of a tile is split into `splits` chunks; each
-// chunk produces a partial (m, l, o) and the chunks are merged with the log-sum-exp rule
-//     M = max_s m_s,  l = sum_s l_s exp(m_s - M),  O = sum_s o_s exp(m_s - M) / l
-// in chunk order. `splits` depends on the shapes only (never on the thread count).
+// Decode and split keys (few tiles over long keys): forward hands a single query row, or few
+// rows per key/value head, to the split-KV decode kernel (decode.h); with many rows the tiles
+// here cut their keys into chunks by the decode kernel's policy (split_chunks) and merge the
+// chunks' partial (m, l, o) with its log-sum-exp rule (merge_partials)
+//     M = max_c m_c,  O = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c
+// in chunk order. Every choice depends on the shapes only (never on the thread count).
 //
 // Threads: work units (tile, chunk) are handed out dynamically, heaviest (causal: the last
 // query blocks) first; each unit is computed by one thread with its own scratch, in an order
@@ -40,6 +42,9 @@
 #include "core/memory.h"
 #include "core/parallel.h"
 #include "core/reduce.h"
+#include "core/util.h"
+#include "kernels/attention/decode.h"
+#include "kernels/attention/key_rule.h"
 #include "kernels/attention/tiles.h"
 
 namespace fastattn {
@@ -50,12 +55,17 @@ using namespace attention_tiles;
 
 constexpr int64_t kMaxRows = 96;     // R: query rows per tile (a multiple of 6, 16 and 32)
 constexpr int64_t kBlockKeys = 128;  // Bk: keys per block
-// Decode split: aim for this many work units, with chunks of at least this many keys.
-constexpr int64_t kSplitTargetUnits = 32;
-constexpr int64_t kSplitMinKeys = 512;
+// Path choice (forward), from the shapes only (never the thread count):
+//   * the split-KV decode kernel (decode.cpp) for a single query row, and for few tiles
+//     (< kDecodeMaxTiles) over long keys (>= kDecodeMinKeys) with few rows per kv head
+//     (<= kDecodeMaxRows): it streams K/V at a higher fraction of the bandwidth;
+//   * otherwise this tiled kernel, whose register tiles compute many rows much faster (the
+//     decode kernel pays a horizontal sum per score: 8x slower at 64 rows, measured); with few
+//     tiles over long keys it splits the keys by the decode kernel's policy and merge.
+constexpr int64_t kDecodeMaxTiles = 32;
+constexpr int64_t kDecodeMinKeys = 1024;
+constexpr int64_t kDecodeMaxRows = 8;
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 inline float ninf() { return -std::numeric_limits<float>::infinity(); }
 
 // How the work is cut; a function of the shapes only.
@@ -66,7 +76,6 @@ struct Plan {
   int64_t heads_tile;  // query heads per tile (> 1 only when a q block is all of Lq)
   int64_t n_hsub;      // ceil(G / heads_tile)
   int64_t items;       // tiles: B * Hkv * n_hsub * n_qblocks
-  int64_t splits;      // key chunks per tile
   int64_t rows;        // max rows of a tile
   int64_t rp;          // rows padded to whole QK panels (lanes of S^T)
   int nv;              // vectors per QK panel: 1 for narrow tiles, else 2
@@ -91,13 +100,6 @@ Plan make_plan(const AttentionArgs& a) {
   p.nv = p.rows > W ? 2 : 1;
   p.rp = round_up(p.rows, p.nv * W);
   p.ldo = round_up(a.dim_v, W);
-  p.splits = 1;
-  if (p.items < kSplitTargetUnits) {
-    int64_t s = ceil_div(kSplitTargetUnits, p.items);
-    const int64_t by_len = a.len_k / kSplitMinKeys;
-    if (s > by_len) s = by_len;
-    if (s > 1) p.splits = s;
-  }
   return p;
 }
 
@@ -129,16 +131,14 @@ Tile tile_of(const AttentionArgs& a, const Plan& p, int64_t item) {
   return t;
 }
 
+// The causal / window rule of this problem: every |p - j| is below Lq + Lk (key_rule.h).
+inline KeyRule key_rule(const AttentionArgs& a) {
+  return KeyRule(a.causal, a.window, a.len_q + a.len_k);
+}
+
 // Allowed keys of query i: [lo, hi), empty when lo >= hi. Position p = i + Lk - Lq.
 inline void key_range(const AttentionArgs& a, int64_t i, int64_t& lo, int64_t& hi) {
-  const int64_t pos = i + a.len_k - a.len_q;
-  lo = 0;
-  hi = a.len_k;
-  if (a.causal && pos + 1 < hi) hi = pos + 1;
-  if (a.window > 0) {
-    if (pos - a.window + 1 > lo) lo = pos - a.window + 1;
-    if (!a.causal && pos + a.window < hi) hi = pos + a.window;
-  }
+  key_rule(a).range(i + a.len_k - a.len_q, a.len_k, lo, hi);
 }
 
 // Per-thread scratch, sized by the plan.
@@ -333,56 +333,37 @@ void tile_key_range(const AttentionArgs& a, const Tile& t, int64_t& lo, int64_t&
   if (hi > a.len_k) hi = a.len_k;
 }
 
-// Keys [begin, end) of chunk s of `splits` over [lo, hi), cut on block boundaries.
-void chunk_range(int64_t lo, int64_t hi, int64_t s, int64_t splits, int64_t& begin,
-                 int64_t& end) {
-  if (hi <= lo) {
-    begin = end = lo;
-    return;
-  }
-  const int64_t blocks = ceil_div(hi - lo, kBlockKeys);
-  const int64_t per = ceil_div(blocks, splits);
-  begin = lo + s * per * kBlockKeys;
-  end = begin + per * kBlockKeys;
-  if (begin > hi) begin = hi;
-  if (end > hi) end = hi;
-}
-
 // out rows of the tile = o / l (zeros where l == 0).
 void write_output(const AttentionArgs& a, const Plan& p, const Tile& t, const float* o,
                   const float* l) {
-  constexpr int W = Vec::size;
   for (int64_t r = 0; r < t.nr; ++r) {
     float* y = const_cast<float*>(row_ptr(a.out, t.b, t.h0 + r / t.nq, t.i0 + r % t.nq));
     const float* orow = o + r * p.ldo;
     const bool empty = l[r] == 0.0f;  // no allowed key: zeros (a NaN l propagates as NaN)
     const Vec lv = Vec::broadcast(l[r]);
-    for (int64_t x = 0; x < a.dim_v; x += W) {
-      const int cnt = a.dim_v - x < W ? static_cast<int>(a.dim_v - x) : W;
-      const Vec v = empty ? Vec::zero() : load_n(orow + x, cnt) / lv;
-      store_n(y + x, v, cnt);
-    }
+    for_each_vec(a.dim_v, [&](int64_t x, int cnt) {
+      store_n(y + x, empty ? Vec::zero() : load_n(orow + x, cnt) / lv, cnt);
+    });
   }
 }
 
-void forward(const AttentionArgs& a) {
-  if (a.batch == 0 || a.heads_q == 0 || a.len_q == 0 || a.dim_v == 0) return;
-  const Plan p = make_plan(a);
-  const int64_t units = p.items * p.splits;
-  // Partial (m, l, o) per unit when the keys are split: units x (2 rp + rows x ldo) floats,
-  // small because splitting happens only for fewer than kSplitTargetUnits tiles.
+// The tiled flash kernel. Work unit = (tile, chunk of its keys). With splits > 1 (few tiles over
+// long keys), each unit leaves its partial (m, l, o) and the chunks of a tile row are merged by
+// the decode kernel's log-sum-exp rule (decode.h: split_chunks, chunk_bounds, merge_partials).
+void forward_tiled(const AttentionArgs& a, const Plan& p, int64_t splits) {
+  const int64_t units = p.items * splits;
+  // Partial (m, l, o) per unit: m at [0, rp), l at [rp, 2 rp), o at 2 rp (rows x ldo).
   const int64_t part_stride = 2 * p.rp + p.rows * p.ldo;
-  AlignedFloats partials(p.splits > 1 ? static_cast<std::size_t>(units * part_stride) : 0);
-
+  AlignedFloats partials(splits > 1 ? static_cast<std::size_t>(units * part_stride) : 0);
   parallel_for_each_dynamic_local(
       units, [&] { return Scratch(a, p); },
       [&](int64_t u, Scratch& sc) {
-        const Tile t = tile_of(a, p, u / p.splits);
+        const Tile t = tile_of(a, p, u / splits);
         int64_t lo, hi, begin, end;
         tile_key_range(a, t, lo, hi);
-        chunk_range(lo, hi, u % p.splits, p.splits, begin, end);
+        chunk_bounds(lo, hi, u % splits, splits, begin, end);
         run_tile(a, p, t, begin, end, sc);
-        if (p.splits == 1) {
+        if (splits == 1) {
           write_output(a, p, t, sc.o, sc.l);
           return;
         }
@@ -393,43 +374,54 @@ void forward(const AttentionArgs& a) {
           for (int64_t x = 0; x < a.dim_v; ++x) part[2 * p.rp + r * p.ldo + x] = sc.o[r * p.ldo + x];
         }
       });
-  if (p.splits == 1) return;
-
-  // Merge the chunks of each tile (log-sum-exp rule), chunks in order.
+  if (splits == 1) return;
   parallel_for(p.items, 1, [&](int64_t i0, int64_t i1) {
-    AlignedFloats acc(static_cast<std::size_t>(p.rows * p.ldo + p.rp));
-    float* o = acc.data();
-    float* l = o + p.rows * p.ldo;
     for (int64_t item = i0; item < i1; ++item) {
       const Tile t = tile_of(a, p, item);
-      const float* part0 = partials.data() + item * p.splits * part_stride;
+      const float* part0 = partials.data() + item * splits * part_stride;
       for (int64_t r = 0; r < t.nr; ++r) {
-        float mmax = ninf();
-        for (int64_t s = 0; s < p.splits; ++s) {
-          const float ms = part0[s * part_stride + r];
-          if (ms > mmax) mmax = ms;
-        }
-        const float m_use = mmax == ninf() ? 0.0f : mmax;
-        float* orow = o + r * p.ldo;
-        for (int64_t x = 0; x < a.dim_v; ++x) orow[x] = 0.0f;
-        float lsum = 0.0f;
-        for (int64_t s = 0; s < p.splits; ++s) {
-          const float* part = part0 + s * part_stride;
-          const float f = std::exp(part[r] - m_use);  // 0 for a chunk with no allowed key
-          if (f == 0.0f) continue;
-          lsum += part[p.rp + r] * f;
-          const Vec fv = Vec::broadcast(f);
-          const float* po = part + 2 * p.rp + r * p.ldo;
-          for (int64_t x = 0; x < a.dim_v; x += Vec::size) {
-            const int cnt = a.dim_v - x < Vec::size ? static_cast<int>(a.dim_v - x) : Vec::size;
-            store_n(orow + x, fmadd(load_n(po + x, cnt), fv, load_n(orow + x, cnt)), cnt);
-          }
-        }
-        l[r] = lsum;
+        float* y = const_cast<float*>(row_ptr(a.out, t.b, t.h0 + r / t.nq, t.i0 + r % t.nq));
+        merge_partials(splits, part0 + r, part0 + p.rp + r, part_stride,
+                       part0 + 2 * p.rp + r * p.ldo, part_stride, a.dim_v, y);
       }
-      write_output(a, p, t, o, l);
     }
   });
+}
+
+// The same problem for the split-KV decode kernel: keys [0, Lk) at positions 0..Lk-1 in
+// Lk slots (no wrap), queries at Lk - Lq + i.
+void forward_decode(const AttentionArgs& a) {
+  DecodeArgs d{};
+  d.batch = a.batch;
+  d.heads_q = a.heads_q;
+  d.heads_kv = a.heads_kv;
+  d.len_q = a.len_q;
+  d.dim = a.dim;
+  d.dim_v = a.dim_v;
+  d.q = a.q;
+  d.out = a.out;
+  d.k = a.k;
+  d.v = a.v;
+  d.slots = a.len_k;
+  d.length = a.len_k;
+  d.first_key = 0;
+  d.rule = key_rule(a);
+  d.mask_kind = a.mask_kind;
+  d.mask = a.mask;
+  for (int i = 0; i < 4; ++i) d.mask_stride[i] = a.mask_stride[i];
+  d.scale = a.scale;
+  decode_attention(d);
+}
+
+// Entry point: the path is chosen here from the shapes (kDecodeMaxTiles).
+void forward(const AttentionArgs& a) {
+  if (a.batch == 0 || a.heads_q == 0 || a.len_q == 0 || a.dim_v == 0) return;
+  const Plan p = make_plan(a);
+  const bool few_long_tiles = p.items < kDecodeMaxTiles && a.len_k >= kDecodeMinKeys;
+  if (a.len_q == 1 || (few_long_tiles && p.group * a.len_q <= kDecodeMaxRows))
+    forward_decode(a);
+  else
+    forward_tiled(a, p, few_long_tiles ? split_chunks(p.items, a.len_k) : 1);
 }
 
 // ------------------------------------------------------------------ materialised weights
@@ -440,7 +432,7 @@ void weights_rows(const AttentionArgs& a, float* w) {
   const int64_t rows = a.batch * a.heads_q * a.len_q, lk = a.len_k, d = a.dim;
   if (rows == 0 || lk == 0) return;
   const int64_t group = a.heads_q / a.heads_kv;
-  const int64_t grain = ceil_div(1 << 16, lk * (d + 1));
+  const int64_t grain = ceil_div(kGrainMultiplyAdds, lk * (d + 1));
   parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     AlignedFloats qbuf(static_cast<std::size_t>(round_up(d > 0 ? d : 1, W)));
     float* qs = qbuf.data();
@@ -461,10 +453,9 @@ void weights_rows(const AttentionArgs& a, float* w) {
         }
         const float* kr = kb + j * a.k.stride_l;
         Vec acc = Vec::zero();
-        for (int64_t x = 0; x < d; x += W) {
-          const int cnt = d - x < W ? static_cast<int>(d - x) : W;
+        for_each_vec(d, [&](int64_t x, int cnt) {
           acc = fmadd(load_n(qs + x, cnt), load_n(kr + x, cnt), acc);
-        }
+        });
         float s = hsum(acc);
         if (a.mask_kind == AttentionMask::boolean) {
           if (!static_cast<const unsigned char*>(a.mask)[moff + j * a.mask_stride[3]]) s = ninf();
@@ -482,10 +473,7 @@ void weights_rows(const AttentionArgs& a, float* w) {
         return e;
       });
       const Vec inv = Vec::broadcast(sum == 0.0f ? 0.0f : 1.0f / sum);
-      for (int64_t j = 0; j < lk; j += W) {
-        const int cnt = lk - j < W ? static_cast<int>(lk - j) : W;
-        store_n(y + j, load_n(y + j, cnt) * inv, cnt);
-      }
+      for_each_vec(lk, [&](int64_t j, int cnt) { store_n(y + j, load_n(y + j, cnt) * inv, cnt); });
     }
   });
 }

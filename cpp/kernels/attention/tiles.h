@@ -16,6 +16,7 @@
 
 #include <cstdint>
 
+#include "core/util.h"
 #include "core/vec_math.h"
 
 namespace fastattn {
@@ -36,7 +37,7 @@ inline void prefetch_rows(const float* p, int64_t ld, int64_t r0, int64_t r1, in
                           int64_t len) {
   if (r1 > avail) r1 = avail;
   for (int64_t i = r0; i < r1; ++i)
-    for (int64_t x = 0; x < len; x += 16) __builtin_prefetch(p + i * ld + x);
+    prefetch_floats(p + i * ld, len);
 }
 
 // st[i * rp + j] = sum_x k[i * ldk + x] * qt[x * rp + j] for i < MR, j < NV * W.

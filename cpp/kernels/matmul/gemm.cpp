@@ -21,6 +21,7 @@
 
 #include "core/memory.h"
 #include "core/parallel.h"
+#include "core/util.h"
 #include "kernels/matmul/internal.h"
 #include "kernels/matmul/microkernel.h"
 
@@ -36,21 +37,16 @@ float* matmul_scratch(int slot, std::size_t count) {
 void epilogue_rows(float* c, int64_t ldc, int64_t m, int64_t row0, int64_t j0, int64_t j1,
                    const MatmulEpilogue& ep) {
   if (!ep.bias && !ep.residual && ep.activation == Activation::none) return;
-  constexpr int W = Vec::size;
   for (int64_t i = 0; i < m; ++i) {
     const TileEpilogue te = tile_epilogue(ep, row0 + i, j0);
     float* row = c + i * ldc + j0;
-    for (int64_t j = 0; j < j1 - j0; j += W) {
-      const int cnt = static_cast<int>(j1 - j0 - j < W ? j1 - j0 - j : W);
-      store_cols(row + j, finish(load_cols(row + j, cnt), te, 0, static_cast<int>(j), cnt), cnt);
-    }
+    for_each_vec(j1 - j0, [&](int64_t j, int cnt) {
+      store_n(row + j, finish(load_n(row + j, cnt), te, 0, static_cast<int>(j), cnt), cnt);
+    });
   }
 }
 
 namespace {
-
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 // Threads for one product of M*N*K multiply-adds: below 2^20 (~100^3, ~25 us on one core)
 // waking the team and its barriers cost more than they save (measured, quiet machine, 2 cores:
@@ -60,9 +56,11 @@ int threads_for_product(int64_t M, int64_t N, int64_t K) {
   // about half the machine's bandwidth: a second thread pays off from ~256 KiB of B on (the
   // stream then takes longer than the ~10 us fork/join). Decode-time layers (768 x 768 and up)
   // all qualify.
-  if (M <= 4) return N * K >= 65536 ? num_threads() : 1;
+  constexpr int64_t kGemvParallelFloats = int64_t{1} << 16;  // 256 KiB of B
+  constexpr double kParallelMultiplyAdds = 1048576.0;         // 2^20
+  if (M <= 4) return N * K >= kGemvParallelFloats ? num_threads() : 1;
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  return work < 1048576.0 ? 1 : num_threads();
+  return work < kParallelMultiplyAdds ? 1 : num_threads();
 }
 
 // The blocked product. `prepacked`: B already in panels spanning all K rows (PackedMatrix);
@@ -257,9 +255,7 @@ inline void gemv_panels(int64_t K, const float* __restrict a, const float* __res
 #pragma GCC unroll 4
     for (int p = 0; p < P; ++p) {
       const float* bk = b + p * stride + k * NR;
-#if defined(__GNUC__)
-      if (k + kAhead < K) __builtin_prefetch(bk + kAhead * NR);
-#endif
+      if (k + kAhead < K) prefetch(bk + kAhead * NR);
       for (int v = 0; v < NV; ++v) {
         const Vec bv = Vec::load(bk + v * W);
         for (int i = 0; i < MR; ++i) acc[p][i][v] = fmadd(ai[i], bv, acc[p][i][v]);
@@ -274,7 +270,7 @@ inline void gemv_panels(int64_t K, const float* __restrict a, const float* __res
       for (int v = 0; v < NV; ++v) {
         const int cnt = n - v * W > W ? W : n - v * W;
         if (cnt <= 0) break;
-        store_cols(c + i * ldc + j + v * W, finish(acc[p][i][v], te, i, v * W, cnt), cnt);
+        store_n(c + i * ldc + j + v * W, finish(acc[p][i][v], te, i, v * W, cnt), cnt);
       }
   }
 }

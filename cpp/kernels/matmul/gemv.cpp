@@ -38,7 +38,7 @@ void axpy_columns(int64_t K, StridedMatrix a, const float* b, int64_t ldb, float
     for (int64_t j = j0; j < j1; j += W) {
       const int cnt = static_cast<int>(j1 - j < W ? j1 - j : W);
       Vec acc[M];
-      for (int i = 0; i < M; ++i) acc[i] = k == 0 ? Vec::zero() : load_cols(c + i * ldc + j, cnt);
+      for (int i = 0; i < M; ++i) acc[i] = k == 0 ? Vec::zero() : load_n(c + i * ldc + j, cnt);
       if (ku == KU && cnt == W) {
 #pragma GCC unroll 4
         for (int u = 0; u < KU; ++u) {
@@ -48,11 +48,11 @@ void axpy_columns(int64_t K, StridedMatrix a, const float* b, int64_t ldb, float
         }
       } else {
         for (int u = 0; u < ku; ++u) {
-          const Vec bv = load_cols(bk + u * ldb + j, cnt);
+          const Vec bv = load_n(bk + u * ldb + j, cnt);
           for (int i = 0; i < M; ++i) acc[i] = fmadd(av[i][u], bv, acc[i]);
         }
       }
-      for (int i = 0; i < M; ++i) store_cols(c + i * ldc + j, acc[i], cnt);
+      for (int i = 0; i < M; ++i) store_n(c + i * ldc + j, acc[i], cnt);
     }
   }
 }

@@ -38,14 +38,6 @@ constexpr int64_t kKC = 256;
 constexpr int64_t kMC = 240;
 constexpr int64_t kNC = 4096;
 
-inline Vec load_cols(const float* p, int cnt) {
-  return cnt == Vec::size ? Vec::load(p) : Vec::load_partial(p, cnt);
-}
-inline void store_cols(float* p, Vec x, int cnt) {
-  if (cnt == Vec::size) x.store(p);
-  else x.store_partial(p, cnt);
-}
-
 inline Vec apply_activation(Activation kind, Vec x) {
   switch (kind) {
     case Activation::relu: return activate<Activation::relu>(x);
@@ -72,9 +64,9 @@ inline TileEpilogue tile_epilogue(const MatmulEpilogue& ep, int64_t row, int64_t
 
 // act(x + bias) + residual for `cnt` columns starting at column offset j of tile row i.
 inline Vec finish(Vec x, const TileEpilogue& te, int i, int j, int cnt) {
-  if (te.bias) x = x + load_cols(te.bias + j, cnt);
+  if (te.bias) x = x + load_n(te.bias + j, cnt);
   if (te.act != Activation::none) x = apply_activation(te.act, x);
-  if (te.residual) x = x + load_cols(te.residual + i * te.ldr + j, cnt);
+  if (te.residual) x = x + load_n(te.residual + i * te.ldr + j, cnt);
   return x;
 }
 
@@ -95,12 +87,10 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
-#if defined(__GNUC__)
   for (int i = 0; i < m; ++i) {
-    __builtin_prefetch(c + i * ldc, 1);
-    __builtin_prefetch(c + i * ldc + NR - 1, 1);
+    prefetch<3, 1>(c + i * ldc);
+    prefetch<3, 1>(c + i * ldc + NR - 1);
   }
-#endif
 
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
@@ -135,9 +125,9 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
       const int cnt = n - v * W > W ? W : n - v * W;
       if (cnt <= 0) break;
       Vec x = acc[i][v];
-      if (accumulate) x = x + load_cols(c + i * ldc + v * W, cnt);
+      if (accumulate) x = x + load_n(c + i * ldc + v * W, cnt);
       if (te) x = finish(x, *te, i, v * W, cnt);
-      store_cols(c + i * ldc + v * W, x, cnt);
+      store_n(c + i * ldc + v * W, x, cnt);
     }
   }
 }
@@ -200,7 +190,7 @@ inline void pack_b_panel(int64_t kc, int n, const float* p, int64_t rs, int64_t 
 #pragma GCC unroll 4
       for (int v = 0; v < NR / W; ++v) {
         const int cnt = n - v * W > W ? W : n - v * W;
-        (cnt > 0 ? load_cols(row + v * W, cnt) : Vec::zero()).store(dst + k * NR + v * W);
+        (cnt > 0 ? load_n(row + v * W, cnt) : Vec::zero()).store(dst + k * NR + v * W);
       }
     }
   } else if (rs == 1) {

@@ -122,6 +122,8 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray |
     q4, k4, v4 = (x[None] if three_d else x for x in (q, k, v))
     b, hq, lq, _ = q4.shape
     lk, dv = k4.shape[2], v4.shape[3]
+    if win >= lq + lk:  # every |p - j| < Lq + Lk: no key excluded, and no int64 overflow
+        win = 0
     target4 = (b, hq, lq, lk)
     m4 = _broadcast_mask(mask, target4[1:] if three_d else target4, target4)
 
