@@ -70,6 +70,13 @@ class FamilyConfig:
         `defaults()` so that each is written once, on its field)."""
         raise NotImplementedError
 
+    @staticmethod
+    def _sizes(r: JsonFields) -> dict:
+        """The four sizes the transformers-named families (BERT, LLaMA) share, all required
+        and >= 1: hidden_size, intermediate_size, num_hidden_layers, num_attention_heads."""
+        return {key: r.positive_int(key) for key in
+                ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")}
+
     @classmethod
     def defaults(cls) -> dict:
         """The fields' defaults, name -> value (fields without one are left out)."""

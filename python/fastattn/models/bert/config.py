@@ -35,12 +35,9 @@ class BertConfig(FamilyConfig):
 
     @classmethod
     def _parse(cls, r: JsonFields, model_type: str) -> dict:
-        c, d = {}, cls.defaults()
-        c["hidden_size"] = hidden = r.positive_int("hidden_size")
-        c["num_hidden_layers"] = r.positive_int("num_hidden_layers")
-        c["num_attention_heads"] = heads = r.positive_int("num_attention_heads")
-        r.divides("hidden_size", hidden, "num_attention_heads", heads)
-        c["intermediate_size"] = r.positive_int("intermediate_size")
+        c, d = cls._sizes(r), cls.defaults()
+        r.divides("hidden_size", c["hidden_size"], "num_attention_heads",
+                  c["num_attention_heads"])
         c["hidden_act"] = r.get("hidden_act", "str", d["hidden_act"])
         c["max_position_embeddings"] = r.positive_int("max_position_embeddings")
         c["type_vocab_size"] = r.positive_int("type_vocab_size", d["type_vocab_size"])

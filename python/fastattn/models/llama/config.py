@@ -75,11 +75,9 @@ class LlamaConfig(FamilyConfig):
 
     @classmethod
     def _parse(cls, r: JsonFields, model_type: str) -> dict:
-        c, d = {}, cls.defaults()
-        c["hidden_size"] = hidden = r.positive_int("hidden_size")
-        c["intermediate_size"] = r.positive_int("intermediate_size")
-        c["num_hidden_layers"] = layers = r.positive_int("num_hidden_layers")
-        c["num_attention_heads"] = heads = r.positive_int("num_attention_heads")
+        c, d = cls._sizes(r), cls.defaults()
+        hidden, layers, heads = (c["hidden_size"], c["num_hidden_layers"],
+                                 c["num_attention_heads"])
         c["num_key_value_heads"] = kv = r.positive_int("num_key_value_heads", heads)
         r.divides("num_attention_heads", heads, "num_key_value_heads", kv)
         head_dim = r.positive_int("head_dim", None)
