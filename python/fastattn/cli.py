@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     b.add_argument("--json", metavar="PATH", help="also save the results as JSON")
     b.add_argument("--filter", metavar="TEXT", help="only cases whose 'op shape' contains TEXT")
     b.add_argument("--suite", action="append", metavar="NAME",
-                   help="only this suite (repeatable): rowwise, matmul, attention, ...")
+                   help="only this suite (repeatable): softmax, norm, activation, matmul, attention, ...")
     b.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
     b.add_argument("--repeats", type=int,
                    help=f"timed samples per implementation, median taken (default "

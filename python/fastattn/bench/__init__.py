@@ -1,6 +1,7 @@
 """Benchmarks: fastattn against NumPy (and PyTorch when importable), measured in one run.
 
-Each op family has a module here (``rowwise``, ``matmul``, ...) whose ``cases(quick)`` yields
+Each op has a module here named after it (``softmax``, ``norm``, ``activation``, ``matmul``,
+``attention``, ``rope``, ``kv_cache``; then ``tokenizer`` and the models) whose ``cases(quick)`` yields
 :class:`Case` objects; ``fastattn bench`` (cli.py) and the pytest-benchmark files in ``bench/``
 both draw on them, so the shapes are defined once.
 
@@ -21,7 +22,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 # Modules of cases, in the order `fastattn bench` runs them.
-SUITES = ["rowwise", "matmul", "attention", "rope", "kv_cache", "tokenizer", "models", "bert"]
+SUITES = ["softmax", "norm", "activation", "matmul", "attention", "rope", "kv_cache", "tokenizer", "models", "bert"]
 
 
 @dataclass
@@ -73,6 +74,55 @@ def try_import_torch():
     from .. import get_num_threads
     torch.set_num_threads(get_num_threads())
     return torch
+
+
+def with_torch(torch, impls: dict, torch_call) -> dict:
+    """``impls`` with ``torch_call`` added as the "torch" column when torch is importable."""
+    if torch is not None:
+        impls["torch"] = torch_call
+    return impls
+
+
+@dataclass
+class RowInputs:
+    """The row-wise ops' shared inputs (softmax, norm, activation suites): ``rows`` x ``n``
+    float32 rows x and g, (n,) weights w and b, an ``out`` buffer, torch views (None without
+    torch). 4096 x 4096 (64 MiB) streams from memory; --quick 256 x 4096 (4 MiB) is a smoke
+    test."""
+    x: np.ndarray
+    g: np.ndarray
+    w: np.ndarray
+    b: np.ndarray
+    out: np.ndarray
+    torch: object = None
+    t: dict = field(default_factory=dict)   # "x", "g", "w", "b" -> torch tensors
+
+    @classmethod
+    def make(cls, quick: bool) -> "RowInputs":
+        rows, n = (256, 4096) if quick else (4096, 4096)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((rows, n), dtype=np.float32)
+        g = rng.standard_normal((rows, n), dtype=np.float32)
+        w = rng.standard_normal(n, dtype=np.float32)
+        b = rng.standard_normal(n, dtype=np.float32)
+        torch = try_import_torch()
+        t = {} if torch is None else {k: torch.from_numpy(a) for k, a in
+                                      (("x", x), ("g", g), ("w", w), ("b", b))}
+        return cls(x, g, w, b, np.empty_like(x), torch, t)
+
+    @property
+    def shape(self) -> str:
+        return f"{self.x.shape[0]}x{self.x.shape[1]}"
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes one unary row-wise call moves: read x, write out."""
+        return 2 * self.x.nbytes
+
+
+# Goal of the row-wise ops (issue 2): on 4096 x 4096 float32, >= 60% of the measured copy
+# bandwidth (they read and write each element once) and >= 5x the NumPy reference.
+ROWWISE_GOAL = ">= 60% copy BW, >= 5x numpy"
 
 
 def _calibrate(fn: Callable[[], object], min_sample_s: float) -> int:

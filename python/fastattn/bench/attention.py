@@ -43,11 +43,6 @@ def cases(quick: bool = False):
     F = torch.nn.functional if torch is not None else None
     rng = np.random.default_rng(0)
 
-    def with_torch(impls, fn):
-        if torch is not None:
-            impls["torch"] = fn
-        return impls
-
     # causal self-attention
     shapes = [(64, 256), (128, 256)] if quick else [
         (64, 1024), (64, 2048), (128, 1024), (128, 2048), (64, 4096), (128, 4096)]
@@ -57,7 +52,7 @@ def cases(quick: bool = False):
         out = np.empty_like(q)
         tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v)) if torch is not None else (0,) * 3
         goal = ">= 1.2x torch, >= 20x numpy" if L >= 4096 else ">= 1.5x torch, >= 20x numpy"
-        yield Case("attention causal", f"B1 H{h} L{L} D{d}", with_torch({
+        yield Case("attention causal", f"B1 H{h} L{L} D{d}", with_torch(torch, {
             "fastattn": lambda q=q, k=k, v=v, out=out: fastattn.attention(q, k, v, causal=True,
                                                                           out=out),
             "numpy": lambda q=q, k=k, v=v: _numpy_per_head(q, k, v, causal=True),
@@ -78,7 +73,7 @@ def cases(quick: bool = False):
             np.matmul(s, v[0, i], out=o)
 
     tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v)) if torch is not None else (0,) * 3
-    yield Case("attention", f"B1 H{h} L{L} D{d}", with_torch({
+    yield Case("attention", f"B1 H{h} L{L} D{d}", with_torch(torch, {
         "fastattn": lambda q=q, k=k, v=v, out=out: fastattn.attention(q, k, v, out=out),
         "numpy": sgemm_products,
     }, lambda tq=tq, tk=tk, tv=tv: F.scaled_dot_product_attention(tq, tk, tv)),
@@ -90,7 +85,7 @@ def cases(quick: bool = False):
         q, k, v = _qkv(rng, 1, 32, 8, 1, lk, 128)
         out = np.empty_like(q)
         tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v)) if torch is not None else (0,) * 3
-        yield Case("attention decode", f"Hq32 Hkv8 Lk{lk} D128", with_torch({
+        yield Case("attention decode", f"Hq32 Hkv8 Lk{lk} D128", with_torch(torch, {
             "fastattn": lambda q=q, k=k, v=v, out=out: fastattn.attention(q, k, v, out=out),
             "numpy": lambda q=q, k=k, v=v: reference.attention(q, k, v),
         }, lambda tq=tq, tk=tk, tv=tv: F.scaled_dot_product_attention(tq, tk, tv,
