@@ -23,7 +23,7 @@ import numpy as np
 import fastattn
 from fastattn import reference
 
-from . import Case, try_import_torch
+from . import Case, try_import_torch, with_torch
 
 
 def _qkv(rng, b, hq, hkv, lq, lk, d):
