@@ -92,9 +92,15 @@ def load_config(path_or_dict):
     return family_part(model_type, "config").from_dict(raw, where)
 
 
-def load(path):
+def load(path, *, mmap: bool = True):
     """The model in a Hugging Face model directory: config.json plus model.safetensors or
     model.safetensors.index.json with its shards.
+
+    mmap=True maps the weight files: instant open, no copy, pages shared between processes;
+    but the model's weights are then the files, so a file truncated or overwritten in place
+    while the model lives can kill the process (SIGBUS) or change the weights under it.
+    mmap=False reads the files into memory once (RAM = weights): the model is immune to
+    whatever happens to the files afterwards. See docs/loading.md.
 
     Raises FileNotFoundError (missing directory, config.json, weights or shard), ValueError
     (invalid config or checkpoint, unsupported model_type, pickle-only weights)."""
@@ -106,8 +112,8 @@ def load(path):
                                  "holding config.json and the safetensors weights)")
     config = load_config(path)
     _check_known(config.model_type)
-    with Checkpoint(path) as checkpoint:
+    with Checkpoint(path, mmap=mmap) as checkpoint:
         build = builder_for(config.model_type)
-        # Tensors the model keeps are views that hold the file mapping themselves; closing
-        # drops only the checkpoint's own reference.
+        # Tensors the model keeps are views that hold the file mapping (or the buffer read
+        # from it) themselves; closing drops only the checkpoint's own reference.
         return build(config, checkpoint)
