@@ -10,8 +10,9 @@ Layouts, as `save_pretrained` writes them:
 
 Every file is opened (memory-mapped, or read into memory with mmap=False; header validated)
 and every index entry checked against its shard when the Checkpoint is created, so a broken
-directory fails at once, not halfway through building a model. Pickle checkpoints (pytorch_model.bin, *.pt, *.pth, *.ckpt) are
-refused: unpickling runs arbitrary code from the file.
+directory fails at once, not halfway through building a model. A tensor held by two shards is
+refused (which copy the model should get is a guess). Pickle checkpoints (pytorch_model.bin,
+*.pt, *.pth, *.ckpt) are refused: unpickling runs arbitrary code from the file.
 """
 from __future__ import annotations
 
@@ -98,6 +99,13 @@ class Checkpoint(Mapping):
                 raise ValueError(f"checkpoint index {index_path!r}: tensor {name!r} is listed "
                                  f"in shard {filename!r}, which does not contain it")
             where[name] = shard
+        holder = {}
+        for filename, shard in self._files.items():
+            for name in shard.keys():
+                if name in holder:
+                    raise ValueError(f"checkpoint index {index_path!r}: tensor {name!r} is in "
+                                     f"two shards, {holder[name]!r} and {filename!r}")
+                holder[name] = filename
         return where
 
     # -- mapping interface -------------------------------------------------------------------

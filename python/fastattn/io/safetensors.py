@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import mmap as _mmap   # (`mmap` is SafetensorsFile's keyword)
 import os
-import reprlib
 import struct
 import uuid
 from collections.abc import Mapping
 
 import numpy as np
+
+from .json_fields import brief, no_duplicate_keys
 
 # safetensors dtype code -> little-endian NumPy dtype of the stored elements
 # (BF16 is stored as its raw 16 bits).
@@ -90,13 +91,6 @@ def _fail(path, message: str):
     raise ValueError(f"safetensors file {os.fspath(path)!r}: {message}")
 
 
-# Header values in error messages: a few items of a list, a few digits of a number, so that a
-# crafted 100 MB header cannot make the message itself huge or slow to build.
-_brief = reprlib.Repr()
-_brief.maxlist = _brief.maxdict = 6
-_brief.maxlong = _brief.maxstring = _brief.maxother = 40
-
-
 def _is_count(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -107,28 +101,19 @@ def _shape_error(shape, itemsize: int) -> str | None:
     items' range before multiplying them, and the product stops at the first factor past
     MAX_BYTES, so no step costs more than O(MAX_NDIM) small multiplications."""
     if not isinstance(shape, list):
-        return f"shape must be a list of non-negative integers, got {_brief.repr(shape)}"
+        return f"shape must be a list of non-negative integers, got {brief.repr(shape)}"
     if len(shape) > MAX_NDIM:
         return (f"shape has {len(shape)} dimensions, more than NumPy's limit of {MAX_NDIM}")
     if not all(_is_count(n) and n <= MAX_BYTES for n in shape):
-        return (f"shape must be a list of integers in [0, 2**63), got {_brief.repr(shape)}")
+        return (f"shape must be a list of integers in [0, 2**63), got {brief.repr(shape)}")
     total = itemsize
     for n in shape:
         if n:   # NumPy bounds the product of the non-zero dimensions, even when one is 0
             total *= n
             if total > MAX_BYTES:
-                return (f"shape {_brief.repr(shape)} describes more than 2**63 - 1 bytes "
+                return (f"shape {brief.repr(shape)} describes more than 2**63 - 1 bytes "
                         "(NumPy's limit for one array)")
     return None
-
-
-def _no_duplicate_keys(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
 
 
 def parse_header(path, header: bytes, data_size: int):
@@ -139,7 +124,7 @@ def parse_header(path, header: bytes, data_size: int):
     except UnicodeDecodeError as e:
         _fail(path, f"the header is not UTF-8 ({e.reason} at byte {e.start})")
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        obj = json.loads(text, object_pairs_hook=no_duplicate_keys)
     except ValueError as e:  # json.JSONDecodeError is a ValueError, and so are duplicates
         _fail(path, f"the header is not valid JSON ({e})")
     except RecursionError:  # "[[[[..." nested deeper than the parser's recursion limit
@@ -161,24 +146,24 @@ def parse_header(path, header: bytes, data_size: int):
                 bad(f"the entry has no {field!r}")
         code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
         if not (isinstance(code, str) and code in DTYPES):
-            bad(f"unsupported dtype {_brief.repr(code)}; supported: {', '.join(DTYPES)}")
+            bad(f"unsupported dtype {brief.repr(code)}; supported: {', '.join(DTYPES)}")
         problem = _shape_error(shape, DTYPES[code].itemsize)
         if problem:
             bad(problem)
         if not (isinstance(offsets, list) and len(offsets) == 2
                 and all(_is_count(n) for n in offsets) and offsets[0] <= offsets[1]):
             bad(f"data_offsets must be [begin, end] with 0 <= begin <= end, got "
-                f"{_brief.repr(offsets)}")
+                f"{brief.repr(offsets)}")
         begin, end = offsets
         # (shape and itemsize are bounded now: the product is a small integer)
         nbytes = DTYPES[code].itemsize
         for n in shape:
             nbytes *= n
         if end - begin != nbytes:
-            bad(f"data_offsets {_brief.repr(offsets)} span {_brief.repr(end - begin)} bytes but shape "
-                f"{shape} of {code} needs {nbytes}")
+            bad(f"data_offsets {brief.repr(offsets)} span {brief.repr(end - begin)} bytes "
+                f"but shape {shape} of {code} needs {nbytes}")
         if end > data_size:
-            bad(f"data_offsets {_brief.repr(offsets)} end past the data buffer "
+            bad(f"data_offsets {brief.repr(offsets)} end past the data buffer "
                 f"({data_size} bytes)")
         entries[name] = (code, tuple(shape), begin, end)
     # Sorted by begin (then end), each non-empty range must start at or after the end of the
