@@ -289,6 +289,20 @@ def test_truncated_files_raise_at_every_cut(tmp_path, rng, mapped):
         SafetensorsFile(cut_path, mmap=mapped)
 
 
+@pytest.mark.parametrize("mapped", [True, False])
+def test_a_file_shrinking_while_opened_is_caught(tmp_path, rng, monkeypatch, mapped):
+    # The header is checked against the size fstat gives; what is then mapped or read is
+    # checked again. Simulated: fstat reports the full size of a file already cut.
+    path = tmp_path / "s.safetensors"
+    save_safetensors(path, {"a": rng.standard_normal(10).astype(np.float32)})
+    full = os.stat(path)
+    os.truncate(path, full.st_size - 4)
+    monkeypatch.setattr(os, "fstat", lambda fd: full)
+    with pytest.raises(ValueError, match=r"s\.safetensors.*tensor 'a' ends at byte 40 of the "
+                                         r"data buffer, but the file now holds only 36"):
+        SafetensorsFile(path, mmap=mapped)
+
+
 def test_no_mmap_reads_the_data_once_and_keeps_it(tmp_path, rng):
     path = tmp_path / "m.safetensors"
     tensors = {"a": rng.standard_normal((4, 5)).astype(np.float32),

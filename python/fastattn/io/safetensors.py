@@ -101,11 +101,11 @@ def _shape_error(shape, itemsize: int) -> str | None:
     items' range before multiplying them, and the product stops at the first factor past
     MAX_BYTES, so no step costs more than O(MAX_NDIM) small multiplications."""
     if not isinstance(shape, list):
-        return f"shape must be a list of non-negative integers, got {brief.repr(shape)}"
+        return f"shape must be a list of integers in [0, 2**63), got {brief.repr(shape)}"
     if len(shape) > MAX_NDIM:
-        return (f"shape has {len(shape)} dimensions, more than NumPy's limit of {MAX_NDIM}")
+        return f"shape has {len(shape)} dimensions, more than NumPy's limit of {MAX_NDIM}"
     if not all(_is_count(n) and n <= MAX_BYTES for n in shape):
-        return (f"shape must be a list of integers in [0, 2**63), got {brief.repr(shape)}")
+        return f"shape must be a list of integers in [0, 2**63), got {brief.repr(shape)}"
     total = itemsize
     for n in shape:
         if n:   # NumPy bounds the product of the non-zero dimensions, even when one is 0
@@ -226,8 +226,8 @@ class SafetensorsFile(Mapping):
                 self._offset = 0
         self.mmap = mmap
         self.data_size = len(self._buffer) - self._offset   # bytes in the data buffer
-        ends = [(end, name) for name, (_, _, _, end) in self._entries.items()]
-        end, name = max(ends, default=(0, None))
+        end, name = max(((end, name) for name, (_, _, _, end) in self._entries.items()),
+                        default=(0, None))
         if end > self.data_size:
             self.close()
             _fail(self.path, f"tensor {name!r} ends at byte {end} of the data buffer, but the "
