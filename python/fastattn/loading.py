@@ -120,11 +120,10 @@ def load(path, *, mmap: bool = True):
         # count is wrong; refused here, because the builders list every name of every layer
         # before comparing with the checkpoint (config.json saying 2**40 layers would take
         # hours and all the memory).
-        layers_key = FAMILIES[config.model_type].layers
-        if getattr(config, layers_key) > len(checkpoint):
-            raise ValueError(f"load: {path!r}: config.json's {layers_key} is "
-                             f"{getattr(config, layers_key)}, but the checkpoint holds only "
-                             f"{len(checkpoint)} tensors")
+        key = FAMILIES[config.model_type].layers
+        if getattr(config, key) > len(checkpoint):
+            raise ValueError(f"load: {path!r}: config.json's {key} is {getattr(config, key)}, "
+                             f"but the checkpoint holds only {len(checkpoint)} tensors")
         build = builder_for(config.model_type)
         # Tensors the model keeps are views that hold the file mapping (or the buffer read
         # from it) themselves; closing drops only the checkpoint's own reference.
