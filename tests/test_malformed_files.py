@@ -304,3 +304,72 @@ def test_malformed_input_fails_cleanly(outcomes, case_id):
     assert named in message, f"the message does not name {named!r}: {message}"
     assert seconds < SECONDS, f"{case_id} took {seconds:.2f} s"
     assert len(message) < 1000, f"a {len(message)}-character message"
+
+
+# -- random corruptions ----------------------------------------------------------------------
+
+# A valid file, then many seeded corruptions of it: a header value replaced by another of any
+# JSON type (including the troublesome sizes), a byte of the header flipped, the file cut.
+# Opening and reading every tensor must succeed or raise ValueError: any other exception is a
+# missed check, a crash ends the child before it prints.
+FUZZ = """
+import json, struct, sys
+import numpy as np
+from fastattn.io import SafetensorsFile, save_safetensors
+
+path, rounds = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(16)
+save_safetensors(path, {"a": np.ones((3, 4), np.float32), "b": np.arange(5, dtype=np.int64),
+                        "c": np.zeros((2, 0, 3), np.float16)}, dtype=None)
+good = open(path, "rb").read()
+(n,) = struct.unpack("<Q", good[:8])
+header, data = json.loads(good[8:8 + n]), good[8 + n:]
+VALUES = [-1, 0, 1, 7, 2**31, 2**63 - 1, 2**63, 2**64, 10**20, 1.5, float("nan"), "F32", "BF16",
+          "", None, True, [], {}, [0], [1] * 65, [2**62, 4], [0, 10**20], {"F32": 1}, ["F32"]]
+
+def corrupt():
+    kind = rng.integers(3)
+    if kind == 0:   # one header value replaced
+        h = json.loads(json.dumps(header))
+        name = ["a", "b", "c", "__metadata__"][rng.integers(4)]
+        field = ["dtype", "shape", "data_offsets", None][rng.integers(4)]
+        value = VALUES[rng.integers(len(VALUES))]
+        if field is None or not isinstance(h.get(name), dict):
+            h[name] = value
+        elif isinstance(h[name].get(field), list) and h[name][field] and rng.integers(2):
+            h[name][field][rng.integers(len(h[name][field]))] = value
+        else:
+            h[name][field] = value
+        text = json.dumps(h).encode()
+        return struct.pack("<Q", len(text)) + text + data
+    if kind == 1:   # one header byte changed
+        raw = bytearray(good)
+        raw[8 + rng.integers(n)] = rng.integers(256)
+        return bytes(raw)
+    return good[:rng.integers(len(good))]   # cut
+
+outcomes = {}
+for _ in range(rounds):
+    with open(path, "wb") as f:
+        f.write(corrupt())
+    for mapped in (True, False):
+        try:
+            with SafetensorsFile(path, mmap=mapped) as f:
+                for name in f:
+                    f[name], f.raw(name)
+            outcome = "opened"
+        except ValueError:
+            outcome = "ValueError"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+print(json.dumps(outcomes))
+"""
+
+
+def test_random_corruptions_open_or_raise_value_error(tmp_path):
+    child = subprocess.run([sys.executable, "-c", FUZZ, str(tmp_path / "f.safetensors"), "1500"],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, (f"exit status {child.returncode} (negative: killed by that "
+                                   f"signal)\n{child.stderr[-3000:]}")
+    outcomes = json.loads(child.stdout)
+    assert set(outcomes) <= {"opened", "ValueError"}
+    assert outcomes["ValueError"] > 1000   # most corruptions are caught, not all harmless
