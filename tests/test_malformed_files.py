@@ -13,7 +13,6 @@ test_loading.py.
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
 
@@ -23,6 +22,7 @@ import pytest
 from fastattn.io import save_checkpoint, save_safetensors
 
 from conftest import LLAMA, TINY_GPT2, random_tensors
+from test_safetensors import entry, write_raw
 
 # Every case is a parse of at most a few MB: milliseconds. One second leaves room for a loaded
 # machine and still catches the quadratic cases (a shape of 100 000 dimensions of 2**63 took
@@ -38,18 +38,6 @@ def case(case_id, error, pattern):
         CASES[case_id] = (make, error, pattern)
         return make
     return register
-
-
-def write_raw(path, header, data=b"", length=None):
-    """A hand-made safetensors file: header (dict -> JSON, or bytes as they are) and data."""
-    text = header if isinstance(header, bytes) else json.dumps(header).encode()
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text) if length is None else length) + text + data)
-    return path
-
-
-def entry(dtype="F32", shape=(2,), offsets=(0, 8)):
-    return {"dtype": dtype, "shape": list(shape), "data_offsets": list(offsets)}
 
 
 # -- safetensors files ---------------------------------------------------------------------------
