@@ -147,6 +147,15 @@ def config_case(case_id, error, pattern, text, opener="config", weights=None):
         return opener, d, os.path.join(d, "config.json") if opener == "config" else d
 
 
+@case("config-above-100-MB", "ValueError", "100000001 bytes exceeds the 100000000-byte limit")
+def _(d):
+    path = os.path.join(d, "config.json")
+    with open(path, "wb") as f:
+        f.write(b"{")
+    os.truncate(path, 100_000_001)   # sparse: no 100 MB written
+    return "config", d, path
+
+
 config_case("config-not-utf8", "ValueError", "not valid UTF-8 JSON", b'{"model_type": "\xff"}')
 config_case("config-not-json", "ValueError", "not valid UTF-8 JSON", '{"model_type": llama}')
 config_case("config-not-an-object", "ValueError", "must be a JSON object, got list", "[]")
@@ -197,6 +206,15 @@ def index_case(case_id, error, pattern, index, names="index"):
 
 
 SHARD1, SHARD2 = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+@case("index-above-100-MB", "ValueError", "100000001 bytes exceeds the 100000000-byte limit")
+def _(d):
+    path = os.path.join(d, "model.safetensors.index.json")
+    with open(path, "wb") as f:
+        f.write(b"{")
+    os.truncate(path, 100_000_001)
+    return "checkpoint", d, path
+
+
 index_case("index-not-json", "ValueError", "not valid UTF-8 JSON", "{oops")
 index_case("index-not-an-object", "ValueError", "must be a JSON object", '["weight_map"]')
 index_case("index-without-weight_map", "ValueError", "weight_map", {"metadata": {}})

@@ -18,6 +18,9 @@ REQUIRED = object()   # JsonFields.get's default: the key must be there
 # beyond it nothing can be allocated or indexed, and a huge value would only fail (or hang)
 # later, far from the key that caused it.
 MAX_INT = 2**63 - 1
+# config.json is a few KB and a checkpoint index under a few MB; like the safetensors header
+# (JSON too), a file above 100 MB is refused before it is read, not parsed into all the memory.
+MAX_JSON_BYTES = 100_000_000
 
 # JSON values in error messages: a few items of a list, a few digits of a number, so that a
 # crafted file cannot make the message itself huge or slow to build.
@@ -107,9 +110,16 @@ class JsonFields:
 
 def read_json_object(file: str, what: str) -> dict:
     """The JSON object in `file`; ValueError naming `what` and the file otherwise (not UTF-8,
-    not JSON, nested too deeply, a key given twice in one object, not an object)."""
+    not JSON, nested too deeply, a key given twice in one object, not an object, above
+    MAX_JSON_BYTES)."""
     with open(file, "rb") as f:
-        data = f.read()
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_JSON_BYTES:
+            raise ValueError(f"{what} {file!r}: {size} bytes exceeds the {MAX_JSON_BYTES}-byte "
+                             "limit")
+        data = f.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:   # grew since fstat
+        raise ValueError(f"{what} {file!r}: exceeds the {MAX_JSON_BYTES}-byte limit")
     try:
         obj = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicate_keys)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
