@@ -1,7 +1,8 @@
 """fastattn.io.checkpoint: model directories (single file or sharded) written by
-save_checkpoint and read by Checkpoint, stale layouts, broken indexes, pickle-only weights."""
+save_checkpoint and read by Checkpoint, stale layouts, pickle-only weights, mmap=False (broken
+indexes and shards: tests/test_malformed_files.py)."""
 import json
-import os
+import mmap
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import fastattn
 from fastattn.io import (Checkpoint, SafetensorsFile, bf16_to_float32, float32_to_bf16,
                          save_checkpoint, save_safetensors)
 
-from conftest import TINY_GPT2, random_tensors
+from conftest import TINY_GPT2, _owner, random_tensors
 
 
 # -- model directories ---------------------------------------------------------------------------
@@ -69,36 +70,6 @@ def test_resaving_loaded_tensors(tmp_path, rng):
             np.testing.assert_array_equal(f[n], 2 * v)
 
 
-def test_missing_shard(tmp_path, rng):
-    save_checkpoint(tmp_path, TINY_GPT2, random_tensors(rng), shards=2)
-    os.remove(tmp_path / "model-00002-of-00002.safetensors")
-    with pytest.raises(FileNotFoundError, match="shard 'model-00002-of-00002.safetensors'"):
-        Checkpoint(tmp_path)
-
-
-def test_tensor_listed_in_index_but_absent_from_shard(tmp_path, rng):
-    save_checkpoint(tmp_path, TINY_GPT2, random_tensors(rng), shards=2)
-    index_path = tmp_path / "model.safetensors.index.json"
-    index = json.loads(index_path.read_text())
-    index["weight_map"]["ghost.weight"] = "model-00001-of-00002.safetensors"
-    index_path.write_text(json.dumps(index))
-    with pytest.raises(ValueError, match="'ghost.weight' is listed in shard"):
-        Checkpoint(tmp_path)
-
-
-@pytest.mark.parametrize("index, message", [
-    ("{oops", "not valid UTF-8 JSON"),
-    ('{"metadata": {}}', "weight_map"),
-    ('{"weight_map": {"a": "../model.safetensors"}}', "not a file name"),
-    ('{"weight_map": {"a": "/etc/passwd"}}', "not a file name"),
-    ('{"weight_map": {"a": 3}}', "not a file name"),
-])
-def test_bad_index(tmp_path, index, message):
-    (tmp_path / "model.safetensors.index.json").write_text(index)
-    with pytest.raises(ValueError, match=message):
-        Checkpoint(tmp_path)
-
-
 @pytest.mark.parametrize("name", ["pytorch_model.bin", "model.pt", "weights.pth", "last.ckpt"])
 def test_pickle_only_directory_is_refused(tmp_path, name):
     (tmp_path / name).write_bytes(b"\x80\x04not really a pickle")
@@ -117,3 +88,18 @@ def test_directory_without_weights_or_missing(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(NotADirectoryError):
         Checkpoint(tmp_path / "f")
+
+
+# -- mmap=False ----------------------------------------------------------------------------------
+
+def test_no_mmap_tensors_are_private_read_only_copies(tmp_path, rng):
+    tensors = random_tensors(rng, 3)
+    save_checkpoint(tmp_path, TINY_GPT2, tensors, shards=2)
+    with Checkpoint(tmp_path, mmap=False) as ckpt:
+        for name, value in tensors.items():
+            array = ckpt[name]
+            np.testing.assert_array_equal(array, value)
+            assert not isinstance(_owner(array), mmap.mmap)   # held in memory, not mapped
+            assert not array.flags.writeable                  # read-only, as mapped views are
+    with Checkpoint(tmp_path) as ckpt:
+        assert all(isinstance(_owner(ckpt[name]), mmap.mmap) for name in tensors)

@@ -1,7 +1,10 @@
 """fastattn.load and the model registry (fastattn.loading.FAMILIES): dispatch on model_type,
-errors, lazy resolution, and load() giving the model the builders give from the same tensors."""
+errors, lazy resolution, load() giving the model the builders give from the same tensors, and
+mmap=False models outliving changes to their files (through the pipelines and the CLI too)."""
 import dataclasses
 import mmap
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -48,7 +51,7 @@ def test_load_errors(tmp_path, rng, monkeypatch):
         fastattn.load(tmp_path)
     monkeypatch.setitem(loading.FAMILIES, "llama", dataclasses.replace(
         loading.FAMILIES["llama"], build=lambda config, source: "built"))
-    save_checkpoint(tmp_path, LLAMA, random_tensors(rng, 1))
+    save_checkpoint(tmp_path, LLAMA, random_tensors(rng, 2))   # one tensor per layer at least
     assert fastattn.load(tmp_path) == "built"
 
 
@@ -119,3 +122,93 @@ def test_load_equals_building_from_the_tensors(tmp_path, rng, case, dtype, shard
     ids = rng.integers(0, c.vocab_size, (2, 9))
     # same float32 weights, same kernels: bit-identical outputs
     np.testing.assert_array_equal(model(ids), direct(ids))
+
+
+# -- mmap=False: the model owns its weights ---------------------------------------------------
+
+# Run in a child process: were the weights still mapped, touching them after the truncation
+# would kill the interpreter with SIGBUS, and a crash must fail the test, not the test run.
+# The child loads the model, truncates model.safetensors to its header (as a failed download
+# or `truncate` would), then overwrites it in place with another checkpoint (what `cp` does:
+# same inode, new bytes), and checks that the logits stay bit-identical throughout.
+SURVIVES_CHANGED_FILES = """
+import os, shutil, sys
+import numpy as np
+import fastattn
+
+model_dir, victim, replacement = sys.argv[1:]
+model = fastattn.load(model_dir, mmap=False)
+ids = np.arange(9)[None] % 11
+before = model(ids)
+os.truncate(victim, 64)
+after_truncation = model(ids)
+shutil.copyfile(replacement, victim)   # in place, as cp does
+after_overwrite = model(ids)
+assert np.array_equal(before, after_truncation), "truncation changed the logits"
+assert np.array_equal(before, after_overwrite), "overwriting changed the logits"
+print("survived")
+"""
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_no_mmap_model_survives_truncation_and_overwrite(tmp_path, rng, shards):
+    pytest.importorskip("fastattn.models")
+    from conftest import gpt2_checkpoint
+    config, tensors = gpt2_checkpoint(rng, vocab=11, embd=16, heads=2, positions=16)
+    _, other = gpt2_checkpoint(rng, vocab=11, embd=16, heads=2, positions=16)
+    save_checkpoint(tmp_path / "model", config, tensors, shards=shards)
+    save_checkpoint(tmp_path / "other", config, other, shards=shards)
+    # the last shard: every file is read into memory, not only the first
+    name = "model.safetensors" if shards == 1 else "model-00002-of-00002.safetensors"
+    child = subprocess.run(
+        [sys.executable, "-c", SURVIVES_CHANGED_FILES, str(tmp_path / "model"),
+         str(tmp_path / "model" / name), str(tmp_path / "other" / name)],
+        capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0 and child.stdout.strip() == "survived", (
+        f"exit status {child.returncode} (negative: killed by that signal)\n"
+        f"{child.stderr[-2000:]}")
+
+
+def test_pipelines_and_cli_pass_mmap_to_load(tmp_path, monkeypatch):
+    from fastattn import cli
+    from fastattn.pipelines import FillMask, SentenceEmbedder, TextGenerator
+    from fastattn.tokenizers import tokenizer_json
+
+    calls = []
+
+    class Stub:
+        has_mlm_head = True
+
+    def fake_load(path, *, mmap=True):
+        calls.append(mmap)
+        return Stub()
+
+    monkeypatch.setattr(loading, "load", fake_load)
+    monkeypatch.setattr(fastattn, "load", fake_load)
+    for pipeline in (TextGenerator, SentenceEmbedder, FillMask):
+        pipeline(tmp_path, tokenizer=object())
+        pipeline(tmp_path, tokenizer=object(), mmap=False)
+    assert calls == [True, False] * 3
+
+    calls.clear()
+    monkeypatch.setattr(tokenizer_json, "load_tokenizer_json", lambda path: None)
+
+    def stop(*args, **kwargs):   # generate stops after load: no tokenizer, no model to run
+        raise SystemExit(0)
+
+    monkeypatch.setattr("fastattn.pipelines.generate_text", stop)
+    for flags in ([], ["--no-mmap"]):
+        with pytest.raises(SystemExit):
+            cli.main(["generate", str(tmp_path), "--prompt", "x", *flags])
+    assert calls == [True, False]
+
+    calls.clear()
+    made = []
+    monkeypatch.setattr("fastattn.pipelines.SentenceEmbedder",
+                        lambda model, **kw: made.append(kw["mmap"]) or stop())
+    (tmp_path / "lines.txt").write_text("a line\n")
+    for flags in ([], ["--no-mmap"]):
+        with pytest.raises(SystemExit):
+            cli.main(["embed", str(tmp_path), "--file", str(tmp_path / "lines.txt"),
+                      "--query", "x", *flags])
+    assert made == [True, False]

@@ -64,7 +64,7 @@ def cmd_generate(args) -> int:
     if args.threads:
         fastattn.set_num_threads(args.threads)
     tokenizer = load_tokenizer_json(args.model_dir)
-    model = fastattn.load(args.model_dir)
+    model = fastattn.load(args.model_dir, mmap=args.mmap)
     stats: dict = {}
     sys.stdout.write(args.prompt)
     for piece in generate_text(model, tokenizer, args.prompt, args.max_new_tokens,
@@ -100,7 +100,7 @@ def cmd_embed(args) -> int:
         print(f"fastattn embed: {args.file!r} has no non-empty line", file=sys.stderr)
         return 2
     try:
-        embedder = SentenceEmbedder(args.model, pooling=args.pooling)
+        embedder = SentenceEmbedder(args.model, pooling=args.pooling, mmap=args.mmap)
     except (OSError, ValueError) as e:
         print(f"fastattn embed: {e}", file=sys.stderr)
         return 2
@@ -115,6 +115,13 @@ def cmd_embed(args) -> int:
         for rank, (i, s) in enumerate(zip(rows, row_scores), start=1):
             print(f"{rank:3d}  {s:+.4f}  {lines[i]}")
     return 0
+
+
+def _add_mmap_flag(parser) -> None:
+    parser.add_argument("--no-mmap", dest="mmap", action="store_false",
+                        help="read the weights into memory instead of mapping the files, so "
+                             "that replacing or truncating them cannot crash the run "
+                             "(see docs/loading.md)")
 
 
 def main(argv=None) -> int:
@@ -144,6 +151,7 @@ def main(argv=None) -> int:
     g.add_argument("--top-p", type=float)
     g.add_argument("--seed", type=int)
     g.add_argument("--threads", type=int)
+    _add_mmap_flag(g)
     g.set_defaults(func=cmd_generate)
     e = sub.add_parser("embed", help="embed the lines of a file with a BERT-family model and "
                                      "print the nearest lines to a query (cosine similarity)")
@@ -158,6 +166,7 @@ def main(argv=None) -> int:
                    help="sentence vector: mean of the token vectors (default) or [CLS]")
     e.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
     e.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
+    _add_mmap_flag(e)
     e.set_defaults(func=cmd_embed)
     args = parser.parse_args(argv)
     return args.func(args)

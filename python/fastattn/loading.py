@@ -23,14 +23,16 @@ from .io.json_fields import JsonFields, read_config_json
 
 @dataclasses.dataclass(frozen=True)
 class Family:
-    """A model family's entry points: each a callable or a "module:attribute" string."""
+    """A model family's entry points: each a callable or a "module:attribute" string; and
+    `layers`, the config attribute counting the layers."""
     config: object          # class with from_dict(raw, where) -> config
     build: object           # (config, source) -> model
     tensor_shapes: object   # (config, **options) -> {name: shape}
+    layers: str = "num_hidden_layers"
 
 
 _GPT2 = Family("fastattn.models.gpt2:GPT2Config", "fastattn.models.gpt2:build_gpt2",
-               "fastattn.models.gpt2:gpt2_tensor_shapes")
+               "fastattn.models.gpt2:gpt2_tensor_shapes", layers="n_layer")
 _LLAMA = Family("fastattn.models.llama:LlamaConfig", "fastattn.models.llama:build_llama",
                 "fastattn.models.llama:llama_tensor_shapes")
 _BERT = Family("fastattn.models.bert:BertConfig", "fastattn.models.bert:BertModel.from_weights",
@@ -92,12 +94,19 @@ def load_config(path_or_dict):
     return family_part(model_type, "config").from_dict(raw, where)
 
 
-def load(path):
+def load(path, *, mmap: bool = True):
     """The model in a Hugging Face model directory: config.json plus model.safetensors or
     model.safetensors.index.json with its shards.
 
+    mmap=True maps the weight files: instant open, no copy, pages shared between processes;
+    but the model's weights are then the files, so a file truncated or overwritten in place
+    while the model lives can kill the process (SIGBUS) or change the weights under it.
+    mmap=False reads the files into memory once (RAM = weights): the model is immune to
+    whatever happens to the files afterwards. See docs/loading.md.
+
     Raises FileNotFoundError (missing directory, config.json, weights or shard), ValueError
-    (invalid config or checkpoint, unsupported model_type, pickle-only weights)."""
+    (invalid config or checkpoint, unsupported model_type, pickle-only weights, a checkpoint
+    that does not fit the config: these name the directory)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such model directory: {path!r}")
@@ -106,8 +115,22 @@ def load(path):
                                  "holding config.json and the safetensors weights)")
     config = load_config(path)
     _check_known(config.model_type)
-    with Checkpoint(path) as checkpoint:
+    with Checkpoint(path, mmap=mmap) as checkpoint:
+        # Each layer has tensors of its own, so a layer count above the checkpoint's tensor
+        # count is wrong; refused here, because the builders list every name of every layer
+        # before comparing with the checkpoint (config.json saying 2**40 layers would take
+        # hours and all the memory).
+        key = FAMILIES[config.model_type].layers
+        if getattr(config, key) > len(checkpoint):
+            raise ValueError(f"load: {path!r}: config.json's {key} is {getattr(config, key)}, "
+                             f"but the checkpoint holds only {len(checkpoint)} tensors")
         build = builder_for(config.model_type)
-        # Tensors the model keeps are views that hold the file mapping themselves; closing
-        # drops only the checkpoint's own reference.
-        return build(config, checkpoint)
+        # Tensors the model keeps are views that hold the file mapping (or the buffer read
+        # from it) themselves; closing drops only the checkpoint's own reference.
+        try:
+            return build(config, checkpoint)
+        except ValueError as e:
+            if type(e) is not ValueError:   # a subclass keeps its type (and message)
+                raise
+            # "checkpoint: tensor 'x' has shape ...": which checkpoint, for a server's log
+            raise ValueError(f"load: {path!r}: {e}") from e

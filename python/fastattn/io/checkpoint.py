@@ -8,10 +8,11 @@ Layouts, as `save_pretrained` writes them:
 
 (model.safetensors wins when both are there, as in transformers.)
 
-Every file is opened (memory-mapped, header validated) and every index entry checked against
-its shard when the Checkpoint is created, so a broken directory fails at once, not halfway
-through building a model. Pickle checkpoints (pytorch_model.bin, *.pt, *.pth, *.ckpt) are
-refused: unpickling runs arbitrary code from the file.
+Every file is opened (memory-mapped, or read into memory with mmap=False; header validated)
+and every index entry checked against its shard when the Checkpoint is created, so a broken
+directory fails at once, not halfway through building a model. A tensor held by two shards is
+refused (which copy the model should get is a guess). Pickle checkpoints (pytorch_model.bin,
+*.pt, *.pth, *.ckpt) are refused: unpickling runs arbitrary code from the file.
 """
 from __future__ import annotations
 
@@ -50,10 +51,12 @@ def _refuse_weightless(path: str):
 
 class Checkpoint(Mapping):
     """The tensors of a model directory (one safetensors file or shards + index) as a read-only
-    mapping name -> ndarray (float32 for floating tensors; see SafetensorsFile)."""
+    mapping name -> ndarray (float32 for floating tensors; see SafetensorsFile). mmap=False
+    reads every file into memory instead of mapping it (see SafetensorsFile for the trade-off)."""
 
-    def __init__(self, path):
+    def __init__(self, path, *, mmap: bool = True):
         self.path = os.fspath(path)
+        self.mmap = mmap
         _require_directory(self.path)
         index_path = os.path.join(self.path, INDEX_FILE)
         self._files: dict[str, SafetensorsFile] = {}
@@ -76,7 +79,7 @@ class Checkpoint(Mapping):
             if not os.path.isfile(full):
                 raise FileNotFoundError(f"checkpoint {self.path!r}: shard {filename!r} named by "
                                         f"{INDEX_FILE} is missing ({full!r})")
-            self._files[filename] = SafetensorsFile(full)
+            self._files[filename] = SafetensorsFile(full, mmap=self.mmap)
         return self._files[filename]
 
     def _open_shards(self, index_path: str) -> dict:
@@ -96,6 +99,13 @@ class Checkpoint(Mapping):
                 raise ValueError(f"checkpoint index {index_path!r}: tensor {name!r} is listed "
                                  f"in shard {filename!r}, which does not contain it")
             where[name] = shard
+        holder = {}
+        for filename, shard in self._files.items():
+            for name in shard.keys():
+                if name in holder:
+                    raise ValueError(f"checkpoint index {index_path!r}: tensor {name!r} is in "
+                                     f"two shards, {holder[name]!r} and {filename!r}")
+                holder[name] = filename
         return where
 
     # -- mapping interface -------------------------------------------------------------------

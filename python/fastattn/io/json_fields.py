@@ -10,9 +10,34 @@ from __future__ import annotations
 import json
 import math
 import os
+import reprlib
 from collections.abc import Mapping
 
 REQUIRED = object()   # JsonFields.get's default: the key must be there
+# An integer a config interprets (a size, a count, an id) must fit NumPy's int64 / npy_intp:
+# beyond it nothing can be allocated or indexed, and a huge value would only fail (or hang)
+# later, far from the key that caused it.
+MAX_INT = 2**63 - 1
+# config.json is a few KB and a checkpoint index under a few MB; like the safetensors header
+# (JSON too), a file above 100 MB is refused before it is read, not parsed into all the memory.
+MAX_JSON_BYTES = 100_000_000
+
+# JSON values in error messages: a few items of a list, a few digits of a number, so that a
+# crafted file cannot make the message itself huge or slow to build.
+brief = reprlib.Repr()
+brief.maxlist = brief.maxdict = 6
+brief.maxlong = brief.maxstring = brief.maxother = 40
+
+
+def no_duplicate_keys(pairs) -> dict:
+    """json's object_pairs_hook refusing a key given twice (json.loads keeps the last one
+    silently: which of two values a file meant is a guess)."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
 
 
 class MissingKeyError(ValueError, KeyError):
@@ -57,9 +82,11 @@ class JsonFields:
         if not ok:
             expected = {"int": "an integer", "float": "a finite number", "bool": "true or false",
                         "str": "a string", "dict": "an object", "list": "a list"}[kind]
-            self.error(f"{key!r} must be {expected}, got {value!r}")
+            self.error(f"{key!r} must be {expected}, got {brief.repr(value)}")
+        if kind == "int" and not -MAX_INT - 1 <= value <= MAX_INT:
+            self.error(f"{key!r} must fit in 64 bits, got {brief.repr(value)}")
         if minimum is not None and value < minimum:
-            self.error(f"{key!r} must be >= {minimum}, got {value!r}")
+            self.error(f"{key!r} must be >= {minimum}, got {brief.repr(value)}")
         return float(value) if kind == "float" else value
 
     def positive_int(self, key: str, default=REQUIRED, **kw):
@@ -82,11 +109,19 @@ class JsonFields:
 
 
 def read_json_object(file: str, what: str) -> dict:
-    """The JSON object in `file`; ValueError naming `what` and the file otherwise."""
+    """The JSON object in `file`; ValueError naming `what` and the file otherwise (not UTF-8,
+    not JSON, nested too deeply, a key given twice in one object, not an object, above
+    MAX_JSON_BYTES)."""
     with open(file, "rb") as f:
-        data = f.read()
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_JSON_BYTES:
+            raise ValueError(f"{what} {file!r}: {size} bytes exceeds the {MAX_JSON_BYTES}-byte "
+                             "limit")
+        data = f.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:   # grew since fstat
+        raise ValueError(f"{what} {file!r}: exceeds the {MAX_JSON_BYTES}-byte limit")
     try:
-        obj = json.loads(data.decode("utf-8"))
+        obj = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicate_keys)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ValueError(f"{what} {file!r}: not valid UTF-8 JSON ({e!r})") from None
     if not isinstance(obj, dict):

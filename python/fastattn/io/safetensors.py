@@ -7,9 +7,10 @@ The format (https://huggingface.co/docs/safetensors):
                "__metadata__": {str: str}} (optional metadata), padded with spaces
     [rest]     the data buffer; tensor `name` is bytes [b, e) of it, C order, little-endian
 
-`SafetensorsFile` maps the whole file read-only (`mmap`) and validates the header completely
-before handing out anything: every tensor is then a NumPy view of the mapping (zero-copy, pages
-read on first touch), and no offset can point outside the file. `__getitem__` gives float32
+`SafetensorsFile` maps the whole file read-only (`mmap`; or, with mmap=False, reads its data
+buffer into memory once) and validates the header completely before handing out anything:
+every tensor is then a NumPy view of the mapping (zero-copy, pages read on first touch) or of
+the buffer, and no offset can point outside the file. `__getitem__` gives float32
 (F32 as the view itself, F16 / BF16 / F64 converted); `raw` gives the stored dtype (BF16 as
 uint16: NumPy has no bfloat16).
 
@@ -20,14 +21,15 @@ BF16 (NumPy has no such dtype), and the format is small enough to read in ~100 l
 from __future__ import annotations
 
 import json
-import math
-import mmap
+import mmap as _mmap   # (`mmap` is SafetensorsFile's keyword)
 import os
 import struct
 import uuid
 from collections.abc import Mapping
 
 import numpy as np
+
+from .json_fields import brief, no_duplicate_keys
 
 # safetensors dtype code -> little-endian NumPy dtype of the stored elements
 # (BF16 is stored as its raw 16 bits).
@@ -46,6 +48,13 @@ HEADER_LENGTH_BYTES = 8
 # The reference implementation refuses headers above 100 MB; so do we, so that a corrupt length
 # cannot make us read gigabytes of "JSON".
 MAX_HEADER_BYTES = 100_000_000
+# NumPy's limits for one array (NPY_MAXDIMS: 64 since NumPy 2, 32 before; sizes are npy_intp):
+# a shape beyond them would pass at open and fail only when the tensor is read. Checking the
+# number of dimensions first also bounds the work on a crafted shape: multiplying thousands of
+# huge dimensions is quadratic big-integer arithmetic (20 000 dimensions of 2**63: over a
+# second; at the 100 MB header limit, hours).
+MAX_NDIM = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
+MAX_BYTES = 2**63 - 1   # the product of the non-zero dimensions times the itemsize, at most
 
 
 def bf16_to_float32(bits: np.ndarray) -> np.ndarray:
@@ -86,13 +95,25 @@ def _is_count(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _no_duplicate_keys(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
+def _shape_error(shape, itemsize: int) -> str | None:
+    """Why `shape` (a header value) is no NumPy shape of elements of `itemsize` bytes, or None.
+    Each check runs before the next needs it: the length before looking at the items, the
+    items' range before multiplying them, and the product stops at the first factor past
+    MAX_BYTES, so no step costs more than O(MAX_NDIM) small multiplications."""
+    if not isinstance(shape, list):
+        return f"shape must be a list of integers in [0, 2**63), got {brief.repr(shape)}"
+    if len(shape) > MAX_NDIM:
+        return f"shape has {len(shape)} dimensions, more than NumPy's limit of {MAX_NDIM}"
+    if not all(_is_count(n) and n <= MAX_BYTES for n in shape):
+        return f"shape must be a list of integers in [0, 2**63), got {brief.repr(shape)}"
+    total = itemsize
+    for n in shape:
+        if n:   # NumPy bounds the product of the non-zero dimensions, even when one is 0
+            total *= n
+            if total > MAX_BYTES:
+                return (f"shape {brief.repr(shape)} describes more than 2**63 - 1 bytes "
+                        "(NumPy's limit for one array)")
+    return None
 
 
 def parse_header(path, header: bytes, data_size: int):
@@ -103,7 +124,7 @@ def parse_header(path, header: bytes, data_size: int):
     except UnicodeDecodeError as e:
         _fail(path, f"the header is not UTF-8 ({e.reason} at byte {e.start})")
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        obj = json.loads(text, object_pairs_hook=no_duplicate_keys)
     except ValueError as e:  # json.JSONDecodeError is a ValueError, and so are duplicates
         _fail(path, f"the header is not valid JSON ({e})")
     except RecursionError:  # "[[[[..." nested deeper than the parser's recursion limit
@@ -124,21 +145,26 @@ def parse_header(path, header: bytes, data_size: int):
             if field not in info:
                 bad(f"the entry has no {field!r}")
         code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if code not in DTYPES:
-            bad(f"unsupported dtype {code!r}; supported: {', '.join(DTYPES)}")
-        if not (isinstance(shape, list) and all(_is_count(n) for n in shape)):
-            bad(f"shape must be a list of non-negative integers, got {shape!r}")
+        if not (isinstance(code, str) and code in DTYPES):
+            bad(f"unsupported dtype {brief.repr(code)}; supported: {', '.join(DTYPES)}")
+        problem = _shape_error(shape, DTYPES[code].itemsize)
+        if problem:
+            bad(problem)
         if not (isinstance(offsets, list) and len(offsets) == 2
                 and all(_is_count(n) for n in offsets) and offsets[0] <= offsets[1]):
-            bad(f"data_offsets must be [begin, end] with 0 <= begin <= end, got {offsets!r}")
+            bad(f"data_offsets must be [begin, end] with 0 <= begin <= end, got "
+                f"{brief.repr(offsets)}")
         begin, end = offsets
-        # Python integers: a huge shape cannot overflow into a small, plausible byte count.
-        nbytes = math.prod(shape) * DTYPES[code].itemsize
+        # (shape and itemsize are bounded now: the product is a small integer)
+        nbytes = DTYPES[code].itemsize
+        for n in shape:
+            nbytes *= n
         if end - begin != nbytes:
-            bad(f"data_offsets {offsets} span {end - begin} bytes but shape {shape} of {code} "
-                f"needs {nbytes}")
+            bad(f"data_offsets {brief.repr(offsets)} span {brief.repr(end - begin)} bytes "
+                f"but shape {shape} of {code} needs {nbytes}")
         if end > data_size:
-            bad(f"data_offsets {offsets} end past the data buffer ({data_size} bytes)")
+            bad(f"data_offsets {brief.repr(offsets)} end past the data buffer "
+                f"({data_size} bytes)")
         entries[name] = (code, tuple(shape), begin, end)
     # Sorted by begin (then end), each non-empty range must start at or after the end of the
     # previous one. Empty tensors occupy no bytes and can sit anywhere.
@@ -152,16 +178,24 @@ def parse_header(path, header: bytes, data_size: int):
 
 
 class SafetensorsFile(Mapping):
-    """A read-only, memory-mapped safetensors file: a mapping name -> float32 ndarray.
+    """A read-only safetensors file: a mapping name -> float32 ndarray.
 
-    f[name] is float32: F32 tensors are zero-copy views of the mapping (read-only), F16, BF16 and
-    F64 are converted; integer and bool tensors come in their own dtype. f.raw(name) is the
-    stored data as a view (BF16 as uint16 bit patterns). The header is validated completely at
-    open: any inconsistency raises ValueError naming the file and the tensor.
+    f[name] is float32: F32 tensors are zero-copy views of the file's data (read-only), F16,
+    BF16 and F64 are converted; integer and bool tensors come in their own dtype. f.raw(name)
+    is the stored data as a view (BF16 as uint16 bit patterns). The header is validated
+    completely at open: any inconsistency raises ValueError naming the file and the tensor.
 
-    Arrays handed out stay valid after close(): they keep the mapping alive themselves."""
+    mmap=True (default) maps the file: opening is instant whatever its size, pages are read on
+    first touch and shared with every process mapping the same file. But the views are the
+    file: if it is truncated while mapped (a `cp` over it, a partial download), touching a
+    lost page kills the process with SIGBUS, and a file rewritten in place changes the
+    tensors under the model. mmap=False reads the data buffer into memory once (RAM = the
+    file's size; no page sharing): the tensors are then views of that private copy, and the
+    file can change or vanish freely.
 
-    def __init__(self, path):
+    Arrays handed out stay valid after close(): they keep the mapping (or buffer) alive."""
+
+    def __init__(self, path, *, mmap: bool = True):
         self.path = os.fspath(path)
         with open(self.path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -174,11 +208,30 @@ class SafetensorsFile(Mapping):
             if n > MAX_HEADER_BYTES:
                 _fail(self.path, f"the header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit")
             header = f.read(n)
-            self._data_start = HEADER_LENGTH_BYTES + n
-            self._entries, self.metadata = parse_header(self.path, header, size - self._data_start)
-            # The file is at least 8 bytes long, so the mapping is never empty (mmap refuses 0).
-            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        self.data_size = size - self._data_start  # bytes in the data buffer
+            data_start = HEADER_LENGTH_BYTES + n
+            self._entries, self.metadata = parse_header(self.path, header, size - data_start)
+            # The header was checked against the size fstat gave; the file may have shrunk
+            # since. What is mapped or read now is what the tensors will view, so it is checked
+            # again: every tensor must end inside it.
+            if mmap:
+                # The file is at least 8 bytes long, so the mapping is never empty (mmap
+                # refuses 0 bytes).
+                try:
+                    self._buffer = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ)
+                except ValueError as e:   # emptied since fstat: "cannot mmap an empty file"
+                    _fail(self.path, f"cannot be mapped ({e})")
+                self._offset = data_start
+            else:
+                self._buffer = f.read(size - data_start)   # bytes: read-only views, like a map
+                self._offset = 0
+        self.mmap = mmap
+        self.data_size = len(self._buffer) - self._offset   # bytes in the data buffer
+        end, name = max(((end, name) for name, (_, _, _, end) in self._entries.items()),
+                        default=(0, None))
+        if end > self.data_size:
+            self.close()
+            _fail(self.path, f"tensor {name!r} ends at byte {end} of the data buffer, but the "
+                             f"file now holds only {self.data_size} (it shrank while opened)")
 
     # -- mapping interface -------------------------------------------------------------------
     def keys(self):
@@ -223,25 +276,25 @@ class SafetensorsFile(Mapping):
     def raw(self, name: str) -> np.ndarray:
         """The stored elements as a read-only view of the mapping (BF16: uint16 bit patterns)."""
         code, shape, begin, end = self._entry(name)
-        if self._map is None:
+        if self._buffer is None:
             raise ValueError(f"safetensors file {self.path!r} is closed")
         dt = DTYPES[code]
-        array = np.frombuffer(self._map, dtype=dt, count=(end - begin) // dt.itemsize,
-                              offset=self._data_start + begin).reshape(shape)
+        array = np.frombuffer(self._buffer, dtype=dt, count=(end - begin) // dt.itemsize,
+                              offset=self._offset + begin).reshape(shape)
         if code == "BOOL" and array.size and array.view(np.uint8).max() > 1:
             _fail(self.path, f"tensor {name!r}: BOOL bytes must be 0 or 1")
         return array
 
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
-        """Drops this object's mapping. Arrays already handed out keep it alive (they hold a
-        reference through .base), so the memory is unmapped when the last of them goes."""
-        if self._map is not None:
+        """Drops this object's mapping (or buffer). Arrays already handed out keep it alive
+        (they hold a reference through .base), so the memory is freed when the last goes."""
+        if isinstance(self._buffer, _mmap.mmap):
             try:
-                self._map.close()
+                self._buffer.close()
             except BufferError:
                 pass  # views exist; the mapping closes when they are collected
-            self._map = None
+        self._buffer = None
 
     def __enter__(self):
         return self
@@ -250,7 +303,8 @@ class SafetensorsFile(Mapping):
         self.close()
 
     def __repr__(self) -> str:
-        return f"SafetensorsFile({self.path!r}, {len(self)} tensors)"
+        return (f"SafetensorsFile({self.path!r}, {len(self)} tensors"
+                f"{'' if self.mmap else ', in memory'})")
 
 
 def _stored(name: str, array, dtype: str | None):

@@ -88,10 +88,13 @@ class SentenceEmbedder:
 
         embedder = SentenceEmbedder("path/to/all-MiniLM-L6-v2")
         vectors = embedder(["a first sentence", "another one"])     # (2, hidden), unit rows
+
+    mmap=False reads the weights into memory instead of mapping the files (fastattn.load): for
+    a long-running service whose model files may be replaced or truncated under it.
     """
 
     def __init__(self, model_dir, *, pooling: str = "mean", normalize: bool = True,
-                 model=None, tokenizer=None):
+                 model=None, tokenizer=None, mmap: bool = True):
         from ..loading import load
         from ..tokenizers import WordPieceTokenizer
         if pooling not in POOLINGS:
@@ -100,7 +103,7 @@ class SentenceEmbedder:
         self.pooling, self.normalize = pooling, normalize
         self.tokenizer = (tokenizer if tokenizer is not None
                           else WordPieceTokenizer.from_pretrained(model_dir))
-        self.model = model if model is not None else load(model_dir)
+        self.model = model if model is not None else load(model_dir, mmap=mmap)
 
     def __call__(self, texts, *, batch_size: int = 32, max_length: int | None = None):
         """Embeddings (N, hidden) float32 of ``texts`` (see ``embed``)."""

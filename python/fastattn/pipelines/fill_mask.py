@@ -54,14 +54,17 @@ class FillMask:
         unmask = FillMask("path/to/bert-base-uncased")
         unmask("the capital of france is [MASK] .", top_k=3)
         # [[{"token": "paris", "token_id": ..., "score": ...}, ...]]   one list per [MASK]
+
+    mmap=False reads the weights into memory instead of mapping the files (fastattn.load): for
+    a long-running service whose model files may be replaced or truncated under it.
     """
 
-    def __init__(self, model_dir, *, model=None, tokenizer=None):
+    def __init__(self, model_dir, *, model=None, tokenizer=None, mmap: bool = True):
         from ..loading import load
         from ..tokenizers import WordPieceTokenizer
         self.tokenizer = (tokenizer if tokenizer is not None
                           else WordPieceTokenizer.from_pretrained(model_dir))
-        self.model = model if model is not None else load(model_dir)
+        self.model = model if model is not None else load(model_dir, mmap=mmap)
         if not self.model.has_mlm_head:
             raise ValueError(f"FillMask: the checkpoint in {model_dir!r} has no masked-LM head "
                              "(cls.predictions.*)")

@@ -85,13 +85,16 @@ class TextGenerator:
         gen = TextGenerator("path/to/model")
         gen("The capital of France is", max_new_tokens=16)        # -> the continuation (str)
         for piece in gen.stream("Once upon a time", 64): print(piece, end="")
+
+    mmap=False reads the weights into memory instead of mapping the files (fastattn.load): for
+    a long-running service whose model files may be replaced or truncated under it.
     """
 
-    def __init__(self, model_dir, *, model=None, tokenizer=None):
+    def __init__(self, model_dir, *, model=None, tokenizer=None, mmap: bool = True):
         from ..loading import load
         model_dir = os.fspath(model_dir)
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer_json(model_dir)
-        self.model = model if model is not None else load(model_dir)
+        self.model = model if model is not None else load(model_dir, mmap=mmap)
 
     def stream(self, prompt: str, max_new_tokens: int = 64, **sampling) -> Iterator[str]:
         """The continuation piece by piece; ``sampling``: temperature, top_k, top_p, seed,
