@@ -279,3 +279,23 @@ def test_config_from_files(tmp_path):
     # (malformed files: tests/test_malformed_files.py)
     with pytest.raises(TypeError, match="expected a path or a dict"):
         load_config(3)
+
+
+@pytest.mark.parametrize("model_type", ["mistral", "qwen2"])
+def test_a_huge_layer_count_parses_without_a_list_per_layer(model_type):
+    """num_hidden_layers comes from the file: the sliding-window rule must not build a list
+    with one entry per layer (2**62 layers would exhaust memory); load() refuses such a count
+    against the checkpoint's tensors later."""
+    import time
+    raw = {"model_type": model_type, "hidden_size": 64, "intermediate_size": 128,
+           "num_hidden_layers": 2**62, "num_attention_heads": 4, "vocab_size": 10,
+           "use_sliding_window": True, "max_window_layers": 0}
+    start = time.perf_counter()
+    config = load_config(raw)
+    assert config.num_hidden_layers == 2**62 and config.sliding_window == 4096
+    # qwen2 with full-attention layers before max_window_layers: mixed, refused
+    if model_type == "qwen2":
+        with pytest.raises(ValueError, match="some layers use a sliding window"):
+            load_config({**raw, "max_window_layers": 3})
+        assert load_config({**raw, "max_window_layers": 2**62}).sliding_window is None
+    assert time.perf_counter() - start < 1.0

@@ -103,19 +103,22 @@ def _sliding_window(r: JsonFields, model_type: str, layers: int):
     if model_type == "llama":
         return None
     window = r.positive_int("sliding_window", 4096, nullable=True)
+    # The set of layer kinds ({True} all sliding, {False} none), worked out without a list of
+    # num_hidden_layers entries: that count comes from the file and may be huge.
     if model_type == "qwen2":
         use = r.get("use_sliding_window", "bool", False)
         first = r.get("max_window_layers", "int", 28, minimum=0)
         window = window if use else None
-        default_types = ["sliding_attention" if i >= first else "full_attention"
-                         for i in range(layers)]
+        # layers >= max_window_layers slide, the ones before attend fully
+        sliding = {False} if first >= layers else {True} if first == 0 else {True, False}
     else:
-        default_types = ["sliding_attention"] * layers
+        sliding = {True}
     layer_types = r.get("layer_types", "list", None, nullable=True)
-    if layer_types is not None and len(layer_types) != layers:
-        r.error(f"'layer_types' has {len(layer_types)} entries, expected num_hidden_layers "
-                f"({layers})")
-    sliding = {t == "sliding_attention" for t in (layer_types or default_types)}
+    if layer_types is not None:
+        if len(layer_types) != layers:
+            r.error(f"'layer_types' has {len(layer_types)} entries, expected num_hidden_layers "
+                    f"({layers})")
+        sliding = {t == "sliding_attention" for t in layer_types}
     if window is None or sliding == {False}:
         return None
     if sliding != {True}:
