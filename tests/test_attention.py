@@ -415,7 +415,8 @@ _MEMORY_SCRIPT = textwrap.dedent("""
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss units differ")
 def test_memory_does_not_grow_with_lq_times_lk():
     # L = 8192, H = 2: the score matrices would take 2 x 8192^2 x 4 B = 512 MiB. The full goal
-    # shape (L = 16384, H = 16) is measured by bench/bench_attention.py (README figure).
+    # shape (L = 16384, H = 16) is measured by bench/bench_attention.py and
+    # `python -m fastattn.bench.attention` (docs/attention.md#memory).
     r = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, "8192", "2", "64"],
                        capture_output=True, text=True, check=True, env=dict(os.environ))
     growth_mib = float(r.stdout.strip())

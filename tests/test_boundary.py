@@ -1,5 +1,6 @@
 """The NumPy boundary: errors name the argument, expected and given; nothing crashes; strides,
-empty arrays, 0-d input and out= behave as the README says."""
+empty arrays, 0-d input and out= behave as the README's "The NumPy boundary" and docs/ops.md
+say."""
 import numpy as np
 import pytest
 

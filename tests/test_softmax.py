@@ -14,7 +14,7 @@ LENGTHS = [1, 7, 15, 16, 17, 63, 64, 65, 1000, 1025, 4097]
 # relative error of the sum is the relative error of its terms' sum) + final scale 1 ulp + the
 # rounding of x - m, |x - m| * 2^-24. With standard-normal logits |x - m| < ~8 on these sizes:
 # ~ (2 + 20 + 1 + 8) * 6e-8 ~ 1.9e-6 worst case; observed << 1e-6. We assert 1e-6, the figure
-# the README states, on logits spread over < 8.
+# docs/ops.md states, on logits spread over < 8.
 SOFTMAX_RTOL = 1e-6
 
 

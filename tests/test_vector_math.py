@@ -1,4 +1,4 @@
-"""Measured accuracy of the SIMD exp and erfc on every ISA path (the README quotes these)."""
+"""Measured accuracy of the SIMD exp and erfc on every ISA path (docs/numerics.md quotes these)."""
 import math
 
 import numpy as np

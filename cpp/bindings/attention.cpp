@@ -1,6 +1,7 @@
 // attention: argument checks and the call into the kernel table. fastattn.ops.attention does
 // the user-facing validation (broadcasting the mask, 3-D inputs, copies of odd strides); these
 // checks make a direct call into _core safe: every index the kernel forms stays in bounds.
+// Semantics, path choice and numerics: docs/attention.md.
 #include "kernels/attention/attention.h"
 
 #include <cmath>

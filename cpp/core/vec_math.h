@@ -1,7 +1,7 @@
 // Transcendental functions on Vec: exp, erfc, sigmoid. One definition for every ISA.
 //
 // Accuracy, measured by tests/test_vector_math.py against float64 NumPy over the ranges below
-// (the README quotes the figures):
+// (docs/numerics.md quotes the figures):
 //   exp(x)     Cody-Waite reduction + Cephes degree-6 polynomial. Max relative error ~2 ulp
 //              (<= 2.4e-7) for x in [-87.3, 88.7]. exp(x) < 2^-125 (~2.4e-38) flushes to 0,
 //              x > 88.72 gives +inf, -inf gives 0, NaN gives NaN.

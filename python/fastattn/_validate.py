@@ -1,13 +1,14 @@
 """The NumPy boundary, shared by every op wrapper.
 
-Convention (README "Errors"): inputs must be ``numpy.ndarray`` of dtype float32; anything else
-(another dtype, a list) raises TypeError naming the op, the argument, what was expected and
-what was given. Shapes, axes and parameters that don't fit raise ValueError in the same form.
-C-contiguous inputs are used without a copy; other strides are copied into a contiguous buffer
-first (correct for any strides, negative included). ``out=`` must be a writable float32 array
-of the result's shape; a non-contiguous ``out`` receives the result through a temporary. An
-``out`` that is exactly an input (same memory, same strides) computes in place; any other
-overlap with an input is refused.
+Convention (the README's "The NumPy boundary"; details in docs/ops.md): inputs must be
+``numpy.ndarray`` of dtype float32; anything else (another dtype, a list) raises TypeError
+naming the op, the argument, what was expected and what was given. Shapes, axes and
+parameters that don't fit raise ValueError in the same form. C-contiguous inputs are used
+without a copy; other strides are copied into a contiguous buffer first (correct for any
+strides, negative included). ``out=`` must be a writable float32 array of the result's
+shape; a non-contiguous ``out`` receives the result through a temporary. An ``out`` that is
+exactly an input (same memory, same strides) computes in place; any other overlap with an
+input is refused.
 
 This module checks arguments (dtype, shape, numbers, ``out=``); how a checked array is handed
 to a kernel (views, copies, temporaries) is ``_layout``'s.

@@ -150,7 +150,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatri
 // packing A would cost as much as the arithmetic, so full row tiles read A in place. B is
 // still packed, one NR-column panel at a time (K x NR floats, reused by every row tile): read
 // in place, a power-of-two row stride (N = 128: 512 B) maps B's K rows onto 8 of L1's 64 sets
-// and every tile would miss (measured 128^3: 79 us in place, see README "matmul"). Edge row
+// and every tile would miss (measured 128^3: 79 us in place, see docs/matmul.md). Edge row
 // tiles pack their sliver (zero-padded). One K block, one thread: the same operations as
 // gemm_blocked, hence the same bits.
 void gemm_small_direct(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b,

@@ -36,7 +36,7 @@ def gelu(x: np.ndarray, approximate: str = "none", *, out: np.ndarray | None = N
     """GELU. ``approximate="none"``: x/2 (1 + erf(x/sqrt 2)) (BERT, ViT, "gelu");
     ``"tanh"``: x/2 (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))) (GPT-2's "gelu_new").
 
-    Both are computed without cancellation in the negative tail (README, "Numerics")."""
+    Both are computed without cancellation in the negative tail (docs/numerics.md)."""
     v.one_of("gelu", "approximate", approximate, _GELU_APPROXIMATIONS)
     return _activation("gelu", "gelu" if approximate == "none" else "gelu_tanh", x, out)
 

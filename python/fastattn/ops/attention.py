@@ -109,7 +109,7 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray |
       ``(B, Hq, Lq, Lk)`` materialised by a separate row-by-row kernel (for inspection).
     - ``out``: a float32 array of the output's shape; may be ``q`` itself (in place).
 
-    Results are bit-identical for any thread count. Accuracy: README "attention", numerics."""
+    Results are bit-identical for any thread count. Accuracy: docs/attention.md, "Numerics"."""
     q = _v.float32_array(_OP, "q", q)
     k = _v.float32_array(_OP, "k", k)
     v = _v.float32_array(_OP, "v", v)

@@ -19,9 +19,10 @@ class PackedMatrix:
 
     ``PackedMatrix(w)`` packs ``w`` (K, N); ``PackedMatrix(w, transpose=True)`` packs ``w.T``
     for a weight stored (N, K) as in PyTorch ``nn.Linear``. ``matmul(a, packed)`` then streams
-    the panels without repacking (README "matmul": the measured gain). The packed copy is
-    independent of ``w`` (later changes to ``w`` are not seen). The layout belongs to the ISA
-    path active when packing; under another path ``matmul`` repacks once and caches it.
+    the panels without repacking (docs/matmul.md, "Performance": the measured gain). The
+    packed copy is independent of ``w`` (later changes to ``w`` are not seen). The layout
+    belongs to the ISA path active when packing; under another path ``matmul`` repacks once and
+    caches it.
     """
 
     def __init__(self, w: np.ndarray, transpose: bool = False):
@@ -80,7 +81,7 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
     then ``residual`` (the output's shape) added. ``out`` may be ``residual`` itself.
 
     Accuracy: float32 FMA chains over K; |C - C_exact| <= ~K eps (|a| @ |b|)
-    elementwise, eps = 2^-24 (README "matmul", "Numerics"). Results do not depend on the
+    elementwise, eps = 2^-24 (docs/matmul.md, "Accuracy"). Results do not depend on the
     thread count."""
     y = _core.matmul_2d(a, b, transpose_a, transpose_b, bias, activation, residual, out)
     if y is not None:  # the common 2-D call, checked and run in C++

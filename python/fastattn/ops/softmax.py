@@ -21,7 +21,7 @@ def softmax(x: np.ndarray, axis: int = -1, *, out: np.ndarray | None = None) -> 
     float32 in, float32 out, any shape and strides. ``-inf`` entries get probability 0; a slice
     that is entirely ``-inf`` gives zeros (no NaN). NaN or +inf in a slice gives NaN for it.
     ``out`` may be ``x`` itself (in place). Accuracy: within 1e-6 relative of float64 for logits
-    spread over less than ~8 (README, "Numerics")."""
+    spread over less than ~8 (docs/numerics.md)."""
     return _softmax("softmax", x, axis, out, log=False)
 
 
