@@ -1,12 +1,8 @@
 """KVCache: streamed appends (token by token and in chunks) with attend checked at every step
 against the float64 reference over the whole history with the causal / sliding-window mask;
 ring wrap, split-KV chunks, GQA/MQA, state left unchanged by every error, threads, ISA paths;
-a window longer than the storage (a cache that never wraps); one cache shared by threads."""
-import contextlib
-import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
+a window longer than the storage (a cache that never wraps). One cache shared by several
+Python threads: tests/test_concurrency.py."""
 import numpy as np
 import pytest
 
@@ -379,80 +375,3 @@ def test_window_longer_than_the_storage_matches_the_reference(window):
                                          r"this cache does not wrap\)"):
         cache.append(0, s.k[:, :, :1], s.v[:, :, :1])
     assert_unchanged(cache, before)
-
-
-# -- one cache shared by several threads (issue 16, case 2) ------------------------------------
-
-@contextlib.contextmanager
-def frequent_thread_switches():
-    """Python switches threads every microsecond instead of every 5 ms, so calls from several
-    threads interleave as on a busy machine. Without the cache's lock, 4 threads x 1000
-    appends kept 1000-2750 of the 4000 blocks (5 runs): an append read the length, released
-    the GIL in the kernel, then wrote length + T over another thread's update."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
-
-
-def test_appends_from_several_threads_all_land():
-    threads, appends, T, D = 4, 1000, 3, 32
-    cache = fastattn.KVCache(2, 1, 2, D, threads * appends * T)
-    start = threading.Barrier(threads)
-
-    def append_blocks(thread):
-        start.wait()                             # all threads append at the same time
-        for n in range(appends):
-            block = np.empty((1, 2, T, D), np.float32)
-            block[...] = ((thread * appends + n) * T + np.arange(T))[:, None]  # token ids
-            cache.append(1, block, -block)
-
-    with frequent_thread_switches(), ThreadPoolExecutor(threads) as pool:
-        list(pool.map(append_blocks, range(threads)))
-    assert cache.lengths.tolist() == [0, threads * appends * T]
-    keys, values = cache.keys(1), cache.values(1)
-    np.testing.assert_array_equal(values, -keys)
-    assert (keys == keys[:, :, :, :1]).all() and (keys == keys[:, :1]).all()  # rows intact
-    ids = keys[0, 0, :, 0].astype(np.int64).reshape(-1, T)   # one row per appended block
-    np.testing.assert_array_equal(ids - ids[:, :1], np.broadcast_to(np.arange(T), ids.shape))
-    assert sorted(ids[:, 0].tolist()) == list(range(0, threads * appends * T, T))
-    for thread in range(threads):                # each thread's blocks in its own order
-        mine = ids[:, 0][ids[:, 0] // (appends * T) == thread]
-        assert (np.diff(mine) > 0).all()
-
-
-def test_attend_and_keys_see_whole_appends_while_another_thread_streams():
-    """A ring of W == capacity slots: each append overwrites the oldest visible key. Keys are
-    zero (uniform weights) and token j's value is j in every element, so an attend over n
-    tokens gives mean(max(0, n - W) .. n - 1) in every element; a read of a half-written slot
-    or of a length that does not match the slots would give elements that disagree."""
-    W, D, N, readers = 16, 64, 1500, 3
-    cache = fastattn.KVCache(1, 1, 2, D, W, window=W)
-    q = np.zeros((1, 4, 1, D), np.float32)
-    cache.append(0, np.zeros((1, 2, 1, D), np.float32), np.zeros((1, 2, 1, D), np.float32))
-    valid = {(n - 1) / 2 if n < W else n - (W + 1) / 2 for n in range(1, N + 2)}
-    done = []
-
-    def stream():
-        for j in range(1, N + 1):
-            cache.append(0, np.zeros((1, 2, 1, D), np.float32),
-                         np.full((1, 2, 1, D), j, np.float32))
-        done.append(True)
-
-    def read(_):
-        seen = 0
-        while not done:
-            out = cache.attend(0, q)
-            assert (out == out.flat[0]).all() and float(out.flat[0]) in valid, out
-            values = cache.values(0)[0, 0, :, 0]
-            np.testing.assert_array_equal(np.diff(values), 1)  # consecutive tokens
-            seen += 1
-        return seen
-
-    with frequent_thread_switches(), ThreadPoolExecutor(readers + 1) as pool:
-        writer = pool.submit(stream)
-        counts = list(pool.map(read, range(readers)))
-        writer.result()
-    assert cache.lengths[0] == N + 1 and sum(counts) > 0
