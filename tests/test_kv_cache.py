@@ -375,3 +375,45 @@ def test_window_longer_than_the_storage_matches_the_reference(window):
                                          r"this cache does not wrap\)"):
         cache.append(0, s.k[:, :, :1], s.v[:, :, :1])
     assert_unchanged(cache, before)
+
+
+def test_attend_new_errors_leave_state_unchanged(rng):
+    """attend_new validates everything before it writes: decode appends before it attends and a
+    prompt is appended in pieces, so a late error used to leave a token (or a prefix of the
+    prompt) behind."""
+    cache = fastattn.KVCache(1, 1, 2, 4, 6)
+    z = np.zeros((1, 2, 2, 4), np.float32)
+    cache.attend_new(0, np.zeros((1, 4, 2, 4), np.float32), z, z)
+    one = np.zeros((1, 2, 1, 4), np.float32)
+    q1 = np.zeros((1, 4, 1, 4), np.float32)
+    before = snapshot(cache)
+    cases = [
+        (ValueError, r"KVCache.attend_new: q has shape \(1, 3, 1, 4\), expected "
+                     r"\(1, a multiple of 2, T >= 1, 4\)",
+         lambda: cache.attend_new(0, np.zeros((1, 3, 1, 4), np.float32), one, one)),
+        (ValueError, r"KVCache.attend_new: scale must be finite and > 0, got -1.0",
+         lambda: cache.attend_new(0, q1, one, one, scale=-1.0)),
+        (ValueError, r"KVCache.attend_new: q has 1 tokens, k and v 2: one query per new token",
+         lambda: cache.attend_new(0, q1, z, z)),
+        (ValueError, r"KVCache.attend_new: layer 0 holds 2 of 6 tokens; appending 5 would "
+                     r"exceed the capacity",
+         lambda: cache.attend_new(0, np.zeros((1, 4, 5, 4), np.float32),
+                                  np.zeros((1, 2, 5, 4), np.float32),
+                                  np.zeros((1, 2, 5, 4), np.float32))),
+        (TypeError, r"KVCache.attend_new: q must be a numpy.ndarray of float32, got list",
+         lambda: cache.attend_new(0, [[0.0]], one, one)),
+        (TypeError, r"KVCache.attend_new: q must be float32, got float64",
+         lambda: cache.attend_new(0, np.zeros((1, 4, 2, 4)), z, z)),
+        (ValueError, r"KVCache.attend_new: v has shape \(1, 2, 1, 4\), expected \(1, 2, 2, 4\)",
+         lambda: cache.attend_new(0, np.zeros((1, 4, 2, 4), np.float32), z, one)),
+    ]
+    for exc, msg, call in cases:
+        with pytest.raises(exc, match=msg):
+            call()
+        assert_unchanged(cache, before)
+    # a prompt longer than an empty cache's capacity: nothing of it is stored
+    empty = fastattn.KVCache(1, 1, 2, 4, 4)
+    with pytest.raises(ValueError, match=r"holds 0 of 4 tokens; appending 6 would exceed"):
+        empty.attend_new(0, np.zeros((1, 4, 6, 4), np.float32), np.zeros((1, 2, 6, 4),
+                         np.float32), np.zeros((1, 2, 6, 4), np.float32))
+    assert empty.lengths.tolist() == [0]

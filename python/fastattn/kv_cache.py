@@ -172,24 +172,38 @@ class KVCache:
         Everything is validated before anything is written: on error the cache is unchanged."""
         op = "KVCache.append"
         layer = self._layer(op, layer)
+        k, vv = self._keys_values(op, k, v)
+        T = k.shape[2]
+        length = int(self._lengths[layer])
+        self._check_room(op, layer, length, T)
+        if T > self._max_chunk:
+            raise ValueError(f"{op}: {T} tokens in one append, but with window {self.window} "
+                             f"and capacity {self.capacity} at most {self.max_chunk} fit "
+                             "(capacity - window + 1); split the chunk or raise capacity")
+        self._write(layer, k, vv, length)
+
+    def _keys_values(self, op: str, k, v):
+        """k, v validated (float32, (batch, kv_heads, T >= 1, head_dim), the same shape) and
+        C-contiguous."""
         k = self._tokens(op, "k", k)
         vv = self._tokens(op, "v", v)
         if vv.shape != k.shape:
             raise ValueError(f"{op}: v has shape {val.shape_str(vv.shape)}, expected "
                              f"{val.shape_str(k.shape)} (the shape of k)")
-        T = k.shape[2]
-        length = int(self._lengths[layer])
+        return k, vv
+
+    def _check_room(self, op: str, layer: int, length: int, T: int) -> None:
+        """A cache that does not wrap must have room for T more tokens."""
         if not self._wraps and length + T > self.capacity:
             hint = ("use window= for a rolling cache" if self.window is None else
                     f"window {self.window} > capacity: this cache does not wrap")
             raise ValueError(f"{op}: layer {layer} holds {length} of {self.capacity} tokens; "
                              f"appending {T} would exceed the capacity ({hint})")
-        if T > self._max_chunk:
-            raise ValueError(f"{op}: {T} tokens in one append, but with window {self.window} "
-                             f"and capacity {self.capacity} at most {self.max_chunk} fit "
-                             "(capacity - window + 1); split the chunk or raise capacity")
-        _core.kv_append(self._k, self._v, layer, k, vv, length)
-        self._lengths[layer] = length + T
+
+    def _write(self, layer: int, k: np.ndarray, v: np.ndarray, length: int) -> None:
+        """Stores validated k, v (T <= max_chunk tokens) at positions length.. (lock held)."""
+        _core.kv_append(self._k, self._v, layer, k, v, length)
+        self._lengths[layer] = length + k.shape[2]
 
     @_locked
     def attend(self, layer: int, q: np.ndarray, *, scale: float | None = None,
@@ -241,10 +255,22 @@ class KVCache:
         or a padded batch) attends over (cached keys ++ new keys) BEFORE appending, so a
         sliding-window ring never drops keys that an early query of the chunk still needs;
         the chunk is then appended ``max_chunk`` tokens at a time."""
-        layer = self._layer("KVCache.attend_new", layer)
+        op = "KVCache.attend_new"
+        layer = self._layer(op, layer)
+        # Everything is validated before anything is written, so an error leaves the cache
+        # unchanged: decode appends before it attends, a prompt is appended in pieces.
+        q = self._tokens(op, "q", q, heads_multiple=True)
+        k, v = self._keys_values(op, k, v)
+        T = k.shape[2]
+        if q.shape[2] != T:
+            raise ValueError(f"{op}: q has {q.shape[2]} tokens, k and v {T}: one query per "
+                             "new token")
         length = int(self._lengths[layer])
-        if q.shape[2] == 1 and key_mask is None and length > 0:
-            self.append(layer, k, v)
+        self._check_room(op, layer, length, T)
+        if T == 1 and key_mask is None and length > 0:
+            if scale is not None:
+                val.positive_float(op, "scale", scale)  # attend's rule, before the append
+            self._write(layer, k, v, length)
             return self.attend(layer, q, scale=scale)
         if length > 0:
             k_all = np.concatenate([self.keys(layer), k], axis=2)
@@ -256,10 +282,10 @@ class KVCache:
             mask = np.ascontiguousarray(key_mask[:, -k_all.shape[2]:])[:, None, None, :]
         out = attention(q, k_all, v_all, mask=mask, causal=True, window=self.window,
                         scale=scale)
-        step = self.max_chunk
-        for start in range(0, k.shape[2], step):
-            self.append(layer, np.ascontiguousarray(k[:, :, start:start + step]),
-                        np.ascontiguousarray(v[:, :, start:start + step]))
+        step = self._max_chunk
+        for start in range(0, T, step):
+            self._write(layer, np.ascontiguousarray(k[:, :, start:start + step]),
+                        np.ascontiguousarray(v[:, :, start:start + step]), length + start)
         return out
 
     # ------------------------------------------------------------------ inspection
