@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 
 import fastattn
-from fastattn import WordPieceTokenizer
 from fastattn.io import load_config
 from fastattn.models.gpt2 import build_gpt2
 from fastattn.models.llama import build_llama
 from fastattn.pipelines import FillMask, SentenceEmbedder
 
 from conftest import gpt2_checkpoint, llama_checkpoint
-from test_bert import VOCAB, bert_config, bert_tensors
+from test_bert import VOCAB
+from test_fill_mask import write as write_bert_dir
 
 THREADS = 6
 
@@ -219,11 +219,7 @@ def test_shared_decoder_model_generates_for_several_threads(case, rng):
 
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("bert-threads")
-    config = bert_config()
-    fastattn.save_checkpoint(directory, config, bert_tensors(config, mlm=True))
-    WordPieceTokenizer(VOCAB).save_pretrained(directory)
-    return directory
+    return write_bert_dir(tmp_path_factory.mktemp("bert-threads"))  # with a masked-LM head
 
 
 WORDS = VOCAB[5:18] + ["cats", "playing", "sunny", "rainy", "xyz"]

@@ -245,10 +245,12 @@ def test_core_rejects_out_of_bounds_direct_calls():
 # -- attend_new: the policy a causal attention layer runs on (decode in place, else prefill) --
 
 @pytest.mark.parametrize("window,chunks", [(None, [5, 1, 1, 3, 1]), (4, [9, 1, 1, 2, 1]),
-                                           (3, [70, 1, 1])])
+                                           (3, [70, 1, 1]), (16, [9, 1, 1, 3, 1]),
+                                           (10**6, [9, 1, 1, 3, 1])])
 def test_attend_new_matches_reference_over_the_whole_history(window, chunks):
     """Prompt chunks (longer than the ring's max_chunk too) then single-token decode steps:
-    every output equals the float64 reference over the logically ordered history."""
+    every output equals the float64 reference over the logically ordered history. (Windows
+    16 and 10**6 over 15 tokens: for_stream's cache is the stream's 15 slots and never wraps.)"""
     rng = np.random.default_rng(7)
     B, Hq, Hkv, D = 2, 4, 2, 8
     N = sum(chunks)
@@ -347,28 +349,18 @@ def test_for_stream_is_sized_by_the_stream_not_the_window():
 
 
 @pytest.mark.parametrize("window", [16, 17, 10**6])
-def test_window_longer_than_the_storage_matches_the_reference(window):
-    """A cache whose window exceeds its capacity (15 slots): attend_new (prompt chunks, then
-    decode steps) equals the reference with that window, which excludes nothing here."""
-    rng = np.random.default_rng(10)
-    B, Hq, Hkv, D, chunks = 2, 4, 2, 8, [9, 1, 1, 3, 1]
-    N = sum(chunks)
-    s = Stream(rng, B, Hq, Hkv, D, N)
-    cache = fastattn.KVCache(1, B, Hkv, D, N, window=window)
-    assert cache.window == window and not cache.wraps
-    t = 0
-    for T in chunks:
-        out = cache.attend_new(0, s.q[:, :, t:t + T], s.k[:, :, t:t + T], s.v[:, :, t:t + T])
-        want = reference.cached_attention(*(a.astype(np.float64) for a in
-                                            (s.q[:, :, t:t + T], s.k[:, :, :t + T],
-                                             s.v[:, :, :t + T])),
-                                          np.arange(t, t + T), window=window)
-        np.testing.assert_allclose(out, want, rtol=0, atol=attend_tolerance(t + T, 4 * D, 4))
-        t += T
-    # full: the attend kernel's storage check (length <= slots) holds; one more token raises
-    np.testing.assert_allclose(cache.attend(0, s.q[:, :, -N:]), reference.cached_attention(
-        *(a.astype(np.float64) for a in (s.q, s.k, s.v)), np.arange(N)),
-        rtol=0, atol=attend_tolerance(N, 4 * D, 4))
+def test_window_longer_than_the_storage_fills_then_refuses(window, rng):
+    """A cache whose window exceeds its capacity (15 slots) never wraps: full, attend over all
+    15 tokens is valid (the binding's storage check, length <= slots) and equals the
+    reference with that window, which excludes nothing; one more token raises."""
+    s = Stream(rng, 2, 4, 2, 8, 15)
+    cache = fastattn.KVCache(1, 2, 2, 8, 15, window=window)
+    assert cache.window == window and not cache.wraps and cache.max_chunk == 15
+    cache.append(0, s.k, s.v)
+    want = reference.cached_attention(*(a.astype(np.float64) for a in (s.q, s.k, s.v)),
+                                      np.arange(15), window=window)
+    np.testing.assert_allclose(cache.attend(0, s.q), want, rtol=0,
+                               atol=attend_tolerance(15, 4 * 8, 4))
     before = snapshot(cache)
     with pytest.raises(ValueError, match=rf"layer 0 holds 15 of 15 tokens; appending 1 would "
                                          rf"exceed the capacity \(window {window} > capacity: "
