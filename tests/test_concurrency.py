@@ -195,21 +195,26 @@ def test_threads_driving_different_layers_of_one_cache():
 
 # -- one model, several threads generating at once ------------------------------------------
 
+# (checkpoint, new tokens per generation)
 MODELS = {
-    "gpt2": lambda rng: gpt2_checkpoint(rng),
-    "llama-gqa": lambda rng: llama_checkpoint(rng),
-    "mistral-ring": lambda rng: llama_checkpoint(rng, "mistral", window=5),  # the ring wraps
-    "mistral-long-window": lambda rng: llama_checkpoint(rng, "mistral", window=131072),
+    "gpt2": (lambda rng: gpt2_checkpoint(rng), 24),
+    "llama-gqa": (lambda rng: llama_checkpoint(rng), 24),
+    # window 5: a ring of 5 + 63 slots, which 3..8 prompt tokens + 70 new ones wrap
+    "mistral-ring": (lambda rng: llama_checkpoint(rng, "mistral", window=5), 70),
+    "mistral-long-window": (lambda rng: llama_checkpoint(rng, "mistral", window=131072), 24),
 }
 
 
 @pytest.mark.parametrize("case", sorted(MODELS))
 def test_shared_decoder_model_generates_for_several_threads(case, rng):
-    config, tensors = MODELS[case](rng)
+    """Each thread its own prompt (batches of 1 and 2), greedy or sampled with its own seed;
+    every generate call gets its own cache from start_generation."""
+    checkpoint, new = MODELS[case]
+    config, tensors = checkpoint(rng)
     c = load_config(config)
     model = (build_gpt2 if c.model_type == "gpt2" else build_llama)(c, tensors)
     prompts = [rng.integers(0, c.vocab_size - 1, (1 + j % 2, 3 + j)) for j in range(THREADS)]
-    jobs = [lambda p=p, j=j: model.generate(p, 75, temperature=0.8 * (j % 2), seed=j,
+    jobs = [lambda p=p, j=j: model.generate(p, new, temperature=0.8 * (j % 2), seed=j,
                                             eos_token_id=None)
             for j, p in enumerate(prompts)]
     assert_same_as_alone(jobs)

@@ -85,7 +85,7 @@ class KVCache:
         self._k = np.zeros(shape, np.float32)
         self._v = np.zeros(shape, np.float32)
         self._lengths = np.zeros(self.num_layers, np.int64)
-        # Re-entrant: attend_new (locked) calls append and attend (locked too).
+        # Re-entrant: attend_new (locked) calls attend, keys and values (locked too).
         self._lock = threading.RLock()
 
     @classmethod
