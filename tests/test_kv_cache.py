@@ -349,7 +349,7 @@ def test_for_stream_is_sized_by_the_stream_not_the_window():
 
 
 @pytest.mark.parametrize("window", [16, 17, 10**6])
-def test_window_longer_than_the_storage_fills_then_refuses(window, rng):
+def test_window_longer_than_the_storage_fills_then_refuses(isa, window, rng):
     """A cache whose window exceeds its capacity (15 slots) never wraps: full, attend over all
     15 tokens is valid (the binding's storage check, length <= slots) and equals the
     reference with that window, which excludes nothing; one more token raises."""
