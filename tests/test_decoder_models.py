@@ -113,6 +113,25 @@ def test_sliding_window_runs_past_the_ring_with_constant_memory(rng):
     assert np.array_equal(logits[0, ids.shape[1] - 1:].argmax(-1), out[0, ids.shape[1]:])
 
 
+def test_long_sliding_window_does_not_size_a_short_generation(rng):
+    # A config's sliding_window (131072 here) once sized the ring however short the stream:
+    # 131135 slots per layer, sequence and kv head for 26 tokens. Now the stream's length.
+    config, tensors = llama_checkpoint(rng, "mistral", window=131072)
+    model, c = build(config, tensors)
+    ids = rng.integers(0, c.vocab_size - 1, (2, 6))
+    new = 20
+    cache = model.start_generation(2, ids.shape[1] + new)
+    assert cache.window == 131072 and cache.capacity == ids.shape[1] + new
+    assert cache._k.nbytes == 2 * 2 * c.num_key_value_heads * (ids.shape[1] + new) * 8 * 4
+    out = model.generate(ids, new, eos_token_id=None)
+    # a window longer than the stream excludes nothing: the tokens of the model without one
+    plain, _ = build({**config, "sliding_window": None}, tensors)
+    assert plain.window is None
+    assert np.array_equal(out, plain.generate(ids, new, eos_token_id=None))
+    logits = model(out[:, :-1])
+    assert np.array_equal(logits[:, ids.shape[1] - 1:].argmax(-1), out[:, ids.shape[1]:])
+
+
 def test_generation_options(rng):
     config, tensors = CASES["llama-gqa"](rng)
     model, c = build(config, tensors)

@@ -1,6 +1,8 @@
 """KVCache: streamed appends (token by token and in chunks) with attend checked at every step
 against the float64 reference over the whole history with the causal / sliding-window mask;
-ring wrap, split-KV chunks, GQA/MQA, state left unchanged by every error, threads, ISA paths."""
+ring wrap, split-KV chunks, GQA/MQA, state left unchanged by every error, threads, ISA paths;
+a window longer than the storage (a cache that never wraps). One cache shared by several
+Python threads: tests/test_concurrency.py."""
 import numpy as np
 import pytest
 
@@ -222,8 +224,6 @@ def test_chunk_larger_than_the_ring_allows(rng):
 
 
 def test_constructor_errors():
-    with pytest.raises(ValueError, match=r"KVCache: window \(9\) must be <= capacity \(8\)"):
-        fastattn.KVCache(1, 1, 1, 4, 8, window=9)
     with pytest.raises(ValueError, match=r"KVCache: capacity must be >= 1, got 0"):
         fastattn.KVCache(1, 1, 1, 4, 0)
     with pytest.raises(TypeError, match=r"KVCache: head_dim must be an int, got float"):
@@ -245,10 +245,12 @@ def test_core_rejects_out_of_bounds_direct_calls():
 # -- attend_new: the policy a causal attention layer runs on (decode in place, else prefill) --
 
 @pytest.mark.parametrize("window,chunks", [(None, [5, 1, 1, 3, 1]), (4, [9, 1, 1, 2, 1]),
-                                           (3, [70, 1, 1])])
+                                           (3, [70, 1, 1]), (16, [9, 1, 1, 3, 1]),
+                                           (10**6, [9, 1, 1, 3, 1])])
 def test_attend_new_matches_reference_over_the_whole_history(window, chunks):
     """Prompt chunks (longer than the ring's max_chunk too) then single-token decode steps:
-    every output equals the float64 reference over the logically ordered history."""
+    every output equals the float64 reference over the logically ordered history. (Windows
+    16 and 10**6 over 15 tokens: for_stream's cache is the stream's 15 slots and never wraps.)"""
     rng = np.random.default_rng(7)
     B, Hq, Hkv, D = 2, 4, 2, 8
     N = sum(chunks)
@@ -327,3 +329,83 @@ def test_core_huge_window_is_no_window(isa, rng, window):
     assert np.array_equal(out, expected)
     with pytest.raises(ValueError, match=r"some visible key is not stored"):
         _core.kv_attend(ks, vs, 0, q, out, 17, window, 0.5)  # 17 tokens, 16 slots
+
+
+# -- a window longer than the storage: sized by the stream, not the window (issue 16, case 8) --
+
+def test_for_stream_is_sized_by_the_stream_not_the_window():
+    # A config's sliding_window (131072) once sized the ring whatever the stream: 131135 slots
+    # for a 20-token generation. A stream shorter than its window never wraps: its own length.
+    short = fastattn.KVCache.for_stream(2, 1, 2, 8, 20, window=131072)
+    assert (short.capacity, short.window, short.wraps) == (20, 131072, False)
+    assert short._k.nbytes == short._v.nbytes == 2 * 1 * 2 * 20 * 8 * 4
+    assert short.max_chunk == 20                  # a whole prompt in one append
+    chunk = fastattn.kv_cache.STREAM_CHUNK
+    for tokens in (100, 101, 10**9):              # the stream reaches the window: a ring
+        ring = fastattn.KVCache.for_stream(2, 1, 2, 8, tokens, window=100)
+        assert (ring.capacity, ring.window, ring.wraps) == (100 + chunk - 1, 100, True)
+        assert ring.capacity <= min(100, tokens) + chunk
+    assert fastattn.KVCache.for_stream(2, 1, 2, 8, 99, window=100).capacity == 99
+
+
+@pytest.mark.parametrize("window", [16, 17, 10**6])
+def test_window_longer_than_the_storage_fills_then_refuses(isa, window, rng):
+    """A cache whose window exceeds its capacity (15 slots) never wraps: full, attend over all
+    15 tokens is valid (the binding's storage check, length <= slots) and equals the
+    reference with that window, which excludes nothing; one more token raises."""
+    s = Stream(rng, 2, 4, 2, 8, 15)
+    cache = fastattn.KVCache(1, 2, 2, 8, 15, window=window)
+    assert cache.window == window and not cache.wraps and cache.max_chunk == 15
+    cache.append(0, s.k, s.v)
+    want = reference.cached_attention(*(a.astype(np.float64) for a in (s.q, s.k, s.v)),
+                                      np.arange(15), window=window)
+    np.testing.assert_allclose(cache.attend(0, s.q), want, rtol=0,
+                               atol=attend_tolerance(15, 4 * 8, 4))
+    before = snapshot(cache)
+    with pytest.raises(ValueError, match=rf"layer 0 holds 15 of 15 tokens; appending 1 would "
+                                         rf"exceed the capacity \(window {window} > capacity: "
+                                         r"this cache does not wrap\)"):
+        cache.append(0, s.k[:, :, :1], s.v[:, :, :1])
+    assert_unchanged(cache, before)
+
+
+def test_attend_new_errors_leave_state_unchanged(rng):
+    """attend_new validates everything before it writes: decode appends before it attends and a
+    prompt is appended in pieces, so a late error used to leave a token (or a prefix of the
+    prompt) behind."""
+    cache = fastattn.KVCache(1, 1, 2, 4, 6)
+    z = np.zeros((1, 2, 2, 4), np.float32)
+    cache.attend_new(0, np.zeros((1, 4, 2, 4), np.float32), z, z)
+    one = np.zeros((1, 2, 1, 4), np.float32)
+    q1 = np.zeros((1, 4, 1, 4), np.float32)
+    before = snapshot(cache)
+    cases = [
+        (ValueError, r"KVCache.attend_new: q has shape \(1, 3, 1, 4\), expected "
+                     r"\(1, a multiple of 2, T >= 1, 4\)",
+         lambda: cache.attend_new(0, np.zeros((1, 3, 1, 4), np.float32), one, one)),
+        (ValueError, r"KVCache.attend_new: scale must be finite and > 0, got -1.0",
+         lambda: cache.attend_new(0, q1, one, one, scale=-1.0)),
+        (ValueError, r"KVCache.attend_new: q has 1 tokens, k and v 2: one query per new token",
+         lambda: cache.attend_new(0, q1, z, z)),
+        (ValueError, r"KVCache.attend_new: layer 0 holds 2 of 6 tokens; appending 5 would "
+                     r"exceed the capacity",
+         lambda: cache.attend_new(0, np.zeros((1, 4, 5, 4), np.float32),
+                                  np.zeros((1, 2, 5, 4), np.float32),
+                                  np.zeros((1, 2, 5, 4), np.float32))),
+        (TypeError, r"KVCache.attend_new: q must be a numpy.ndarray of float32, got list",
+         lambda: cache.attend_new(0, [[0.0]], one, one)),
+        (TypeError, r"KVCache.attend_new: q must be float32, got float64",
+         lambda: cache.attend_new(0, np.zeros((1, 4, 2, 4)), z, z)),
+        (ValueError, r"KVCache.attend_new: v has shape \(1, 2, 1, 4\), expected \(1, 2, 2, 4\)",
+         lambda: cache.attend_new(0, np.zeros((1, 4, 2, 4), np.float32), z, one)),
+    ]
+    for exc, msg, call in cases:
+        with pytest.raises(exc, match=msg):
+            call()
+        assert_unchanged(cache, before)
+    # a prompt longer than an empty cache's capacity: nothing of it is stored
+    empty = fastattn.KVCache(1, 1, 2, 4, 4)
+    with pytest.raises(ValueError, match=r"holds 0 of 4 tokens; appending 6 would exceed"):
+        empty.attend_new(0, np.zeros((1, 4, 6, 4), np.float32), np.zeros((1, 2, 6, 4),
+                         np.float32), np.zeros((1, 2, 6, 4), np.float32))
+    assert empty.lengths.tolist() == [0]

@@ -1,8 +1,12 @@
 """KVCache: preallocated float32 keys/values per layer, a ring buffer with a sliding window,
 decode / chunked-prefill attention computed directly on the ring, and the policy that serves a
 causal attention layer from it (``attend_new``: decode in place, or prefill over cached + new
-keys) (docs/kv_cache.md)."""
+keys) (docs/kv_cache.md). Safe to share between threads: every public method holds the
+cache's lock (class docstring)."""
 from __future__ import annotations
+
+import functools
+import threading
 
 import numpy as np
 
@@ -16,6 +20,18 @@ from .ops.attention import attention
 STREAM_CHUNK = 64
 
 
+def _locked(method):
+    """Runs ``method`` holding the cache's lock for the whole call, kernel included. The
+    kernels release the GIL, so without it an append's read of the length, its write into the
+    storage and its update of the length could interleave with another thread's (appends
+    lost, or an attend reading a slot while it is overwritten)."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 class KVCache:
     """Keys and values of ``num_layers`` attention layers for ``batch`` sequences.
 
@@ -24,18 +40,33 @@ class KVCache:
 
     * Without ``window``: token ``j`` lives in slot ``j``; at most ``capacity`` tokens, and an
       append past it raises ValueError leaving the cache unchanged.
-    * With ``window=W`` (``W <= capacity``): a ring of ``capacity`` slots, token ``j`` in slot
+    * With ``window=W <= capacity``: a ring of ``capacity`` slots, token ``j`` in slot
       ``j % capacity``; the stream may run forever in constant memory, old tokens are
       overwritten in place (O(T) per append, nothing shifted), and attention sees only the last
       ``W`` tokens (itself included). A chunk of ``T`` queries needs the ``W - 1`` tokens before
       it as well as itself, so one append (and one attend) takes at most
       ``capacity - W + 1`` tokens: choose ``capacity = W + largest chunk - 1``
       (``capacity == W`` allows single-token steps only).
+    * With ``window=W > capacity``: no ring (the cache never wraps), at most ``capacity``
+      tokens as without a window, and the window never excludes a key (``length <= capacity
+      < W``). ``for_stream`` makes one for a stream shorter than its window, so a model's
+      window (Mistral's 4096, a config's 131072) keeps ``.window`` without sizing the storage.
 
     Lengths are counted per layer (each layer appends its own keys during a forward pass);
     ``positions()`` needs them equal, or names a layer. All sequences of the batch advance
     together. Keys are stored as given: rotate them (``fastattn.rope``) at their absolute
     positions before appending, so the ring never needs re-rotation.
+
+    Threads: a cache may be shared between threads. Every public method (``append``,
+    ``attend``, ``attend_new``, ``reset``, ``positions``, ``keys``, ``values``, ``lengths``)
+    holds the cache's lock (a ``threading.RLock``) for the whole call, kernel included, so the
+    calls on one cache run one at a time and each sees whole earlier calls: appends from
+    several threads all land (in some order, each block contiguous), and an attend never reads
+    a slot an append is writing (in a ring it may be the oldest visible one). Different caches
+    never wait on each other. A forward pass is many calls (layer 0 appends, then layer 1, ...):
+    threads sharing one cache interleave calls, not forward passes, so give each generation
+    its own cache (``model.start_generation`` does). Errors leave the cache unchanged as
+    before: everything is validated before anything is written, under the lock.
     """
 
     def __init__(self, num_layers: int, batch: int, kv_heads: int, head_dim: int,
@@ -47,38 +78,55 @@ class KVCache:
         self.head_dim = val.integer(op, "head_dim", head_dim, 1)
         self.capacity = val.integer(op, "capacity", capacity, 1)
         self.window = None if window is None else val.integer(op, "window", window, 1)
-        if self.window is not None and self.window > self.capacity:
-            raise ValueError(f"{op}: window ({self.window}) must be <= capacity "
-                             f"({self.capacity}), the ring's slot count")
+        # A ring only if the window fits in the storage; else the window never excludes a key.
+        self._wraps = self.window is not None and self.window <= self.capacity
+        self._max_chunk = self.capacity - self.window + 1 if self._wraps else self.capacity
         shape = (self.num_layers, self.batch, self.kv_heads, self.capacity, self.head_dim)
         self._k = np.zeros(shape, np.float32)
         self._v = np.zeros(shape, np.float32)
         self._lengths = np.zeros(self.num_layers, np.int64)
+        # Re-entrant: attend_new (locked) calls attend, keys and values (locked too).
+        self._lock = threading.RLock()
 
     @classmethod
     def for_stream(cls, num_layers: int, batch: int, kv_heads: int, head_dim: int,
                    tokens: int, *, window: int | None = None) -> "KVCache":
-        """A cache for a stream of ``tokens`` tokens (prompt + generated): ``tokens`` slots, or
-        with a sliding ``window`` a ring of ``window + STREAM_CHUNK - 1`` slots, constant in
-        memory however long the stream, that takes prompt chunks of ``STREAM_CHUNK`` tokens."""
-        if window is None:
-            return cls(num_layers, batch, kv_heads, head_dim, tokens)
-        window = val.integer("KVCache.for_stream", "window", window, 1)
+        """A cache for a stream of ``tokens`` tokens (prompt + generated), sized by the stream
+        and never by the window alone: ``tokens`` slots, also with a sliding ``window`` longer
+        than the stream (it never wraps; ``.window`` is still ``window``, what the model's
+        attention layers check); otherwise a ring of ``window + STREAM_CHUNK - 1`` slots,
+        constant in memory however long the stream, that takes prompt chunks of
+        ``STREAM_CHUNK`` tokens. Either way ``min(window, tokens) + STREAM_CHUNK`` slots at
+        most."""
+        op = "KVCache.for_stream"
+        tokens = val.integer(op, "tokens", tokens, 1)
+        if window is not None:
+            window = val.integer(op, "window", window, 1)
+        if window is None or tokens < window:
+            return cls(num_layers, batch, kv_heads, head_dim, tokens, window=window)
         return cls(num_layers, batch, kv_heads, head_dim, window + STREAM_CHUNK - 1,
                    window=window)
 
     # ------------------------------------------------------------------ state
     @property
+    @_locked
     def lengths(self) -> np.ndarray:
         """Tokens appended so far to each layer (``(num_layers,)`` int64, a copy); this counts
         evicted tokens too: it is the next absolute position."""
         return self._lengths.copy()
 
     @property
+    def wraps(self) -> bool:
+        """Whether this cache is a ring (a window that fits in the storage): tokens beyond
+        ``capacity`` overwrite the oldest; otherwise an append past ``capacity`` raises."""
+        return self._wraps
+
+    @property
     def max_chunk(self) -> int:
         """Most tokens one append / attend may carry."""
-        return self.capacity if self.window is None else self.capacity - self.window + 1
+        return self._max_chunk
 
+    @_locked
     def positions(self, count: int = 1, *, layer: int | None = None) -> np.ndarray:
         """Absolute positions (int64) the next ``count`` tokens will take: what ``fastattn.rope``
         needs for them. With ``layer=None`` every layer must have the same length."""
@@ -93,6 +141,7 @@ class KVCache:
             start = int(self._lengths[self._layer(op, layer)])
         return np.arange(start, start + count, dtype=np.int64)
 
+    @_locked
     def reset(self) -> None:
         """Forgets every token (lengths to 0). The storage is kept, not cleared."""
         self._lengths[:] = 0
@@ -117,29 +166,46 @@ class KVCache:
         return np.ascontiguousarray(x)
 
     # ------------------------------------------------------------------ append / attend
+    @_locked
     def append(self, layer: int, k: np.ndarray, v: np.ndarray) -> None:
         """Adds ``T >= 1`` tokens to every sequence: ``k, v (batch, kv_heads, T, head_dim)``.
         Everything is validated before anything is written: on error the cache is unchanged."""
         op = "KVCache.append"
         layer = self._layer(op, layer)
+        k, vv = self._keys_values(op, k, v)
+        T = k.shape[2]
+        length = int(self._lengths[layer])
+        self._check_room(op, layer, length, T)
+        if T > self._max_chunk:
+            raise ValueError(f"{op}: {T} tokens in one append, but with window {self.window} "
+                             f"and capacity {self.capacity} at most {self.max_chunk} fit "
+                             "(capacity - window + 1); split the chunk or raise capacity")
+        self._write(layer, k, vv, length)
+
+    def _keys_values(self, op: str, k, v):
+        """k, v validated (float32, (batch, kv_heads, T >= 1, head_dim), the same shape) and
+        C-contiguous."""
         k = self._tokens(op, "k", k)
         vv = self._tokens(op, "v", v)
         if vv.shape != k.shape:
             raise ValueError(f"{op}: v has shape {val.shape_str(vv.shape)}, expected "
                              f"{val.shape_str(k.shape)} (the shape of k)")
-        T = k.shape[2]
-        length = int(self._lengths[layer])
-        if self.window is None and length + T > self.capacity:
-            raise ValueError(f"{op}: layer {layer} holds {length} of {self.capacity} tokens; "
-                             f"appending {T} would exceed the capacity (use window= for a "
-                             "rolling cache)")
-        if T > self.max_chunk:
-            raise ValueError(f"{op}: {T} tokens in one append, but with window {self.window} "
-                             f"and capacity {self.capacity} at most {self.max_chunk} fit "
-                             "(capacity - window + 1); split the chunk or raise capacity")
-        _core.kv_append(self._k, self._v, layer, k, vv, length)
-        self._lengths[layer] = length + T
+        return k, vv
 
+    def _check_room(self, op: str, layer: int, length: int, T: int) -> None:
+        """A cache that does not wrap must have room for T more tokens."""
+        if not self._wraps and length + T > self.capacity:
+            hint = ("use window= for a rolling cache" if self.window is None else
+                    f"window {self.window} > capacity: this cache does not wrap")
+            raise ValueError(f"{op}: layer {layer} holds {length} of {self.capacity} tokens; "
+                             f"appending {T} would exceed the capacity ({hint})")
+
+    def _write(self, layer: int, k: np.ndarray, v: np.ndarray, length: int) -> None:
+        """Stores validated k, v (T <= max_chunk tokens) at positions length.. (lock held)."""
+        _core.kv_append(self._k, self._v, layer, k, v, length)
+        self._lengths[layer] = length + k.shape[2]
+
+    @_locked
     def attend(self, layer: int, q: np.ndarray, *, scale: float | None = None,
                out: np.ndarray | None = None) -> np.ndarray:
         """Attention of the last ``T`` tokens' queries ``q (batch, Hq, T, head_dim)`` over this
@@ -174,6 +240,7 @@ class KVCache:
             _layout.contiguous_or_none)
 
     # ------------------------------------------------------------------ a layer's step
+    @_locked
     def attend_new(self, layer: int, q: np.ndarray, k: np.ndarray, v: np.ndarray, *,
                    key_mask: np.ndarray | None = None, scale: float | None = None) -> np.ndarray:
         """Causal attention of a chunk of new tokens over everything cached plus themselves,
@@ -188,10 +255,22 @@ class KVCache:
         or a padded batch) attends over (cached keys ++ new keys) BEFORE appending, so a
         sliding-window ring never drops keys that an early query of the chunk still needs;
         the chunk is then appended ``max_chunk`` tokens at a time."""
-        layer = self._layer("KVCache.attend_new", layer)
+        op = "KVCache.attend_new"
+        layer = self._layer(op, layer)
+        # Everything is validated before anything is written, so an error leaves the cache
+        # unchanged: decode appends before it attends, a prompt is appended in pieces.
+        q = self._tokens(op, "q", q, heads_multiple=True)
+        k, v = self._keys_values(op, k, v)
+        T = k.shape[2]
+        if q.shape[2] != T:
+            raise ValueError(f"{op}: q has {q.shape[2]} tokens, k and v {T}: one query per "
+                             "new token")
         length = int(self._lengths[layer])
-        if q.shape[2] == 1 and key_mask is None and length > 0:
-            self.append(layer, k, v)
+        self._check_room(op, layer, length, T)
+        if T == 1 and key_mask is None and length > 0:
+            if scale is not None:
+                val.positive_float(op, "scale", scale)  # attend's rule, before the append
+            self._write(layer, k, v, length)
             return self.attend(layer, q, scale=scale)
         if length > 0:
             k_all = np.concatenate([self.keys(layer), k], axis=2)
@@ -203,10 +282,10 @@ class KVCache:
             mask = np.ascontiguousarray(key_mask[:, -k_all.shape[2]:])[:, None, None, :]
         out = attention(q, k_all, v_all, mask=mask, causal=True, window=self.window,
                         scale=scale)
-        step = self.max_chunk
-        for start in range(0, k.shape[2], step):
-            self.append(layer, np.ascontiguousarray(k[:, :, start:start + step]),
-                        np.ascontiguousarray(v[:, :, start:start + step]))
+        step = self._max_chunk
+        for start in range(0, T, step):
+            self._write(layer, np.ascontiguousarray(k[:, :, start:start + step]),
+                        np.ascontiguousarray(v[:, :, start:start + step]), length + start)
         return out
 
     # ------------------------------------------------------------------ inspection
@@ -219,15 +298,18 @@ class KVCache:
         slots = np.arange(first, length) % self.capacity
         return store[layer][:, :, slots].copy()
 
+    @_locked
     def keys(self, layer: int) -> np.ndarray:
         """Logically ordered copy ``(batch, kv_heads, n, head_dim)`` of the keys attention can
         still see: all tokens, or with a window the last ``min(length, W)``."""
         return self._ordered(self._k, layer)
 
+    @_locked
     def values(self, layer: int) -> np.ndarray:
         """Like ``keys``, for the values."""
         return self._ordered(self._v, layer)
 
+    @_locked
     def __repr__(self) -> str:
         return (f"KVCache(num_layers={self.num_layers}, batch={self.batch}, "
                 f"kv_heads={self.kv_heads}, head_dim={self.head_dim}, "

@@ -72,8 +72,10 @@ class DecoderLM:
         if self.max_positions is not None and capacity > self.max_positions:
             raise ValueError(f"generate: prompt + max_new_tokens = {capacity} exceeds the model's "
                              f"{self.max_positions} positions")
-        # With a window (Mistral's rolling buffer) the cache is a ring: constant memory however
-        # long the stream.
+        # Sized by the stream: `capacity` slots, also with a window longer than the stream (the
+        # cache keeps the window, which the attention layers check, and never wraps); a stream
+        # that reaches the window gets a ring (Mistral's rolling buffer): constant memory
+        # however long the stream, never more than window + STREAM_CHUNK - 1 slots.
         return KVCache.for_stream(len(self.blocks), batch, self.num_kv_heads, self.head_dim,
                                   capacity, window=self.window)
 
