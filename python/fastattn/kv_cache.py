@@ -165,7 +165,7 @@ class KVCache:
                              f"and capacity {self.capacity} at most {self.max_chunk} see "
                              "all their keys (capacity - window + 1)")
         scale = (1.0 / np.sqrt(self.head_dim) if scale is None
-                 else val.positive_float(op, "scale", scale))
+                 else val.positive_float(op, "scale", scale, float32=True))
         out = val.prepare_out(op, out, q.shape, {"q": q})
         window = 0 if self.window is None else self.window
         return _layout.run_into(
