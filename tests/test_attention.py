@@ -421,3 +421,53 @@ def test_memory_does_not_grow_with_lq_times_lk():
                        capture_output=True, text=True, check=True, env=dict(os.environ))
     growth_mib = float(r.stdout.strip())
     assert growth_mib < 64, f"peak RSS grew by {growth_mib:.1f} MiB"
+
+
+# -- scales at the edge of float32 (issue 16, case 7) ------------------------------------------
+
+@pytest.mark.parametrize("scale", [1e39, -1e39, 3.5e38, float("inf")])
+def test_scale_beyond_float32_is_refused(rng, scale):
+    # 1e39 is a finite Python float but inf in float32: every score became inf, the output NaN.
+    q, k, v = make_qkv(rng, 1, 1, 1, 4, 4, 8)
+    with pytest.raises(ValueError, match=r"attention: scale must be finite"):
+        fastattn.attention(q, k, v, scale=scale)
+    with pytest.raises(ValueError, match=r"attention: scale must be finite in float32"):
+        fastattn._core.attention(q[None, 0], k[None, 0], v[None, 0], np.empty_like(q), None,
+                                 False, 0, scale, None)
+
+
+@pytest.mark.parametrize("lq", [64, 1])  # the tiled kernel, the split-KV decode kernel
+def test_scale_multiplies_the_dot_product_not_q(isa, rng, lq):
+    # |q| up to ~15 with scale 1e38: q * scale overflows float32 (the tiled kernel used to
+    # pre-scale Q and gave NaN rows), scale * (q . k) with small keys does not. The scores then
+    # differ by >= ~1e35 between keys, so every row attends to its best key alone, exactly.
+    q = (rng.standard_normal((1, 2, lq, 16)) * 4).astype(np.float32)
+    k = (rng.standard_normal((1, 2, 20, 16)) * 0.01).astype(np.float32)
+    v = rng.standard_normal((1, 2, 20, 16)).astype(np.float32)
+    out, weights = fastattn.attention(q, k, v, scale=1e38, return_weights=True)
+    best = np.argmax(q.astype(F64) @ np.swapaxes(k, -1, -2).astype(F64), axis=-1)
+    expected = np.take_along_axis(v, best[..., None], axis=2)
+    # one weight exp(0) / exp(0) (~2 ulp each), the others exp(-1e35) = 0
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(weights, np.eye(20)[best], rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("scale", [1e38, 3.4e38, -3.4e38])
+@pytest.mark.parametrize("lq,lk,kw", [
+    (64, 300, {}), (64, 300, {"causal": True}), (1, 300, {}), (1, 4096, {"window": 700}),
+    (9, 2100, {}), (4, 2100, {"causal": True}), (64, 300, {"mask": "bias"}),
+    (1, 300, {"mask": "bias"})])
+def test_scores_beyond_float32_saturate_instead_of_nan(isa, rng, scale, lq, lk, kw):
+    # Ordinary inputs with scale 1e38: most scores exceed float32. They saturate at +-FLT_MAX
+    # (keys that saturate tie), so every output row is a convex combination of v rows: finite
+    # and within v's range. Before, +inf scores made exp(inf - inf) = NaN rows.
+    q, k, v = make_qkv(rng, 1, 2, 1, lq, lk, 16)
+    if kw.get("mask") == "bias":
+        kw = {"mask": (rng.uniform(-1, 1, (lq, lk)) * 3e38).astype(np.float32)}
+    out = fastattn.attention(q, k, v, scale=scale, **kw)
+    assert np.all(np.isfinite(out))
+    lo, hi = v.min(axis=(0, 1, 2)), v.max(axis=(0, 1, 2))
+    assert np.all(out >= lo - 1e-6 * np.abs(lo)) and np.all(out <= hi + 1e-6 * np.abs(hi))
+    _, weights = fastattn.attention(q, k, v, scale=scale, return_weights=True, **kw)
+    assert np.all(np.isfinite(weights))
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-5)

@@ -160,3 +160,79 @@ def test_streamed_large_outputs_equal_small_calls(op, rng):
     shifted = buf[1:].reshape(x.shape)
     run(slice(None), out=shifted)
     np.testing.assert_array_equal(shifted, whole)
+
+
+# -- float32 is a type, not one dtype object (issue 16, case 3) --------------------------------
+
+def _unpickled(x):
+    """x through pickle: equal values and dtype, but a distinct dtype object."""
+    import pickle
+    return pickle.loads(pickle.dumps(x))
+
+
+def _with_metadata(x):
+    """x viewed with its dtype carrying metadata: equal, but another dtype object."""
+    return x.view(np.dtype(x.dtype, metadata={"a": 1}))
+
+
+def _every_public_op(convert, rng):
+    """Runs every public op with its arrays passed through ``convert``; returns the results
+    (each compared with the same call on the original arrays by the caller)."""
+    f = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    x, w = f(3, 8), f(8)
+    q, k, v = f(1, 2, 5, 8), f(1, 1, 7, 8), f(1, 1, 7, 8)
+    mask = np.tril(np.ones((5, 7), bool), 2)
+    c = convert
+    calls = {
+        "softmax": lambda: fastattn.softmax(c(x), out=c(np.empty_like(x))),
+        "log_softmax": lambda: fastattn.log_softmax(c(x)),
+        "layer_norm": lambda: fastattn.layer_norm(c(x), c(w), c(w)),
+        "rms_norm": lambda: fastattn.rms_norm(c(x), c(w), out=c(np.empty_like(x))),
+        "gelu": lambda: fastattn.gelu(c(x)),
+        "silu": lambda: fastattn.silu(c(x), out=c(np.empty_like(x))),
+        "relu": lambda: fastattn.relu(c(x)),
+        "swiglu": lambda: fastattn.swiglu(c(x), c(x)),
+        "matmul": lambda: fastattn.matmul(c(x), c(x.T.copy()), bias=c(x[:, 0].copy()),
+                                          residual=c(x[:, :3].copy()), activation="silu"),
+        "matmul_batched": lambda: fastattn.matmul(c(q), c(k.transpose(0, 1, 3, 2).copy())),
+        "matmul_out": lambda: fastattn.matmul(c(x), c(x.T.copy()), out=c(np.empty((3, 3),
+                                                                             np.float32))),
+        "PackedMatrix": lambda: fastattn.matmul(c(x), fastattn.PackedMatrix(c(x.T.copy()))),
+        "attention": lambda: fastattn.attention(c(q), c(k), c(v), mask=c(mask), causal=True),
+        "attention_weights": lambda: fastattn.attention(c(q), c(k), c(v), return_weights=True)[1],
+        "rope": lambda: fastattn.rope(c(q), np.arange(5)),
+    }
+    results = {name: call() for name, call in calls.items()}
+    cache = fastattn.KVCache(1, 1, 1, 8, 16)
+    cache.append(0, c(k), c(v))
+    results["KVCache.attend"] = cache.attend(0, c(q[:, :, -2:].copy()), out=c(np.empty(
+        (1, 2, 2, 8), np.float32)))
+    return results
+
+
+@pytest.mark.parametrize("convert", [_unpickled, _with_metadata], ids=["pickle", "metadata"])
+def test_every_op_takes_an_equal_float32_dtype_that_is_another_object(convert):
+    # Bindings compared dtypes by identity: "softmax: x must be float32, got float32".
+    plain = _every_public_op(lambda a: a, np.random.default_rng(16))
+    other = _every_public_op(convert, np.random.default_rng(16))
+    for name in plain:
+        np.testing.assert_array_equal(other[name], plain[name], err_msg=name)
+
+
+def test_byte_swapped_float32_is_still_refused():
+    x = np.ones((2, 8), np.float32)
+    swapped = x.astype(">f4")
+    with pytest.raises(TypeError, match=r"softmax: x must be float32, got >f4"):
+        fastattn.softmax(swapped)
+    with pytest.raises(TypeError, match=r"float32"):
+        fastattn.matmul(swapped, x.T.copy())
+    from fastattn import _core
+    for call in (lambda: _core.softmax(swapped, x.copy(), False),
+                 lambda: _core.softmax(x, swapped.copy(), False),
+                 lambda: _core.rms_norm(x, None, 1e-6, swapped.copy()),
+                 lambda: _core.activation("relu", swapped, x.copy()),
+                 lambda: _core.matmul(swapped, x.T.copy(), np.empty((2, 2), np.float32), None,
+                                      None, None)):
+        with pytest.raises(TypeError, match=r"must be float32 \(native byte order\), got >f4"):
+            call()
+    assert _core.matmul_2d(swapped, x.T.copy(), False, False, None, None, None, None) is None

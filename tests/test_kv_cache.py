@@ -409,3 +409,29 @@ def test_attend_new_errors_leave_state_unchanged(rng):
         empty.attend_new(0, np.zeros((1, 4, 6, 4), np.float32), np.zeros((1, 2, 6, 4),
                          np.float32), np.zeros((1, 2, 6, 4), np.float32))
     assert empty.lengths.tolist() == [0]
+
+
+# -- scales at the edge of float32 (issue 16, case 7) ------------------------------------------
+
+@pytest.mark.parametrize("scale", [1e39, 3.5e38, float("inf")])
+def test_attend_refuses_a_scale_that_is_inf_in_float32(rng, scale):
+    # 1e39 is a finite Python float but inf in float32: attend returned all NaN.
+    cache = fastattn.KVCache(1, 1, 1, 8, 16)
+    s = Stream(rng, 1, 1, 1, 8, 4)
+    cache.append(0, s.k, s.v)
+    with pytest.raises(ValueError, match=r"KVCache.attend: scale must be finite"):
+        cache.attend(0, s.q[:, :, -1:], scale=scale)
+    from fastattn import _core
+    with pytest.raises(ValueError, match=r"KVCache.attend: scale must be finite in float32"):
+        _core.kv_attend(cache._k, cache._v, 0, s.q[:, :, -1:].copy(),
+                        np.empty((1, 1, 1, 8), np.float32), 4, 0, scale)
+
+
+def test_attend_with_a_huge_finite_scale_stays_finite(isa, rng):
+    # scale 1e38: most scores exceed float32 and saturate (keys tie) instead of giving NaN.
+    cache = fastattn.KVCache(1, 1, 2, 16, 600)
+    s = Stream(rng, 1, 4, 2, 16, 600)
+    cache.append(0, s.k, s.v)
+    out = cache.attend(0, s.q[:, :, -5:], scale=1e38)
+    assert np.all(np.isfinite(out))
+    assert np.all(np.abs(out) <= np.abs(s.v).max())

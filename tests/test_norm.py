@@ -70,3 +70,40 @@ def test_thread_count_does_not_change_bits(isa, rng):
     w = rng.standard_normal(129).astype(np.float32)
     assert_thread_invariant(lambda: fastattn.layer_norm(x, w, w))
     assert_thread_invariant(lambda: fastattn.rms_norm(x, w))
+
+
+# -- rows too large to square in float32 (issue 16, case 9) ------------------------------------
+
+@pytest.mark.parametrize("n", [1, 7, 17, 65, 1000])
+@pytest.mark.parametrize("magnitude", [1e20, 3e38])
+def test_rows_whose_squares_overflow_float32(isa, rng, n, magnitude):
+    # |x| >= ~1.8e19: x^2 (and for 3e38 sum(x) too) overflows float32; such rows normalised to
+    # 0 (or NaN). They are redone on x scaled by a power of two (exact), so they match the
+    # float64 reference as closely as ordinary rows (same tolerance); the ordinary rows around
+    # them keep their bits.
+    x = (rng.uniform(-1, 1, (5, n)) * magnitude).astype(np.float32)
+    x[0] = rng.standard_normal(n).astype(np.float32)  # an ordinary row
+    x[3] = np.float32(magnitude)  # a constant row (layer_norm: 0; rms_norm: 1)
+    w = rng.standard_normal(n).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+    y = assert_thread_invariant(lambda: fastattn.layer_norm(x, w, b))
+    np.testing.assert_allclose(y, reference.layer_norm(x64, w64, b64, eps=1e-5), rtol=RTOL,
+                               atol=ATOL)
+    np.testing.assert_array_equal(y[0], fastattn.layer_norm(x[:1], w, b)[0])
+    y = assert_thread_invariant(lambda: fastattn.rms_norm(x, w))
+    np.testing.assert_allclose(y, reference.rms_norm(x64, w64, eps=1e-6), rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(y[0], fastattn.rms_norm(x[:1], w)[0])
+
+
+def test_rows_with_inf_or_nan_still_give_nan(isa):
+    x = np.array([[1e30, np.inf, 1.0], [1e30, np.nan, 1.0]], np.float32)
+    assert np.all(np.isnan(fastattn.layer_norm(x)))
+    assert np.isnan(fastattn.rms_norm(x)[1]).all() and np.isnan(fastattn.rms_norm(x)[0, 1])
+
+
+def test_eps_beyond_float32_is_refused():
+    x = np.ones((2, 4), np.float32)
+    for op in (fastattn.layer_norm, fastattn.rms_norm):
+        with pytest.raises(ValueError, match=r"eps must be finite in float32"):
+            op(x, eps=1e39)

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "bindings/common.h"
 
@@ -45,9 +46,11 @@ void require_shape4(const py::array& a, const char* name, int64_t d0, int64_t d1
 }  // namespace
 
 void bind_attention(py::module_& m) {
-  m.def("attention", [](const py::array& q, const py::array& k, const py::array& v,
-                        const py::array& out, const py::object& mask, bool causal,
-                        int64_t window, float scale, const py::object& weights) {
+  m.def("attention", [](const py::object& q_obj, const py::object& k_obj, const py::object& v_obj,
+                        const py::object& out_obj, const py::object& mask, bool causal,
+                        int64_t window, double scale, const py::object& weights) {
+    const py::array q = bind::ndarray(q_obj, kOp, "q"), k = bind::ndarray(k_obj, kOp, "k"),
+                    v = bind::ndarray(v_obj, kOp, "v"), out = bind::ndarray(out_obj, kOp, "out");
     AttentionArgs a{};
     a.q = tensor4(q, "q", false);
     a.k = tensor4(k, "k", false);
@@ -63,24 +66,29 @@ void bind_attention(py::module_& m) {
     require_shape4(k, "k", a.batch, a.heads_kv, a.len_k, a.dim, " (batch and D of q)");
     require_shape4(v, "v", a.batch, a.heads_kv, a.len_k, a.dim_v, " (B, Hkv, Lk of k)");
     require_shape4(out, "out", a.batch, a.heads_q, a.len_q, a.dim_v, "");
+    bind::require_no_zero_strides(out, kOp, "out");
+    // out may be q itself (the kernels read each query before writing its row), nothing else
+    bind::require_separate(out, q, kOp, "out", "q", true);
+    bind::require_separate(out, k, kOp, "out", "k", false);
+    bind::require_separate(out, v, kOp, "out", "v", false);
     if (a.heads_kv == 0 ? a.heads_q != 0 : a.heads_q % a.heads_kv != 0)
       fail("Hq = " + std::to_string(a.heads_q) + " is not a multiple of Hkv = " +
            std::to_string(a.heads_kv));
-    if (window < 0) fail("window must be >= 1 (0 here means none)");
-    if (!std::isfinite(scale)) fail("scale must be finite");
+    if (window < 0) fail("window must be >= 1 (0 here means none), got " + std::to_string(window));
     a.causal = causal;
     a.window = window;
-    a.scale = scale;
+    a.scale = bind::float32_scalar(scale, kOp, "scale", -HUGE_VAL);
     a.mask_kind = AttentionMask::none;
     a.mask = nullptr;
+    py::object mask_array;  // null without a mask
     if (!mask.is_none()) {
-      if (!py::isinstance<py::array>(mask)) throw py::type_error("attention: mask must be an ndarray");
-      const py::array mk = py::reinterpret_borrow<py::array>(mask);
+      const py::array mk = bind::ndarray(mask, kOp, "mask");
+      mask_array = mk;
       py::ssize_t item;
-      if (mk.dtype().is(py::dtype::of<bool>())) {
+      if (bind::is_bool(mk.dtype())) {
         a.mask_kind = AttentionMask::boolean;
         item = 1;
-      } else if (mk.dtype().is(py::dtype::of<float>())) {
+      } else if (bind::is_float32(mk.dtype())) {
         a.mask_kind = AttentionMask::additive;
         item = 4;
       } else {
@@ -93,28 +101,35 @@ void bind_attention(py::module_& m) {
         if (mk.strides(i) % item != 0) fail("mask strides must be whole elements");
         a.mask_stride[i] = mk.strides(i) / item;
       }
+      bind::require_separate(out, mk, kOp, "out", "mask", false);
       a.mask = mk.data();
     }
     const AttentionKernels& kt = kernels<AttentionKernels>();
     float* w = nullptr;
     if (!weights.is_none()) {
-      if (!py::isinstance<py::array>(weights)) throw py::type_error("attention: weights must be an ndarray");
-      const py::array wa = py::reinterpret_borrow<py::array>(weights);
-      bind::require_float32(wa, kOp, "weights");
+      const py::array wa = bind::float32_array(weights, kOp, "weights");
       bind::require_writable(wa, kOp, "weights");
       bind::require_c_contiguous(wa, kOp, "weights");
-      if (wa.ndim() != 4) fail("weights must be 4-D");
+      if (wa.ndim() != 4) fail("weights must be 4-D, got " + std::to_string(wa.ndim()) + "-D");
       require_shape4(wa, "weights", a.batch, a.heads_q, a.len_q, a.len_k, "");
+      const std::pair<const py::array*, const char*> inputs[] = {
+          {&q, "q"}, {&k, "k"}, {&v, "v"}, {&out, "out"}};
+      for (const auto& [x, name] : inputs)
+        bind::require_separate(wa, *x, kOp, "weights", name, false);
+      if (mask_array)
+        bind::require_separate(wa, py::reinterpret_borrow<py::array>(mask_array), kOp, "weights",
+                               "mask", false);
       w = bind::mutable_floats(wa);
     }
     py::gil_scoped_release release;
     if (w) kt.weights(a, w);  // first: out may be q itself (in place)
     kt.forward(a);
   }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("mask"),
-     py::arg("causal"), py::arg("window"), py::arg("scale"), py::arg("weights"),
+     py::arg("causal").noconvert(), py::arg("window").noconvert(), py::arg("scale"),
+     py::arg("weights"),
      "Flash attention of 4-D float32 q (B,Hq,Lq,D), k (B,Hkv,Lk,D), v (B,Hkv,Lk,Dv) into out; "
-     "mask None or a (B,Hq,Lq,Lk) bool/float32 view; window 0 = none; weights None or a "
-     "C-contiguous (B,Hq,Lq,Lk) float32 array receiving the probabilities.");
+     "mask None or a (B,Hq,Lq,Lk) bool/float32 view; window 0 = none; scale finite in float32; "
+     "weights None or a C-contiguous (B,Hq,Lq,Lk) float32 array receiving the probabilities.");
 }
 
 }  // namespace fastattn

@@ -1,5 +1,10 @@
 #include "bindings/common.h"
 
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
 namespace fastattn {
 namespace bind {
 
@@ -12,37 +17,153 @@ std::string shape_str(const py::array& a) {
   return s + ")";
 }
 
+std::string type_name(const py::handle& obj) {
+  return py::str(py::type::handle_of(obj).attr("__name__"));
+}
+
+namespace {
+// '=' is numpy's "native"; an explicit '<' / '>' is native when it matches this machine.
+bool native_byte_order(char order) {
+  const uint16_t one = 1;
+  const bool little = *reinterpret_cast<const unsigned char*>(&one) == 1;
+  return order == '=' || order == '|' || order == (little ? '<' : '>');
+}
+std::string prefix(const char* op, const char* name) {
+  return std::string(op) + ": " + name;
+}
+}  // namespace
+
+// By kind, size and byte order, not by identity (dtype::is): numpy hands out distinct but equal
+// dtype objects for unpickled arrays and for dtypes carrying metadata.
+bool is_float32(const py::dtype& dt) {
+  return dt.kind() == 'f' && dt.itemsize() == 4 && native_byte_order(dt.byteorder());
+}
+bool is_bool(const py::dtype& dt) { return dt.kind() == 'b' && dt.itemsize() == 1; }
+
+py::array ndarray(const py::handle& obj, const char* op, const char* name) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(prefix(op, name) + " must be a numpy.ndarray, got " + type_name(obj));
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
+py::array float32_array(const py::handle& obj, const char* op, const char* name) {
+  py::array a = ndarray(obj, op, name);
+  require_float32(a, op, name);
+  return a;
+}
+
 void require_float32(const py::array& a, const char* op, const char* name) {
-  if (!a.dtype().is(py::dtype::of<float>()))
-    throw py::type_error(std::string(op) + ": " + name + " must be float32, got " +
+  if (!is_float32(a.dtype()))
+    throw py::type_error(prefix(op, name) + " must be float32 (native byte order), got " +
                          std::string(py::str(a.dtype())));
 }
 
 void require_writable(const py::array& a, const char* op, const char* name) {
-  if (!a.writeable())
-    throw py::value_error(std::string(op) + ": " + name + " is read-only");
+  if (!a.writeable()) throw py::value_error(prefix(op, name) + " is read-only");
 }
 
 void require_c_contiguous(const py::array& a, const char* op, const char* name) {
   if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(op) + ": " + name + " must be C-contiguous");
+    throw py::value_error(prefix(op, name) + " must be C-contiguous");
+}
+
+void require_ndim(const py::array& a, py::ssize_t ndim, const char* op, const char* name) {
+  if (a.ndim() != ndim)
+    throw py::value_error(prefix(op, name) + " must be " + std::to_string(ndim) + "-D, got " +
+                          std::to_string(a.ndim()) + "-D");
+}
+
+void require_no_zero_strides(const py::array& a, const char* op, const char* name) {
+  if (a.size() == 0) return;  // numpy 2 gives empty arrays zero strides
+  for (py::ssize_t i = 0; i < a.ndim(); ++i)
+    if (a.shape(i) > 1 && a.strides(i) == 0)
+      throw py::value_error(prefix(op, name) + " must not have zero strides (a broadcast view)");
+}
+
+namespace {
+// [lo, hi): the bytes an array touches (empty arrays: an empty range).
+struct Extent {
+  const char* lo;
+  const char* hi;
+};
+Extent extent_of(const py::array& x) {
+  const char* p = static_cast<const char*>(x.data());
+  Extent e{p, p + x.itemsize()};
+  for (py::ssize_t d = 0; d < x.ndim(); ++d) {
+    if (x.shape(d) == 0) return {p, p};
+    const py::ssize_t span = (x.shape(d) - 1) * x.strides(d);
+    (span < 0 ? e.lo : e.hi) += span;
+  }
+  return e;
+}
+}  // namespace
+
+bool overlaps(const py::array& x, const py::array& y) {
+  const Extent a = extent_of(x), b = extent_of(y);
+  return a.lo < a.hi && b.lo < b.hi && a.lo < b.hi && b.lo < a.hi;
+}
+
+bool same_view(const py::array& a, const py::array& b) {
+  if (a.data() != b.data() || a.ndim() != b.ndim()) return false;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i)
+    if (a.shape(i) != b.shape(i) || (a.shape(i) > 1 && a.strides(i) != b.strides(i)))
+      return false;
+  return true;
+}
+
+void require_separate(const py::array& out, const py::array& x, const char* op,
+                      const char* out_name, const char* x_name, bool allow_same) {
+  if (!overlaps(out, x) || (allow_same && same_view(out, x))) return;
+  throw py::value_error(prefix(op, out_name) + " overlaps " + x_name +
+                        (allow_same ? " without being the same view of it" : "") +
+                        "; pass a separate array");
+}
+
+float float32_scalar(double v, const char* op, const char* name, double minimum) {
+  if (!(std::fabs(v) <= static_cast<double>(FLT_MAX)) || v < minimum) {
+    char given[40];
+    std::snprintf(given, sizeof given, "%.9g", v);
+    std::string want = "finite in float32 (|x| <= 3.4028235e+38)";
+    if (minimum > -std::numeric_limits<double>::infinity()) {
+      char lo[40];
+      std::snprintf(lo, sizeof lo, "%g", minimum);
+      want += std::string(" and >= ") + lo;
+    }
+    throw py::value_error(prefix(op, name) + " must be " + want + ", got " + given);
+  }
+  return static_cast<float>(v);
+}
+
+int64_t checked_mul(int64_t a, int64_t b) {
+  if (a < 0 || b < 0) return -1;
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) return -1;
+  return a * b;
 }
 
 RowsView rows_view(const py::array& a, const char* op, const char* name, bool writable) {
   require_float32(a, op, name);
   if (writable) require_writable(a, op, name);
-  if (a.ndim() != 2)
-    throw py::value_error(std::string(op) + ": " + name + " must be 2-D, got " +
-                          std::to_string(a.ndim()) + "-D");
+  require_ndim(a, 2, op, name);
   const int64_t rows = a.shape(0), n = a.shape(1);
-  if (n > 1 && a.strides(1) != static_cast<py::ssize_t>(sizeof(float)))
-    throw py::value_error(std::string(op) + ": " + name + " rows must be contiguous");
-  if (rows > 1 && a.strides(0) % static_cast<py::ssize_t>(sizeof(float)) != 0)
-    throw py::value_error(std::string(op) + ": " + name + " row stride is not a whole float");
-  const int64_t ld = rows > 1 ? a.strides(0) / static_cast<py::ssize_t>(sizeof(float)) : n;
   // mutable_data() would raise for read-only arrays; inputs are only ever read through it.
   float* data = static_cast<float*>(const_cast<void*>(a.data()));
+  if (a.size() == 0) return {data, rows, n, n};  // numpy 2 gives empty arrays zero strides
+  if (n > 1 && a.strides(1) != static_cast<py::ssize_t>(sizeof(float)))
+    throw py::value_error(prefix(op, name) + " rows must be contiguous");
+  if (rows > 1 && a.strides(0) % static_cast<py::ssize_t>(sizeof(float)) != 0)
+    throw py::value_error(prefix(op, name) + " row stride is not a whole float");
+  if (writable && rows > 1 && n > 0 && a.strides(0) == 0)
+    throw py::value_error(prefix(op, name) + " must not have zero strides (a broadcast view)");
+  const int64_t ld = rows > 1 ? a.strides(0) / static_cast<py::ssize_t>(sizeof(float)) : n;
   return {data, rows, n, ld};
+}
+
+void rows_in_out(const py::array& x, const py::array& out, const char* op, RowsView& xv,
+                 RowsView& yv) {
+  xv = rows_view(x, op, "x", false);
+  yv = rows_view(out, op, "out", true);
+  require_same_shape(x, out, op, "x", "out");
+  require_separate(out, x, op, "out", "x", true);
 }
 
 void require_same_shape(const py::array& a, const py::array& b, const char* op, const char* an,
@@ -64,6 +185,7 @@ void require_output_like(const py::array& out, const py::array& like, const char
   require_contiguous_float32(out, op, "out");
   require_writable(out, op, "out");
   require_same_shape(like, out, op, like_name, "out");
+  require_separate(out, like, op, "out", like_name, true);
 }
 
 }  // namespace bind

@@ -3,6 +3,9 @@
 // direct call into fastattn._core can never read or write outside the arrays.
 #include "kernels/kv_cache.h"
 
+#include <cmath>
+#include <limits>
+
 #include "bindings/common.h"
 
 namespace fastattn {
@@ -17,9 +20,7 @@ void require_dense(const py::array& a, const char* op, const char* name, py::ssi
   bind::require_float32(a, op, name);
   if (writable) bind::require_writable(a, op, name);
   bind::require_c_contiguous(a, op, name);
-  if (a.ndim() != ndim)
-    throw py::value_error(std::string(op) + ": " + name + " must be " + std::to_string(ndim) +
-                          "-D, got " + std::to_string(a.ndim()) + "-D");
+  bind::require_ndim(a, ndim, op, name);
 }
 
 // The two stores (layers, B, Hkv, S, D), same shape; returns the layer's offset in floats.
@@ -44,9 +45,12 @@ void require_shape4(const py::array& a, const char* op, const char* name, int64_
 }  // namespace
 
 void bind_kv_cache(py::module_& m) {
-  m.def("kv_append", [](const py::array& ks, const py::array& vs, int64_t layer,
-                        const py::array& k, const py::array& v, int64_t start) {
+  m.def("kv_append", [](const py::object& ks_obj, const py::object& vs_obj, int64_t layer,
+                        const py::object& k_obj, const py::object& v_obj, int64_t start) {
     const char* op = "KVCache.append";
+    const py::array ks = bind::ndarray(ks_obj, op, "kstore");
+    const py::array vs = bind::ndarray(vs_obj, op, "vstore");
+    const py::array k = bind::ndarray(k_obj, op, "k"), v = bind::ndarray(v_obj, op, "v");
     const int64_t off = layer_offset(ks, vs, layer, op);
     require_dense(k, op, "k", 4, false);
     require_dense(v, op, "v", 4, false);
@@ -54,9 +58,16 @@ void bind_kv_cache(py::module_& m) {
     require_shape4(k, op, "k", B, H, D);
     bind::require_same_shape(k, v, op, "k", "v");
     const int64_t T = k.shape(2);
-    if (T < 1 || T > S || start < 0)
+    // start + T - 1 is the last position written: it must fit int64 (slot = position mod S)
+    if (T < 1 || T > S || start < 0 || start > std::numeric_limits<int64_t>::max() - T)
       throw py::value_error(std::string(op) + ": need 1 <= T <= " + std::to_string(S) +
-                            " and start >= 0, got T=" + std::to_string(T));
+                            " and 0 <= start <= 2**63 - 1 - T, got T=" + std::to_string(T) +
+                            ", start=" + std::to_string(start));
+    for (const py::array* store : {&ks, &vs}) {
+      const char* name = store == &ks ? "kstore" : "vstore";
+      bind::require_separate(*store, k, op, name, "k", false);
+      bind::require_separate(*store, v, op, name, "v", false);
+    }
     float* kp = bind::mutable_floats(ks) + off;
     float* vp = bind::mutable_floats(vs) + off;
     const float* kin = static_cast<const float*>(k.data());
@@ -64,13 +75,16 @@ void bind_kv_cache(py::module_& m) {
     const auto fn = kernels<KVCacheKernels>().append;
     py::gil_scoped_release release;
     fn(kp, vp, kin, vin, B, H, S, D, T, start);
-  }, py::arg("kstore"), py::arg("vstore"), py::arg("layer"), py::arg("k"), py::arg("v"),
-     py::arg("start"));
+  }, py::arg("kstore"), py::arg("vstore"), py::arg("layer").noconvert(), py::arg("k"),
+     py::arg("v"), py::arg("start").noconvert());
 
-  m.def("kv_attend", [](const py::array& ks, const py::array& vs, int64_t layer,
-                        const py::array& q, const py::array& out, int64_t length,
-                        int64_t window, float scale) {
+  m.def("kv_attend", [](const py::object& ks_obj, const py::object& vs_obj, int64_t layer,
+                        const py::object& q_obj, const py::object& out_obj, int64_t length,
+                        int64_t window, double scale) {
     const char* op = "KVCache.attend";
+    const py::array ks = bind::ndarray(ks_obj, op, "kstore");
+    const py::array vs = bind::ndarray(vs_obj, op, "vstore");
+    const py::array q = bind::ndarray(q_obj, op, "q"), out = bind::ndarray(out_obj, op, "out");
     const int64_t off = layer_offset(ks, vs, layer, op);
     require_dense(q, op, "q", 4, false);
     require_dense(out, op, "out", 4, true);
@@ -90,15 +104,21 @@ void bind_kv_cache(py::module_& m) {
                             std::to_string(length) + " tokens, window " +
                             std::to_string(window) + " and " + std::to_string(S) +
                             " slots: some visible key is not stored");
+    const float sc = bind::float32_scalar(scale, op, "scale", -HUGE_VAL);
+    // out may be q itself (the decode kernel reads every query before writing), nothing else
+    bind::require_separate(out, q, op, "out", "q", true);
+    bind::require_separate(out, ks, op, "out", "kstore", false);
+    bind::require_separate(out, vs, op, "out", "vstore", false);
     const float* kp = static_cast<const float*>(ks.data()) + off;
     const float* vp = static_cast<const float*>(vs.data()) + off;
     const float* qp = static_cast<const float*>(q.data());
     float* yp = bind::mutable_floats(out);
     const auto fn = kernels<KVCacheKernels>().attend;
     py::gil_scoped_release release;
-    fn(kp, vp, qp, yp, B, q.shape(1), Hkv, S, D, T, length, window, scale);
-  }, py::arg("kstore"), py::arg("vstore"), py::arg("layer"), py::arg("q"), py::arg("out"),
-     py::arg("length"), py::arg("window"), py::arg("scale"));
+    fn(kp, vp, qp, yp, B, q.shape(1), Hkv, S, D, T, length, window, sc);
+  }, py::arg("kstore"), py::arg("vstore"), py::arg("layer").noconvert(), py::arg("q"),
+     py::arg("out"), py::arg("length").noconvert(), py::arg("window").noconvert(),
+     py::arg("scale"));
 }
 
 }  // namespace fastattn

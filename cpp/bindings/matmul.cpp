@@ -21,6 +21,8 @@ constexpr const char* kOp = "matmul";
 
 Activation parse_matmul_activation(const py::object& name) {
   if (name.is_none()) return Activation::none;
+  if (!py::isinstance<py::str>(name))
+    throw py::type_error("matmul: activation must be None or a str, got " + bind::type_name(name));
   const std::string s = py::cast<std::string>(name);
   if (s == "relu") return Activation::relu;
   if (s == "gelu") return Activation::gelu;
@@ -76,32 +78,42 @@ std::vector<int64_t> batch_offsets(const py::array& x, const char* name) {
   return off;
 }
 
-// bias (N,) contiguous and residual (batch..., M, N) with contiguous rows, both optional.
-MatmulEpilogue epilogue_of(const py::object& bias, const py::object& activation,
-                           const py::object& residual, const py::array& out, int64_t N) {
+// The epilogue's arrays: bias (N,) contiguous and residual (batch..., M, N) with contiguous
+// rows, both optional, both read-only inputs apart from out. They are the caller's own arrays
+// (borrowed, never converted), alive for the whole call.
+struct Epilogue {
   MatmulEpilogue ep;
+  py::object residual;  // the residual array, null without one
+};
+
+Epilogue epilogue_of(const py::object& bias, const py::object& activation,
+                     const py::object& residual, const py::array& out, int64_t N) {
+  Epilogue e;
+  MatmulEpilogue& ep = e.ep;
   ep.activation = parse_matmul_activation(activation);
   if (!bias.is_none()) {
-    const py::array b = bias.cast<py::array>();
-    bind::require_float32(b, kOp, "bias");
+    const py::array b = bind::float32_array(bias, kOp, "bias");
     if (b.ndim() != 1 || b.shape(0) != N)
       throw py::value_error(std::string(kOp) + ": bias has shape " + bind::shape_str(b) +
                             ", expected (" + std::to_string(N) + ",)");
     if (N > 1 && b.strides(0) != static_cast<py::ssize_t>(sizeof(float)))
       throw py::value_error("matmul: bias must be contiguous");
+    bind::require_separate(out, b, kOp, "out", "bias", false);
     ep.bias = static_cast<const float*>(b.data());
   }
   if (!residual.is_none()) {
-    const py::array r = residual.cast<py::array>();
-    bind::require_float32(r, kOp, "residual");
+    const py::array r = bind::float32_array(residual, kOp, "residual");
     bind::require_same_shape(out, r, kOp, "out", "residual");
     const py::ssize_t d = r.ndim();
-    if (N > 1 && r.strides(d - 1) != static_cast<py::ssize_t>(sizeof(float)))
+    if (r.size() > 0 && N > 1 && r.strides(d - 1) != static_cast<py::ssize_t>(sizeof(float)))
       throw py::value_error("matmul: residual rows must be contiguous");
+    // the kernel keeps partial sums in out: a residual sharing its memory would be overwritten
+    bind::require_separate(out, r, kOp, "out", "residual", false);
     ep.residual = static_cast<const float*>(r.data());
     ep.ld_residual = element_stride(r, d - 2, "residual");
+    e.residual = r;
   }
-  return ep;
+  return e;
 }
 
 void check_out(const py::array& out, int64_t N) {
@@ -109,37 +121,32 @@ void check_out(const py::array& out, int64_t N) {
   bind::require_writable(out, kOp, "out");
   require_ndim_at_least(out, 2, "out");
   const py::ssize_t d = out.ndim();
-  if (N > 1 && out.strides(d - 1) != static_cast<py::ssize_t>(sizeof(float)))
+  if (out.size() > 0 && N > 1 && out.strides(d - 1) != static_cast<py::ssize_t>(sizeof(float)))
     throw py::value_error("matmul: out rows must be contiguous");
-  for (py::ssize_t i = 0; i < d; ++i)
-    if (out.shape(i) > 1 && out.strides(i) == 0)
-      throw py::value_error("matmul: out must not have zero strides");
+  bind::require_no_zero_strides(out, kOp, "out");
 }
 
-// [lowest, highest] byte addresses an array touches (empty arrays: an empty range).
-struct Extent {
-  const char* lo;
-  const char* hi;
-};
-Extent extent_of(const py::array& x) {
-  const char* p = static_cast<const char*>(x.data());
-  Extent e{p, p + x.itemsize()};
-  for (py::ssize_t d = 0; d < x.ndim(); ++d) {
-    if (x.shape(d) == 0) return {p, p};
-    const py::ssize_t span = (x.shape(d) - 1) * x.strides(d);
-    (span < 0 ? e.lo : e.hi) += span;
-  }
-  return e;
+// Elements of the packed form of a (K, N) matrix: ceil(N / nr) panels of K x nr; -1 when that
+// does not fit int64 (a broadcast b can have any K).
+int64_t packed_size(int64_t K, int64_t N, int64_t nr) {
+  return bind::checked_mul(bind::checked_mul(N / nr + (N % nr != 0), nr), K);
 }
-bool overlaps(const py::array& x, const py::array& y) {
-  const Extent a = extent_of(x), b = extent_of(y);
-  return a.lo < a.hi && b.lo < b.hi && a.lo < b.hi && b.lo < a.hi;
+
+void check_packed(const py::array& packed, int64_t K, int64_t N, int64_t nr, bool writable) {
+  bind::require_c_contiguous(packed, kOp, "packed");
+  if (writable) bind::require_writable(packed, kOp, "packed");
+  const int64_t expected = packed_size(K, N, nr);
+  if (expected < 0 || static_cast<int64_t>(packed.size()) != expected)
+    throw py::value_error("matmul: packed buffer has " + std::to_string(packed.size()) +
+                          " elements, expected ceil(N / " + std::to_string(nr) + ") * " +
+                          std::to_string(nr) + " * K for K = " + std::to_string(K) + ", N = " +
+                          std::to_string(N) + " on this ISA path");
 }
 
 bool is_f32(const py::handle& h, py::ssize_t ndim) {
   if (!py::isinstance<py::array>(h)) return false;
   const auto x = py::reinterpret_borrow<py::array>(h);
-  if (x.ndim() != ndim || !x.dtype().is(py::dtype::of<float>())) return false;
+  if (x.ndim() != ndim || !bind::is_float32(x.dtype())) return false;
   for (py::ssize_t d = 0; d < ndim; ++d)
     if (x.shape(d) > 1 && x.strides(d) % static_cast<py::ssize_t>(sizeof(float)) != 0)
       return false;
@@ -196,8 +203,8 @@ py::object matmul_2d(const py::handle& a_h, const py::handle& b_h, const py::han
     if (!is_f32(out_h, 2)) return py::none();
     out = py::reinterpret_borrow<py::array>(out_h);
     if (out.shape(0) != M || out.shape(1) != N || !out.writeable() || !rows_contiguous(out) ||
-        (M > 1 && out.strides(0) == 0) || overlaps(out, a) || overlaps(out, b) ||
-        (ep.bias && overlaps(out, bias)) || (ep.residual && overlaps(out, res)))
+        (M > 1 && out.strides(0) == 0) || bind::overlaps(out, a) || bind::overlaps(out, b) ||
+        (ep.bias && bind::overlaps(out, bias)) || (ep.residual && bind::overlaps(out, res)))
       return py::none();
   }
   if (M == 0 || N == 0) return std::move(out);
@@ -217,17 +224,21 @@ void bind_matmul(py::module_& m) {
   m.def("matmul_2d", &matmul_2d);
 
   // a (S..., M, K), b (S..., K, N), out (S..., M, N) with the same batch shape S (broadcast by
-  // the caller); any strides for a and b, contiguous rows for out and residual.
-  m.def("matmul", [](const py::array& a, const py::array& b, const py::array& out,
+  // the caller); any strides for a and b, contiguous rows for out and residual; out apart from
+  // every input.
+  m.def("matmul", [](const py::object& a_obj, const py::object& b_obj, const py::object& out_obj,
                      const py::object& bias, const py::object& activation,
                      const py::object& residual) {
-    bind::require_float32(a, kOp, "a");
-    bind::require_float32(b, kOp, "b");
+    const py::array a = bind::float32_array(a_obj, kOp, "a");
+    const py::array b = bind::float32_array(b_obj, kOp, "b");
+    const py::array out = bind::ndarray(out_obj, kOp, "out");
     require_ndim_at_least(a, 2, "a");
     require_ndim_at_least(b, 2, "b");
     const py::ssize_t d = a.ndim();
     if (b.ndim() != d || out.ndim() != d)
-      throw py::value_error("matmul: a, b and out must have the same number of dimensions");
+      throw py::value_error("matmul: a, b and out must have the same number of dimensions, got " +
+                            std::to_string(a.ndim()) + ", " + std::to_string(b.ndim()) + " and " +
+                            std::to_string(out.ndim()));
     const int64_t M = a.shape(d - 2), K = a.shape(d - 1), N = b.shape(d - 1);
     require_dim(b, d - 2, K, "b");
     check_out(out, N);
@@ -237,8 +248,12 @@ void bind_matmul(py::module_& m) {
       require_dim(b, i, a.shape(i), "b");
       require_dim(out, i, a.shape(i), "out");
     }
-    const MatmulEpilogue ep = epilogue_of(bias, activation, residual, out, N);
+    bind::require_separate(out, a, kOp, "out", "a", false);
+    bind::require_separate(out, b, kOp, "out", "b", false);
+    const Epilogue e = epilogue_of(bias, activation, residual, out, N);
+    const MatmulEpilogue& ep = e.ep;
     const StridedMatrix am = matrix_of(a, "a"), bm = matrix_of(b, "b");
+    if (out.size() == 0) return;  // (a broadcast batch of empty products: no offsets to list)
     float* c = bind::mutable_floats(out);
     const int64_t ldc = element_stride(out, d - 2, "out");
     const auto& k = kernels<MatmulKernels>();
@@ -250,7 +265,7 @@ void bind_matmul(py::module_& m) {
     const std::vector<int64_t> ao = batch_offsets(a, "a"), bo = batch_offsets(b, "b"),
                                co = batch_offsets(out, "out");
     std::vector<int64_t> ro;
-    if (ep.residual) ro = batch_offsets(residual.cast<py::array>(), "residual");
+    if (ep.residual) ro = batch_offsets(py::reinterpret_borrow<py::array>(e.residual), "residual");
     const int64_t batch = static_cast<int64_t>(ao.size());
     py::gil_scoped_release release;
     k.gemm_batched(batch, ao.data(), bo.data(), co.data(), ep.residual ? ro.data() : nullptr, M,
@@ -260,50 +275,53 @@ void bind_matmul(py::module_& m) {
 
   m.def("matmul_panel_width", [] { return kernels<MatmulKernels>().panel_width(); });
 
-  // packed: C-contiguous float32 of ceil(N / NR) * K * NR elements.
-  m.def("matmul_pack_b", [](const py::array& b, const py::array& packed) {
-    bind::require_float32(b, kOp, "b");
-    if (b.ndim() != 2) throw py::value_error("matmul: b must be 2-D");
+  // packed: C-contiguous float32 of ceil(N / NR) * K * NR elements, apart from b.
+  m.def("matmul_pack_b", [](const py::object& b_obj, const py::object& packed_obj) {
+    const py::array b = bind::float32_array(b_obj, kOp, "b");
+    const py::array packed = bind::float32_array(packed_obj, kOp, "packed");
+    bind::require_ndim(b, 2, kOp, "b");
     const auto& k = kernels<MatmulKernels>();
     const int64_t K = b.shape(0), N = b.shape(1), nr = k.panel_width();
-    bind::require_float32(packed, kOp, "packed");
-    bind::require_c_contiguous(packed, kOp, "packed");
-    bind::require_writable(packed, kOp, "packed");
-    if (packed.size() != (N + nr - 1) / nr * K * nr)
-      throw py::value_error("matmul: packed buffer has the wrong size");
+    check_packed(packed, K, N, nr, true);
+    bind::require_separate(packed, b, kOp, "packed", "b", false);
     const StridedMatrix bm = matrix_of(b, "b");
     float* p = bind::mutable_floats(packed);
     py::gil_scoped_release release;
     k.pack_b(K, N, bm, p);
   }, py::arg("b"), py::arg("packed"));
 
-  m.def("matmul_packed", [](const py::array& a, const py::array& packed, int64_t K, int64_t N,
-                            const py::array& out, const py::object& bias,
+  m.def("matmul_packed", [](const py::object& a_obj, const py::object& packed_obj, int64_t K,
+                            int64_t N, const py::object& out_obj, const py::object& bias,
                             const py::object& activation, const py::object& residual) {
-    bind::require_float32(a, kOp, "a");
-    if (a.ndim() != 2) throw py::value_error("matmul: a must be 2-D");
+    const py::array a = bind::float32_array(a_obj, kOp, "a");
+    const py::array packed = bind::float32_array(packed_obj, kOp, "packed");
+    const py::array out = bind::ndarray(out_obj, kOp, "out");
+    bind::require_ndim(a, 2, kOp, "a");
     const auto& k = kernels<MatmulKernels>();
     const int64_t M = a.shape(0), nr = k.panel_width();
-    if (a.shape(1) != K || K < 0 || N < 0)
+    if (K < 0 || N < 0)
+      throw py::value_error("matmul: K and N must be >= 0, got K = " + std::to_string(K) +
+                            ", N = " + std::to_string(N));
+    if (a.shape(1) != K)
       throw py::value_error("matmul: a has shape " + bind::shape_str(a) +
-                            ", which does not fit the packed matrix");
-    bind::require_float32(packed, kOp, "packed");
-    bind::require_c_contiguous(packed, kOp, "packed");
-    if (packed.size() != (N + nr - 1) / nr * K * nr)
-      throw py::value_error("matmul: packed buffer has the wrong size for this ISA path");
+                            ", which does not fit the packed matrix (K = " + std::to_string(K) +
+                            ")");
+    check_packed(packed, K, N, nr, false);
     check_out(out, N);
     if (out.ndim() != 2 || out.shape(0) != M || out.shape(1) != N)
       throw py::value_error("matmul: out has shape " + bind::shape_str(out) + ", expected (" +
                             std::to_string(M) + ", " + std::to_string(N) + ")");
-    const MatmulEpilogue ep = epilogue_of(bias, activation, residual, out, N);
+    bind::require_separate(out, a, kOp, "out", "a", false);
+    bind::require_separate(out, packed, kOp, "out", "packed", false);
+    const Epilogue e = epilogue_of(bias, activation, residual, out, N);
     const StridedMatrix am = matrix_of(a, "a");
     const float* p = static_cast<const float*>(packed.data());
     float* c = bind::mutable_floats(out);
     const int64_t ldc = element_stride(out, 0, "out");
     py::gil_scoped_release release;
-    k.gemm_packed(M, N, K, am, p, c, ldc, ep);
-  }, py::arg("a"), py::arg("packed"), py::arg("K"), py::arg("N"), py::arg("out"),
-     py::arg("bias"), py::arg("activation"), py::arg("residual"));
+    k.gemm_packed(M, N, K, am, p, c, ldc, e.ep);
+  }, py::arg("a"), py::arg("packed"), py::arg("K").noconvert(), py::arg("N").noconvert(),
+     py::arg("out"), py::arg("bias"), py::arg("activation"), py::arg("residual"));
 }
 
 }  // namespace fastattn

@@ -7,9 +7,11 @@ namespace fastattn {
 namespace py = pybind11;
 
 void bind_rope(py::module_& m) {
-  m.def("rope", [](const py::array& x, const py::array& cos, const py::array& sin,
-                   const py::array& out, int64_t rot, bool interleaved) {
+  m.def("rope", [](const py::object& x_obj, const py::object& cos_obj, const py::object& sin_obj,
+                   const py::object& out_obj, int64_t rot, bool interleaved) {
     const char* op = "rope";
+    const py::array x = bind::ndarray(x_obj, op, "x"), out = bind::ndarray(out_obj, op, "out");
+    const py::array cos = bind::ndarray(cos_obj, op, "cos"), sin = bind::ndarray(sin_obj, op, "sin");
     bind::require_contiguous_float32(x, op, "x");
     if (x.ndim() != 4)
       throw py::value_error(std::string(op) + ": x must be 4-D (batch, heads, L, D), got " +
@@ -29,11 +31,8 @@ void bind_rope(py::module_& m) {
                               bind::shape_str(*t) + ", expected (1 or " + std::to_string(B) +
                               ", " + std::to_string(L) + ", " + std::to_string(width) + ")");
     }
-    const auto* xp = static_cast<const char*>(x.data());
-    const auto* yp = static_cast<const char*>(out.data());
-    const auto bytes = static_cast<py::ssize_t>(x.nbytes());
-    if (xp != yp && xp < yp + bytes && yp < xp + bytes)
-      throw py::value_error("rope: out overlaps x without being x");
+    bind::require_separate(out, cos, op, "out", "cos", false);
+    bind::require_separate(out, sin, op, "out", "sin", false);
     const int64_t tbs = cos.shape(0) == 1 ? 0 : L;
     const auto fn = kernels<RopeKernels>().rope;
     const float* cp = static_cast<const float*>(cos.data());
@@ -42,8 +41,8 @@ void bind_rope(py::module_& m) {
     float* yf = bind::mutable_floats(out);
     py::gil_scoped_release release;
     fn(xf, yf, B, H, L, D, cp, sp, tbs, rot, interleaved);
-  }, py::arg("x"), py::arg("cos"), py::arg("sin"), py::arg("out"), py::arg("rot"),
-     py::arg("interleaved"),
+  }, py::arg("x"), py::arg("cos"), py::arg("sin"), py::arg("out"), py::arg("rot").noconvert(),
+     py::arg("interleaved").noconvert(),
      "Rotates the first rot features of every row of x (B, H, L, D) with the cos/sin tables.");
 }
 

@@ -25,7 +25,7 @@ void bind_runtime(py::module_& m) {
   m.def("get_isa", [] { return std::string(isa_name(current_isa())); });
   m.def("set_isa", [](const std::string& name) { set_isa(parse_isa(name)); }, py::arg("name"));
   m.def("get_num_threads", &num_threads);
-  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("set_num_threads", &set_num_threads, py::arg("n").noconvert());
   m.def("have_openmp", &have_openmp);
   m.def("cpu_model", &cpu_model);
   m.def("cpu_features", &cpu_features);
@@ -33,8 +33,10 @@ void bind_runtime(py::module_& m) {
   m.attr("build_flags") = FASTATTN_BUILD_FLAGS;
 
   // Element-wise SIMD exp / erfc, for the accuracy tests only.
-  m.def("vector_math", [](const std::string& fn, const py::array& x, const py::array& out) {
+  m.def("vector_math", [](const std::string& fn, const py::object& x_obj,
+                          const py::object& out_obj) {
     const char* op = "vector_math";
+    const py::array x = bind::ndarray(x_obj, op, "x"), out = bind::ndarray(out_obj, op, "out");
     bind::require_contiguous_float32(x, op, "x");
     bind::require_output_like(out, x, op, "x");
     const auto& k = kernels<VectorMathKernels>();

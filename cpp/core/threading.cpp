@@ -41,9 +41,11 @@ int num_threads() {
 #endif
 }
 
-void set_num_threads(int n) {
-  if (n < 1) throw std::invalid_argument("set_num_threads: n must be >= 1, got " + std::to_string(n));
-  slot().store(n, std::memory_order_relaxed);
+void set_num_threads(int64_t n) {
+  if (n < 1 || n > kMaxThreads)
+    throw std::invalid_argument("set_num_threads: n must be an int in [1, " +
+                                std::to_string(kMaxThreads) + "], got " + std::to_string(n));
+  slot().store(static_cast<int>(n), std::memory_order_relaxed);
 }
 
 }  // namespace fastattn

@@ -23,6 +23,8 @@ import numpy as np
 def float32_array(op: str, name: str, x) -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{op}: {name} must be a numpy.ndarray of float32, got {type(x).__name__}")
+    # dtype equality, never identity: an unpickled array or a dtype with metadata carries a
+    # distinct dtype object that is still float32; a byte-swapped '>f4' is not equal.
     if x.dtype != np.float32:
         raise TypeError(f"{op}: {name} must be float32, got {x.dtype}")
     return x
@@ -117,14 +119,30 @@ def one_of(op: str, name: str, value, choices):
     return value
 
 
-def positive_float(op: str, name: str, value, allow_zero: bool = False) -> float:
+def positive_float(op: str, name: str, value, allow_zero: bool = False, *,
+                   float32: bool = False) -> float:
+    """``value`` as a Python float: TypeError unless a real number (not a bool); ValueError
+    unless finite and > 0 (>= 0 with ``allow_zero``), and with ``float32`` finite in float32
+    too (a kernel parameter: 1e39 is a finite float but inf in float32)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__}")
     v = float(value)
     if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         expected = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{op}: {name} must be finite and {expected}, got {value}")
-    return v
+    return finite_float32(op, name, v) if float32 else v
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def finite_float32(op: str, name: str, value: float) -> float:
+    """``value`` (a float) if it is finite in float32, |value| <= FLOAT32_MAX (the bindings'
+    rule too), else ValueError: a scale of 1e39 would reach the kernel as inf."""
+    if not abs(value) <= FLOAT32_MAX:
+        raise ValueError(f"{op}: {name} must be finite in float32 (|{name}| <= "
+                         f"{FLOAT32_MAX:.8g}), got {value}")
+    return value
 
 
 def _same_view(a: np.ndarray, b: np.ndarray) -> bool:

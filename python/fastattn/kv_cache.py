@@ -231,7 +231,7 @@ class KVCache:
                              f"and capacity {self.capacity} at most {self.max_chunk} see "
                              "all their keys (capacity - window + 1)")
         scale = (1.0 / np.sqrt(self.head_dim) if scale is None
-                 else val.positive_float(op, "scale", scale))
+                 else val.positive_float(op, "scale", scale, float32=True))
         out = val.prepare_out(op, out, q.shape, {"q": q})
         window = 0 if self.window is None else self.window
         return _layout.run_into(
@@ -269,7 +269,7 @@ class KVCache:
         self._check_room(op, layer, length, T)
         if T == 1 and key_mask is None and length > 0:
             if scale is not None:
-                val.positive_float(op, "scale", scale)  # attend's rule, before the append
+                val.positive_float(op, "scale", scale, float32=True)  # attend's rule, before the append
             self._write(layer, k, v, length)
             return self.attend(layer, q, scale=scale)
         if length > 0:

@@ -31,9 +31,11 @@
 // query blocks) first; each unit is computed by one thread with its own scratch, in an order
 // fixed by the shapes, so results are bit-identical for any thread count.
 //
-// Numerics: float32 throughout. Q is pre-multiplied by scale (one rounding); dot products
-// accumulate sequentially over D in FMA; exp is core/vec_math.h's (~2 ulp); sums of p in
-// two interleaved lane accumulators per block, blocks chained by l = alpha l + sum.
+// Numerics: float32 throughout. Dot products accumulate sequentially over D in FMA, then are
+// multiplied by scale (never q first, which can overflow where the score does not) and
+// saturated to +-FLT_MAX (decode.h: no inf, so no inf - inf in the softmax); exp is
+// core/vec_math.h's (~2 ulp); sums of p in two interleaved lane accumulators per block, blocks
+// chained by l = alpha l + sum.
 #include "kernels/attention/attention.h"
 
 #include <cmath>
@@ -167,12 +169,12 @@ inline int64_t mask_offset(const AttentionArgs& a, int64_t b, int64_t h, int64_t
   return b * a.mask_stride[0] + h * a.mask_stride[1] + i * a.mask_stride[2];
 }
 
-// Q^T (d x rp) = scale * Q of the tile's rows, zero in the padding lanes.
+// Q^T (d x rp) = Q of the tile's rows, zero in the padding lanes (qk_tile scales the scores).
 void pack_q(const AttentionArgs& a, const Plan& p, const Tile& t, float* qt) {
   const int64_t d = a.dim, rp = p.rp;
   for (int64_t r = 0; r < t.nr; ++r) {
     const float* q = row_ptr(a.q, t.b, t.h0 + r / t.nq, t.i0 + r % t.nq);
-    for (int64_t x = 0; x < d; ++x) qt[x * rp + r] = q[x] * a.scale;
+    for (int64_t x = 0; x < d; ++x) qt[x * rp + r] = q[x];
   }
   for (int64_t x = 0; x < d; ++x)
     for (int64_t r = t.nr; r < rp; ++r) qt[x * rp + r] = 0.0f;
@@ -193,7 +195,8 @@ void apply_user_mask(const AttentionArgs& a, const Plan& p, const Tile& t, int64
         for (int64_t r = 0; r < rp; r += Vec::size) fill.store(s + r);
       } else {
         const Vec bias = Vec::broadcast(static_cast<const float*>(a.mask)[base0 + c * sk]);
-        for (int64_t r = 0; r < rp; r += Vec::size) (Vec::load(s + r) + bias).store(s + r);
+        const Vec big = Vec::broadcast(kMaxScore);  // add_bias (decode.h), lane-wise
+        for (int64_t r = 0; r < rp; r += Vec::size) min(big, Vec::load(s + r) + bias).store(s + r);
       }
     }
     return;
@@ -206,7 +209,7 @@ void apply_user_mask(const AttentionArgs& a, const Plan& p, const Tile& t, int64
         if (!mb[c * sk]) st[c * rp + r] = ninf();
     } else {
       const float* mf = static_cast<const float*>(a.mask) + base;
-      for (int64_t c = 0; c < nk; ++c) st[c * rp + r] += mf[c * sk];
+      for (int64_t c = 0; c < nk; ++c) st[c * rp + r] = add_bias(st[c * rp + r], mf[c * sk]);
     }
   }
 }
@@ -309,9 +312,9 @@ void run_tile(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t k_be
     // the end of this unit's keys.
     const int64_t avail = t.nr <= kMR ? k_end - c0 : 0;
     if (p.nv == 2)
-      qk_tile<2>(kc, a.k.stride_l, sc.qt, rp, a.dim, nk, sc.st, lo, hi, t.nr);
+      qk_tile<2>(kc, a.k.stride_l, sc.qt, rp, a.dim, a.scale, nk, sc.st, lo, hi, t.nr);
     else
-      qk_tile<1>(kc, a.k.stride_l, sc.qt, rp, a.dim, nk, sc.st, lo, hi, t.nr, avail);
+      qk_tile<1>(kc, a.k.stride_l, sc.qt, rp, a.dim, a.scale, nk, sc.st, lo, hi, t.nr, avail);
     if (a.mask_kind != AttentionMask::none) apply_user_mask(a, p, t, c0, nk, sc.st);
     softmax_block(sc.st, rp, nk, bounds, sc.lo, sc.hi, sc.m, sc.l, sc.alpha);
     pv_tile(sc.st, rp, vc, a.v.stride_l, nk, sc.o, p.ldo, sc.alpha, t.nr, a.dim_v, lo, hi,
@@ -425,22 +428,18 @@ void forward(const AttentionArgs& a) {
 }
 
 // ------------------------------------------------------------------ materialised weights
-// One query row at a time: s_j = (scale q) . k_j (+ mask), masked keys -inf, then a softmax
-// of the row (max, exp, compensated sum: core/reduce.h). Used for return_weights only.
+// One query row at a time: s_j = scale (q . k_j) (saturated, + mask), masked keys -inf, then a
+// softmax of the row (max, exp, compensated sum: core/reduce.h). For return_weights only.
 void weights_rows(const AttentionArgs& a, float* w) {
-  constexpr int W = Vec::size;
   const int64_t rows = a.batch * a.heads_q * a.len_q, lk = a.len_k, d = a.dim;
   if (rows == 0 || lk == 0) return;
   const int64_t group = a.heads_q / a.heads_kv;
   const int64_t grain = ceil_div(kGrainMultiplyAdds, lk * (d + 1));
   parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
-    AlignedFloats qbuf(static_cast<std::size_t>(round_up(d > 0 ? d : 1, W)));
-    float* qs = qbuf.data();
     for (int64_t row = r0; row < r1; ++row) {
       const int64_t i = row % a.len_q, h = (row / a.len_q) % a.heads_q;
       const int64_t b = row / (a.len_q * a.heads_q);
       const float* q = row_ptr(a.q, b, h, i);
-      for (int64_t x = 0; x < d; ++x) qs[x] = q[x] * a.scale;
       const float* kb = row_ptr(a.k, b, h / group, 0);
       float* y = w + row * lk;
       int64_t lo, hi;
@@ -454,13 +453,13 @@ void weights_rows(const AttentionArgs& a, float* w) {
         const float* kr = kb + j * a.k.stride_l;
         Vec acc = Vec::zero();
         for_each_vec(d, [&](int64_t x, int cnt) {
-          acc = fmadd(load_n(qs + x, cnt), load_n(kr + x, cnt), acc);
+          acc = fmadd(load_n(q + x, cnt), load_n(kr + x, cnt), acc);
         });
-        float s = hsum(acc);
+        float s = saturate_score(hsum(acc) * a.scale);
         if (a.mask_kind == AttentionMask::boolean) {
           if (!static_cast<const unsigned char*>(a.mask)[moff + j * a.mask_stride[3]]) s = ninf();
         } else if (a.mask_kind == AttentionMask::additive) {
-          s += static_cast<const float*>(a.mask)[moff + j * a.mask_stride[3]];
+          s = add_bias(s, static_cast<const float*>(a.mask)[moff + j * a.mask_stride[3]]);
         }
         y[j] = s;
       }

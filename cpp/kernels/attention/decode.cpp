@@ -16,8 +16,8 @@
 // attention tensors have no wrap: slots = length). All G = Hq / Hkv query heads of the group
 // and all T query rows are processed against a block while it sits in L1/L2: each K/V row is
 // read from memory once per group. Rows go in register blocks of up to kRowBlock: scores
-// s = scale q.k (one K load feeds 4 FMAs), then the online-softmax update per row
-// (Milakov & Gimelshein 2018):
+// s = scale q.k (one K load feeds 4 FMAs; saturated, decode.h), then the online-softmax
+// update per row (Milakov & Gimelshein 2018):
 //     m' = max(m, max_j s_j),  p_j = exp(s_j - m'),  l = l e^(m - m') + sum_j p_j,
 //     o  = o e^(m - m') + sum_j p_j v_j
 // with the P.V product accumulated in registers over the block (2 vectors x 4 rows).
@@ -95,7 +95,7 @@ inline void apply_user_mask(const DecodeArgs& a, int64_t off, int64_t j0, int64_
       if (!mb[i * sk]) s[i] = ninf();
   } else {
     const float* mf = static_cast<const float*>(a.mask) + off + j0 * sk;
-    for (int64_t i = 0; i < n; ++i) s[i] += mf[i * sk];
+    for (int64_t i = 0; i < n; ++i) s[i] = add_bias(s[i], mf[i * sk]);
   }
 }
 
@@ -129,8 +129,8 @@ void attend_block(const DecodeArgs& a, const Row* rows, const float* kb, int64_t
       }
     });
     for (int r = 0; r < R; ++r) {
-      s[r][j] = hsum(a0[r]) * a.scale;
-      s[r][j + 1] = hsum(a1[r]) * a.scale;
+      s[r][j] = saturate_score(hsum(a0[r]) * a.scale);
+      s[r][j + 1] = saturate_score(hsum(a1[r]) * a.scale);
     }
   }
   for (; j < n; ++j) {
@@ -141,7 +141,7 @@ void attend_block(const DecodeArgs& a, const Row* rows, const float* kb, int64_t
       const Vec kv = load_n(kj + d, cnt);
       for (int r = 0; r < R; ++r) acc[r] = fmadd(load_n(rows[r].q + d, cnt), kv, acc[r]);
     });
-    for (int r = 0; r < R; ++r) s[r][j] = hsum(acc[r]) * a.scale;
+    for (int r = 0; r < R; ++r) s[r][j] = saturate_score(hsum(acc[r]) * a.scale);
   }
 
   // Mask, then the online-softmax update of m, l and the rescale of o.

@@ -18,12 +18,27 @@
 #endif
 
 #include <cstdint>
+#include <limits>
 
 #include "kernels/attention/attention.h"
 #include "kernels/attention/key_rule.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
+
+// Scores s = scale (q . k) are saturated to +-kMaxScore (FLT_MAX) by every attention kernel: a
+// score beyond float32 (scale = 1e38, q . k = 10) becomes the largest float rather than +-inf,
+// so the running maximum stays finite and exp(s - m) never meets inf - inf (NaN); keys whose
+// scores saturate tie. A float mask's bias is added after, saturated above only (a -inf bias
+// still masks). NaN stays NaN (comparisons with NaN are false).
+constexpr float kMaxScore = std::numeric_limits<float>::max();
+inline float saturate_score(float s) {
+  return s > kMaxScore ? kMaxScore : (s < -kMaxScore ? -kMaxScore : s);
+}
+inline float add_bias(float s, float bias) {
+  const float t = s + bias;
+  return t > kMaxScore ? kMaxScore : t;
+}
 
 struct DecodeArgs {
   int64_t batch, heads_q, heads_kv, len_q, dim, dim_v;  // B, Hq, Hkv, T, D, Dv

@@ -4,7 +4,8 @@
 // query row r), so that:
 //   - S^T = K Q^T needs no packing of K: a key row K[c][:] is contiguous in memory and is
 //     broadcast one element at a time against a vector of query rows of Q^T[d][:] (Q^T is packed
-//     once per tile, scaled, and reused against every key block);
+//     once per tile and reused against every key block); each dot product is then scaled and
+//     saturated as it leaves the registers (scaled_scores);
 //   - the softmax over keys is a reduction across rows of S^T, i.e. lane-wise vector max / exp /
 //     sum with no horizontal operations;
 //   - O += P V broadcasts P[r][c] = P^T[c][r] (consecutive floats of one S^T row) against the
@@ -18,6 +19,7 @@
 
 #include "core/util.h"
 #include "core/vec_math.h"
+#include "kernels/attention/decode.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
@@ -40,12 +42,23 @@ inline void prefetch_rows(const float* p, int64_t ld, int64_t r0, int64_t r1, in
     prefetch_floats(p + i * ld, len);
 }
 
-// st[i * rp + j] = sum_x k[i * ldk + x] * qt[x * rp + j] for i < MR, j < NV * W.
+// scale * dot, saturated to [-FLT_MAX, FLT_MAX]. The scale multiplies the finished dot product,
+// not q: q * scale can overflow where scale (q . k) does not (|q| = 4, scale = 1e38). A score
+// beyond float32 becomes the largest float instead of inf, whose maximum would make the
+// softmax's exp(s - m) = exp(inf - inf) NaN. NaN stays NaN: max / min return their second
+// operand when either is NaN (core/vec.h). Once per score, outside the loop over d.
+inline Vec scaled_scores(Vec dot, Vec scale) {
+  const Vec big = Vec::broadcast(kMaxScore), minus_big = Vec::broadcast(-kMaxScore);
+  return min(big, max(minus_big, dot * scale));
+}
+
+// st[i * rp + j] = scaled_scores(sum_x k[i * ldk + x] * qt[x * rp + j]) for i < MR,
+// j < NV * W.
 //   k:  MR key rows (stride ldk), d features each;  qt: Q^T panel (row stride rp);
 //   st: S^T panel (row stride rp).
 template <int MR, int NV>
 inline void qk_block(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
-                     float* st) {
+                     float scale, float* st) {
   constexpr int W = Vec::size;
   Vec acc[MR][NV];
   for (int i = 0; i < MR; ++i)
@@ -58,8 +71,9 @@ inline void qk_block(const float* k, int64_t ldk, const float* qt, int64_t rp, i
       for (int j = 0; j < NV; ++j) acc[i][j] = fmadd(kb, q[j], acc[i][j]);
     }
   }
+  const Vec vs = Vec::broadcast(scale);
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NV; ++j) acc[i][j].store(st + i * rp + j * W);
+    for (int j = 0; j < NV; ++j) scaled_scores(acc[i][j], vs).store(st + i * rp + j * W);
 }
 
 // Keys [begin, end) of a block of nk that rows [r0, r1) may attend, from their relative
@@ -84,14 +98,14 @@ inline void panel_keys(const float* lo, const float* hi, int64_t r0, int64_t r1,
 // qk_block<n, NV> for a runtime n in [1, MR] (the last key rows of a block).
 template <int NV, int MR>
 inline void qk_rows(int n, const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
-                    float* st) {
+                    float scale, float* st) {
   if constexpr (MR >= 1) {
-    if (n == MR) qk_block<MR, NV>(k, ldk, qt, rp, d, st);
-    else qk_rows<NV, MR - 1>(n, k, ldk, qt, rp, d, st);
+    if (n == MR) qk_block<MR, NV>(k, ldk, qt, rp, d, scale, st);
+    else qk_rows<NV, MR - 1>(n, k, ldk, qt, rp, d, scale, st);
   }
 }
 
-// S^T (nk x rp) = K (nk x d) Q^T (d x rp); rp a multiple of NV * W. With bounds (lo, hi per
+// S^T (nk x rp) = scaled_scores(K (nk x d) Q^T (d x rp)); rp a multiple of NV * W. With bounds (lo, hi per
 // row, nr real rows), a panel's keys outside its rows' union of ranges are left unwritten.
 // Narrow tiles (decode: NV = 1) take 8 key rows at a time: each accumulator receives one FMA
 // per step of d, so 8 independent chains are needed to cover the FMA latency (4 cycles x 2
@@ -100,8 +114,8 @@ inline void qk_rows(int n, const float* k, int64_t ldk, const float* qt, int64_t
 // avail (decode, else 0): key rows that exist from k on, for prefetching ahead.
 template <int NV>
 inline void qk_tile(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
-                    int64_t nk, float* st, const float* lo, const float* hi, int64_t nr,
-                    int64_t avail = 0) {
+                    float scale, int64_t nk, float* st, const float* lo, const float* hi,
+                    int64_t nr, int64_t avail = 0) {
   constexpr int P = NV * Vec::size;
   constexpr int MR = NV == 1 ? 8 : kMR;
   for (int64_t j = 0; j < rp && j < nr; j += P) {  // Q^T panel (d x P) stays in L1 across keys
@@ -110,10 +124,10 @@ inline void qk_tile(const float* k, int64_t ldk, const float* qt, int64_t rp, in
     for (; c + MR <= c_end; c += MR) {
       if (avail > 0)
         prefetch_rows(k, ldk, c + kPrefetchKeysAhead, c + kPrefetchKeysAhead + MR, avail, d);
-      qk_block<MR, NV>(k + c * ldk, ldk, qt + j, rp, d, st + c * rp + j);
+      qk_block<MR, NV>(k + c * ldk, ldk, qt + j, rp, d, scale, st + c * rp + j);
     }
     if (c < c_end)
-      qk_rows<NV, MR - 1>(static_cast<int>(c_end - c), k + c * ldk, ldk, qt + j, rp, d,
+      qk_rows<NV, MR - 1>(static_cast<int>(c_end - c), k + c * ldk, ldk, qt + j, rp, d, scale,
                           st + c * rp + j);
   }
 }

@@ -75,10 +75,7 @@ def _scale(scale, d: int) -> float:
         return 1.0 / math.sqrt(d) if d > 0 else 1.0
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
         raise TypeError(f"{_OP}: scale must be a number or None, got {type(scale).__name__}")
-    s = float(scale)
-    if not math.isfinite(s):
-        raise ValueError(f"{_OP}: scale must be finite, got {scale}")
-    return s
+    return _v.finite_float32(_OP, "scale", float(scale))
 
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray | None = None,

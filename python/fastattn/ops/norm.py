@@ -29,12 +29,12 @@ def layer_norm(x: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray
 
     mean and the biased variance var = mean((x - mean)^2) are computed per row in float32 with a
     compensated two-pass sum. ``weight`` and ``bias`` are optional ``(D,)`` float32 arrays;
-    ``eps`` must be finite and >= 0."""
+    ``eps`` must be >= 0 and finite in float32."""
     op = "layer_norm"
     x = _input(op, x)
     n = x.shape[-1]
     w, b = _param(op, "weight", weight, n), _param(op, "bias", bias, n)
-    eps = v.positive_float(op, "eps", eps, allow_zero=True)
+    eps = v.positive_float(op, "eps", eps, allow_zero=True, float32=True)
     out = v.prepare_out(op, out, x.shape, {"x": x})
     return run_rows(x, x.ndim - 1, out, lambda a, o: _core.layer_norm(a, w, b, eps, o))
 
@@ -45,6 +45,6 @@ def rms_norm(x: np.ndarray, weight: np.ndarray | None = None, eps: float = 1e-6,
     op = "rms_norm"
     x = _input(op, x)
     w = _param(op, "weight", weight, x.shape[-1])
-    eps = v.positive_float(op, "eps", eps, allow_zero=True)
+    eps = v.positive_float(op, "eps", eps, allow_zero=True, float32=True)
     out = v.prepare_out(op, out, x.shape, {"x": x})
     return run_rows(x, x.ndim - 1, out, lambda a, o: _core.rms_norm(a, w, eps, o))
