@@ -80,8 +80,8 @@ def test_head_dims_around_simd_widths(isa, rng, D):
 
 
 def test_long_ring_many_chunks_and_wraps(isa, rng):
-    # 1300 keys visible of a 1500-token stream: the split-KV path uses several chunks, and the
-    # ring (1400 slots) wraps, so a chunk's keys come from both segments.
+    # 1300 keys visible of a 2750-token stream: the split-KV path uses several chunks, and the
+    # ring (1399 slots) wraps, so a chunk's keys come from both segments.
     W, chunk = 1300, 100
     cache = fastattn.KVCache(1, 1, 1, 32, W + chunk - 1, window=W)
     Stream(rng, 1, 2, 1, 32, 2 * W + 150).run(cache, chunk, W, check_every=4)

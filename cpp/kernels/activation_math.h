@@ -1,5 +1,5 @@
-// Activation formulas on one Vec, shared by the element-wise kernels and (later) the matmul
-// epilogue. Kernel translation units only.
+// Activation formulas on one Vec, shared by the element-wise kernels and the matmul epilogue
+// (matmul/microkernel.h). Kernel translation units only.
 #pragma once
 
 #include "core/vec_math.h"

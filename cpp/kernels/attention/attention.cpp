@@ -12,7 +12,8 @@
 //
 // Tiles and blocking (tiles.h has the micro-kernels). A tile is `heads_tile` query heads of one
 // key/value group x a block of up to R queries, all against the same K/V blocks, so K and V
-// are read once for the whole group (decode: Lq = 1, the G heads of a group form the rows).
+// are read once for the whole group (small Lq: the G heads of a group stack into the rows; Lq = 1
+// itself goes to the split-KV decode kernel, decode.cpp).
 // Scores are stored transposed, S^T (Bk x R), which makes the softmax lane-wise. Sizes for a
 // Zen 3 core (32 KiB L1d, 512 KiB L2): R = 96 rows, Bk = 128 keys. Per tile at D = Dv = 128:
 // Q^T 48 KiB + S^T 48 KiB + o 48 KiB + one K and one V block 64 KiB each = 272 KiB, inside
