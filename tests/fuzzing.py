@@ -175,34 +175,44 @@ def place(data, x: np.ndarray, *, writable: bool = False, **kw) -> Guarded:
 OUT_MODES = ["none", "guarded", "guarded", "in_place", "overlap"]
 
 
-def overlapping_view(x: np.ndarray) -> np.ndarray | None:
-    """A view with x's shape over the same memory that is not x's view (reversed along its
-    first axis of size >= 2), or None when there is none (an empty array overlaps nothing)."""
-    if x.size == 0:
+def overlapping_out(g: Guarded, shape) -> np.ndarray | None:
+    """A float32 view of ``shape`` over g's buffer that shares elements with g.view without
+    being that very view, or None when there is none (an empty array overlaps nothing)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    if g.base.dtype != np.float32 or size == 0 or g.view.size == 0:
         return None
-    for a, n in enumerate(x.shape):
-        if n >= 2:
-            index = [slice(None)] * x.ndim
-            index[a] = slice(None, None, -1)
-            return x[tuple(index)]
-    return None
+    flat = g.base.reshape(-1)
+    first = (g.view.__array_interface__["data"][0] - g.base.__array_interface__["data"][0]) // 4
+    start = min(first, flat.size - size)  # a run of `size` floats through the view's first
+    if start < 0:
+        return None
+    out = flat[start:start + size].reshape(shape)
+    same = (out.__array_interface__["data"][0] == g.view.__array_interface__["data"][0]
+            and out.shape == g.view.shape and out.strides == g.view.strides)
+    if same:  # the very view: reverse it
+        axes = [a for a, n in enumerate(shape) if n >= 2]
+        if not axes:
+            return None
+        out = np.flip(out, axes[0])
+    return out
 
 
 def run_out(data, mode: str, call, out_shape, *, in_place: Guarded | None = None,
             overlaps=()):
     """``call(out)`` with ``out`` passed as ``mode`` says: "none" (None), "guarded" (a view in a
     drawn layout inside a sentinel-filled buffer; the margins and gaps must stay untouched),
-    "in_place" (the writable input ``in_place``: the very same view), "overlap" (another view
-    of one of ``overlaps``, writable inputs: refused with ValueError). Returns the result, or
-    None when the call was refused as it must be. A mode that does not apply runs as "none"."""
+    "in_place" (the writable input ``in_place``: the very same view), "overlap" (a view of
+    out's shape sharing elements with one of the ``overlaps`` inputs, each a Guarded: refused
+    with ValueError). Returns the result, or None when the call was refused as it must be. A
+    mode that does not apply runs as "none"."""
     if mode == "in_place" and in_place is not None:
         result = call(in_place.view)
         assert result is in_place.view
         in_place.check()
         return result
     if mode == "overlap":
-        for x in overlaps:
-            other = overlapping_view(x)
+        for g in overlaps:
+            other = overlapping_out(g, out_shape)
             if other is not None:
                 with pytest.raises(ValueError, match="overlaps"):
                     call(other)
