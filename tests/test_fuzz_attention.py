@@ -1,6 +1,7 @@
 """Property-based tests of attention (tests/fuzzing.py): random B, Hq / Hkv (MHA, GQA, MQA),
 Lq, Lk (0 and 1 included; a single query over >= 1024 keys for the split-KV path), D and Dv,
-3-D and 4-D, bool and float masks of every broadcast shape, causal, windows up to 2**80,
+3-D and 4-D, bool and float masks of every broadcast shape, causal, windows (up to 2**80 in
+tests/hostile_cases.py),
 scales from 1e-30 to 1e30 (and 0, negative), return_weights, layouts of q, k, v and mask,
 out= modes (in place on q; overlapping any input refused), thread counts, on every ISA path.
 In the regime of tests/test_attention.py the result is within its bound
@@ -18,8 +19,9 @@ from test_attention import check_against_reference
 
 LENGTHS = st.one_of(st.integers(0, 9), st.sampled_from([16, 17, 33, 64, 65, 97, 130]))
 HEAD_DIMS = st.one_of(st.integers(0, 9), st.sampled_from([15, 16, 17, 63, 64, 65, 80, 128]))
-WINDOWS = st.one_of(st.none(), st.integers(1, 40),
-                    st.sampled_from([2**31, 2**62, 2**63 - 1, 2**80]))
+# Windows from 1 to past Lq + Lk; those near int64's limits (which overflowed once, issue 16
+# case 1) run in a child process: tests/hostile_cases.py.
+WINDOWS = st.one_of(st.none(), st.integers(1, 40), st.sampled_from([100, 1000, 2**20]))
 # Scales in the regime of check_against_reference, and extremes where ties between keys are
 # broken by rounding (the float32 textbook is no yardstick there). Not beyond ~1e37: scale
 # 1e38 gives NaN, issue 16 case 7 (test_extreme_scale_case_7 below).

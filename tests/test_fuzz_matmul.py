@@ -138,3 +138,16 @@ def test_errors(isa, data):
     else:
         with pytest.raises(ValueError, match=r"matmul: (a|b) must have at least 1 dimension"):
             mm(np.ones((), np.float32), b) if data.draw(st.booleans()) else mm(a, np.ones((), np.float32))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16: new finding, _core.matmul / matmul_packed "
+                                       "raise RuntimeError (a failed pybind11 cast) for an "
+                                       "activation that is not a str")
+@pytest.mark.parametrize("activation", [0, np.zeros(3, np.float32)])
+def test_core_activation_of_wrong_type(activation):
+    # Found by tests/hostile_cases.py. The public wrapper checks first (TypeError); the
+    # private binding must still raise TypeError or ValueError, as for its other arguments.
+    from fastattn import _core
+    a, b, out = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32), np.empty((2, 4), np.float32)
+    with pytest.raises((TypeError, ValueError)):
+        _core.matmul(a, b, out, None, activation, None)
