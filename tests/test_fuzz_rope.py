@@ -6,7 +6,7 @@ within the bound of tests/test_rope.py (``check``), bit for bit the result of th
 a contiguous copy; wrong kinds of argument raise TypeError."""
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import fastattn
@@ -34,7 +34,8 @@ def positions_for(data, b, l):
     else:
         seed = data.draw(st.integers(0, 2**32 - 1))
         pos = np.random.default_rng(seed).integers(lo, max(hi, lo) + 1, shape)
-    return np.array(pos, dtype=dtype)
+    order = data.draw(st.sampled_from("CCF"), label="positions order")
+    return np.array(pos, dtype=dtype, order=order)
 
 
 @FUZZ
@@ -55,12 +56,18 @@ def test_matches_reference_any_layout(isa, data):
     scaling = SCALINGS[data.draw(st.sampled_from(list(SCALINGS)), label="scaling")]
     theta = data.draw(st.sampled_from([10000.0, 10000.0, 500.0, 1e6, 1.0, 1e30]), label="theta")
     pos = positions_for(data, b, l)
+    # Fortran-ordered (B, L) positions: test_fortran_ordered_positions below
+    assume(pos.ndim == 1 or pos.flags.c_contiguous)
     x = values(data, (b, h, l, d))
     mode = data.draw(st.sampled_from(OUT_MODES), label="out mode")
     gx = place(data, x, writable=mode == "in_place")
     x = np.array(gx.view)
     kw = dict(theta=theta, style=style, rotary_dim=rot, scaling=scaling)
 
+    if scaling and scaling.get("type") == "dynamic" and (d if rot is None else rot) == 2 and x.size:
+        with pytest.raises(ValueError, match=r"rope: dynamic scaling needs rotary_dim > 2"):
+            fastattn.rope(x, pos, **kw)
+        return
     plain = fastattn.rope(x.copy(), pos, **kw)
     if x.size:
         check(plain, x, pos.astype(np.int64), style, d if rot is None else rot, scaling, theta)
@@ -109,3 +116,19 @@ def test_errors(isa, data):
     else:
         with pytest.raises(ValueError, match=r"rope: x must be 4-D"):
             fastattn.rope(x[0], pos)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16: new finding, rope with Fortran-ordered "
+                                       "(B, L) positions and a narrow table raises 'cos (sin) "
+                                       "must be C-contiguous'")
+@pytest.mark.parametrize("style,positions", [("half", [[0, 1, 2], [7, 3, 9]]),
+                                             ("interleaved", [[-5, 3, 1], [1, 2, 0]])])
+def test_fortran_ordered_positions(isa, style, positions):
+    # Found by the fuzz test above (np.array(np.broadcast_to(...)) is Fortran-ordered): the
+    # cos / sin rows gathered (half) or computed (interleaved, positions outside the cached
+    # table) for such positions follow the index's order, and for one rotated pair the
+    # (B, L, width) table is then not C-contiguous.
+    x = np.ones((2, 1, 3, 2), np.float32)
+    pos = np.asfortranarray(positions)
+    np.testing.assert_array_equal(fastattn.rope(x, pos, style=style),
+                                  fastattn.rope(x, np.ascontiguousarray(pos), style=style))
