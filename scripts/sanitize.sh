@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# AddressSanitizer + UndefinedBehaviorSanitizer run: builds fastattn with
+# -DFASTATTN_SANITIZE=ON into its own virtual environment and build folder (the normal build and
+# any installed fastattn are left alone), then runs the tests that cross the NumPy / C++
+# boundary, the fuzz tests and the loaders under the sanitizers. Any out-of-bounds access,
+# use-after-free or undefined behaviour aborts the test run with a report.
+#
+#   scripts/sanitize.sh                 # build (incremental in build/sanitize) and test
+#   scripts/sanitize.sh -k attention    # extra arguments go to pytest
+#
+# Environment: FASTATTN_SANITIZE_VENV (default $TMPDIR/fastattn-sanitize-venv),
+# FASTATTN_FUZZ_EXAMPLES (examples per fuzz test and ISA path, default 30).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${FASTATTN_SANITIZE_VENV:-${TMPDIR:-/tmp}/fastattn-sanitize-venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+# shellcheck disable=SC1091
+. "$venv/bin/activate"
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet scikit-build-core pybind11 numpy
+
+echo "== build with -fsanitize=address,undefined (build/sanitize)"
+start=$(date +%s)
+python -m pip install --quiet --no-build-isolation -Cbuild-dir=build/sanitize \
+  -Ccmake.define.FASTATTN_SANITIZE=ON -Ccmake.build-type=RelWithDebInfo ".[test]"
+echo "   built in $(( $(date +%s) - start )) s"
+
+# The ASan runtime must be loaded before Python's libraries (the extension is loaded late);
+# CPython frees little at exit by design, so leak detection is off. UBSan stops at the first
+# report with a stack trace. The tests import the installed (sanitized) package: the checkout
+# keeps its sources in python/, so nothing shadows it.
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1:check_initialization_order=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+# NumPy allocates array buffers with malloc: ASan puts redzones around every array, so a
+# kernel reading or writing one float past its view is caught.
+echo "== tests under the sanitizers"
+start=$(date +%s)
+# (test_memory_does_not_grow_with_lq_times_lk measures peak RSS, which ASan's shadow memory
+# and quarantine inflate)
+python -m pytest -q -p no:cacheprovider \
+  tests/test_boundary.py tests/test_fuzz_*.py tests/test_safetensors.py \
+  tests/test_checkpoint.py tests/test_loading.py tests/test_kv_cache.py tests/test_attention.py \
+  tests/test_matmul.py tests/test_softmax.py tests/test_norm.py tests/test_activation.py \
+  tests/test_rope.py tests/test_layout.py tests/test_validate.py \
+  --deselect tests/test_attention.py::test_memory_does_not_grow_with_lq_times_lk \
+  "$@"
+echo "   tests ran in $(( $(date +%s) - start )) s"
