@@ -169,6 +169,11 @@ def place(data, x: np.ndarray, *, writable: bool = False, **kw) -> Guarded:
     return Guarded(data.draw(layouts(x.ndim, writable=writable, **kw)), x.shape, x)
 
 
+def view(g: Guarded | None) -> np.ndarray | None:
+    """g's view, or None for an absent optional argument."""
+    return None if g is None else g.view
+
+
 OUT_MODES = ["none", "guarded", "guarded", "in_place", "overlap"]
 
 

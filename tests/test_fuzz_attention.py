@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import fastattn
 from fastattn import reference
-from fuzzing import FUZZ, OUT_MODES, bad_kind_call, drawn_threads, place, run_out, values
+from fuzzing import (FUZZ, OUT_MODES, bad_kind_call, drawn_threads, place, run_out, values,
+                     view)
 from test_attention import check_against_reference
 
 LENGTHS = st.one_of(st.integers(0, 9), st.sampled_from([16, 17, 33, 64, 65, 97, 130]))
@@ -105,7 +106,7 @@ def test_matches_reference_any_layout(isa, data):
         check_against_reference(plain, q, k, v, **dict(kw, window=ref_window))
 
     def call(out):
-        r = fastattn.attention(gq.view, gk.view, gv.view, mask=gm and gm.view, causal=causal,
+        r = fastattn.attention(gq.view, gk.view, gv.view, mask=view(gm), causal=causal,
                                window=window, scale=scale, return_weights=weights, out=out)
         if not weights:
             return r

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastattn
-from fuzzing import FUZZ, OUT_MODES, bad_kind_call, drawn_threads, place, run_out, values
+from fuzzing import (FUZZ, OUT_MODES, bad_kind_call, drawn_threads, place, run_out, values,
+                     view)
 from test_matmul import ACTIVATIONS, check
 
 # Sizes around the micro-kernel tiles (MR 4 / 6 / 12, NR 8 / 16 / 32) and KC = 256.
@@ -72,18 +73,18 @@ def test_matches_reference_any_layout(isa, data):
         packed = fastattn.PackedMatrix(gb.view, transpose=tb)
         np.testing.assert_array_equal(packed.unpacked(), b.T if tb else b)
 
-    def call(out, a_=ga.view, b_=gb.view, plain=False):
-        if packed is not None:
-            return fastattn.matmul(a_, packed, transpose_a=ta, out=out, **(kw if plain else dict(
-                kw, bias=gbias and gbias.view, residual=gres and gres.view)))
-        return fastattn.matmul(a_, b_, transpose_a=ta, transpose_b=tb, out=out,
-                               **(kw if plain else dict(kw, bias=gbias and gbias.view,
-                                                        residual=gres and gres.view)))
+    def matmul(a_, b_, bias_, residual_, out=None):
+        if packed is not None:  # packed in the orientation chosen: no transpose_b
+            return fastattn.matmul(a_, packed, transpose_a=ta, bias=bias_, activation=activation,
+                                   residual=residual_, out=out)
+        return fastattn.matmul(a_, b_, transpose_a=ta, transpose_b=tb, bias=bias_,
+                               activation=activation, residual=residual_, out=out)
 
-    plain = call(None, a, b, plain=True)
+    plain = matmul(a, b, bias, residual)
     check(plain, a, b, ta, tb, **kw)
     with drawn_threads(data):
-        y = run_out(data, mode, call, expected_shape, in_place=gres,
+        y = run_out(data, mode, lambda out: matmul(ga.view, gb.view, view(gbias), view(gres), out),
+                    expected_shape, in_place=gres,
                     overlaps=[g for g in (ga, gb, gbias, gres) if g is not None])
     for g in (ga, gb, gbias, gres):
         if g is not None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import fastattn
 from fastattn import reference
 from fuzzing import (FUZZ, OUT_MODES, assert_close, bad_kind_call, drawn_threads, place,
-                     run_out, shapes, values)
+                     run_out, shapes, values, view)
 from test_norm import ATOL, RTOL
 
 OPS = ["layer_norm", "rms_norm"]
@@ -64,8 +64,7 @@ def test_matches_reference_any_layout(isa, op, data):
         expected = ref(op, x, w, b, eps)
         assert_close(plain, expected, ATOL + RTOL * np.abs(expected))
     with drawn_threads(data):
-        y = run_out(data, mode, lambda out: call(op, gx.view, gw and gw.view, gb and gb.view,
-                                                 eps, out), shape,
+        y = run_out(data, mode, lambda out: call(op, gx.view, view(gw), view(gb), eps, out), shape,
                     in_place=gx, overlaps=[gx])
     for g in (gx, gw, gb):
         if g is not None:
