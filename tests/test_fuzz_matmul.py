@@ -71,7 +71,8 @@ def test_matches_reference_any_layout(isa, data):
     packed = None
     if form == "packed":
         packed = fastattn.PackedMatrix(gb.view, transpose=tb)
-        np.testing.assert_array_equal(packed.unpacked(), b.T if tb else b)
+        if k:  # K = 0: test_packed_matrix_with_k_zero below
+            np.testing.assert_array_equal(packed.unpacked(), b.T if tb else b)
 
     def matmul(a_, b_, bias_, residual_, out=None):
         if packed is not None:  # packed in the orientation chosen: no transpose_b
@@ -85,7 +86,8 @@ def test_matches_reference_any_layout(isa, data):
     with drawn_threads(data):
         y = run_out(data, mode, lambda out: matmul(ga.view, gb.view, view(gbias), view(gres), out),
                     expected_shape, in_place=gres,
-                    overlaps=[g for g in (ga, gb, gbias, gres) if g is not None])
+                    # a PackedMatrix is a copy: out may share memory with the packed weight
+                    overlaps=[g for g in (ga, None if packed else gb, gbias, gres) if g is not None])
     for g in (ga, gb, gbias, gres):
         if g is not None:
             g.check()
@@ -139,6 +141,18 @@ def test_errors(isa, data):
     else:
         with pytest.raises(ValueError, match=r"matmul: (a|b) must have at least 1 dimension"):
             mm(np.ones((), np.float32), b) if data.draw(st.booleans()) else mm(a, np.ones((), np.float32))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16: new finding, PackedMatrix.unpacked() of a "
+                                       "(0, N) weight raises 'cannot reshape' (and so does "
+                                       "matmul with it under another ISA path)")
+def test_packed_matrix_with_k_zero(isa):
+    # Found by the fuzz test above: unpacked() reshapes the panels with -1 and K = 0.
+    p = fastattn.PackedMatrix(np.zeros((0, 12), np.float32))
+    np.testing.assert_array_equal(p.unpacked(), np.zeros((0, 12), np.float32))
+    for other in fastattn.available_isas():
+        with fastattn.use_isa(other):
+            np.testing.assert_array_equal(fastattn.matmul(np.zeros((3, 0), np.float32), p), 0)
 
 
 @pytest.mark.xfail(strict=True, reason="issue 16: new finding, _core.matmul / matmul_packed "
