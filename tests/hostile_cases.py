@@ -48,9 +48,10 @@ class Call:
     layout inside a sentinel-guarded buffer; ``guards`` are checked after the call."""
 
     def __init__(self, data):
-        self.data, self.args, self.guards, self.fixed = data, [], [], set()
+        self.data, self.args, self.guards = data, [], []
 
-    def arr(self, shape, *, writable=False, dtype=np.float32, contiguous=False):
+    def array(self, shape, *, writable=False, dtype=np.float32, contiguous=False):
+        """A new guarded array (not yet an argument)."""
         x = values(self.data, shape)
         if dtype == np.bool_:
             x = x > 0
@@ -58,15 +59,17 @@ class Call:
                   self.data.draw(layouts(len(shape), writable=writable, misaligned=False)))
         g = Guarded(layout, shape, x)
         self.guards.append(g)
-        self.args.append(g.view)
         return g.view
 
-    def val(self, v, *, fixed=False):
-        """A scalar argument; ``fixed`` ones are never mutated."""
-        if fixed:
-            self.fixed.add(len(self.args))
+    def arr(self, shape, **kw):
+        self.args.append(self.array(shape, **kw))
+
+    def optional(self, shape, **kw):
+        """An optional array argument: the array or None (drawn)."""
+        self.args.append(self.array(shape, **kw) if self.data.draw(st.booleans()) else None)
+
+    def val(self, v):
         self.args.append(v)
-        return v
 
 
 def small(data, lo=0, hi=6):
@@ -83,9 +86,9 @@ def build(data, name):
     elif name in ("layer_norm", "rms_norm"):
         r, n = small(data), small(data, 0, 40)
         c.arr((r, n), contiguous=True)
-        c.arr((n,), contiguous=True) if data.draw(st.booleans()) else c.val(None)
+        c.optional((n,), contiguous=True)
         if name == "layer_norm":
-            c.arr((n,), contiguous=True) if data.draw(st.booleans()) else c.val(None)
+            c.optional((n,), contiguous=True)
         c.val(1e-5)
         c.arr((r, n), writable=True, contiguous=True)
     elif name in ("activation", "vector_math"):
@@ -102,15 +105,15 @@ def build(data, name):
         batch = () if name == "matmul_2d" else tuple(small(data, 1, 3) for _ in range(small(data, 0, 2)))
         if name == "matmul_2d":
             c.arr((m, k)), c.arr((k, n)), c.val(False), c.val(False)
-            c.arr((n,), contiguous=True) if data.draw(st.booleans()) else c.val(None)
+            c.optional((n,), contiguous=True)
             c.val(data.draw(st.sampled_from([None, "relu", "gelu", "gelu_tanh", "silu"])))
-            c.arr((m, n)) if data.draw(st.booleans()) else c.val(None)
-            c.arr((m, n), writable=True) if data.draw(st.booleans()) else c.val(None)
+            c.optional((m, n))
+            c.optional((m, n), writable=True)
         else:
             c.arr(batch + (m, k)), c.arr(batch + (k, n)), c.arr(batch + (m, n), writable=True)
-            c.arr((n,), contiguous=True) if data.draw(st.booleans()) else c.val(None)
+            c.optional((n,), contiguous=True)
             c.val(data.draw(st.sampled_from([None, "relu", "gelu", "gelu_tanh", "silu"])))
-            c.arr(batch + (m, n)) if data.draw(st.booleans()) else c.val(None)
+            c.optional(batch + (m, n))
     elif name == "matmul_pack_b":
         k, n = small(data, 0, 40), small(data, 0, 40)
         nr = _core.matmul_panel_width()
@@ -121,9 +124,9 @@ def build(data, name):
         nr = _core.matmul_panel_width()
         c.arr((m, k)), c.arr((-(-n // nr) * k * nr,), contiguous=True), c.val(k), c.val(n)
         c.arr((m, n), writable=True)
-        c.arr((n,), contiguous=True) if data.draw(st.booleans()) else c.val(None)
+        c.optional((n,), contiguous=True)
         c.val(data.draw(st.sampled_from([None, "relu", "silu"])))
-        c.arr((m, n)) if data.draw(st.booleans()) else c.val(None)
+        c.optional((m, n))
     elif name == "attention":
         b, hkv, lq, lk, d = (small(data, 0, 4), small(data, 1, 3), small(data, 0, 9),
                              small(data, 0, 9), small(data, 0, 17))
@@ -133,8 +136,7 @@ def build(data, name):
         mask = data.draw(st.sampled_from([None, np.bool_, np.float32]))
         c.arr((b, hq, lq, lk), dtype=mask) if mask else c.val(None)
         c.val(data.draw(st.booleans())), c.val(data.draw(st.sampled_from([0, 1, 3]))), c.val(0.5)
-        c.arr((b, hq, lq, lk), writable=True, contiguous=True) if data.draw(st.booleans()) \
-            else c.val(None)
+        c.optional((b, hq, lq, lk), writable=True, contiguous=True)
     elif name == "rope":
         b, h, l, d = small(data, 0, 3), small(data, 0, 3), small(data, 0, 9), 2 * small(data, 0, 8)
         rot = 2 * small(data, 0, d // 2)
@@ -196,9 +198,7 @@ def bent_array(data, x: np.ndarray, call: Call, name: str, index: int):
     if way == "shape" and shape:
         a = data.draw(st.integers(0, len(shape) - 1))
         shape[a] = max(shape[a] + data.draw(st.sampled_from([-1, 1, 2, 7])), 0)
-        view = call.arr(tuple(shape), writable=no_broadcast)
-        call.args.pop()  # (arr appended it; the caller puts it in place)
-        return view
+        return call.array(tuple(shape), writable=no_broadcast)
     if way == "rank":
         shape = shape[1:] if shape and data.draw(st.booleans()) else [1] + shape
         return np.zeros(shape, x.dtype)
@@ -235,8 +235,6 @@ def test_core_entry_points_never_crash(isa, name, data):
     call = build(data, name)
     for _ in range(data.draw(st.integers(0, 2), label="bends")):
         i = data.draw(st.integers(0, len(call.args) - 1), label="argument")
-        if i in call.fixed:
-            continue
         a = call.args[i]
         if isinstance(a, np.ndarray):
             call.args[i] = bent_array(data, a, call, name, i)
