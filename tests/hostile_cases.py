@@ -55,8 +55,12 @@ class Call:
         x = values(self.data, shape)
         if dtype == np.bool_:
             x = x > 0
-        layout = (contiguous_layout(len(shape)) if contiguous else
-                  self.data.draw(layouts(len(shape), writable=writable, misaligned=False)))
+        if contiguous:  # C-contiguous, between guard rows (a pad on the first axis)
+            layout = contiguous_layout(len(shape))
+            if shape:
+                layout = dataclasses.replace(layout, pads=(1,) + layout.pads[1:])
+        else:
+            layout = self.data.draw(layouts(len(shape), writable=writable, misaligned=False))
         g = Guarded(layout, shape, x)
         self.guards.append(g)
         return g.view
