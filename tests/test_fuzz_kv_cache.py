@@ -59,7 +59,29 @@ def test_random_programs(isa, data):
         layer = data.draw(st.integers(0, layers - 1), label="layer")
         length = int(cache.lengths[layer])
         before = snapshot(cache)
-        if data.draw(st.booleans(), label="append?"):
+        step = data.draw(st.sampled_from(["append", "attend", "attend_new"]), label="step")
+        if step == "attend_new":
+            # a layer's step: attention of T new tokens over the cache and themselves, then
+            # their keys and values appended (decode in place, or prefill then append)
+            hq = hkv * data.draw(st.integers(1, 3), label="group")
+            # more than `capacity` new tokens without a window: test_attend_new_past_capacity
+            t = data.draw(st.integers(1, capacity if window is None else capacity + 1), label="T")
+            q = values(data, (batch, hq, t, d))
+            k, v = values(data, (batch, hkv, t, d)), values(data, (batch, hkv, t, d))
+            scale = data.draw(st.sampled_from(REGULAR_SCALES + EXTREME_SCALES), label="scale")
+            if window is None and length + t > capacity:
+                with pytest.raises(ValueError, match=r"KVCache.append: .*exceed"):
+                    cache.attend_new(layer, q, k, v, scale=scale)
+                assert_unchanged(cache, before)
+                continue
+            with drawn_threads(data):
+                y = cache.attend_new(layer, q, k, v, scale=scale)
+            history[layer] = [np.concatenate([h, x], axis=2) for h, x in zip(history[layer], (k, v))]
+            keys, vals = history[layer]
+            check_attend(y, q, keys, vals, np.arange(length, length + t), window, scale)
+            assert cache.lengths[layer] == length + t
+            continue
+        if step == "append":
             t = data.draw(st.integers(1, cache.max_chunk + 2), label="T")
             k, v = values(data, (batch, hkv, t, d)), values(data, (batch, hkv, t, d))
             gk, gv = place(data, k), place(data, v)
@@ -136,3 +158,17 @@ def test_out_overlapping_strided_q(isa, rng):
     q = rng.standard_normal((1, 1, 4, 4)).astype(np.float32)[:, :, ::2]
     with pytest.raises(ValueError, match="overlaps"):
         cache.attend(0, q, out=q[:, :, ::-1])
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16: new finding, attend_new with more new tokens "
+                                       "than the capacity appends max_chunk of them, then "
+                                       "raises: the cache is left changed")
+def test_attend_new_past_capacity(isa, rng):
+    # Found by the fuzz test above: the chunk is appended max_chunk tokens at a time and only
+    # the second append finds the capacity exceeded.
+    cache = fastattn.KVCache(1, 1, 1, 4, 6)
+    x = rng.standard_normal((1, 1, 7, 4)).astype(np.float32)
+    before = snapshot(cache)
+    with pytest.raises(ValueError):
+        cache.attend_new(0, x, x, x)
+    assert_unchanged(cache, before)
