@@ -2,9 +2,10 @@
 kv heads, head dims around the SIMD widths, capacity, window), then a random program of
 appends (chunks up to past max_chunk and the capacity, wrong kinds of k / v), attends (GQA, up
 to past the length, scales from 1e-30 to 1e30 and invalid ones, layouts and wrong kinds of q,
-out= modes) and inspections, on every ISA path. Every attend is within tests/test_kv_cache.py's bound of the float64 reference over
-the whole history (a convex combination of the visible values at extreme scales); keys() and
-values() are the visible history; every refused call leaves the cache unchanged."""
+out= modes), attend_new (decode and prefill) and inspections, on every ISA path. Every attend
+is within tests/test_kv_cache.py's bound of the float64 reference over the whole history (a
+convex combination of the visible values at extreme scales); keys() and values() are the
+visible history; every refused call leaves the cache unchanged."""
 import numpy as np
 import pytest
 from hypothesis import assume, given
