@@ -230,6 +230,22 @@ def run_out(data, mode: str, call, out_shape, *, in_place: Guarded | None = None
     return result
 
 
+def run_checked(data, mode: str, call, out_shape, *, inputs, in_place: Guarded | None = None,
+                overlaps=None, expected: np.ndarray | None = None):
+    """``run_out`` with a drawn thread count, the inputs' (Guarded or None) margins checked
+    after; with ``expected``, the result (unless refused) must be those bits exactly.
+    ``overlaps`` defaults to every input."""
+    inputs = [g for g in inputs if g is not None]
+    with drawn_threads(data):
+        result = run_out(data, mode, call, out_shape, in_place=in_place,
+                         overlaps=inputs if overlaps is None else overlaps)
+    for g in inputs:
+        g.check()
+    if result is not None and expected is not None:
+        assert np.array_equal(result, expected, equal_nan=True)
+    return result
+
+
 def assert_close(y: np.ndarray, ref: np.ndarray, bound) -> None:
     """NaN exactly where the reference has NaN, the same infinities (a reference beyond
     float32's range is its infinity), elsewhere |y - ref| <= bound (broadcast); on failure,

@@ -106,7 +106,8 @@ def build(data, name):
         c.arr(shape, writable=True, contiguous=True)
     elif name in ("matmul", "matmul_2d"):
         m, n, k = small(data, 0, 20), small(data, 0, 20), small(data, 0, 20)
-        batch = () if name == "matmul_2d" else tuple(small(data, 1, 3) for _ in range(small(data, 0, 2)))
+        batch = () if name == "matmul_2d" else tuple(small(data, 1, 3)
+                                                     for _ in range(small(data, 0, 2)))
         if name == "matmul_2d":
             c.arr((m, k)), c.arr((k, n)), c.val(False), c.val(False)
             c.optional((n,), contiguous=True)
@@ -162,7 +163,8 @@ def build(data, name):
             c.val(small(data, 0, 30))
         else:
             hq = h * small(data, 1, 2)
-            c.arr((b, hq, t, d), contiguous=True), c.arr((b, hq, t, d), writable=True, contiguous=True)
+            c.arr((b, hq, t, d), contiguous=True)
+            c.arr((b, hq, t, d), writable=True, contiguous=True)
             length = t + small(data, 0, s - t)
             c.val(length), c.val(data.draw(st.sampled_from([0, 1, s - t + 1]))), c.val(0.5)
     return c

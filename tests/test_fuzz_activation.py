@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import fastattn
 from fastattn import reference
-from fuzzing import (FUZZ, OUT_MODES, assert_close, bad_kind_call, drawn_threads, place,
-                     run_out, shapes, values)
+from fuzzing import (FUZZ, OUT_MODES, assert_close, bad_kind_call, place, run_checked, shapes,
+                     values)
 from test_activation import gelu_tolerance
 
 SCALES = (1.0, 3.0, 3.0, 10.0, 30.0, 1e-30, 1e30)
@@ -63,13 +63,8 @@ def test_matches_reference_any_layout(isa, op, data):
         expected = ref_fn(*[a.astype(np.float64) for a in inputs])
         assert_close(plain, expected, bound(inputs[0].astype(np.float64), expected))
     in_place = guarded[data.draw(st.integers(0, n_inputs - 1), label="in place on")]
-    with drawn_threads(data):
-        y = run_out(data, mode, lambda out: fn(*[g.view for g in guarded], out=out), shape,
-                    in_place=in_place, overlaps=guarded)
-    for g in guarded:
-        g.check()
-    if y is not None:
-        assert np.array_equal(y, plain, equal_nan=True)
+    run_checked(data, mode, lambda out: fn(*[g.view for g in guarded], out=out), shape,
+                inputs=guarded, in_place=in_place, expected=plain)
 
 
 @pytest.mark.parametrize("op", OPS)

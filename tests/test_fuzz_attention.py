@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 import fastattn
 from fastattn import reference
-from fuzzing import (FUZZ, OUT_MODES, bad_kind_call, drawn_threads, place, run_out, values,
-                     view)
+from fuzzing import FUZZ, OUT_MODES, bad_kind_call, place, run_checked, values, view
 from test_attention import check_against_reference
 
 LENGTHS = st.one_of(st.integers(0, 9), st.sampled_from([16, 17, 33, 64, 65, 97, 130]))
@@ -78,7 +77,8 @@ def test_matches_reference_any_layout(isa, data):
         mask = np.random.default_rng(seed).random(shape) < data.draw(st.sampled_from([0.3, 0.9]))
     elif mask_kind == "float":
         mask = values(data, mask_shape(data, target), scales=(2.0,), specials=False)
-        mask[np.random.default_rng(data.draw(st.integers(0, 99))).random(mask.shape) < 0.2] = -np.inf
+        rng = np.random.default_rng(data.draw(st.integers(0, 99)))
+        mask[rng.random(mask.shape) < 0.2] = -np.inf
     causal = data.draw(st.booleans(), label="causal")
     window = data.draw(WINDOWS, label="window")
     extreme = data.draw(st.integers(0, 4), label="extreme scale?") == 0
@@ -122,14 +122,8 @@ def test_matches_reference_any_layout(isa, data):
         return y
 
     in_place = gq if d == dv else None
-    with drawn_threads(data):
-        y = run_out(data, mode, call, lead + (hq, lq, dv), in_place=in_place,
-                    overlaps=[g for g in (gq, gk, gv, gm) if g is not None])
-    for g in (gq, gk, gv, gm):
-        if g is not None:
-            g.check()
-    if y is not None:
-        assert np.array_equal(y, plain)
+    run_checked(data, mode, call, lead + (hq, lq, dv), inputs=[gq, gk, gv, gm],
+                in_place=in_place, expected=plain)
 
 
 @FUZZ

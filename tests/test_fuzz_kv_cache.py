@@ -77,7 +77,8 @@ def test_random_programs(isa, data):
                 continue
             with drawn_threads(data):
                 y = cache.attend_new(layer, q, k, v, scale=scale)
-            history[layer] = [np.concatenate([h, x], axis=2) for h, x in zip(history[layer], (k, v))]
+            history[layer] = [np.concatenate([h, x], axis=2)
+                              for h, x in zip(history[layer], (k, v))]
             keys, vals = history[layer]
             check_attend(y, q, keys, vals, np.arange(length, length + t), window, scale)
             assert cache.lengths[layer] == length + t
@@ -89,7 +90,8 @@ def test_random_programs(isa, data):
             k, v = np.array(gk.view), np.array(gv.view)
             if data.draw(st.integers(0, 5), label="bad kind?") == 0:
                 which = data.draw(st.sampled_from(["k", "v"]))
-                bad_kind_call(data, lambda a: cache.append(layer, *((a, v) if which == "k" else (k, a))),
+                bad_kind_call(data,
+                              lambda a: cache.append(layer, *((a, v) if which == "k" else (k, a))),
                               k, "KVCache.append", which)
                 assert_unchanged(cache, before)
                 continue
@@ -100,7 +102,8 @@ def test_random_programs(isa, data):
                 assert_unchanged(cache, before)
                 continue
             cache.append(layer, gk.view, gv.view)
-            history[layer] = [np.concatenate([h, x], axis=2) for h, x in zip(history[layer], (k, v))]
+            history[layer] = [np.concatenate([h, x], axis=2)
+                              for h, x in zip(history[layer], (k, v))]
             keys, vals = history[layer]
             first = max(0, keys.shape[2] - (window or capacity))
             np.testing.assert_array_equal(cache.keys(layer), keys[:, :, first:])
