@@ -26,11 +26,13 @@ python -m pip install --quiet --no-build-isolation -Cbuild-dir=build/sanitize \
   -Ccmake.define.FASTATTN_SANITIZE=ON -Ccmake.build-type=RelWithDebInfo ".[test]"
 echo "   built in $(( $(date +%s) - start )) s"
 
-# The ASan runtime must be loaded before Python's libraries (the extension is loaded late);
-# CPython frees little at exit by design, so leak detection is off. UBSan stops at the first
-# report with a stack trace. The tests import the installed (sanitized) package: the checkout
-# keeps its sources in python/, so nothing shadows it.
-export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
+# The ASan runtime must be loaded before Python's libraries (the extension is loaded late), and
+# libstdc++ with it: otherwise ASan's __cxa_throw interceptor finds no real function and the
+# first C++ exception (every TypeError / ValueError of a binding) aborts. CPython frees little
+# at exit by design, so leak detection is off. UBSan stops at the first report with a stack
+# trace. The tests import the installed (sanitized) package: the checkout keeps its sources in
+# python/, so nothing shadows it.
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1:check_initialization_order=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 # NumPy allocates array buffers with malloc: ASan puts redzones around every array, so a
@@ -39,7 +41,9 @@ echo "== tests under the sanitizers"
 start=$(date +%s)
 # (test_memory_does_not_grow_with_lq_times_lk measures peak RSS, which ASan's shadow memory
 # and quarantine inflate)
-python -m pytest -q -p no:cacheprovider \
+# --capture=sys: a sanitizer report is written to file descriptor 2 by C code just before the
+# process aborts; with pytest's default fd capture it would be lost with the process.
+python -m pytest -q -p no:cacheprovider --capture=sys \
   tests/test_boundary.py tests/test_fuzz_*.py tests/test_safetensors.py \
   tests/test_checkpoint.py tests/test_loading.py tests/test_kv_cache.py tests/test_attention.py \
   tests/test_matmul.py tests/test_softmax.py tests/test_norm.py tests/test_activation.py \
