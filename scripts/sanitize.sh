@@ -35,6 +35,9 @@ echo "   built in $(( $(date +%s) - start )) s"
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1:check_initialization_order=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+# Misaligned float32 views still reach the kernels (tests/test_fuzz_alignment.py, strict xfail):
+# UBSan stops at the first such load, so the fuzz tests leave them out here until that is fixed.
+export FASTATTN_FUZZ_MISALIGNED=0
 # NumPy allocates array buffers with malloc: ASan puts redzones around every array, so a
 # kernel reading or writing one float past its view is caught.
 echo "== tests under the sanitizers"

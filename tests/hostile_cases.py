@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 import fastattn
 from fastattn import _core
-from fuzzing import FUZZ, Guarded, contiguous_layout, drawn_threads, layouts, values
+from fuzzing import (FUZZ, MISALIGNED, Guarded, contiguous_layout, drawn_threads, layouts,
+                     values)
 
 _LOG = os.environ.get("FASTATTN_FUZZ_LOG")
 
@@ -199,6 +200,8 @@ def bent_array(data, x: np.ndarray, call: Call, name: str, index: int):
     no_broadcast = x.flags.writeable or name == "matmul_pack_b"
     if name == "matmul_pack_b":
         ways.remove("broadcast")
+    if not MISALIGNED:
+        ways.remove("misaligned")
     way = data.draw(st.sampled_from(ways), label="bend")
     shape = list(x.shape)
     if way == "shape" and shape:
