@@ -153,9 +153,6 @@ def test_packed_matrix_with_k_zero(isa):
             np.testing.assert_array_equal(fastattn.matmul(np.zeros((3, 0), np.float32), p), 0)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: new finding, _core.matmul / matmul_packed "
-                                       "raise RuntimeError (a failed pybind11 cast) for an "
-                                       "activation that is not a str")
 @pytest.mark.parametrize("activation", [0, np.zeros(3, np.float32)])
 def test_core_activation_of_wrong_type(activation):
     # Found by tests/hostile_cases.py. The public wrapper checks first (TypeError); the

@@ -1,5 +1,5 @@
 """Property-based tests of layer_norm / rms_norm (tests/fuzzing.py): random shapes (0 and 1
-included), layouts of x, weight and bias, out= modes, thread counts, eps from 0 to 1e300 (and
+included), layouts of x, weight and bias, out= modes, thread counts, eps from 0 to 3e38 (and
 invalid), rows scaled from 1e-15 to 1e15, on every ISA path. The result must equal the float64
 reference within the bounds of tests/test_norm.py, bit for bit the result of the same call on
 contiguous copies; wrong kinds of argument raise TypeError, bad eps and shapes ValueError."""
@@ -15,9 +15,9 @@ from fuzzing import (FUZZ, OUT_MODES, assert_close, bad_kind_call, place, run_ch
 from test_norm import ATOL, RTOL
 
 OPS = ["layer_norm", "rms_norm"]
-# eps: 0, tiny, usual, huge; 1e300 is finite as a Python float and inf once the kernel rounds
-# it to float32 (y = 0, as the reference's x / 1e150 is within ATOL).
-EPS = [0.0, 1e-30, 1e-12, 1e-6, 1e-5, 1.0, 1e30, 1e300]
+# eps: 0, tiny, usual, huge (3e38: still finite in float32; 1e300, inf once rounded to float32,
+# is refused: the bad-argument test).
+EPS = [0.0, 1e-30, 1e-12, 1e-6, 1e-5, 1.0, 1e30, 3e38]
 # Row scales keep x^2 a normal float32 (|x| within ~1e-19 .. 1.8e19): beyond it the statistics
 # over- or underflow - issue 16 case 9 (|x| >= ~1.8e19 gives 0) and the underflow side found
 # here, both in test_extreme_rows below.
@@ -79,8 +79,8 @@ def test_errors(isa, op, data):
     bad = data.draw(st.sampled_from(["eps", "weight shape", "kind", "weight kind", "out kind"]))
     if bad == "eps":
         eps = data.draw(st.sampled_from([-1e-30, -1.0, float("nan"), float("inf"),
-                                         -float("inf")]))
-        with pytest.raises(ValueError, match=rf"{op}: eps must be finite and >= 0"):
+                                         -float("inf"), 1e39, 1e300]))
+        with pytest.raises(ValueError, match=rf"{op}: eps must be finite"):
             call(op, x, None, None, eps)
     elif bad == "weight shape":
         m = data.draw(st.sampled_from([n - 1, n + 1, 2 * n + 1]).filter(lambda m: m >= 0))
@@ -100,7 +100,7 @@ def test_errors(isa, op, data):
 # the fuzz test above with rows scaled by 1e-25, which is why SCALES stops at 1e-15).
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("scale,eps", [
-    pytest.param(1e20, 1e-5, marks=pytest.mark.xfail(strict=True, reason="issue 16 case 9")),
+    pytest.param(1e20, 1e-5),
     pytest.param(1e-25, 0.0, marks=pytest.mark.xfail(
         strict=True, reason="issue 16: new finding, case 9's underflow side (eps = 0)")),
 ])

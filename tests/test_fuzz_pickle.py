@@ -22,7 +22,6 @@ OPS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16 case 3")
 @pytest.mark.parametrize("op", OPS)
 def test_pickled_arrays_case_3(isa, op):
     unpickled = pickle.loads(pickle.dumps(x))
