@@ -1,9 +1,9 @@
 """A float32 view at a byte offset that is not a multiple of 4 (a hand-made byte view) is a
-valid input: the ops must hand the kernels an aligned copy, as attention does. The kernels'
+valid input: every op hands the kernels an aligned copy (fastattn._layout). The kernels'
 scalar float loads at such an address are undefined behaviour (UBSan: "load of misaligned
-address", cpp/core/vec.h's load_partial); x86 tolerates them, other CPUs need not. The fuzz
-tests draw such views and pass on x86; scripts/sanitize.sh leaves them out
-(FASTATTN_FUZZ_MISALIGNED=0) while this fails."""
+address", cpp/core/vec.h's load_partial); x86 tolerates them, other CPUs need not. The private
+fastattn._core does not copy: scripts/sanitize.sh leaves the fuzz tests' misaligned draws out
+(FASTATTN_FUZZ_MISALIGNED=0), since those also reach _core directly."""
 import numpy as np
 import pytest
 
@@ -39,13 +39,9 @@ OPS = {
     "attention": lambda x: fastattn.attention(x, x, x), "matmul": lambda x: matmul(x[0, 0]),
     "KVCache": kv_cache,
 }
-# attention copies such views first (_layout.whole_elements)
-FIXED = {"attention"}
 
 
-@pytest.mark.parametrize("op", [pytest.param(op, marks=[] if op in FIXED else pytest.mark.xfail(
-    strict=True, reason="issue 16: new finding, misaligned float32 views reach the kernels"))
-    for op in OPS])
+@pytest.mark.parametrize("op", list(OPS))
 def test_kernels_get_aligned_arrays(op, monkeypatch):
     seen = []
     for name in KERNELS:

@@ -153,9 +153,6 @@ def test_extreme_scale_case_7(isa, rng):
     assert not np.any(np.isnan(cache.attend(0, k[:, :, -1:], scale=1e38)))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: new finding, KVCache.attend checks out= "
-                                       "against its contiguous copy of q, so an out overlapping "
-                                       "a non-contiguous q is not refused")
 def test_out_overlapping_strided_q(isa, rng):
     # Found by the fuzz test above. The result is right (q was copied first), but the
     # boundary's rule is that out may be q itself or share no memory with it

@@ -141,9 +141,6 @@ def test_errors(isa, data):
             mm(scalar, b) if data.draw(st.booleans()) else mm(a, scalar)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: new finding, PackedMatrix.unpacked() of a "
-                                       "(0, N) weight raises 'cannot reshape' (and so does "
-                                       "matmul with it under another ISA path)")
 def test_packed_matrix_with_k_zero(isa):
     # Found by the fuzz test above: unpacked() reshapes the panels with -1 and K = 0.
     p = fastattn.PackedMatrix(np.zeros((0, 12), np.float32))

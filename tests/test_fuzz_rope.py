@@ -116,9 +116,6 @@ def test_errors(isa, data):
             fastattn.rope(x[0], pos)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: new finding, rope with Fortran-ordered "
-                                       "(B, L) positions and a narrow table raises 'cos (sin) "
-                                       "must be C-contiguous'")
 @pytest.mark.parametrize("style,positions", [("half", [[0, 1, 2], [7, 3, 9]]),
                                              ("interleaved", [[-5, 3, 1], [1, 2, 0]])])
 def test_fortran_ordered_positions(isa, style, positions):
@@ -132,8 +129,6 @@ def test_fortran_ordered_positions(isa, style, positions):
                                   fastattn.rope(x, np.ascontiguousarray(pos), style=style))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: new finding, yarn scaling with theta = 1 "
-                                       "raises ZeroDivisionError (it divides by log theta)")
 def test_yarn_with_theta_one(isa):
     # Found by the fuzz test above. theta = 1 passes the check (finite and > 0); the op must
     # then give a finite result or refuse theta with ValueError.

@@ -56,25 +56,29 @@ def kernel_target(out: np.ndarray, shape) -> np.ndarray | None:
     """``out`` seen with the kernel's output ``shape`` (unit-stride rows) without a copy; None
     when that needs a copy. A C-contiguous ``out`` of another shape with the same size is
     reshaped (a view); a strided one must already have ``shape``."""
-    if out.flags.c_contiguous:
+    if out.flags.c_contiguous and out.flags.aligned:
         return out.reshape(shape)
     return unit_rows_or_none(out) if out.shape == tuple(shape) else None
 
 
 def contiguous(x: np.ndarray) -> np.ndarray:
-    """x, or its C-contiguous copy. Unlike np.ascontiguousarray, a 0-d array stays 0-d."""
-    return x if x.flags.c_contiguous else x.copy(order="C")
+    """x, or its C-contiguous copy. Unlike np.ascontiguousarray, a 0-d array stays 0-d, and a
+    float32 view at a byte offset that is not a multiple of 4 is copied too (the kernels'
+    float loads at such an address are undefined behaviour)."""
+    return x if x.flags.c_contiguous and x.flags.aligned else x.copy(order="C")
 
 
 def contiguous_or_none(x: np.ndarray) -> np.ndarray | None:
-    """x when it is C-contiguous, else None (a target for ``run_into``)."""
-    return x if x.flags.c_contiguous else None
+    """x when it is C-contiguous and aligned, else None (a target for ``run_into``)."""
+    return x if x.flags.c_contiguous and x.flags.aligned else None
 
 
 def rows_view(x: np.ndarray) -> np.ndarray | None:
     """``x`` seen as 2-D (rows, last axis) without a copy, with contiguous rows; None when the
     strides do not allow it. Size-1 axes are ignored; the row stride may be negative."""
     n = x.shape[-1]
+    if not x.flags.aligned:          # a byte-offset view: the kernels need float alignment
+        return None
     if n and x.flags.c_contiguous:   # the common case, without the stride analysis below
         return x.reshape(-1, n)
     if n > 1 and x.strides[-1] != x.itemsize:
@@ -94,7 +98,8 @@ def rows_view(x: np.ndarray) -> np.ndarray | None:
 def as_rows(x: np.ndarray) -> np.ndarray:
     """2-D rows view of ``x``, copying only if its strides do not allow a view."""
     v = rows_view(x)
-    return v if v is not None else np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    # not np.ascontiguousarray: it returns a C-contiguous but misaligned array as it is
+    return v if v is not None else x.copy(order="C").reshape(-1, x.shape[-1])
 
 
 def run_into(out: np.ndarray, kernel: Callable[[np.ndarray], object],

@@ -163,7 +163,7 @@ class KVCache:
             heads = f"a multiple of {self.kv_heads}" if heads_multiple else str(self.kv_heads)
             raise ValueError(f"{op}: {name} has shape {val.shape_str(x.shape)}, expected "
                              f"({self.batch}, {heads}, T >= 1, {self.head_dim})")
-        return np.ascontiguousarray(x)
+        return _layout.contiguous(x)
 
     # ------------------------------------------------------------------ append / attend
     @_locked
@@ -220,6 +220,7 @@ class KVCache:
         ``fastattn.reference.cached_attention`` over the logically ordered history."""
         op = "KVCache.attend"
         layer = self._layer(op, layer)
+        q_given = q   # out= is checked against the caller's q, not the contiguous copy
         q = self._tokens(op, "q", q, heads_multiple=True)
         T = q.shape[2]
         length = int(self._lengths[layer])
@@ -232,7 +233,7 @@ class KVCache:
                              "all their keys (capacity - window + 1)")
         scale = (1.0 / np.sqrt(self.head_dim) if scale is None
                  else val.positive_float(op, "scale", scale, float32=True))
-        out = val.prepare_out(op, out, q.shape, {"q": q})
+        out = val.prepare_out(op, out, q.shape, {"q": q_given})
         window = 0 if self.window is None else self.window
         return _layout.run_into(
             out, lambda o: _core.kv_attend(self._k, self._v, layer, q, o, length, window,
@@ -284,8 +285,8 @@ class KVCache:
                         scale=scale)
         step = self._max_chunk
         for start in range(0, T, step):
-            self._write(layer, np.ascontiguousarray(k[:, :, start:start + step]),
-                        np.ascontiguousarray(v[:, :, start:start + step]), length + start)
+            self._write(layer, _layout.contiguous(k[:, :, start:start + step]),
+                        _layout.contiguous(v[:, :, start:start + step]), length + start)
         return out
 
     # ------------------------------------------------------------------ inspection

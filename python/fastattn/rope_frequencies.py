@@ -138,6 +138,10 @@ def _yarn(op: str, scaling: dict, d: int, theta: float, inv_freq: np.ndarray):
     beta_fast = _number(op, scaling, "beta_fast", positive=False) or 32.0
     beta_slow = _number(op, scaling, "beta_slow", positive=False) or 1.0
 
+    if theta == 1.0:
+        raise ValueError(f"{op}: yarn scaling needs theta != 1 (its ramp divides by ln theta), "
+                         f"got theta {theta}")
+
     def dim_of(rotations: float) -> float:
         return d * math.log(L0 / (rotations * 2 * math.pi)) / (2 * math.log(theta))
 

@@ -47,6 +47,8 @@ class PackedMatrix:
         """The (K, N) matrix, unpacked into a new array."""
         isa, data = next(iter(self._packs.items()))
         k, n = self.shape
+        if k == 0:  # no panel rows: reshape(-1, 0, nr) cannot infer the panel count
+            return np.zeros((0, n), np.float32)
         with use_isa(isa):
             nr = _core.matmul_panel_width()
         panels = data.reshape(-1, k, nr)
@@ -83,9 +85,13 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
     Accuracy: float32 FMA chains over K; |C - C_exact| <= ~K eps (|a| @ |b|)
     elementwise, eps = 2^-24 (docs/matmul.md, "Accuracy"). Results do not depend on the
     thread count."""
-    y = _core.matmul_2d(a, b, transpose_a, transpose_b, bias, activation, residual, out)
-    if y is not None:  # the common 2-D call, checked and run in C++
-        return y
+    # The common 2-D call is checked and run in C++ (None: not such a call). A float32 view at
+    # a byte offset that is not a multiple of 4 takes the path below, which copies it.
+    if not any(isinstance(t, np.ndarray) and not t.flags.aligned
+               for t in (a, b, bias, residual, out)):
+        y = _core.matmul_2d(a, b, transpose_a, transpose_b, bias, activation, residual, out)
+        if y is not None:
+            return y
     a = v.float32_array(_OP, "a", a)
     packed = isinstance(b, PackedMatrix)
     if not packed:
@@ -143,7 +149,7 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
         # in place on the residual: the kernel keeps partial sums in out, so read a copy
         residual = residual.copy()
     if bias is not None:
-        bias = np.ascontiguousarray(bias)
+        bias = _layout.contiguous(bias)
 
     # Fold a's batch dimensions into its rows when b has none: one large product.
     fold = packed or (len(b2_shape) == 2 and a2.ndim > 2)

@@ -5,14 +5,14 @@ import numpy as np
 
 from .. import _core
 from .. import _validate as v
-from .._layout import run_rows
+from .._layout import contiguous, run_rows
 
 
 def _param(op: str, name: str, p, n: int) -> np.ndarray | None:
     p = v.optional_float32(op, name, p)
     if p is not None:
         v.require_shape(op, name, p, (n,), "to match x's last axis")
-        p = np.ascontiguousarray(p)
+        p = contiguous(p)
     return p
 
 

@@ -72,7 +72,10 @@ def _positions(op: str, positions, B: int, L: int) -> np.ndarray:
     if positions.shape not in ((L,), (B, L)):
         raise ValueError(f"{op}: positions has shape {v.shape_str(positions.shape)}, expected "
                          f"{v.shape_str((L,))} or {v.shape_str((B, L))}")
-    return positions.astype(np.int64, copy=False)
+    # C order: the cos / sin tables gathered or computed from the positions follow their
+    # layout, and the kernel reads them as C-contiguous rows (a Fortran-ordered (B, L) index
+    # used to give a non-contiguous table). Positions are small: the copy costs nothing.
+    return np.ascontiguousarray(positions, dtype=np.int64)
 
 
 def _rotary_dim(op: str, rotary_dim, D: int) -> int:
