@@ -67,6 +67,14 @@ float overflow_prescale(const float* x, int64_t n) {
   return std::ldexp(1.0f, -e);
 }
 
+// The statistic's other edge: squares below FLT_MIN (2^-126) are subnormal or flush to 0, so a
+// row of |x| ~ 1e-22 has a variance with few or no significant bits. That matters only when
+// eps does not dominate it: var + eps < FLT_MIN. Such a row also takes the scaled path (x s
+// with max|x| s in [0.5, 1): normal squares; eps s^2 keeps the result the same).
+inline bool needs_underflow_rescale(float stat, float eps) {
+  return static_cast<double>(stat) + eps < static_cast<double>(std::numeric_limits<float>::min());
+}
+
 // layer_norm of one row (x times s when kScaled): the statistics of the header, then y. A
 // variance that is not finite on the common path (overflow, or inf / NaN in x) sends the row
 // to the scaled path when max|x| is finite.
@@ -89,7 +97,7 @@ void layer_norm_row(const float* xr, float* yr, int64_t n, float s, const float*
                       return cnt == Vec::size ? d * d : keep_first(d * d, cnt);
                     }) / n;
   if constexpr (!kScaled) {
-    if (!std::isfinite(var)) {
+    if (!std::isfinite(var) || needs_underflow_rescale(var, eps)) {
       const float ps = overflow_prescale(xr, n);
       if (ps > 0.0f) return layer_norm_row<true>(xr, yr, n, ps, w, b, eps, nullptr, streaming);
     }
@@ -97,9 +105,10 @@ void layer_norm_row(const float* xr, float* yr, int64_t n, float s, const float*
   const double eps_s = kScaled ? static_cast<double>(eps) * s * s : eps;
   double rstd = 1.0 / std::sqrt(static_cast<double>(var) + eps_s);
   // scaled: a constant row has var = 0 and eps s^2 ~ 1e-83, so rstd would round to inf and
-  // 0 * inf give NaN; any nonzero deviation d keeps d rstd <= sqrt(n), so clamping is exact
+  // 0 * inf give NaN; any nonzero deviation d keeps d rstd <= sqrt(n), so clamping is exact.
+  // With eps = 0 a constant row is 0 / 0 (NaN), as the formula says: no clamp.
   constexpr double kFloatMax = std::numeric_limits<float>::max();
-  if (kScaled && rstd > kFloatMax) rstd = kFloatMax;
+  if (kScaled && rstd > kFloatMax && eps_s > 0.0) rstd = kFloatMax;
   normalize_row<kScaled>(xr, yr, n, s, m1, c, static_cast<float>(rstd), w, b, streaming);
 }
 
@@ -113,7 +122,7 @@ void rms_norm_row(const float* xr, float* yr, int64_t n, float s, const float* w
                      return v * v;
                    }) / n;
   if constexpr (!kScaled) {
-    if (!std::isfinite(ms)) {
+    if (!std::isfinite(ms) || needs_underflow_rescale(ms, eps)) {
       const float ps = overflow_prescale(xr, n);
       if (ps > 0.0f) return rms_norm_row<true>(xr, yr, n, ps, w, eps, streaming);
     }

@@ -32,8 +32,14 @@ void softmax_row(const float* x, float* y, int64_t n, bool log, bool streaming, 
   constexpr int W = Vec::size;
   const float ninf = -std::numeric_limits<float>::infinity();
   const float m = row_max(x, n);
-  if (m == ninf) {  // every entry -inf (no key allowed): zeros, not NaN
-    const Vec fill = Vec::broadcast(log ? ninf : 0.0f);
+  if (m == ninf) {
+    // Every entry -inf (no key allowed): zeros (log: -inf), not NaN. The max skips NaN (x86
+    // max semantics), so a row of only NaN and -inf lands here too: it gives NaN, as any row
+    // holding a NaN does. A rare path: the scalar scan costs nothing measurable.
+    bool has_nan = false;
+    for (int64_t i = 0; i < n && !has_nan; ++i) has_nan = std::isnan(x[i]);
+    const Vec fill = Vec::broadcast(has_nan ? std::numeric_limits<float>::quiet_NaN()
+                                            : (log ? ninf : 0.0f));
     write_row(y, n, streaming, [&](int64_t, int) { return fill; });
     return;
   }
