@@ -200,6 +200,13 @@ class KVCache:
             raise ValueError(f"{op}: layer {layer} holds {length} of {self.capacity} tokens; "
                              f"appending {T} would exceed the capacity ({hint})")
 
+    def _scale(self, op: str, scale) -> float:
+        """The attention scale: 1 / sqrt(head_dim) by default, else a number > 0 and finite in
+        float32 (1e39 would reach the kernel as inf)."""
+        if scale is None:
+            return 1.0 / float(np.sqrt(self.head_dim))
+        return val.positive_float(op, "scale", scale, float32=True)
+
     def _write(self, layer: int, k: np.ndarray, v: np.ndarray, length: int) -> None:
         """Stores validated k, v (T <= max_chunk tokens) at positions length.. (lock held)."""
         _core.kv_append(self._k, self._v, layer, k, v, length)
@@ -231,8 +238,7 @@ class KVCache:
             raise ValueError(f"{op}: {T} queries in one call, but with window {self.window} "
                              f"and capacity {self.capacity} at most {self.max_chunk} see "
                              "all their keys (capacity - window + 1)")
-        scale = (1.0 / np.sqrt(self.head_dim) if scale is None
-                 else val.positive_float(op, "scale", scale, float32=True))
+        scale = self._scale(op, scale)
         out = val.prepare_out(op, out, q.shape, {"q": q_given})
         window = 0 if self.window is None else self.window
         return _layout.run_into(
@@ -269,8 +275,7 @@ class KVCache:
         length = int(self._lengths[layer])
         self._check_room(op, layer, length, T)
         if T == 1 and key_mask is None and length > 0:
-            if scale is not None:
-                val.positive_float(op, "scale", scale, float32=True)  # attend's rule, before the append
+            scale = self._scale(op, scale)   # attend's rule, checked before the append
             self._write(layer, k, v, length)
             return self.attend(layer, q, scale=scale)
         if length > 0:
