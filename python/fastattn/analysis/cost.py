@@ -1,0 +1,126 @@
+"""``cost(model_or_config, ...)``: parameters, FLOPs by part, bytes read, arithmetic intensity
+and peak memory of one call of a model, from its config alone (no weights needed).
+
+    c = fastattn.analysis.cost("path/to/gpt2", seq_len=512)              # a prefill of 512
+    c = fastattn.analysis.cost(config, seq_len=128, mode="decode", context=512)
+    c.params, c.flops, c.flops_by_part, c.bytes, c.intensity, c.peak_memory
+
+The FLOP and byte conventions are in analysis/result.py; each family's layers in text.py,
+vision.py, transformer.py and convnet.py.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from .dtypes import dtype_bytes
+from .layers import Tally
+from .result import Cost
+
+MODES = ("prefill", "decode")
+DECODERS = ("gpt2", "llama", "mistral", "qwen2")
+
+
+def resolve_config(model_or_config):
+    """(config, model or None) of a loaded model (its ``.config``), a config object, a
+    config.json dict, or a model directory / config.json path (only config.json is read)."""
+    from ..loading import load_config
+    if isinstance(model_or_config, Mapping):
+        return load_config(dict(model_or_config)), None
+    if isinstance(model_or_config, (str, bytes, os.PathLike)):
+        return load_config(model_or_config), None
+    config = getattr(model_or_config, "config", None)
+    if config is not None and hasattr(config, "model_type"):
+        return config, model_or_config
+    if hasattr(model_or_config, "model_type"):
+        return model_or_config, None
+    raise TypeError(f"cost: expected a model, a config, a config.json dict or a model "
+                    f"directory, got {type(model_or_config).__name__}")
+
+
+def _count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"cost: {name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def cost(model_or_config, *, batch: int = 1, seq_len: int | None = None,
+         mode: str = "prefill", context: int = 0, weights_dtype: str = "float32",
+         kv_dtype: str = "float32", kv_heads: int | None = None,
+         image_size: int | None = None) -> Cost:
+    """The cost of one call of a model (module docstring; conventions in
+    fastattn.analysis.result).
+
+    - ``mode="prefill"``: one forward of ``seq_len`` tokens per sequence after ``context``
+      cached ones (decoders: logits for every position, as ``model(ids)``; encoders: the whole
+      forward, context must be 0).
+    - ``mode="decode"`` (decoders): ``seq_len`` single-token steps, the first after
+      ``context`` cached tokens; every step reads every weight and the cache (``seq_len=1``:
+      one step).
+    - ``weights_dtype``, ``kv_dtype``: the storage assumed for the bytes ("float32",
+      "float16", "bfloat16", "int8", "int4"); fastattn itself runs float32.
+    - ``kv_heads``: a decoder's KV heads replaced (what if the model were GQA-8, or MQA).
+    - Vision models (ViT, ResNet): ``image_size`` pixels square (default: the config's);
+      ``seq_len`` is not used.
+    """
+    config, model = resolve_config(model_or_config)
+    model_type = config.model_type
+    if mode not in MODES:
+        raise ValueError(f"cost: mode must be one of {', '.join(MODES)}, got {mode!r}")
+    batch = _count("batch", batch, 1)
+    context = _count("context", context, 0)
+    wb, kvb = dtype_bytes(weights_dtype, "weights_dtype"), dtype_bytes(kv_dtype, "kv_dtype")
+    vision = model_type in VISION
+    if vision:
+        size = getattr(config, "image_size", 224) if image_size is None else image_size
+        if not isinstance(size, int):
+            size = max(size)
+        size = _count("image_size", size, 1)
+        seq_len = 0
+    else:
+        if seq_len is None:
+            raise ValueError(f"cost: seq_len is required for a {model_type} model")
+        seq_len = _count("seq_len", seq_len, 1)
+        size = None
+    decoder = model_type in DECODERS
+    if (mode == "decode" or context) and not decoder:
+        raise ValueError(f"cost: a {model_type} model is an encoder: mode 'prefill' with "
+                         "context 0 only")
+    if kv_heads is not None and not decoder:
+        raise ValueError(f"cost: kv_heads applies to decoders, not to {model_type}")
+    decode = mode == "decode"
+    kv_memory = 0.0
+    if vision:
+        t = Tally(rows=batch, passes=1, wb=wb, kvb=kvb)
+        VISION[model_type](t, config, batch=batch, image_size=size, model=model)
+    else:
+        t = Tally(rows=batch * seq_len, passes=seq_len if decode else 1, wb=wb, kvb=kvb)
+        if decoder:
+            from .kv import cache_bytes
+            from .text import decoder_cost
+            stack = decoder_cost(t, config, batch=batch, tokens=seq_len, context=context,
+                                 decode=decode, kv_heads=kv_heads)
+            kv_memory = cache_bytes(stack, context + seq_len, batch, kvb)
+        else:
+            from .text import bert_cost
+            bert_cost(t, config, batch=batch, tokens=seq_len,
+                      pooler=model is None or getattr(model, "pooler", None) is not None)
+    return Cost(model_type=model_type, mode=mode, batch=batch, seq_len=seq_len,
+                context=context, weights_dtype=weights_dtype, kv_dtype=kv_dtype,
+                params=int(t.params), parts=t.parts.parts(), weight_memory=t.params * wb,
+                kv_cache_memory=kv_memory, largest_activation=t.largest, image_size=size)
+
+
+def _vit(t, config, **kw):
+    from .vision import vit_cost
+    return vit_cost(t, config, **kw)
+
+
+def _resnet(t, config, **kw):
+    from .convnet import resnet_cost
+    return resnet_cost(t, config, **kw)
+
+
+# model_type -> (tally, config, batch=, image_size=, model=) adding the model's parts
+VISION = {"vit": _vit, "deit": _vit, "resnet": _resnet}
+

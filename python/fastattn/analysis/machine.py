@@ -1,0 +1,131 @@
+"""This machine's roofline, measured with fastattn's own kernels: the float32 matmul peak and
+the read bandwidth, at the current thread count, cached on disk.
+
+- peak: ``fastattn.matmul`` of two N x N float32 matrices (N = 2048, the second packed once
+  beforehand, as a model's weights are), 2 N^3 FLOPs per call; the best of the timed calls.
+- bandwidth: ``fastattn.matmul`` of one row by a 256 MiB packed matrix, the shape of a decode
+  step's projections (a matrix-vector product reads each weight once and does 2 FLOPs with
+  it, so it runs at the memory's speed): bytes of the matrix / time, the best of the timed
+  calls. It is the bandwidth a decode actually gets from the kernels, the number a
+  weight-bound prediction needs (NumPy's sum over a large array, bench/models.py's bound,
+  measures the same DRAM with another reader).
+
+The cache is a JSON file under the user cache directory ($XDG_CACHE_HOME or ~/.cache, then
+fastattn/machine.json; FASTATTN_CACHE_DIR overrides the directory), one entry per
+(cpu model, ISA path, threads): a figure measured with 2 threads does not describe 1.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+PEAK_N = 2048
+BANDWIDTH_BYTES = 256 << 20
+REPEATS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    """``peak_flops`` (FLOP/s of a large float32 matmul) and ``bandwidth`` (bytes/s read by a
+    matrix-vector product), measured at ``threads`` threads on the ``isa`` path of
+    ``cpu_model``. ``ridge``: the arithmetic intensity (FLOPs / byte) where the two bounds
+    meet; a part below it is memory-bound."""
+    peak_flops: float
+    bandwidth: float
+    threads: int
+    isa: str
+    cpu_model: str
+    measured: str = ""
+
+    @property
+    def ridge(self) -> float:
+        return self.peak_flops / self.bandwidth
+
+    def __str__(self) -> str:
+        return (f"{self.cpu_model}, {self.isa}, {self.threads} threads: matmul peak "
+                f"{self.peak_flops / 1e9:.1f} GFLOP/s, read bandwidth {self.bandwidth / 1e9:.1f} "
+                f"GB/s, ridge {self.ridge:.1f} FLOP/B")
+
+
+def cache_path() -> str:
+    base = os.environ.get("FASTATTN_CACHE_DIR")
+    if not base:
+        root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                 ".cache")
+        base = os.path.join(root, "fastattn")
+    return os.path.join(base, "machine.json")
+
+
+def _key(info: dict) -> str:
+    return f"{info.get('cpu_model', '?')}|{info['isa']}|{info['threads']}"
+
+
+def _best_seconds(fn, repeats: int) -> float:
+    fn()   # warm-up: first touch of the output, thread pool start
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure_peak(n: int = PEAK_N, repeats: int = REPEATS) -> float:
+    """FLOP/s of fastattn.matmul on (n, n) x (n, n) float32, the right operand packed."""
+    import numpy as np
+
+    from .. import PackedMatrix, matmul
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = PackedMatrix(rng.standard_normal((n, n), dtype=np.float32))
+    out = np.empty((n, n), np.float32)
+    return 2.0 * n ** 3 / _best_seconds(lambda: matmul(a, b, out=out), repeats)
+
+
+def measure_bandwidth(nbytes: int = BANDWIDTH_BYTES, repeats: int = REPEATS) -> float:
+    """Bytes/s of a matrix-vector product, fastattn.matmul of (1, K) by a packed (K, N)
+    float32 matrix of ``nbytes``."""
+    import numpy as np
+
+    from .. import PackedMatrix, matmul
+    k = 4096
+    n = nbytes // (4 * k)
+    w = np.random.default_rng(1).standard_normal((n, k), dtype=np.float32)
+    b = PackedMatrix(w, transpose=True)    # (out, in) as a model's weights: y = x w^T
+    del w
+    x = np.ones((1, k), np.float32)
+    out = np.empty((1, n), np.float32)
+    return 4.0 * n * k / _best_seconds(lambda: matmul(x, b, out=out), repeats)
+
+
+def machine(*, refresh: bool = False, cache: bool = True) -> Machine:
+    """This machine's roofline at the current ISA path and thread count (module docstring):
+    read from the disk cache when measured before, else measured (a few seconds) and saved.
+    ``refresh=True`` measures again; ``cache=False`` neither reads nor writes the file."""
+    from .. import cpu_info
+    info = cpu_info()
+    key, path = _key(info), cache_path()
+    entries = {}
+    if cache and os.path.exists(path):
+        try:
+            with open(path) as f:
+                entries = json.load(f)
+        except (OSError, ValueError):
+            entries = {}   # unreadable cache: measure again and rewrite it
+        if not refresh and key in entries:
+            e = entries[key]
+            return Machine(e["peak_flops"], e["bandwidth"], e["threads"], e["isa"],
+                           e["cpu_model"], e.get("measured", ""))
+    m = Machine(measure_peak(), measure_bandwidth(), int(info["threads"]), info["isa"],
+                str(info.get("cpu_model", "?")),
+                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    if cache:
+        entries[key] = dataclasses.asdict(m)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(entries, f, indent=1)
+        os.replace(tmp, path)   # atomic: a concurrent reader sees the old or the new file
+    return m

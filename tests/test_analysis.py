@@ -1,0 +1,304 @@
+"""fastattn.analysis: parameter counts against checkpoints and transformers models, FLOP counts
+against torch's FlopCounterMode, KV-cache bytes against KVCache's allocation, the key-pair
+formula against a brute-force count, the scaling law against hand computations, the roofline
+prediction's rule, the machine cache, and the CLI."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+import fastattn
+from fastattn import analysis
+from fastattn.analysis import scaling
+from fastattn.analysis.machine import Machine
+from fastattn.analysis.predict import predict
+from fastattn.analysis.transformer import key_pairs
+from fastattn.testing import random_checkpoint
+
+GPT2 = dict(model_type="gpt2", n_embd=32, n_head=4, n_layer=2, n_positions=64, vocab_size=100)
+GPT2_UNTIED = dict(GPT2, tie_word_embeddings=False, n_inner=48)
+LLAMA = dict(model_type="llama", hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+             num_attention_heads=4, num_key_value_heads=2, vocab_size=100)
+LLAMA_HEAD_DIM = dict(LLAMA, head_dim=16, tie_word_embeddings=True, attention_bias=True,
+                      mlp_bias=True)
+QWEN2 = dict(LLAMA, model_type="qwen2", num_key_value_heads=1)
+MISTRAL = dict(LLAMA, model_type="mistral", sliding_window=8)
+BERT = dict(model_type="bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=48, max_position_embeddings=64, vocab_size=100)
+TEXT = {"gpt2": GPT2, "gpt2_untied": GPT2_UNTIED, "llama": LLAMA,
+        "llama_head_dim": LLAMA_HEAD_DIM, "qwen2": QWEN2, "mistral": MISTRAL, "bert": BERT}
+
+
+def elements(tensors: dict) -> int:
+    return sum(int(np.prod(a.shape)) for a in tensors.values())
+
+
+# -- parameters ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", TEXT)
+def test_params_equal_the_checkpoint_elements(name):
+    # the cost counts by formula; the schema lists every tensor the builder reads
+    config = TEXT[name]
+    assert analysis.cost(config, seq_len=4).params == elements(random_checkpoint(config))
+
+
+def test_params_of_real_shapes():
+    # the published sizes: GPT-2 small 124,439,808; TinyLlama-1.1B 1,100,048,384
+    gpt2 = dict(model_type="gpt2", n_embd=768, n_head=12, n_layer=12, n_positions=1024,
+                vocab_size=50257)
+    tinyllama = dict(model_type="llama", hidden_size=2048, intermediate_size=5632,
+                     num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4,
+                     vocab_size=32000)
+    assert analysis.cost(gpt2, seq_len=1).params == 124_439_808
+    assert analysis.cost(tinyllama, seq_len=1).params == 1_100_048_384
+
+
+def _hf_model(config: dict):
+    """The transformers model of a config dict (eager attention, so that FlopCounterMode sees
+    the attention's two matrix products as bmm), or a skip."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    kind = config["model_type"]
+    cls = {"gpt2": ("GPT2Config", "GPT2LMHeadModel"), "llama": ("LlamaConfig", "LlamaForCausalLM"),
+           "qwen2": ("Qwen2Config", "Qwen2ForCausalLM"),
+           "mistral": ("MistralConfig", "MistralForCausalLM"),
+           "bert": ("BertConfig", "BertModel")}[kind]
+    kwargs = {k: v for k, v in config.items() if k != "model_type"}
+    # ids inside the small vocabulary (transformers warns about its default 50256 otherwise)
+    kwargs.update(bos_token_id=0, eos_token_id=0, pad_token_id=0,
+                  attn_implementation="eager")
+    cfg = getattr(transformers, cls[0])(**kwargs)
+    return getattr(transformers, cls[1])(cfg).eval(), torch
+
+
+@pytest.mark.parametrize("name", TEXT)
+def test_params_equal_the_transformers_model(name):
+    config = TEXT[name]
+    model, _ = _hf_model(config)
+    # num_parameters counts a tied matrix once, as the cost does
+    assert analysis.cost(config, seq_len=4).params == model.num_parameters()
+
+
+# -- FLOPs against FlopCounterMode ----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", TEXT)
+@pytest.mark.parametrize("batch,length", [(1, 1), (2, 16), (1, 37)])
+def test_flops_equal_flop_counter_mode(name, batch, length):
+    """The weights' matrix products (FlopCounterMode's mm + addmm: projections, MLP, LM head,
+    pooler) equal cost.matmul_flops exactly. The attention's two products (its bmm, eager
+    attention) are counted by torch over the whole L x L square, masked or not; fastattn's
+    kernel computes the causal triangle only, L (L + 1) / 2 pairs per head, so the cost's
+    attention is torch's x (L + 1) / (2 L) for the decoders and equal for BERT. Mistral's
+    window (8 keys) cuts the pairs further: compared with key_pairs' count instead."""
+    from torch.utils.flop_counter import FlopCounterMode
+    config = TEXT[name]
+    model, torch = _hf_model(config)
+    ids = torch.randint(1, config["vocab_size"], (batch, length))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(ids)
+    counts = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
+    c = analysis.cost(config, batch=batch, seq_len=length)
+    assert c.matmul_flops == counts.get("aten.mm", 0) + counts.get("aten.addmm", 0)
+    attention = c.part("attn_scores").flops + c.part("attn_values").flops
+    dense = counts["aten.bmm"]
+    if config["model_type"] == "bert":
+        assert attention == dense
+    elif config["model_type"] == "mistral":
+        layers, heads, d = 2, 4, 8
+        pairs = key_pairs(length, 0, window=8)
+        assert attention == 4 * layers * batch * heads * d * pairs
+        assert dense == 4 * layers * batch * heads * d * length * length
+    else:
+        assert attention * 2 * length == dense * (length + 1)
+
+
+def test_flops_of_gpt2_small_match_the_textbook_count():
+    # 2 N per token for the non-embedding matrices, plus the LM head, plus attention
+    gpt2 = dict(model_type="gpt2", n_embd=768, n_head=12, n_layer=12, n_positions=1024,
+                vocab_size=50257)
+    c = analysis.cost(gpt2, seq_len=512)
+    per_layer = 12 * 768 * 768                       # qkv 3, proj 1, mlp 8 (x h^2)
+    assert c.part("mlp").flops == 2 * 512 * 8 * 768 * 768 * 12
+    assert c.matmul_flops == 2 * 512 * (per_layer * 12 + 50257 * 768)
+    assert c.part("attn_scores").flops == 2 * 64 * 12 * 12 * (512 * 513 // 2)
+
+
+def test_decode_reads_every_weight_per_step_and_the_cache():
+    c1 = analysis.cost(LLAMA, seq_len=1, mode="decode", context=10)
+    c4 = analysis.cost(LLAMA, seq_len=4, mode="decode", context=10)
+    assert c4.weight_bytes == pytest.approx(4 * c1.weight_bytes)
+    # keys read by step i: 11 + i; two reads (K, V) of 2 KV heads x 8 dims x 4 bytes, 2 layers,
+    # plus the new token's key and value written each step
+    step_kv = lambda keys: 2 * 2 * (2 * 8 * 4 * keys + 2 * 8 * 4)   # noqa: E731
+    assert c4.kv_bytes == sum(step_kv(11 + i) for i in range(4))
+    assert c1.kv_bytes == step_kv(11)
+    # decode flops equal a prefill's over the same tokens (same pairs: causal)
+    assert c4.flops == analysis.cost(LLAMA, seq_len=4, context=10).flops
+
+
+def test_dtypes_scale_the_bytes():
+    f32 = analysis.cost(LLAMA, seq_len=1, mode="decode", context=100)
+    i8 = analysis.cost(LLAMA, seq_len=1, mode="decode", context=100, weights_dtype="int8",
+                       kv_dtype="float16")
+    assert i8.weight_bytes == pytest.approx(f32.weight_bytes / 4)
+    assert i8.kv_bytes == pytest.approx(f32.kv_bytes / 2)
+    assert i8.weight_memory == f32.params
+    assert i8.flops == f32.flops
+
+
+def test_peak_memory_is_weights_cache_and_largest_activation():
+    c = analysis.cost(GPT2, batch=2, seq_len=10)
+    cache = analysis.kv_cache_bytes(GPT2, 10, batch=2)
+    # largest tensor: the logits (2 x 10 x 100) or the MLP hidden (2 x 10 x 128) float32
+    assert c.largest_activation == 4 * 2 * 10 * 128
+    assert c.peak_memory == c.params * 4 + cache + 4 * 2 * 10 * 128
+    assert c.intensity == pytest.approx(c.flops / c.bytes)
+
+
+@pytest.mark.parametrize("tokens,context,window", [(1, 0, None), (7, 0, None), (5, 9, None),
+                                                   (20, 0, 8), (3, 30, 8), (12, 3, 8),
+                                                   (4, 4, 1)])
+def test_key_pairs_equal_a_brute_force_count(tokens, context, window):
+    brute = sum(min(p + 1, window or p + 1) for p in range(context, context + tokens))
+    assert key_pairs(tokens, context, window=window) == brute
+    assert key_pairs(tokens, context, causal=False) == tokens * (context + tokens)
+
+
+def test_cost_takes_a_model_a_config_and_a_directory(tmp_path):
+    fastattn.save_checkpoint(tmp_path, LLAMA, random_checkpoint(LLAMA))
+    from_dir = analysis.cost(tmp_path, seq_len=5)
+    from_dict = analysis.cost(LLAMA, seq_len=5)
+    from_config = analysis.cost(fastattn.load_config(LLAMA), seq_len=5)
+    model = fastattn.load(tmp_path)
+    from_model = analysis.cost(model, seq_len=5)
+    assert from_dir == from_dict == from_config == from_model
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="seq_len is required"):
+        analysis.cost(GPT2)
+    with pytest.raises(ValueError, match="mode"):
+        analysis.cost(GPT2, seq_len=2, mode="train")
+    with pytest.raises(ValueError, match="encoder"):
+        analysis.cost(BERT, seq_len=2, mode="decode")
+    with pytest.raises(ValueError, match="batch"):
+        analysis.cost(GPT2, seq_len=2, batch=0)
+    with pytest.raises(ValueError, match="weights_dtype"):
+        analysis.cost(GPT2, seq_len=2, weights_dtype="float12")
+    with pytest.raises(ValueError, match="kv_heads"):
+        analysis.cost(LLAMA, seq_len=2, kv_heads=3)
+    with pytest.raises(TypeError, match="expected a model"):
+        analysis.cost(3.5, seq_len=2)
+
+
+# -- KV cache -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["gpt2", "llama", "qwen2", "mistral"])
+@pytest.mark.parametrize("tokens", [1, 7, 8, 30, 64])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_kv_cache_bytes_equal_the_allocation(name, tokens, batch, tmp_path):
+    # mistral's window 8: streams of 8 tokens or more get a ring of 8 + 63 slots
+    config = TEXT[name]
+    model = fastattn.load_config(config)
+    from fastattn.loading import builder_for
+    built = builder_for(model.model_type)(model, random_checkpoint(config))
+    cache = built.start_generation(batch, tokens)
+    allocated = cache._k.nbytes + cache._v.nbytes
+    assert analysis.kv_cache_bytes(config, tokens, batch=batch) == allocated
+    assert analysis.kv_cache_bytes(config, tokens, batch=batch, dtype="float16") == allocated // 2
+
+
+def test_attention_variants_shrink_the_cache_by_the_group_size():
+    config = dict(LLAMA, num_attention_heads=16, num_key_value_heads=16, hidden_size=64)
+    variants = analysis.attention_variants(config, 1000)
+    assert [v.name for v in variants] == ["MHA", "GQA-8", "MQA"]
+    mha, gqa, mqa = variants
+    assert mha.kv_cache_bytes == 2 * gqa.kv_cache_bytes == 16 * mqa.kv_cache_bytes
+    assert mha.decode_step.kv_bytes > gqa.decode_step.kv_bytes > mqa.decode_step.kv_bytes
+    assert mha.params > gqa.params > mqa.params   # k and v projections shrink too
+    m = Machine(peak_flops=1e11, bandwidth=1e10, threads=1, isa="x", cpu_model="y")
+    timed = analysis.attention_variants(config, 1000, machine=m)
+    assert timed[0].seconds > timed[1].seconds > timed[2].seconds
+
+
+# -- scaling laws ---------------------------------------------------------------------------------
+
+def test_chinchilla_loss_by_hand():
+    # Chinchilla itself: N = 70e9, D = 1.4e12
+    by_hand = 1.69 + 406.4 / 70e9 ** 0.34 + 410.7 / 1.4e12 ** 0.28
+    assert scaling.chinchilla_loss(70e9, 1.4e12) == pytest.approx(by_hand, rel=1e-12)
+    assert by_hand == pytest.approx(1.9367, abs=5e-4)
+
+
+def test_compute_optimal_by_hand():
+    # G = (0.34 * 406.4 / (0.28 * 410.7))^(1 / 0.62) = 1.2016^1.6129 ~ 1.3446... computed below
+    # step by step; N = G (C / 6)^(0.28 / 0.62), D = C / (6 N)
+    g = (0.34 * 406.4 / (0.28 * 410.7)) ** (1 / 0.62)
+    for c in (1e18, 1e21, 5.76e23):
+        n = g * (c / 6) ** (0.28 / 0.62)
+        r = scaling.compute_optimal(c)
+        assert r.params == pytest.approx(n, rel=1e-12)
+        assert r.tokens == pytest.approx(c / (6 * n), rel=1e-12)
+        assert 6 * r.params * r.tokens == pytest.approx(c, rel=1e-12)
+    r = scaling.compute_optimal(1e21)
+    assert r.params == pytest.approx(1.824e9, rel=1e-3)
+    assert r.tokens == pytest.approx(9.136e10, rel=1e-3)
+
+
+def test_compute_optimal_is_the_minimum_on_the_budget():
+    c = 1e21
+    best = scaling.compute_optimal(c)
+    for f in (0.5, 0.8, 1.25, 2.0):
+        n = best.params * f
+        assert scaling.chinchilla_loss(n, c / (6 * n)) > best.loss
+
+
+def test_scaling_bad_values():
+    with pytest.raises(ValueError):
+        scaling.compute_optimal(0)
+    with pytest.raises(ValueError):
+        scaling.chinchilla_loss(-1, 10)
+
+
+# -- roofline -------------------------------------------------------------------------------------
+
+def test_prediction_is_the_sum_of_each_parts_bound():
+    m = Machine(peak_flops=2e11, bandwidth=2e10, threads=2, isa="avx512", cpu_model="test")
+    c = analysis.cost(GPT2, seq_len=16)
+    p = predict(c, m)
+    for part, timed in zip(c.parts, p.parts):
+        assert timed.seconds == max(part.flops / 2e11, part.bytes / 2e10)
+        assert timed.bound == ("compute" if part.flops / 2e11 >= part.bytes / 2e10 else "memory")
+    assert p.seconds == pytest.approx(sum(t.seconds for t in p.parts))
+    # a one-token decode reads every weight for 2 FLOPs each: memory-bound on any machine
+    assert predict(analysis.cost(GPT2, seq_len=1, mode="decode"), m).bound == "memory"
+    assert m.ridge == 10
+
+
+def test_machine_is_measured_once_and_cached(tmp_path, monkeypatch):
+    from fastattn.analysis import machine as machine_module
+    monkeypatch.setenv("FASTATTN_CACHE_DIR", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(machine_module, "measure_peak", lambda: calls.append("p") or 1e11)
+    monkeypatch.setattr(machine_module, "measure_bandwidth", lambda: calls.append("b") or 1e10)
+    first = machine_module.machine()
+    second = machine_module.machine()
+    assert first == second and calls == ["p", "b"]
+    assert json.loads((tmp_path / "machine.json").read_text())
+    with fastattn.threads(1):
+        one = machine_module.machine()       # another thread count: another entry
+    assert one.threads == 1 and calls == ["p", "b", "p", "b"]
+    machine_module.machine(refresh=True)
+    assert len(calls) == 6
+
+
+def test_machine_measurements_are_positive():
+    from fastattn.analysis.machine import measure_bandwidth, measure_peak
+    assert 1e8 < measure_peak(n=256, repeats=2) < 1e14
+    assert 1e8 < measure_bandwidth(nbytes=16 << 20, repeats=2) < 1e13
