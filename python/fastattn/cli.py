@@ -1,7 +1,7 @@
 """The `fastattn` command: `fastattn bench` runs the benchmarks, `fastattn info` prints what the
 kernels run on, `fastattn generate` continues a prompt with a decoder checkpoint,
 `fastattn embed` searches the lines of a file for the nearest neighbours of a query with
-a BERT-family model."""
+a BERT-family model, `fastattn analyze` predicts (and measures) what a model costs here."""
 from __future__ import annotations
 
 import argparse
@@ -117,6 +117,30 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def cmd_analyze(args) -> int:
+    import fastattn
+    from fastattn.analysis.report import analyze, scaling_report
+
+    if args.model_dir is None and args.scaling is None:
+        print("fastattn analyze: give a model directory (or config.json), --scaling, or both",
+              file=sys.stderr)
+        return 2
+    if args.threads:
+        fastattn.set_num_threads(args.threads)
+    try:
+        if args.scaling is not None:
+            scaling_report(args.scaling)
+        if args.model_dir is not None:
+            analyze(args.model_dir, seq_len=args.seq, decode=args.decode, batch=args.batch,
+                    measure=args.measure, image_size=args.image_size, parts=args.parts,
+                    weights_dtype=args.weights_dtype, kv_dtype=args.kv_dtype,
+                    kv_heads=args.kv_heads)
+    except (OSError, ValueError) as e:
+        print(f"fastattn analyze: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _add_mmap_flag(parser) -> None:
     parser.add_argument("--no-mmap", dest="mmap", action="store_false",
                         help="read the weights into memory instead of mapping the files, so "
@@ -168,6 +192,29 @@ def main(argv=None) -> int:
     e.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
     _add_mmap_flag(e)
     e.set_defaults(func=cmd_embed)
+    a = sub.add_parser("analyze", help="a model's cost (FLOPs, bytes, memory), its roofline "
+                                       "prediction on this machine and the measured time; "
+                                       "Chinchilla's compute-optimal model (docs/analysis.md)")
+    a.add_argument("model_dir", nargs="?", metavar="MODEL_DIR",
+                   help="model directory (config.json alone is enough for costs and "
+                        "predictions; with weights the model is also run and timed)")
+    a.add_argument("--seq", type=int, default=512, help="prompt / input tokens (default 512)")
+    a.add_argument("--decode", type=int, default=128,
+                   help="decoders: new tokens generated one step at a time (default 128)")
+    a.add_argument("--batch", type=int, default=1, help="sequences or images (default 1)")
+    a.add_argument("--image-size", type=int, help="vision models: pixels (default: the config's)")
+    a.add_argument("--weights-dtype", default="float32",
+                   help="what if the weights were stored as float16, bfloat16, int8, int4")
+    a.add_argument("--kv-dtype", default="float32", help="what if the KV cache were float16, ...")
+    a.add_argument("--kv-heads", type=int, help="what if the decoder had this many KV heads")
+    a.add_argument("--parts", action="store_true", help="also print the cost per part")
+    a.add_argument("--no-measure", dest="measure", action="store_false",
+                   help="neither run the model nor measure the machine (a cached roofline is "
+                        "still used)")
+    a.add_argument("--scaling", type=float, metavar="FLOPS",
+                   help="training budget: print Chinchilla's compute-optimal N, D and loss")
+    a.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
+    a.set_defaults(func=cmd_analyze)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -100,6 +100,28 @@ def measure_bandwidth(nbytes: int = BANDWIDTH_BYTES, repeats: int = REPEATS) -> 
     return 4.0 * n * k / _best_seconds(lambda: matmul(x, b, out=out), repeats)
 
 
+def _read_entries(path: str) -> dict:
+    try:
+        with open(path) as f:
+            entries = json.load(f)
+        return entries if isinstance(entries, dict) else {}
+    except (OSError, ValueError):
+        return {}   # no cache, or an unreadable one: measure again and rewrite it
+
+
+def _from_entry(e: dict) -> Machine:
+    return Machine(e["peak_flops"], e["bandwidth"], e["threads"], e["isa"], e["cpu_model"],
+                   e.get("measured", ""))
+
+
+def cached_machine() -> Machine | None:
+    """The cached roofline of the current ISA path and thread count, or None (never
+    measures: for answers that must come in well under a second)."""
+    from .. import cpu_info
+    e = _read_entries(cache_path()).get(_key(cpu_info()))
+    return None if e is None else _from_entry(e)
+
+
 def machine(*, refresh: bool = False, cache: bool = True) -> Machine:
     """This machine's roofline at the current ISA path and thread count (module docstring):
     read from the disk cache when measured before, else measured (a few seconds) and saved.
@@ -107,17 +129,9 @@ def machine(*, refresh: bool = False, cache: bool = True) -> Machine:
     from .. import cpu_info
     info = cpu_info()
     key, path = _key(info), cache_path()
-    entries = {}
-    if cache and os.path.exists(path):
-        try:
-            with open(path) as f:
-                entries = json.load(f)
-        except (OSError, ValueError):
-            entries = {}   # unreadable cache: measure again and rewrite it
-        if not refresh and key in entries:
-            e = entries[key]
-            return Machine(e["peak_flops"], e["bandwidth"], e["threads"], e["isa"],
-                           e["cpu_model"], e.get("measured", ""))
+    entries = _read_entries(path) if cache else {}
+    if not refresh and key in entries:
+        return _from_entry(entries[key])
     m = Machine(measure_peak(), measure_bandwidth(), int(info["threads"]), info["isa"],
                 str(info.get("cpu_model", "?")),
                 time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
