@@ -200,14 +200,17 @@ class ViTModel:
         sizes than the checkpoint's resize the position embeddings (see ``embeddings``).
         Returns a :class:`ViTOutput`."""
         x = self.embeddings(pixel_values, interpolate_pos_encoding)
-        hidden, attentions = [x], []
+        # each layer's output is kept only when asked for: otherwise the one alive is the
+        # residual stream (activation memory of one layer, not of L)
+        hidden, attentions = [x] if output_hidden_states else [], []
         for block in self.blocks:
             if output_attentions:
                 x, probs = block(x, return_weights=True)
                 attentions.append(probs)
             else:
                 x = block(x)
-            hidden.append(x)
+            if output_hidden_states:
+                hidden.append(x)
         z = self.norm(x)
         cls = np.ascontiguousarray(z[:, 0])
         return ViTOutput(
