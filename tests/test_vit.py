@@ -369,7 +369,6 @@ def test_deit_distillation_token(tmp_path, rng, teacher):
 # -------------------------------------------------------------------- position interpolation
 @pytest.mark.parametrize("size", [(48, 48), (16, 40), (IMAGE, IMAGE + PATCH)])
 def test_interpolated_positions_match_reference(small, rng, size):
-    pytest.importorskip("fastattn.reference.interpolate")
     model, cfg, _, w64 = small
     x = pixels(rng, 2, size)
     out = model(x)
@@ -378,6 +377,20 @@ def test_interpolated_positions_match_reference(small, rng, size):
     np.testing.assert_allclose(out.last_hidden_state, z, atol=HIDDEN_ATOL)
     np.testing.assert_allclose(out.logits, logits, atol=LOGIT_ATOL)
     np.testing.assert_array_equal(model(x, interpolate_pos_encoding=True).logits, out.logits)
+
+
+@pytest.mark.parametrize("grid", [(6, 6), (2, 5), (9, 3)])
+def test_position_embeddings_match_reference(small, grid, isa):
+    model, cfg, _, w64 = small
+    d = HIDDEN
+    expected = ref.vit_position_embeddings(
+        w64["vit.embeddings.position_embeddings"].reshape(-1, d), 1, cfg.grid, grid)
+    got = model.position_embeddings(*grid)
+    assert got.shape == (1 + grid[0] * grid[1], d) and got.dtype == np.float32
+    # 16 bicubic taps of N(0, 1) values (|values| <= ~4) with sum |weights| <= 1.3: a float32
+    # sum of 16 products is off by <= 16 u * 1.3 * 4 ~ 5e-6
+    np.testing.assert_allclose(got, expected, rtol=0, atol=5e-6)
+    np.testing.assert_array_equal(got[0], model.positions[0])   # [CLS]'s row is kept
 
 
 def test_same_grid_keeps_positions(small):
@@ -421,8 +434,8 @@ def test_matches_transformers(tmp_path, rng, model_type, cls_name):
     for a, e in zip(out.attentions, expected.attentions):
         np.testing.assert_allclose(a, e.numpy(), atol=2 * PROB_ATOL)
     # other image sizes: transformers' interpolate_pos_encoding
-    if hasattr(fastattn, "interpolate"):
-        y = pixels(rng, 1, (48, 40))
+    for size in [(48, 40), (16, 24)]:
+        y = pixels(rng, 1, size)
         with torch.no_grad():
             e = hf(torch.from_numpy(y), interpolate_pos_encoding=True).logits.numpy()
         np.testing.assert_allclose(model(y).logits, e, atol=2 * LOGIT_ATOL)

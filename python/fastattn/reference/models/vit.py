@@ -7,6 +7,7 @@ import numpy as np
 from ..activation import activate
 from ..attention import attention
 from ..norm import layer_norm
+from ..resample import interpolate
 from .layout import merge_heads, split_heads
 
 
@@ -32,7 +33,6 @@ def vit_position_embeddings(positions, num_prefix, grid, new_grid):
     interpolate with a size) to new_grid; the prefix rows unchanged."""
     if tuple(new_grid) == tuple(grid):
         return positions
-    from ..interpolate import interpolate
     d = positions.shape[-1]
     image = positions[num_prefix:].reshape(1, grid[0], grid[1], d).transpose(0, 3, 1, 2)
     resized = interpolate(image, size=tuple(new_grid), mode="bicubic", align_corners=False)
