@@ -469,3 +469,19 @@ def test_schema_lists_what_transformers_saves(tmp_path):
     with Checkpoint(tmp_path) as ckpt:
         saved = {name: tuple(ckpt[name].shape) for name in ckpt.keys()}
     assert saved == vit_tensor_shapes(fastattn.load_config(tmp_path))
+
+
+# ------------------------------------------------------------------ classify (branch vision)
+def test_classify_delegates_to_the_pipeline(small, rng):
+    pytest.importorskip("fastattn.pipelines.image_classification")
+    model = small[0]
+    x = pixels(rng, 2)
+    top = model.classify(x, top_k=3)    # a preprocessed batch goes in as it is
+    logits = model(x).logits.astype(np.float64)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    for row, probs in zip(top, p):
+        order = np.argsort(-probs)[:3]
+        assert [label for label, _ in row] == [f"class {i}" for i in order]
+        # a float32 softmax of 5 O(1) logits: a few ulps
+        np.testing.assert_allclose([q for _, q in row], probs[order], rtol=1e-5)
