@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...layers import Attention, LayerNorm, Linear, MLP, TransformerBlock, activation_name
+from ...ops import conv2d
 from ..weights import take_listed
 from .config import ViTConfig
 from .schema import HF_PREFIXES, vit_tensor_shapes
@@ -55,11 +56,12 @@ class ViTModel:
     """A Vision Transformer built from a checkpoint: ``fastattn.load(directory)`` or
     ``ViTModel.from_weights(config, tensors)``. See the module docstring for the equations."""
 
-    def __init__(self, config: ViTConfig, patch: Linear, prefix: np.ndarray,
+    def __init__(self, config: ViTConfig, patch: tuple, prefix: np.ndarray,
                  positions: np.ndarray, blocks: list, norm: LayerNorm,
                  pooler: Linear | None = None, heads: tuple = ()):
         self.config = config
-        self.patch = patch              # (C * ph * pw) -> hidden, the patch projection
+        # the patch projection as a convolution: weight (hidden, C, ph, pw), bias (hidden,)
+        self.patch_weight, self.patch_bias = patch
         self.prefix = prefix            # (num_prefix_tokens, hidden): [CLS] (and distillation)
         self.positions = positions      # (num_prefix_tokens + gh * gw, hidden)
         self.blocks, self.norm, self.pooler, self.heads = blocks, norm, pooler, heads
@@ -112,8 +114,7 @@ class ViTModel:
             mlp = MLP(dense(b["fc1"]), dense(b["fc2"]), act)
             blocks.append(TransformerBlock(attn, mlp, layer_norm(b["norm1"]),
                                            layer_norm(b["norm2"]), prenorm=True))
-        w = t[n["patch"] + ".weight"]   # (D, C, ph, pw) -> (D, C * ph * pw): one matmul
-        patch = Linear(w.reshape(d, -1), t[n["patch"] + ".bias"])
+        patch = (t[n["patch"] + ".weight"], t[n["patch"] + ".bias"])
         prefix = np.concatenate([t[name].reshape(1, d) for name in n["prefix"]])
         positions = np.ascontiguousarray(t[n["positions"]].reshape(-1, d))
         pooler = dense(n["pooler"]) if n["pooler"] + ".weight" in t else None
@@ -183,13 +184,13 @@ class ViTModel:
                              f"{c.image_hw[0]}x{c.image_hw[1]} and interpolate_pos_encoding is "
                              "False (pass None or True to resize the position embeddings)")
         pos = self.position_embeddings(gh, gw)
-        # space-to-depth: (B, C, gh, ph, gw, pw) -> rows (B * gh * gw, C * ph * pw) ordered as
-        # the convolution weight's (C, ph, pw), so the patch embedding is one matmul
-        patches = x.reshape(b, ch, gh, ph, gw, pw).transpose(0, 2, 4, 1, 3, 5)
-        e = self.patch(np.ascontiguousarray(patches).reshape(b * gh * gw, ch * ph * pw))
+        # the patch embedding: a convolution with kernel = stride = patch (conv2d's fast path:
+        # space-to-depth and one matmul), (B, D, gh, gw); its channels become the tokens' last
+        # axis in the same pass that adds the positions
+        e = conv2d(x, self.patch_weight, self.patch_bias, stride=(ph, pw))
         tokens = np.empty((b, p + gh * gw, d), np.float32)
         tokens[:, :p] = self.prefix + pos[:p]
-        np.add(e.reshape(b, gh * gw, d), pos[p:], out=tokens[:, p:])
+        np.add(e.reshape(b, d, gh * gw).transpose(0, 2, 1), pos[p:], out=tokens[:, p:])
         return tokens
 
     def __call__(self, pixel_values, output_attentions: bool = False,
