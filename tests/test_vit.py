@@ -261,6 +261,8 @@ def test_interpolate_false_refuses_other_sizes(small):
                  interpolate_pos_encoding=False)
     # the trained size is fine
     small[0](np.zeros((1, 3, IMAGE, IMAGE), np.float32), interpolate_pos_encoding=False)
+    with pytest.raises(TypeError, match="interpolate_pos_encoding must be None, True or False"):
+        small[0](np.zeros((1, 3, IMAGE, IMAGE), np.float32), interpolate_pos_encoding="yes")
 
 
 # ----------------------------------------------------------------------------- timm layout

@@ -174,6 +174,9 @@ class ViTModel:
         interpolate_pos_encoding: None (default) resizes the position embeddings whenever the
         image's patch grid differs from the checkpoint's; False refuses such images (as
         transformers does by default); True is the same as None (transformers' flag)."""
+        if interpolate_pos_encoding not in (None, True, False):
+            raise TypeError(f"vit: interpolate_pos_encoding must be None, True or False, got "
+                            f"{interpolate_pos_encoding!r}")
         x = self._pixels(pixel_values)
         c = self.config
         b, ch, h, w = x.shape
