@@ -85,6 +85,8 @@ CASES = [
     (1, 3, 32, 48, 16, 16, 16, dict(stride=16)),       # patch embedding
     (2, 3, 13, 19, 7, 4, 4, dict(stride=4)),           # patch, input not a multiple
     (1, 2, 9, 8, 3, 3, 2, dict(stride=(3, 2))),        # patch, rectangular
+    (1, 3, 28, 150, 10, 14, 14, dict(stride=14)),      # patch 14: 8 x 8 transposes + rest
+    (2, 2, 18, 27, 5, 9, 9, dict(stride=9)),
     (2, 6, 8, 9, 9, 3, 3, dict(padding=1, groups=3)),  # grouped
     (1, 8, 7, 7, 4, 3, 3, dict(groups=2)),
     (1, 1, 40, 41, 33, 3, 3, dict(padding=1)),         # C = 1 (K = 9)

@@ -3,8 +3,9 @@
 // C' = C / groups. The output rows are NCHW's channel planes, so C is written in place.
 //
 // Weights are packed once per call (all groups), then the work is cut into items (image,
-// group, row block, column block), handed out dynamically; each item packs its own B panels
-// (kc x NB floats, kept in L2) and runs gemm_driver.h's loops. The epilogue (bias per output
+// group, column block; rows too only when that leaves too few items), handed out
+// dynamically; each item packs its B panels once (kc x NB floats, kept in L2) and runs
+// gemm_driver.h's loops over all its rows. The epilogue (bias per output
 // channel, activation, residual) is applied to each tile after its last K block.
 //
 // Numerics: each output is one float32 FMA chain per K block of the C' kh kw products,
@@ -21,10 +22,8 @@ namespace FASTATTN_ISA_NAMESPACE {
 namespace {
 
 // Column block: NB pixels (a multiple of NR, about 256) -> a kc x NB B block of at most
-// 256 x 256 floats = 256 KiB, half of L2. Row block: at most 240 output channels (matmul's
-// MC), so the A block (240 x 256 floats = 240 KiB) shares L2 with it.
+// 256 x 256 floats = 256 KiB, about half of a 512 KiB - 2 MiB L2, beside the driver's A block.
 constexpr int64_t kBlockCols = 256;
-constexpr int64_t kBlockRows = 240;
 // Items per call at least this many where the shape allows, so two to eight threads all get
 // work and the dynamic schedule can balance them (a fixed number: blocking never depends on
 // the thread count).
@@ -41,10 +40,12 @@ void run(const Conv2dArgs& a, const MakePacker& make_packer) {
   for (int64_t g = 0; g < G; ++g) pack_a_full(Mg, K, a.w + g * Mg * K, K, 1, apacked + g * asize);
 
   int64_t nb = kBlockCols / NR * NR > NR ? kBlockCols / NR * NR : NR;
-  int64_t mb = round_up(ceil_div(Mg, ceil_div(Mg, kBlockRows)), MR);
+  int64_t mb = round_up(Mg, MR);  // all rows in one item: B packed once per column block
   // finer blocks while there are too few items (columns first: each row block repacks B)
   while (a.N * G * ceil_div(Mg, mb) * ceil_div(P, nb) < kMinItems && nb > NR) nb -= NR;
-  while (a.N * G * ceil_div(Mg, mb) * ceil_div(P, nb) < kMinItems && mb > MR) mb -= MR;
+  for (int64_t parts = 2; a.N * G * ceil_div(Mg, mb) * ceil_div(P, nb) < kMinItems && mb > MR;
+       ++parts)
+    mb = round_up(ceil_div(Mg, parts), MR);
   const int64_t n_mb = ceil_div(Mg, mb), n_jb = ceil_div(P, nb);
   const int64_t items = a.N * G * n_mb * n_jb;
   const int64_t kc = conv_kc(K);

@@ -20,8 +20,7 @@ namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
 
 namespace {
-constexpr int64_t kBlockCols = 256;  // as conv2d.cpp: a kc x 256 B block in half of L2
-constexpr int64_t kBlockRows = 240;
+constexpr int64_t kBlockCols = 256;  // as conv2d.cpp: a kc x 256 B block in L2
 constexpr int64_t kMinItems = 16;
 }  // namespace
 
@@ -37,9 +36,10 @@ void conv_transpose2d(const ConvTranspose2dArgs& a) {
   float* cols = conv_scratch(2, static_cast<std::size_t>(G * M * HW));
 
   int64_t nb = kBlockCols / NR * NR > NR ? kBlockCols / NR * NR : NR;
-  int64_t mb = round_up(ceil_div(M, ceil_div(M, kBlockRows)), MR);
+  int64_t mb = round_up(M, MR);  // all rows in one item: B packed once per column block
   while (G * ceil_div(M, mb) * ceil_div(HW, nb) < kMinItems && nb > NR) nb -= NR;
-  while (G * ceil_div(M, mb) * ceil_div(HW, nb) < kMinItems && mb > MR) mb -= MR;
+  for (int64_t parts = 2; G * ceil_div(M, mb) * ceil_div(HW, nb) < kMinItems && mb > MR; ++parts)
+    mb = round_up(ceil_div(M, parts), MR);
   const int64_t n_mb = ceil_div(M, mb), n_jb = ceil_div(HW, nb);
   const int64_t kc = conv_kc(K);
   const int nt_gemm = conv_threads(static_cast<double>(G * M) * HW * (K + 1));

@@ -5,10 +5,10 @@
 // b[k * NR + j], zero-padded past the panel's last column). Kernel translation units only.
 //
 // Loops of one work item (rows [m0, m1) and columns [j0, j1) of C), outermost first:
-//   pc over K by kc    - pack B[pc:pc+kc, j0:j1] into panels (bbuf, kc x NB floats in L2)
+//   pc over K by kc    - pack B[pc:pc+kc, j0:j1] into panels once (bbuf, kc x NB floats, L2)
+//   row blocks of MB   - the MB x kc block of the packed A (<= 240 x 256 floats = 240 KiB)
 //   p over the panels  - the kc x NR panel stays in L1 ...
-//   i over the slivers - ... while the MR x kc A slivers stream from L2 (the A block of a conv
-//                        layer, Cout x kc <= 240 x 256 floats, fits in about half of L2).
+//   i over the slivers - ... while the block's MR x kc A slivers stream from L2.
 // C carries the partial sums between K blocks (micro_kernel's `accumulate`); after the last
 // block `finish(row, m, col, n)` applies the epilogue to the m x n tile just stored, while it
 // is in L1. Each C element is one FMA chain per K block, the blocks added in k order: the
@@ -28,10 +28,17 @@
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
 
-// The tile: matmul's (AVX-512 12 x 32, AVX2 6 x 16, baseline 4 x 8).
-constexpr int kConvMR = kMR;
-constexpr int kConvNV = kNV;
-constexpr int kConvNR = kNR;
+// The tile. AVX-512: 8 x 48 (24 accumulators + 3 B vectors + 1 broadcast = 28 of 32 zmm, as
+// matmul's 12 x 32) - output channel counts are multiples of 8 (64, 128, ... 2048), where
+// 12-row slivers waste a third of the last one (64 = 5 x 12 + 4: 11% of the work), and per k
+// it loads 3 B vectors and broadcasts 8 scalars for 24 FMAs (matmul's: 2 + 12). AVX2 and
+// baseline: matmul's 6 x 16 and 4 x 8.
+constexpr int kConvMR = Vec::size == 16 ? 8 : kMR;
+constexpr int kConvNV = Vec::size == 16 ? 3 : kNV;
+constexpr int kConvNR = kConvNV * Vec::size;
+
+// Rows of A per L2 block: matmul's MC (240, a multiple of 4, 6 and 12).
+constexpr int64_t kConvMB = kMC;
 
 // K blocks of at most kKC (256: an NR-column panel of 256 x 32 floats = 32 KiB in L1),
 // balanced (K = 576 -> 3 x 192 rather than 256 + 256 + 64).
@@ -74,14 +81,17 @@ void conv_gemm_block(int64_t K, const float* apacked, int64_t m0, int64_t m1, in
       pack_b(pc, kc, j, static_cast<int>(j1 - j < NR ? j1 - j : NR), bbuf + p * kc * NR);
     }
     const bool last = pc + kc == K;
-    for (int64_t p = 0; p < npan; ++p) {
-      const int64_t j = j0 + p * NR;
-      const int n = static_cast<int>(j1 - j < NR ? j1 - j : NR);
-      for (int64_t i = m0; i < m1; i += MR) {
-        const int m = static_cast<int>(m1 - i < MR ? m1 - i : MR);
-        micro_kernel<MR, kConvNV>(kc, apacked + i * K + pc * MR, bbuf + p * kc * NR,
-                                  c + i * ldc + j, ldc, m, n, pc > 0, nullptr);
-        if (last) finish(i, m, j, n);
+    for (int64_t r0 = m0; r0 < m1; r0 += kConvMB) {
+      const int64_t r1 = m1 - r0 < kConvMB ? m1 : r0 + kConvMB;
+      for (int64_t p = 0; p < npan; ++p) {
+        const int64_t j = j0 + p * NR;
+        const int n = static_cast<int>(j1 - j < NR ? j1 - j : NR);
+        for (int64_t i = r0; i < r1; i += MR) {
+          const int m = static_cast<int>(r1 - i < MR ? r1 - i : MR);
+          micro_kernel<MR, kConvNV>(kc, apacked + i * K + pc * MR, bbuf + p * kc * NR,
+                                    c + i * ldc + j, ldc, m, n, pc > 0, nullptr);
+          if (last) finish(i, m, j, n);
+        }
       }
     }
   }
