@@ -91,6 +91,8 @@ CASES = [
     (1, 8, 7, 7, 4, 3, 3, dict(groups=2)),
     (1, 1, 40, 41, 33, 3, 3, dict(padding=1)),         # C = 1 (K = 9)
     (1, 2, 1, 40, 5, 1, 3, dict(padding=(0, 1))),
+    (1, 20, 7, 7, 64, 3, 3, dict(padding=1)),          # 49 pixels: the narrow tile (AVX-512)
+    (2, 40, 7, 7, 100, 1, 1, {}),
     (1, 3, 4, 4, 2, 4, 4, {}),                          # kernel == input: one pixel
     (1, 3, 3, 3, 2, 2, 2, dict(padding=5)),            # padding larger than the kernel
 ]
@@ -183,6 +185,7 @@ TRANSPOSE = [
     (1, 2, 3, 3, 1, 4, 4, dict(stride=4, output_padding=2)),  # kernel == stride, extra rows
     (1, 29, 9, 11, 13, 2, 2, dict(stride=2, padding=1)),      # kernel == stride, cropped
     (1, 300, 3, 4, 5, 1, 1, {}),                              # K = 300: two K blocks
+    (1, 24, 3, 3, 40, 2, 2, dict(stride=2)),                  # 9 pixels: the narrow tile
 ]
 
 

@@ -29,15 +29,15 @@ constexpr int64_t kBlockCols = 256;
 // the thread count).
 constexpr int64_t kMinItems = 16;
 
-template <class MakePacker>
+template <class Tile, class MakePacker>
 void run(const Conv2dArgs& a, const MakePacker& make_packer) {
-  constexpr int MR = kConvMR, NR = kConvNR;
+  constexpr int MR = Tile::MR, NR = Tile::NR;
   const int64_t G = a.groups, Cg = a.C / G, Mg = a.Cout / G, K = Cg * a.kh * a.kw;
   const int64_t P = a.OH * a.OW;
   // weights: group g's (Mg, K) rows -> slivers at apacked + g * asize
-  const int64_t asize = packed_a_size(Mg, K);
+  const int64_t asize = packed_a_size<Tile>(Mg, K);
   float* apacked = conv_scratch(0, static_cast<std::size_t>(G * asize));
-  for (int64_t g = 0; g < G; ++g) pack_a_full(Mg, K, a.w + g * Mg * K, K, 1, apacked + g * asize);
+  for (int64_t g = 0; g < G; ++g) pack_a_full<Tile>(Mg, K, a.w + g * Mg * K, K, 1, apacked + g * asize);
 
   int64_t nb = kBlockCols / NR * NR > NR ? kBlockCols / NR * NR : NR;
   int64_t mb = round_up(Mg, MR);  // all rows in one item: B packed once per column block
@@ -77,13 +77,13 @@ void run(const Conv2dArgs& a, const MakePacker& make_packer) {
         });
       }
     };
-    conv_gemm_block(K, apacked + g * asize, m0, m1, j0, j1, packer, c, P, finish, bbuf);
+    conv_gemm_block<Tile>(K, apacked + g * asize, m0, m1, j0, j1, packer, c, P, finish, bbuf);
   });
 }
 
-}  // namespace
-
-void conv2d_gemm(const Conv2dArgs& a) {
+template <class Tile>
+void conv2d_tile(const Conv2dArgs& a) {
+  constexpr int NR = Tile::NR;
   const Im2colGeometry base{nullptr, a.H, a.W, a.kh, a.kw, a.sh, a.sw,
                             a.pt, a.pl, a.dh, a.dw, a.OW};
   const auto geometry = [base](const float* x) {
@@ -95,11 +95,18 @@ void conv2d_gemm(const Conv2dArgs& a) {
       a.OH == a.H && a.OW == a.W) {
     // 1x1: the channels are B's rows, a plain matrix of stride H W
     const int64_t hw = a.H * a.W;
-    return run(a, [hw](const float* x) { return MatrixPacker{x, hw}; });
+    return run<Tile>(a, [hw](const float* x) { return MatrixPacker<NR>{x, hw}; });
   }
   if (a.kh == a.sh && a.kw == a.sw && a.pt == 0 && a.pl == 0 && a.dh == 1 && a.dw == 1)
-    return run(a, [&](const float* x) { return PatchPacker{geometry(x)}; });
-  run(a, [&](const float* x) { return Im2colPacker{geometry(x)}; });
+    return run<Tile>(a, [&](const float* x) { return PatchPacker<NR>{geometry(x)}; });
+  run<Tile>(a, [&](const float* x) { return Im2colPacker<NR>{geometry(x)}; });
+}
+
+}  // namespace
+
+void conv2d_gemm(const Conv2dArgs& a) {
+  if (conv_tile_narrow(a.Cout / a.groups, a.OH * a.OW)) return conv2d_tile<NarrowTile>(a);
+  conv2d_tile<WideTile>(a);
 }
 
 }  // namespace FASTATTN_ISA_NAMESPACE

@@ -28,16 +28,29 @@
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
 
-// The tile. AVX-512: 8 x 48 (24 accumulators + 3 B vectors + 1 broadcast = 28 of 32 zmm, as
-// matmul's 12 x 32) - output channel counts are multiples of 8 (64, 128, ... 2048), where
-// 12-row slivers waste a third of the last one (64 = 5 x 12 + 4: 11% of the work), and per k
-// it loads 3 B vectors and broadcasts 8 scalars for 24 FMAs (matmul's: 2 + 12). AVX2 and
-// baseline: matmul's 6 x 16 and 4 x 8.
-constexpr int kConvMR = Vec::size == 16 ? 8 : kMR;
-constexpr int kConvNV = Vec::size == 16 ? 3 : kNV;
-constexpr int kConvNR = kConvNV * Vec::size;
+// Two tiles per ISA path; each call takes the one that computes fewer padded products for its
+// shape (conv_tile_narrow), a choice made from the shape alone.
+//   Wide, AVX-512: 8 x 48 (24 accumulators + 3 B vectors + 1 broadcast = 28 of 32 zmm, as
+//     matmul's 12 x 32): output channel counts are multiples of 8 (64, 128, ... 2048), where
+//     12-row slivers waste a third of the last one (64 = 5 x 12 + 4: 11% of the work); per k
+//     3 B loads and 8 broadcasts for 24 FMAs (matmul's: 2 + 12).
+//   Narrow: matmul's 12 x 32 - for few pixels (7 x 7 = 49: 2 x 48 columns computed, 2 x 32
+//     with it).
+// AVX2 (6 x 16) and baseline (4 x 8): matmul's tile for both.
+template <int MR_, int NV_>
+struct ConvTile {
+  static constexpr int MR = MR_, NV = NV_, NR = NV_ * Vec::size;
+};
+using WideTile = ConvTile<Vec::size == 16 ? 8 : kMR, Vec::size == 16 ? 3 : kNV>;
+using NarrowTile = ConvTile<kMR, kNV>;
 
-// Rows of A per L2 block: matmul's MC (240, a multiple of 4, 6 and 12).
+// Whether the narrow tile computes fewer products (padding included) for M x P.
+inline bool conv_tile_narrow(int64_t M, int64_t P) {
+  return round_up(M, NarrowTile::MR) * round_up(P, NarrowTile::NR) <
+         round_up(M, WideTile::MR) * round_up(P, WideTile::NR);
+}
+
+// Rows of A per L2 block: matmul's MC (240, a multiple of 4, 6, 8 and 12).
 constexpr int64_t kConvMB = kMC;
 
 // K blocks of at most kKC (256: an NR-column panel of 256 x 32 floats = 32 KiB in L1),
@@ -48,23 +61,25 @@ inline int64_t conv_kc(int64_t K) {
 }
 
 // Floats of the packed A of an M x K matrix: ceil(M / MR) slivers of MR x K.
-inline int64_t packed_a_size(int64_t M, int64_t K) { return round_up(M, kConvMR) * K; }
+template <class Tile>
+inline int64_t packed_a_size(int64_t M, int64_t K) { return round_up(M, Tile::MR) * K; }
 
 // A (element (i, k) at a[i * rs + k * cs]) into slivers: sliver s at dst + s * MR * K,
 // element (s MR + i, k) at [k * MR + i], rows past M zero.
+template <class Tile>
 inline void pack_a_full(int64_t M, int64_t K, const float* a, int64_t rs, int64_t cs,
                         float* dst) {
-  pack_a<kConvMR>(M, K, a, rs, cs, dst);
+  pack_a<Tile::MR>(M, K, a, rs, cs, dst);
 }
 
 // One work item: C[m0:m1, j0:j1] = finish(A[m0:m1, :] @ B[:, j0:j1]); m0 a multiple of MR.
 // pack_b(k0, kc, j, n, dst) writes B[k0:k0+kc, j:j+n] (n <= NR) as dst[k * NR + jj],
 // zeros for jj in [n, NR). bbuf holds kc_max x round_up(j1 - j0, NR) floats.
-template <class PackB, class Finish>
+template <class Tile, class PackB, class Finish>
 void conv_gemm_block(int64_t K, const float* apacked, int64_t m0, int64_t m1, int64_t j0,
                      int64_t j1, const PackB& pack_b, float* c, int64_t ldc,
                      const Finish& finish, float* bbuf) {
-  constexpr int MR = kConvMR, NR = kConvNR;
+  constexpr int MR = Tile::MR, NR = Tile::NR;
   if (K == 0) {  // an empty sum: C = finish(0)
     for (int64_t i = m0; i < m1; ++i) std::memset(c + i * ldc + j0, 0, sizeof(float) * (j1 - j0));
     for (int64_t j = j0; j < j1; j += NR)
@@ -88,7 +103,7 @@ void conv_gemm_block(int64_t K, const float* apacked, int64_t m0, int64_t m1, in
         const int n = static_cast<int>(j1 - j < NR ? j1 - j : NR);
         for (int64_t i = r0; i < r1; i += MR) {
           const int m = static_cast<int>(r1 - i < MR ? r1 - i : MR);
-          micro_kernel<MR, kConvNV>(kc, apacked + i * K + pc * MR, bbuf + p * kc * NR,
+          micro_kernel<MR, Tile::NV>(kc, apacked + i * K + pc * MR, bbuf + p * kc * NR,
                                     c + i * ldc + j, ldc, m, n, pc > 0, nullptr);
           if (last) finish(i, m, j, n);
         }

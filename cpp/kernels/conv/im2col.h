@@ -32,10 +32,10 @@ inline void copy_floats(float* d, const float* s, int64_t n) {
 }
 
 // The general packer: any stride, padding and dilation.
+template <int NR>
 struct Im2colPacker {
   Im2colGeometry g;
   void operator()(int64_t k0, int64_t kc, int64_t j, int n, float* dst) const {
-    constexpr int NR = kConvNR;
     const int64_t taps = g.kh * g.kw;
     int64_t c = k0 / taps, u = k0 % taps / g.kw, v = k0 % g.kw;
     const int64_t i0 = j / g.OW, j0 = j % g.OW;
@@ -82,12 +82,12 @@ struct Im2colPacker {
 // the contiguous row segment x[c, i kh + u, j0 kw : (j0 + len) kw] read as a (len x kw)
 // matrix, and B's kw rows are its columns. With AVX2 (and AVX-512) whole 8 x 8 blocks go
 // through matmul's register transpose; the rest element by element.
+template <int NR>
 struct PatchPacker {
   Im2colGeometry g;
 
   // B rows (c, u, v0 .. v0 + nv) of the panel at d (row v0 first), pixels [j, j + n).
   void rows(int64_t c, int64_t u, int64_t v0, int64_t nv, int64_t j, int n, float* d) const {
-    constexpr int NR = kConvNR;
     const float* plane = g.x + c * g.H * g.W;
     int64_t i = j / g.OW, jo = j % g.OW;
     for (int jj = 0; jj < n; ++i, jo = 0) {  // one output row's run of pixels per pass
@@ -109,7 +109,6 @@ struct PatchPacker {
   }
 
   void operator()(int64_t k0, int64_t kc, int64_t j, int n, float* dst) const {
-    constexpr int NR = kConvNR;
     const int64_t taps = g.kh * g.kw;
     int64_t c = k0 / taps, u = k0 % taps / g.kw, v = k0 % g.kw;
     for (int64_t kk = 0; kk < kc;) {  // B rows (c, u, v..) up to the end of the tap row
@@ -124,11 +123,12 @@ struct PatchPacker {
 
 // A plain (K, P) matrix with row stride ld (a 1x1 convolution with stride 1 and no padding:
 // the image's channels are B's rows).
+template <int NR>
 struct MatrixPacker {
   const float* b;
   int64_t ld;
   void operator()(int64_t k0, int64_t kc, int64_t j, int n, float* dst) const {
-    pack_b_panel<kConvNR>(kc, n, b + k0 * ld + j, ld, 1, dst);
+    pack_b_panel<NR>(kc, n, b + k0 * ld + j, ld, 1, dst);
   }
 };
 
