@@ -89,7 +89,8 @@ CASES = [
     (2, 2, 18, 27, 5, 9, 9, dict(stride=9)),
     (2, 6, 8, 9, 9, 3, 3, dict(padding=1, groups=3)),  # grouped
     (1, 8, 7, 7, 4, 3, 3, dict(groups=2)),
-    (1, 1, 40, 41, 33, 3, 3, dict(padding=1)),         # C = 1 (K = 9)
+    (1, 1, 40, 41, 33, 3, 3, dict(padding=1)),         # C = 1 (K = 9); > 1024 pixels:
+    (1, 5, 33, 34, 13, 3, 3, dict(padding=1)),         #   weights packed, not read in place
     (1, 2, 1, 40, 5, 1, 3, dict(padding=(0, 1))),
     (1, 20, 7, 7, 64, 3, 3, dict(padding=1)),          # 49 pixels: the narrow tile (AVX-512)
     (2, 40, 7, 7, 100, 1, 1, {}),

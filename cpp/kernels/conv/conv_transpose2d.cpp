@@ -56,7 +56,7 @@ void conv_transpose2d_tile(const ConvTranspose2dArgs& a) {
         const int64_t m0 = ib * mb, m1 = m0 + mb < M ? m0 + mb : M;
         const int64_t j0 = jb * nb, j1 = j0 + nb < HW ? j0 + nb : HW;
         const MatrixPacker<NR> packer{a.x + (n * a.C + g * Cg) * HW, HW};
-        conv_gemm_block<Tile>(K, apacked + g * asize, m0, m1, j0, j1, packer, cols + g * M * HW, HW,
+        conv_gemm_block<Tile>(K, ConvA{apacked + g * asize}, m0, m1, j0, j1, packer, cols + g * M * HW, HW,
                         none, bbuf);
       });
     }

@@ -72,11 +72,22 @@ inline void pack_a_full(int64_t M, int64_t K, const float* a, int64_t rs, int64_
   pack_a<Tile::MR>(M, K, a, rs, cs, dst);
 }
 
+// The A operand: packed slivers (all rows), or the weight read in place - rows [0, full) at
+// rows + i * ld + k, full = M rounded down to MR - with only the last partial sliver packed
+// (packed then holds rows [full, M)). The micro-kernel performs the same operations either
+// way (same bits); in place saves the packing pass, which costs as much as the product when
+// each weight meets few pixels (7 x 7 maps).
+struct ConvA {
+  const float* packed;
+  const float* rows = nullptr;  // null: everything packed
+  int64_t ld = 0, full = 0;
+};
+
 // One work item: C[m0:m1, j0:j1] = finish(A[m0:m1, :] @ B[:, j0:j1]); m0 a multiple of MR.
 // pack_b(k0, kc, j, n, dst) writes B[k0:k0+kc, j:j+n] (n <= NR) as dst[k * NR + jj],
 // zeros for jj in [n, NR). bbuf holds kc_max x round_up(j1 - j0, NR) floats.
 template <class Tile, class PackB, class Finish>
-void conv_gemm_block(int64_t K, const float* apacked, int64_t m0, int64_t m1, int64_t j0,
+void conv_gemm_block(int64_t K, const ConvA& a, int64_t m0, int64_t m1, int64_t j0,
                      int64_t j1, const PackB& pack_b, float* c, int64_t ldc,
                      const Finish& finish, float* bbuf) {
   constexpr int MR = Tile::MR, NR = Tile::NR;
@@ -103,8 +114,13 @@ void conv_gemm_block(int64_t K, const float* apacked, int64_t m0, int64_t m1, in
         const int n = static_cast<int>(j1 - j < NR ? j1 - j : NR);
         for (int64_t i = r0; i < r1; i += MR) {
           const int m = static_cast<int>(r1 - i < MR ? r1 - i : MR);
-          micro_kernel<MR, Tile::NV>(kc, apacked + i * K + pc * MR, bbuf + p * kc * NR,
-                                    c + i * ldc + j, ldc, m, n, pc > 0, nullptr);
+          const float* bp = bbuf + p * kc * NR;
+          if (i < a.full)  // only with rows: then m == MR
+            micro_kernel<MR, Tile::NV, true>(kc, a.rows + i * a.ld + pc, bp, c + i * ldc + j,
+                                             ldc, MR, n, pc > 0, nullptr, a.ld, NR);
+          else
+            micro_kernel<MR, Tile::NV>(kc, a.packed + (i - a.full) * K + pc * MR, bp,
+                                       c + i * ldc + j, ldc, m, n, pc > 0, nullptr);
           if (last) finish(i, m, j, n);
         }
       }

@@ -58,11 +58,17 @@ struct Im2colPacker {
             zero_floats(d + jj, lo);
             copy_floats(d + jj + lo, row + ix0 + lo, hi - lo);
             zero_floats(d + jj + hi, len - hi);
-          } else {
-            for (int t = 0; t < len; ++t) {
-              const int64_t ix = ix0 + t * g.sw;
-              d[jj + t] = ix >= 0 && ix < g.W ? row[ix] : 0.0f;
-            }
+          } else {  // pixels t in [lo, hi) read row[ix0 + t sw], inside the row
+            const int64_t lo = ix0 >= 0 ? 0 : ceil_div(-ix0, g.sw);
+            int64_t hi = g.W - 1 - ix0 < 0 ? 0 : (g.W - 1 - ix0) / g.sw + 1;
+            if (hi > len) hi = len;
+            if (hi < lo) hi = lo;
+            const int64_t s = g.sw;
+            const float* src = row + ix0;
+            float* dj = d + jj;
+            for (int64_t t = 0; t < lo; ++t) dj[t] = 0.0f;
+            for (int64_t t = lo; t < hi; ++t) dj[t] = src[t * s];
+            for (int64_t t = hi; t < len; ++t) dj[t] = 0.0f;
           }
         }
         jj += len;
