@@ -114,6 +114,7 @@ DEPTHWISE = [
     (1, 3, 10, 11, 3, 7, 7, dict(padding=3, stride=(1, 3))),
     (1, 2, 5, 5, 2, 3, 3, {}),
     (1, 2, 4, 4, 2, 3, 3, dict(padding=4)),
+    (1, 2, 4, 150, 4, 3, 5, dict(padding=(1, 2), dilation=(1, 2))),  # 4 chains in registers
 ]
 
 

@@ -83,13 +83,28 @@ struct ConvA {
   int64_t ld = 0, full = 0;
 };
 
+// Packs B[:, j0:j1] in the layout conv_gemm_block reads: K block pc at dst + pc * NB (NB =
+// round_up(j1 - j0, NR)), its panels kc x NR one after the other.
+template <class Tile, class PackB>
+void conv_pack_b_block(int64_t K, int64_t pc, int64_t j0, int64_t j1, const PackB& pack_b,
+                       float* dst) {
+  constexpr int NR = Tile::NR;
+  const int64_t kc = K - pc < conv_kc(K) ? K - pc : conv_kc(K), nb = round_up(j1 - j0, NR);
+  for (int64_t p = 0; p < nb / NR; ++p) {
+    const int64_t j = j0 + p * NR;
+    pack_b(pc, kc, j, static_cast<int>(j1 - j < NR ? j1 - j : NR), dst + pc * nb + p * kc * NR);
+  }
+}
+
 // One work item: C[m0:m1, j0:j1] = finish(A[m0:m1, :] @ B[:, j0:j1]); m0 a multiple of MR.
 // pack_b(k0, kc, j, n, dst) writes B[k0:k0+kc, j:j+n] (n <= NR) as dst[k * NR + jj],
-// zeros for jj in [n, NR). bbuf holds kc_max x round_up(j1 - j0, NR) floats.
+// zeros for jj in [n, NR). bbuf holds kc_max x round_up(j1 - j0, NR) floats. With bpacked,
+// B[:, j0:j1] was packed before (conv_pack_b_block, shared by the items of several row
+// blocks) and neither pack_b nor bbuf is used.
 template <class Tile, class PackB, class Finish>
 void conv_gemm_block(int64_t K, const ConvA& a, int64_t m0, int64_t m1, int64_t j0,
                      int64_t j1, const PackB& pack_b, float* c, int64_t ldc,
-                     const Finish& finish, float* bbuf) {
+                     const Finish& finish, float* bbuf, const float* bpacked = nullptr) {
   constexpr int MR = Tile::MR, NR = Tile::NR;
   if (K == 0) {  // an empty sum: C = finish(0)
     for (int64_t i = m0; i < m1; ++i) std::memset(c + i * ldc + j0, 0, sizeof(float) * (j1 - j0));
@@ -102,9 +117,13 @@ void conv_gemm_block(int64_t K, const ConvA& a, int64_t m0, int64_t m1, int64_t 
   const int64_t kcb = conv_kc(K), npan = ceil_div(j1 - j0, NR);
   for (int64_t pc = 0; pc < K; pc += kcb) {
     const int64_t kc = K - pc < kcb ? K - pc : kcb;
-    for (int64_t p = 0; p < npan; ++p) {
-      const int64_t j = j0 + p * NR;
-      pack_b(pc, kc, j, static_cast<int>(j1 - j < NR ? j1 - j : NR), bbuf + p * kc * NR);
+    if (bpacked) {
+      bbuf = const_cast<float*>(bpacked) + pc * npan * NR;  // read only
+    } else {
+      for (int64_t p = 0; p < npan; ++p) {
+        const int64_t j = j0 + p * NR;
+        pack_b(pc, kc, j, static_cast<int>(j1 - j < NR ? j1 - j : NR), bbuf + p * kc * NR);
+      }
     }
     const bool last = pc + kc == K;
     for (int64_t r0 = m0; r0 < m1; r0 += kConvMB) {
