@@ -92,17 +92,34 @@ void vertical(const float* src, int64_t base, int64_t ld, const int64_t* index,
   });
 }
 
+// Whether index[0, n) counts up by one from index[0] >= 0.
+bool consecutive(const int64_t* index, int64_t n) {
+  for (int64_t b = 0; b < n; ++b)
+    if (index[b] != index[0] + b || index[b] < 0) return false;
+  return true;
+}
+
 // out[j] for j < OW: the reduction of row[index[b * OW + j]] over the column taps b < taps,
 // V outputs at a time: each tap's V values are gathered by scalar loads into a small buffer,
 // then reduced as vectors (the weights of one tap are contiguous in the tap-major table). No
 // branch per tap: row[-1] must hold the reduction's neutral value (0 for sum, -inf for max),
 // which a -1 tap reads (its weight is 0, or irrelevant for max).
-// Rows narrower than a vector (global pooling's single column) take a scalar loop instead:
-// its buffer round trip (scalar stores, one vector load: a store-forwarding stall) would cost
-// more than the taps.
+// Rows narrower than a vector take a scalar loop instead: its buffer round trip (scalar
+// stores, one vector load: a store-forwarding stall) would cost more than the taps; a single
+// output whose taps are consecutive pixels (`dot`: global average pooling) is a vector dot
+// product.
 void horizontal(const float* row, const int64_t* index, const float* weight, int64_t taps,
-                int64_t OW, float* out, ResampleReduce reduce) {
+                int64_t OW, float* out, ResampleReduce reduce, bool dot) {
   constexpr int V = Vec::size;
+  if (dot) {
+    const float* x = row + index[0];
+    Vec acc = Vec::zero();
+    for_each_vec(taps, [&](int64_t b, int cnt) {
+      acc = fmadd(load_n(weight + b, cnt), load_n(x + b, cnt), acc);
+    });
+    out[0] = hsum(acc);
+    return;
+  }
   if (OW < V) {
     for (int64_t j = 0; j < OW; ++j) {
       float acc = row[index[j]];
@@ -154,6 +171,7 @@ void resample(const float* x, float* out, int64_t planes, int64_t H, int64_t W, 
   // a neutral element (row[-1]); otherwise the input rows are read in place.
   bool col_gaps = false;
   for (int64_t t = 0; t < kx * OW; ++t) col_gaps |= col_index[t] < 0;
+  const bool dot = OW == 1 && reduce == ResampleReduce::sum && consecutive(col_index, kx);
   const int64_t blocks = ceil_div(OH, kRowBlock);
   const int64_t V = Vec::size;
   const int64_t per_item = kRowBlock * (OW * (kx + ky) + W);
@@ -199,7 +217,7 @@ void resample(const float* x, float* out, int64_t planes, int64_t H, int64_t W, 
             for (int64_t c = 0; c < W; ++c) row[c] = src[c];
             src = row;
           }
-          horizontal(src, col_index, col_weight, kx, OW, stage + (r - lo) * OW, reduce);
+          horizontal(src, col_index, col_weight, kx, OW, stage + (r - lo) * OW, reduce, dot);
         }
         for (int64_t i = i0; i < i1; ++i)  // the stage's row r - lo holds input row r
           vertical(stage, lo, OW, row_index + i, rw ? rw + i : nullptr, OH, ky, OW,
@@ -207,7 +225,7 @@ void resample(const float* x, float* out, int64_t planes, int64_t H, int64_t W, 
       } else {
         for (int64_t i = i0; i < i1; ++i) {
           vertical(xp, 0, W, row_index + i, rw ? rw + i : nullptr, OH, ky, W, row, reduce);
-          horizontal(row, col_index, col_weight, kx, OW, op + i * OW, reduce);
+          horizontal(row, col_index, col_weight, kx, OW, op + i * OW, reduce, dot);
         }
       }
     }

@@ -58,15 +58,15 @@ def _tables(builder: str, *args):
     return tuple(tables)
 
 
-def _run(op: str, x: np.ndarray, out_hw, rows, cols, reduce: str, out) -> np.ndarray:
-    """Applies the row and column tables (``_tables``) to every (H, W) plane of x into out
-    (lead axes of x, then out_hw)."""
+def _run(op: str, x: np.ndarray, out_hw, rows, cols, reduce: str, out,
+         plane=None) -> np.ndarray:
+    """Applies the row and column tables (``_tables``) to every plane of x into out (lead axes
+    of x, then out_hw); the planes are x's (H, W), or seen as ``plane`` (same size)."""
     shape = x.shape[:-2] + tuple(out_hw)
     out = v.prepare_out(op, out, shape, {"x": x})
     if out.size == 0:
         return out
-    H, W = x.shape[-2:]
-    xc = _layout.contiguous(x).reshape(-1, H, W)
+    xc = _layout.contiguous(x).reshape(-1, *(plane or x.shape[-2:]))
 
     def target(o):
         # out may be x itself (same shape and view, allowed by prepare_out): the kernel needs
@@ -159,6 +159,11 @@ def adaptive_avg_pool2d(x: np.ndarray, output_size, out: np.ndarray | None = Non
         raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
     OH, OW = (size if item is None else v.integer(op, "output_size", item, 0)
               for item, size in zip(items, (H, W)))
+    if (OH, OW) == (1, 1):
+        # global pooling: each plane seen as one row of H W pixels, one window of weight
+        # 1 / (H W) (the kernel's dot product of consecutive taps)
+        rows, cols = _tables("adaptive_avg_taps", 1, 1), _tables("adaptive_avg_taps", H * W, 1)
+        return _run(op, x, (1, 1), rows, cols, "sum", out, plane=(1, H * W))
     rows, cols = _tables("adaptive_avg_taps", H, OH), _tables("adaptive_avg_taps", W, OW)
     return _run(op, x, (OH, OW), rows, cols, "sum", out)
 
