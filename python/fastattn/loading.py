@@ -37,9 +37,13 @@ _LLAMA = Family("fastattn.models.llama:LlamaConfig", "fastattn.models.llama:buil
                 "fastattn.models.llama:llama_tensor_shapes")
 _BERT = Family("fastattn.models.bert:BertConfig", "fastattn.models.bert:BertModel.from_weights",
                "fastattn.models.bert:bert_tensor_shapes")
+_RESNET = Family("fastattn.models.resnet:ResNetConfig",
+                 "fastattn.models.resnet:ResNetModel.from_weights",
+                 "fastattn.models.resnet:resnet_tensor_shapes", layers="num_blocks")
 
 FAMILIES: dict[str, Family] = {
     "gpt2": _GPT2, "llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA, "bert": _BERT,
+    "resnet": _RESNET,
 }
 
 
