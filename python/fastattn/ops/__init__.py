@@ -1,10 +1,11 @@
 """NumPy-in, NumPy-out wrappers of every kernel: validation, docstrings, ``out=`` handling."""
 from .activation import gelu, relu, silu, swiglu
 from .attention import attention
+from .conv import conv2d, conv_transpose2d
 from .matmul import PackedMatrix, matmul
 from .norm import layer_norm, rms_norm
 from .rope import rope
 from .softmax import log_softmax, softmax
 
 __all__ = ["softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu", "swiglu",
-           "matmul", "PackedMatrix", "attention", "rope"]
+           "matmul", "PackedMatrix", "attention", "rope", "conv2d", "conv_transpose2d"]

@@ -1,0 +1,105 @@
+// conv2d as a GEMM per (image, group): Y_g (Cout' x OH*OW) = W_g (Cout' x C' kh kw) @ B,
+// B the implicit im2col of the group's input channels (im2col.h), Cout' = Cout / groups,
+// C' = C / groups. The output rows are NCHW's channel planes, so C is written in place.
+//
+// Weights are packed once per call (all groups), then the work is cut into items (image,
+// group, row block, column block), handed out dynamically; each item packs its own B panels
+// (kc x NB floats, kept in L2) and runs gemm_driver.h's loops. The epilogue (bias per output
+// channel, activation, residual) is applied to each tile after its last K block.
+//
+// Numerics: each output is one float32 FMA chain per K block of the C' kh kw products,
+// blocks added in order, then + bias, the activation, + residual: |error| <=
+// (C' kh kw + 2) u (|W| * |x|) before the epilogue (tests/test_conv.py). Items never split K,
+// so the bits are the same for any thread count.
+#include "kernels/conv/gemm_driver.h"
+#include "kernels/conv/im2col.h"
+#include "kernels/conv/internal.h"
+
+namespace fastattn {
+namespace FASTATTN_ISA_NAMESPACE {
+
+namespace {
+
+// Column block: NB pixels (a multiple of NR, about 256) -> a kc x NB B block of at most
+// 256 x 256 floats = 256 KiB, half of L2. Row block: at most 240 output channels (matmul's
+// MC), so the A block (240 x 256 floats = 240 KiB) shares L2 with it.
+constexpr int64_t kBlockCols = 256;
+constexpr int64_t kBlockRows = 240;
+// Items per call at least this many where the shape allows, so two to eight threads all get
+// work and the dynamic schedule can balance them (a fixed number: blocking never depends on
+// the thread count).
+constexpr int64_t kMinItems = 16;
+
+template <class MakePacker>
+void run(const Conv2dArgs& a, const MakePacker& make_packer) {
+  constexpr int MR = kConvMR, NR = kConvNR;
+  const int64_t G = a.groups, Cg = a.C / G, Mg = a.Cout / G, K = Cg * a.kh * a.kw;
+  const int64_t P = a.OH * a.OW;
+  // weights: group g's (Mg, K) rows -> slivers at apacked + g * asize
+  const int64_t asize = packed_a_size(Mg, K);
+  float* apacked = conv_scratch(0, static_cast<std::size_t>(G * asize));
+  for (int64_t g = 0; g < G; ++g) pack_a_full(Mg, K, a.w + g * Mg * K, K, 1, apacked + g * asize);
+
+  int64_t nb = kBlockCols / NR * NR > NR ? kBlockCols / NR * NR : NR;
+  int64_t mb = round_up(ceil_div(Mg, ceil_div(Mg, kBlockRows)), MR);
+  // finer blocks while there are too few items (columns first: each row block repacks B)
+  while (a.N * G * ceil_div(Mg, mb) * ceil_div(P, nb) < kMinItems && nb > NR) nb -= NR;
+  while (a.N * G * ceil_div(Mg, mb) * ceil_div(P, nb) < kMinItems && mb > MR) mb -= MR;
+  const int64_t n_mb = ceil_div(Mg, mb), n_jb = ceil_div(P, nb);
+  const int64_t items = a.N * G * n_mb * n_jb;
+  const int64_t kc = conv_kc(K);
+  const double work = static_cast<double>(a.N) * a.Cout * static_cast<double>(P) * (K + 1);
+
+  for_each_item(items, conv_threads(work), static_cast<std::size_t>(kc * round_up(nb, NR)),
+                [&](int64_t item, float* bbuf) {
+    const int64_t jb = item % n_jb, rest = item / n_jb;
+    const int64_t ib = rest % n_mb, ng = rest / n_mb;
+    const int64_t n = ng / G, g = ng % G;
+    const int64_t m0 = ib * mb, m1 = m0 + mb < Mg ? m0 + mb : Mg;
+    const int64_t j0 = jb * nb, j1 = j0 + nb < P ? j0 + nb : P;
+    const int64_t plane0 = (n * a.Cout + g * Mg) * P;  // first output channel of the group
+    float* c = a.y + plane0;
+    const float* res = a.residual ? a.residual + plane0 : nullptr;
+    const float* bias = a.bias ? a.bias + g * Mg : nullptr;
+    const auto packer = make_packer(a.x + (n * a.C + g * Cg) * a.H * a.W);
+    const Activation act = a.activation;
+    const bool epilogue = bias || res || act != Activation::none;
+    const auto finish = [&](int64_t row, int m, int64_t col, int cols) {
+      if (!epilogue) return;
+      for (int i = 0; i < m; ++i) {
+        float* ci = c + (row + i) * P + col;
+        const float* ri = res ? res + (row + i) * P + col : nullptr;
+        const Vec b = Vec::broadcast(bias ? bias[row + i] : 0.0f);
+        for_each_vec(cols, [&](int64_t j, int cnt) {
+          store_n(ci + j, conv_finish(load_n(ci + j, cnt), bias != nullptr, b, act,
+                                      ri ? ri + j : nullptr, cnt), cnt);
+        });
+      }
+    };
+    conv_gemm_block(K, apacked + g * asize, m0, m1, j0, j1, packer, c, P, finish, bbuf);
+  });
+}
+
+}  // namespace
+
+void conv2d_gemm(const Conv2dArgs& a) {
+  const Im2colGeometry base{nullptr, a.H, a.W, a.kh, a.kw, a.sh, a.sw,
+                            a.pt, a.pl, a.dh, a.dw, a.OW};
+  const auto geometry = [base](const float* x) {
+    Im2colGeometry g = base;
+    g.x = x;
+    return g;
+  };
+  if (a.kh == 1 && a.kw == 1 && a.sh == 1 && a.sw == 1 && a.pt == 0 && a.pl == 0 &&
+      a.OH == a.H && a.OW == a.W) {
+    // 1x1: the channels are B's rows, a plain matrix of stride H W
+    const int64_t hw = a.H * a.W;
+    return run(a, [hw](const float* x) { return MatrixPacker{x, hw}; });
+  }
+  if (a.kh == a.sh && a.kw == a.sw && a.pt == 0 && a.pl == 0 && a.dh == 1 && a.dw == 1)
+    return run(a, [&](const float* x) { return PatchPacker{geometry(x)}; });
+  run(a, [&](const float* x) { return Im2colPacker{geometry(x)}; });
+}
+
+}  // namespace FASTATTN_ISA_NAMESPACE
+}  // namespace fastattn
