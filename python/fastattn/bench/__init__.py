@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 # Modules of cases, in the order `fastattn bench` runs them.
-SUITES = ["softmax", "norm", "activation", "matmul", "attention", "rope", "kv_cache", "tokenizer", "models", "bert"]
+SUITES = ["softmax", "norm", "activation", "matmul", "attention", "rope", "kv_cache", "tokenizer", "models", "bert", "resnet"]
 
 
 @dataclass
