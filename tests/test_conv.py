@@ -85,10 +85,15 @@ CASES = [
     (1, 3, 32, 48, 16, 16, 16, dict(stride=16)),       # patch embedding
     (2, 3, 13, 19, 7, 4, 4, dict(stride=4)),           # patch, input not a multiple
     (1, 2, 9, 8, 3, 3, 2, dict(stride=(3, 2))),        # patch, rectangular
+    (1, 3, 28, 150, 10, 14, 14, dict(stride=14)),      # patch 14: 8 x 8 transposes + rest
+    (2, 2, 18, 27, 5, 9, 9, dict(stride=9)),
     (2, 6, 8, 9, 9, 3, 3, dict(padding=1, groups=3)),  # grouped
     (1, 8, 7, 7, 4, 3, 3, dict(groups=2)),
-    (1, 1, 40, 41, 33, 3, 3, dict(padding=1)),         # C = 1 (K = 9)
+    (1, 1, 40, 41, 33, 3, 3, dict(padding=1)),         # C = 1 (K = 9); > 1024 pixels:
+    (1, 5, 33, 34, 13, 3, 3, dict(padding=1)),         #   weights packed, not read in place
     (1, 2, 1, 40, 5, 1, 3, dict(padding=(0, 1))),
+    (1, 20, 7, 7, 64, 3, 3, dict(padding=1)),          # 49 pixels: the narrow tile (AVX-512)
+    (2, 40, 7, 7, 100, 1, 1, {}),
     (1, 3, 4, 4, 2, 4, 4, {}),                          # kernel == input: one pixel
     (1, 3, 3, 3, 2, 2, 2, dict(padding=5)),            # padding larger than the kernel
 ]
@@ -181,6 +186,7 @@ TRANSPOSE = [
     (1, 2, 3, 3, 1, 4, 4, dict(stride=4, output_padding=2)),  # kernel == stride, extra rows
     (1, 29, 9, 11, 13, 2, 2, dict(stride=2, padding=1)),      # kernel == stride, cropped
     (1, 300, 3, 4, 5, 1, 1, {}),                              # K = 300: two K blocks
+    (1, 24, 3, 3, 40, 2, 2, dict(stride=2)),                  # 9 pixels: the narrow tile
 ]
 
 

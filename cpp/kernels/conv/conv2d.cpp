@@ -3,8 +3,9 @@
 // C' = C / groups. The output rows are NCHW's channel planes, so C is written in place.
 //
 // Weights are packed once per call (all groups), then the work is cut into items (image,
-// group, row block, column block), handed out dynamically; each item packs its own B panels
-// (kc x NB floats, kept in L2) and runs gemm_driver.h's loops. The epilogue (bias per output
+// group, column block; rows too only when that leaves too few items), handed out
+// dynamically; each item packs its B panels once (kc x NB floats, kept in L2) and runs
+// gemm_driver.h's loops over all its rows. The epilogue (bias per output
 // channel, activation, residual) is applied to each tile after its last K block.
 //
 // Numerics: each output is one float32 FMA chain per K block of the C' kh kw products,
@@ -21,30 +22,42 @@ namespace FASTATTN_ISA_NAMESPACE {
 namespace {
 
 // Column block: NB pixels (a multiple of NR, about 256) -> a kc x NB B block of at most
-// 256 x 256 floats = 256 KiB, half of L2. Row block: at most 240 output channels (matmul's
-// MC), so the A block (240 x 256 floats = 240 KiB) shares L2 with it.
+// 256 x 256 floats = 256 KiB, about half of a 512 KiB - 2 MiB L2, beside the driver's A block.
 constexpr int64_t kBlockCols = 256;
-constexpr int64_t kBlockRows = 240;
 // Items per call at least this many where the shape allows, so two to eight threads all get
 // work and the dynamic schedule can balance them (a fixed number: blocking never depends on
 // the thread count).
 constexpr int64_t kMinItems = 16;
 
-template <class MakePacker>
+// Weights read in place (ConvA) when an image has at most 1024 output pixels (32 x 32): then
+// each weight multiplies few pixels and packing it costs as much as the product (measured,
+// one core, batch 1: 2048 -> 512 1x1 on 7 x 7 2.09 -> 1.04 ms, 512 -> 512 3x3 on 7 x 7
+// 7.07 -> 4.58 ms); on large maps the packed slivers (contiguous, no L1 set conflicts
+// between weight rows) were as fast or faster (256 -> 512 1x1 stride 2 on 56 x 56: 2.06 vs
+// 2.57 ms).
+constexpr int64_t kInPlaceMaxPixels = 1024;
+
+template <class Tile, class MakePacker>
 void run(const Conv2dArgs& a, const MakePacker& make_packer) {
-  constexpr int MR = kConvMR, NR = kConvNR;
+  constexpr int MR = Tile::MR, NR = Tile::NR;
   const int64_t G = a.groups, Cg = a.C / G, Mg = a.Cout / G, K = Cg * a.kh * a.kw;
   const int64_t P = a.OH * a.OW;
-  // weights: group g's (Mg, K) rows -> slivers at apacked + g * asize
-  const int64_t asize = packed_a_size(Mg, K);
+  // weights: group g's (Mg, K) rows, packed into slivers at apacked + g * asize, or read in
+  // place but for the last partial sliver (packed there) when each weight meets few pixels
+  const bool in_place = P <= kInPlaceMaxPixels;
+  const int64_t full = in_place ? Mg / MR * MR : 0;
+  const int64_t asize = packed_a_size<Tile>(Mg - full, K);
   float* apacked = conv_scratch(0, static_cast<std::size_t>(G * asize));
-  for (int64_t g = 0; g < G; ++g) pack_a_full(Mg, K, a.w + g * Mg * K, K, 1, apacked + g * asize);
+  for (int64_t g = 0; g < G; ++g)
+    pack_a_full<Tile>(Mg - full, K, a.w + (g * Mg + full) * K, K, 1, apacked + g * asize);
 
   int64_t nb = kBlockCols / NR * NR > NR ? kBlockCols / NR * NR : NR;
-  int64_t mb = round_up(ceil_div(Mg, ceil_div(Mg, kBlockRows)), MR);
+  int64_t mb = round_up(Mg, MR);  // all rows in one item: B packed once per column block
   // finer blocks while there are too few items (columns first: each row block repacks B)
   while (a.N * G * ceil_div(Mg, mb) * ceil_div(P, nb) < kMinItems && nb > NR) nb -= NR;
-  while (a.N * G * ceil_div(Mg, mb) * ceil_div(P, nb) < kMinItems && mb > MR) mb -= MR;
+  for (int64_t parts = 2; a.N * G * ceil_div(Mg, mb) * ceil_div(P, nb) < kMinItems && mb > MR;
+       ++parts)
+    mb = round_up(ceil_div(Mg, parts), MR);
   const int64_t n_mb = ceil_div(Mg, mb), n_jb = ceil_div(P, nb);
   const int64_t items = a.N * G * n_mb * n_jb;
   const int64_t kc = conv_kc(K);
@@ -76,13 +89,14 @@ void run(const Conv2dArgs& a, const MakePacker& make_packer) {
         });
       }
     };
-    conv_gemm_block(K, apacked + g * asize, m0, m1, j0, j1, packer, c, P, finish, bbuf);
+    const ConvA wa{apacked + g * asize, in_place ? a.w + g * Mg * K : nullptr, K, full};
+    conv_gemm_block<Tile>(K, wa, m0, m1, j0, j1, packer, c, P, finish, bbuf);
   });
 }
 
-}  // namespace
-
-void conv2d_gemm(const Conv2dArgs& a) {
+template <class Tile>
+void conv2d_tile(const Conv2dArgs& a) {
+  constexpr int NR = Tile::NR;
   const Im2colGeometry base{nullptr, a.H, a.W, a.kh, a.kw, a.sh, a.sw,
                             a.pt, a.pl, a.dh, a.dw, a.OW};
   const auto geometry = [base](const float* x) {
@@ -94,11 +108,18 @@ void conv2d_gemm(const Conv2dArgs& a) {
       a.OH == a.H && a.OW == a.W) {
     // 1x1: the channels are B's rows, a plain matrix of stride H W
     const int64_t hw = a.H * a.W;
-    return run(a, [hw](const float* x) { return MatrixPacker{x, hw}; });
+    return run<Tile>(a, [hw](const float* x) { return MatrixPacker<NR>{x, hw}; });
   }
   if (a.kh == a.sh && a.kw == a.sw && a.pt == 0 && a.pl == 0 && a.dh == 1 && a.dw == 1)
-    return run(a, [&](const float* x) { return PatchPacker{geometry(x)}; });
-  run(a, [&](const float* x) { return Im2colPacker{geometry(x)}; });
+    return run<Tile>(a, [&](const float* x) { return PatchPacker<NR>{geometry(x)}; });
+  run<Tile>(a, [&](const float* x) { return Im2colPacker<NR>{geometry(x)}; });
+}
+
+}  // namespace
+
+void conv2d_gemm(const Conv2dArgs& a) {
+  if (conv_tile_narrow(a.Cout / a.groups, a.OH * a.OW)) return conv2d_tile<NarrowTile>(a);
+  conv2d_tile<WideTile>(a);
 }
 
 }  // namespace FASTATTN_ISA_NAMESPACE

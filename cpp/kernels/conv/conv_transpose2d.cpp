@@ -20,26 +20,26 @@ namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
 
 namespace {
-constexpr int64_t kBlockCols = 256;  // as conv2d.cpp: a kc x 256 B block in half of L2
-constexpr int64_t kBlockRows = 240;
-constexpr int64_t kMinItems = 16;
-}  // namespace
 
-void conv_transpose2d(const ConvTranspose2dArgs& a) {
-  constexpr int MR = kConvMR, NR = kConvNR;
-  if (a.N == 0 || a.Cout == 0 || a.OH == 0 || a.OW == 0) return;
+constexpr int64_t kBlockCols = 256;  // as conv2d.cpp: a kc x 256 B block in L2
+constexpr int64_t kMinItems = 16;
+
+template <class Tile>
+void conv_transpose2d_tile(const ConvTranspose2dArgs& a) {
+  constexpr int MR = Tile::MR, NR = Tile::NR;
   const int64_t G = a.groups, Cg = a.C / G, Mg = a.Cout / G, taps = a.kh * a.kw;
   const int64_t M = Mg * taps, K = Cg, HW = a.H * a.W, P = a.OH * a.OW;
   // weights: group g's W_g^T, element (r, c) = w[(g C' + c) M + r]
-  const int64_t asize = packed_a_size(M, K);
+  const int64_t asize = packed_a_size<Tile>(M, K);
   float* apacked = conv_scratch(0, static_cast<std::size_t>(G * asize));
-  for (int64_t g = 0; g < G; ++g) pack_a_full(M, K, a.w + g * Cg * M, 1, M, apacked + g * asize);
+  for (int64_t g = 0; g < G; ++g) pack_a_full<Tile>(M, K, a.w + g * Cg * M, 1, M, apacked + g * asize);
   float* cols = conv_scratch(2, static_cast<std::size_t>(G * M * HW));
 
   int64_t nb = kBlockCols / NR * NR > NR ? kBlockCols / NR * NR : NR;
-  int64_t mb = round_up(ceil_div(M, ceil_div(M, kBlockRows)), MR);
+  int64_t mb = round_up(M, MR);  // all rows in one item: B packed once per column block
   while (G * ceil_div(M, mb) * ceil_div(HW, nb) < kMinItems && nb > NR) nb -= NR;
-  while (G * ceil_div(M, mb) * ceil_div(HW, nb) < kMinItems && mb > MR) mb -= MR;
+  for (int64_t parts = 2; G * ceil_div(M, mb) * ceil_div(HW, nb) < kMinItems && mb > MR; ++parts)
+    mb = round_up(ceil_div(M, parts), MR);
   const int64_t n_mb = ceil_div(M, mb), n_jb = ceil_div(HW, nb);
   const int64_t kc = conv_kc(K);
   const int nt_gemm = conv_threads(static_cast<double>(G * M) * HW * (K + 1));
@@ -55,8 +55,8 @@ void conv_transpose2d(const ConvTranspose2dArgs& a) {
         const int64_t jb = item % n_jb, ib = item / n_jb % n_mb, g = item / n_jb / n_mb;
         const int64_t m0 = ib * mb, m1 = m0 + mb < M ? m0 + mb : M;
         const int64_t j0 = jb * nb, j1 = j0 + nb < HW ? j0 + nb : HW;
-        const MatrixPacker packer{a.x + (n * a.C + g * Cg) * HW, HW};
-        conv_gemm_block(K, apacked + g * asize, m0, m1, j0, j1, packer, cols + g * M * HW, HW,
+        const MatrixPacker<NR> packer{a.x + (n * a.C + g * Cg) * HW, HW};
+        conv_gemm_block<Tile>(K, ConvA{apacked + g * asize}, m0, m1, j0, j1, packer, cols + g * M * HW, HW,
                         none, bbuf);
       });
     }
@@ -90,6 +90,15 @@ void conv_transpose2d(const ConvTranspose2dArgs& a) {
       }
     });
   }
+}
+
+}  // namespace
+
+void conv_transpose2d(const ConvTranspose2dArgs& a) {
+  if (a.N == 0 || a.Cout == 0 || a.OH == 0 || a.OW == 0) return;
+  if (conv_tile_narrow(a.Cout / a.groups * a.kh * a.kw, a.H * a.W))
+    return conv_transpose2d_tile<NarrowTile>(a);
+  conv_transpose2d_tile<WideTile>(a);
 }
 
 }  // namespace FASTATTN_ISA_NAMESPACE

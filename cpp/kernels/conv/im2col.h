@@ -32,10 +32,10 @@ inline void copy_floats(float* d, const float* s, int64_t n) {
 }
 
 // The general packer: any stride, padding and dilation.
+template <int NR>
 struct Im2colPacker {
   Im2colGeometry g;
   void operator()(int64_t k0, int64_t kc, int64_t j, int n, float* dst) const {
-    constexpr int NR = kConvNR;
     const int64_t taps = g.kh * g.kw;
     int64_t c = k0 / taps, u = k0 % taps / g.kw, v = k0 % g.kw;
     const int64_t i0 = j / g.OW, j0 = j % g.OW;
@@ -58,11 +58,17 @@ struct Im2colPacker {
             zero_floats(d + jj, lo);
             copy_floats(d + jj + lo, row + ix0 + lo, hi - lo);
             zero_floats(d + jj + hi, len - hi);
-          } else {
-            for (int t = 0; t < len; ++t) {
-              const int64_t ix = ix0 + t * g.sw;
-              d[jj + t] = ix >= 0 && ix < g.W ? row[ix] : 0.0f;
-            }
+          } else {  // pixels t in [lo, hi) read row[ix0 + t sw], inside the row
+            const int64_t lo = ix0 >= 0 ? 0 : ceil_div(-ix0, g.sw);
+            int64_t hi = g.W - 1 - ix0 < 0 ? 0 : (g.W - 1 - ix0) / g.sw + 1;
+            if (hi > len) hi = len;
+            if (hi < lo) hi = lo;
+            const int64_t s = g.sw;
+            const float* src = row + ix0;
+            float* dj = d + jj;
+            for (int64_t t = 0; t < lo; ++t) dj[t] = 0.0f;
+            for (int64_t t = lo; t < hi; ++t) dj[t] = src[t * s];
+            for (int64_t t = hi; t < len; ++t) dj[t] = 0.0f;
           }
         }
         jj += len;
@@ -77,40 +83,58 @@ struct Im2colPacker {
 };
 
 // Kernel == stride, no padding, no dilation (patch embedding): every input pixel is read
-// once (space-to-depth), B[(c, u, v), (i, j)] = x[c, i kh + u, j kw + v], no bounds.
+// once (space-to-depth), B[(c, u, v), (i, j)] = x[c, i kh + u, j kw + v], no bounds. For one
+// (c, u) and one output row's run of pixels, the kw taps are a transpose: the run's input is
+// the contiguous row segment x[c, i kh + u, j0 kw : (j0 + len) kw] read as a (len x kw)
+// matrix, and B's kw rows are its columns. With AVX2 (and AVX-512) whole 8 x 8 blocks go
+// through matmul's register transpose; the rest element by element.
+template <int NR>
 struct PatchPacker {
   Im2colGeometry g;
+
+  // B rows (c, u, v0 .. v0 + nv) of the panel at d (row v0 first), pixels [j, j + n).
+  void rows(int64_t c, int64_t u, int64_t v0, int64_t nv, int64_t j, int n, float* d) const {
+    const float* plane = g.x + c * g.H * g.W;
+    int64_t i = j / g.OW, jo = j % g.OW;
+    for (int jj = 0; jj < n; ++i, jo = 0) {  // one output row's run of pixels per pass
+      const int len = static_cast<int>(g.OW - jo < n - jj ? g.OW - jo : n - jj);
+      const float* src = plane + (i * g.kh + u) * g.W + jo * g.kw;  // pixel t, tap v: t kw + v
+      int t8 = 0;       // pixels [0, t8) x taps [0, v8) done by 8 x 8 transposes
+      int64_t v8 = 0;
+#if defined(__AVX2__)
+      t8 = len / 8 * 8, v8 = nv / 8 * 8;
+      for (int t = 0; t < t8; t += 8)
+        for (int64_t v = 0; v < v8; v += 8)
+          transpose8x8(src + t * g.kw + v0 + v, g.kw, d + v * NR + jj + t, NR);
+#endif
+      for (int64_t v = 0; v < nv; ++v)
+        for (int t = v < v8 ? t8 : 0; t < len; ++t) d[v * NR + jj + t] = src[t * g.kw + v0 + v];
+      jj += len;
+    }
+    for (int64_t v = 0; v < nv; ++v) zero_floats(d + v * NR + n, NR - n);
+  }
+
   void operator()(int64_t k0, int64_t kc, int64_t j, int n, float* dst) const {
-    constexpr int NR = kConvNR;
     const int64_t taps = g.kh * g.kw;
     int64_t c = k0 / taps, u = k0 % taps / g.kw, v = k0 % g.kw;
-    const int64_t i0 = j / g.OW, j0 = j % g.OW;
-    for (int64_t kk = 0; kk < kc; ++kk) {
-      float* d = dst + kk * NR;
-      const float* plane = g.x + c * g.H * g.W;
-      int64_t i = i0, jo = j0;
-      for (int jj = 0; jj < n; ++i, jo = 0) {
-        const int len = static_cast<int>(g.OW - jo < n - jj ? g.OW - jo : n - jj);
-        const float* src = plane + (i * g.kh + u) * g.W + jo * g.kw + v;
-        for (int t = 0; t < len; ++t) d[jj + t] = src[t * g.kw];
-        jj += len;
-      }
-      zero_floats(d + n, NR - n);
-      if (++v == g.kw) {
-        v = 0;
-        if (++u == g.kh) u = 0, ++c;
-      }
+    for (int64_t kk = 0; kk < kc;) {  // B rows (c, u, v..) up to the end of the tap row
+      const int64_t nv = g.kw - v < kc - kk ? g.kw - v : kc - kk;
+      rows(c, u, v, nv, j, n, dst + kk * NR);
+      kk += nv;
+      v = 0;
+      if (++u == g.kh) u = 0, ++c;
     }
   }
 };
 
 // A plain (K, P) matrix with row stride ld (a 1x1 convolution with stride 1 and no padding:
 // the image's channels are B's rows).
+template <int NR>
 struct MatrixPacker {
   const float* b;
   int64_t ld;
   void operator()(int64_t k0, int64_t kc, int64_t j, int n, float* dst) const {
-    pack_b_panel<kConvNR>(kc, n, b + k0 * ld + j, ld, 1, dst);
+    pack_b_panel<NR>(kc, n, b + k0 * ld + j, ld, 1, dst);
   }
 };
 
