@@ -209,8 +209,8 @@ def build(data, name):
         c.arr((p, h, w), contiguous=True), c.arr((p, oh, ow), writable=True, contiguous=True)
         for n, size, k in ((oh, h, ky), (ow, w, kx)):
             seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
-            c.val(np.random.default_rng(seed).integers(-1, size, (n, k), dtype=np.int64))
-            c.arr((n, k), contiguous=True) if reduce == "sum" else c.val(None)
+            c.val(np.random.default_rng(seed).integers(-1, size, (k, n), dtype=np.int64))
+            c.arr((k, n), contiguous=True) if reduce == "sum" else c.val(None)
         c.val(reduce)
     return c
 

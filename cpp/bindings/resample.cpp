@@ -10,7 +10,8 @@ namespace py = pybind11;
 
 namespace {
 
-// A tap-index table: C-contiguous, aligned int64 (n, k) with every entry in [-1, size).
+// A tap-index table: C-contiguous, aligned int64 (k, n) (tap-major) with every entry in
+// [-1, size).
 py::array index_table(const py::object& obj, const char* op, const char* name, int64_t n,
                       int64_t size) {
   const py::array a = bind::ndarray(obj, op, name);
@@ -25,9 +26,9 @@ py::array index_table(const py::object& obj, const char* op, const char* name, i
   bind::require_c_contiguous(a, op, name);
   if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
     throw py::value_error(std::string(op) + ": " + name + " must be aligned");
-  if (a.shape(0) != n)
+  if (a.shape(1) != n)
     throw py::value_error(std::string(op) + ": " + name + " has shape " + bind::shape_str(a) +
-                          ", expected " + std::to_string(n) + " rows");
+                          ", expected (taps, " + std::to_string(n) + ")");
   const int64_t* p = static_cast<const int64_t*>(a.data());
   for (py::ssize_t i = 0; i < a.size(); ++i)
     if (p[i] < -1 || p[i] >= size)
@@ -94,14 +95,15 @@ void bind_resample(py::module_& m) {
     float* of = bind::mutable_floats(out);
     const int64_t* rip = static_cast<const int64_t*>(ri.data());
     const int64_t* cip = static_cast<const int64_t*>(ci.data());
-    const int64_t ky = ri.shape(1), kx = ci.shape(1);
+    const int64_t ky = ri.shape(0), kx = ci.shape(0);  // tap-major tables
     const ResampleReduce r = sum ? ResampleReduce::sum : ResampleReduce::max;
     py::gil_scoped_release release;
     fn(xf, of, P, H, W, OH, OW, rip, rw, ky, cip, cw, kx, r);
   }, py::arg("x"), py::arg("out"), py::arg("row_index"), py::arg("row_weight"),
      py::arg("col_index"), py::arg("col_weight"), py::arg("reduce"),
-     "Separable resampling of x (planes, H, W) into out (planes, OH, OW) with per-axis tap "
-     "tables (index -1 = no tap); reduce 'sum' (weighted) or 'max'.");
+     "Separable resampling of x (planes, H, W) into out (planes, OH, OW) with tap-major "
+     "per-axis tables (taps, OH) and (taps, OW) (index -1 = no tap); reduce 'sum' (weighted) "
+     "or 'max'.");
 }
 
 }  // namespace fastattn

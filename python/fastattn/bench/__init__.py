@@ -1,7 +1,7 @@
 """Benchmarks: fastattn against NumPy (and PyTorch when importable), measured in one run.
 
 Each op has a module here named after it (``softmax``, ``norm``, ``activation``, ``matmul``,
-``attention``, ``rope``, ``kv_cache``; then ``tokenizer`` and the models) whose ``cases(quick)`` yields
+``attention``, ``rope``, ``kv_cache``, ``resample``; then ``tokenizer`` and the models) whose ``cases(quick)`` yields
 :class:`Case` objects; ``fastattn bench`` (cli.py) and the pytest-benchmark files in ``bench/``
 both draw on them, so the shapes are defined once.
 
@@ -23,7 +23,7 @@ import numpy as np
 
 # Modules of cases, in the order `fastattn bench` runs them.
 SUITES = ["softmax", "norm", "activation", "matmul", "attention", "rope", "kv_cache", "conv",
-          "tokenizer", "models", "bert", "resnet"]
+          "resample", "tokenizer", "models", "bert", "resnet"]
 
 
 @dataclass

@@ -7,6 +7,7 @@ output size, builds the two tables and runs the kernel over the N*C planes.
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -43,15 +44,29 @@ def _planes(op: str, x, ndims=(3, 4)) -> np.ndarray:
     return x
 
 
-def _run(op: str, x: np.ndarray, out_hw, rows, cols, reduce: str, out) -> np.ndarray:
-    """Applies the row and column tables to every (H, W) plane of x into out (lead axes of x,
-    then out_hw)."""
+@functools.lru_cache(maxsize=64)
+def _tables(builder: str, *args):
+    """``resample_taps.<builder>(*args)`` tap-major, as the kernel takes them: ``(taps, n_out)``,
+    so that one tap's weights over a run of outputs are contiguous. Cached (a model resizes
+    the same shapes call after call) and read-only, so a cached table can never change."""
+    tables = []
+    for t in getattr(taps, builder)(*args):
+        if t is not None:
+            t = np.ascontiguousarray(t.T)
+            t.flags.writeable = False
+        tables.append(t)
+    return tuple(tables)
+
+
+def _run(op: str, x: np.ndarray, out_hw, rows, cols, reduce: str, out,
+         plane=None) -> np.ndarray:
+    """Applies the row and column tables (``_tables``) to every plane of x into out (lead axes
+    of x, then out_hw); the planes are x's (H, W), or seen as ``plane`` (same size)."""
     shape = x.shape[:-2] + tuple(out_hw)
     out = v.prepare_out(op, out, shape, {"x": x})
     if out.size == 0:
         return out
-    H, W = x.shape[-2:]
-    xc = _layout.contiguous(x).reshape(-1, H, W)
+    xc = _layout.contiguous(x).reshape(-1, *(plane or x.shape[-2:]))
 
     def target(o):
         # out may be x itself (same shape and view, allowed by prepare_out): the kernel needs
@@ -61,8 +76,10 @@ def _run(op: str, x: np.ndarray, out_hw, rows, cols, reduce: str, out) -> np.nda
             return None
         return view.reshape(-1, *out_hw)
 
+    (ri, rw), (ci, cw) = rows, cols
+
     def kernel(o):
-        _core.resample(xc, o, rows[0], rows[1], cols[0], cols[1], reduce)
+        _core.resample(xc, o, ri, rw, ci, cw, reduce)
 
     target_view = target(out)
     if target_view is not None:
@@ -119,8 +136,8 @@ def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1,
         raise ValueError(f"{op}: the output size ({OH}, {OW}) is too small: input (H, W) = "
                          f"({H}, {W}) with kernel_size=({kh}, {kw}), padding=({ph}, {pw}), "
                          f"dilation=({dh}, {dw}); the dilated kernel must fit the padded input")
-    rows = taps.max_pool_taps(H, OH, kh, sh, ph, dh)
-    cols = taps.max_pool_taps(W, OW, kw, sw, pw, dw)
+    rows = _tables("max_pool_taps", H, OH, kh, sh, ph, dh)
+    cols = _tables("max_pool_taps", W, OW, kw, sw, pw, dw)
     return _run(op, x, (OH, OW), rows, cols, "max", out)
 
 
@@ -142,7 +159,12 @@ def adaptive_avg_pool2d(x: np.ndarray, output_size, out: np.ndarray | None = Non
         raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
     OH, OW = (size if item is None else v.integer(op, "output_size", item, 0)
               for item, size in zip(items, (H, W)))
-    rows, cols = taps.adaptive_avg_taps(H, OH), taps.adaptive_avg_taps(W, OW)
+    if (OH, OW) == (1, 1):
+        # global pooling: each plane seen as one row of H W pixels, one window of weight
+        # 1 / (H W) (the kernel's dot product of consecutive taps)
+        rows, cols = _tables("adaptive_avg_taps", 1, 1), _tables("adaptive_avg_taps", H * W, 1)
+        return _run(op, x, (1, 1), rows, cols, "sum", out, plane=(1, H * W))
+    rows, cols = _tables("adaptive_avg_taps", H, OH), _tables("adaptive_avg_taps", W, OW)
     return _run(op, x, (OH, OW), rows, cols, "sum", out)
 
 
@@ -206,6 +228,6 @@ def interpolate(x: np.ndarray, size=None, scale_factor=None, mode: str = "neares
         if OH < 1 or OW < 1:
             raise ValueError(f"{op}: scale_factor={scale_factor!r} gives the output size "
                              f"({OH}, {OW}) for input (H, W) = ({H}, {W}); it must be >= 1")
-    rows = taps.interpolate_taps(H, OH, mode, align_corners, antialias, scales[0])
-    cols = taps.interpolate_taps(W, OW, mode, align_corners, antialias, scales[1])
+    rows = _tables("interpolate_taps", H, OH, mode, align_corners, antialias, scales[0])
+    cols = _tables("interpolate_taps", W, OW, mode, align_corners, antialias, scales[1])
     return _run(op, x, (OH, OW), rows, cols, "sum", out)
