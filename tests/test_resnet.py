@@ -329,9 +329,13 @@ def test_bad_pixel_values(small, x, kind, message):
         small[2](x)
 
 
-def test_output_attentions_refused(small):
-    with pytest.raises(ValueError, match="has no attention"):
-        small[2](np.zeros((1, 3, 8, 8), np.float32), output_attentions=True)
+def test_output_attentions_gives_none(small, rng):
+    """Accepted and ignored, as transformers' ResNet does: a CNN has no attention (the
+    vision pipelines see attentions None and say so)."""
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    out = small[2](x, output_attentions=True)
+    assert out.attentions is None
+    np.testing.assert_array_equal(out.logits, small[2](x).logits)
 
 
 def test_bad_checkpoints(small):
@@ -376,3 +380,19 @@ def test_config_json_round_trip(tmp_path, small):
     raw = json.loads((tmp_path / "config.json").read_text())
     assert raw["id2label"]["3"] == "class 3"
     assert fastattn.load(tmp_path).config == model.config
+
+
+# ------------------------------------------------------------------ classify (branch vision)
+def test_classify_delegates_to_the_pipeline(small, rng):
+    pytest.importorskip("fastattn.pipelines.image_classification")
+    model = small[2]
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    top = model.classify(x, top_k=3)    # a preprocessed batch goes in as it is
+    logits = model(x).logits.astype(np.float64)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    for row, probs in zip(top, p):
+        order = np.argsort(-probs)[:3]
+        assert [label for label, _ in row] == [f"class {i}" for i in order]
+        # a float32 softmax of 7 O(1) logits: a few ulps
+        np.testing.assert_allclose([q for _, q in row], probs[order], rtol=1e-5)

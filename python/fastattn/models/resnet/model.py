@@ -58,8 +58,8 @@ class ResNetOutput:
     - pooler_output: (B, hidden_sizes[-1], 1, 1), its mean over h and w (transformers' shape)
     - hidden_states: tuple of len(depths) + 1 arrays (B, C, h, w): the stem's output (after
       the max-pool), then each stage's (only with output_hidden_states)
-    - attentions: always None (a CNN has none; the field is there so that vision code can read
-      it from any model)
+    - attentions: always None, even with output_attentions (a CNN has none; the field is
+      there so that vision code can read it from any model)
     """
     logits: np.ndarray | None
     last_hidden_state: np.ndarray
@@ -191,10 +191,8 @@ class ResNetModel:
                  output_hidden_states: bool = False) -> ResNetOutput:
         """Runs the network on pixel_values (B, num_channels, H, W) float32 (any H, W >= 1:
         the network is fully convolutional; checkpoints are trained at config.image_size).
-        Returns a ResNetOutput. output_attentions=True is refused (a CNN has no attention)."""
-        if output_attentions:
-            raise ValueError("resnet: output_attentions=True, but a ResNet has no attention "
-                             "(a convolutional network)")
+        Returns a ResNetOutput. output_attentions is accepted for the vision pipelines' sake
+        and, as in transformers, changes nothing: a CNN has no attention (attentions None)."""
         x = self._check_input(pixel_values)
         x = self.stem(x, activation=self._activation)          # B C H W -> B E H/2 W/2
         x = ops.max_pool2d(x, 3, stride=2, padding=1)            # -> B E H/4 W/4
