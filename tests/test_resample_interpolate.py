@@ -123,6 +123,19 @@ def test_interpolate_nan_propagation_matches_torch(isa, rng):
             np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
 
 
+def test_nearest_copies_bits(isa):
+    # one tap of weight 1 is w x, never 0 + w x: -0.0, NaN payloads and infinities are copied
+    x = np.array([[-0.0, 1.5, -np.inf], [np.inf, -2.0, 0.0]], np.float32)
+    x = np.concatenate([x, x[::-1]]).reshape(1, 1, 4, 3)
+    x.view(np.uint32)[0, 0, 1, 1] = 0x7FC01234  # a NaN with a payload
+    for size in [(8, 6), (4, 3), (3, 1), (1, 1), (7, 5), (2, 2)]:
+        got = fastattn.interpolate(x, size=size)
+        rows = reference.resample._matrix(4, size[0], "nearest", False, False, None).argmax(1)
+        cols = reference.resample._matrix(3, size[1], "nearest", False, False, None).argmax(1)
+        expected = x[:, :, rows][..., cols]
+        np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+
+
 def test_interpolate_position_embedding_and_mask_shapes(isa, rng):
     # the two uses this op exists for: ViT's position grid (bicubic, scale_factor or size) and
     # mask upsampling (bilinear)

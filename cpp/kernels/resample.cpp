@@ -171,7 +171,9 @@ void resample(const float* x, float* out, int64_t planes, int64_t H, int64_t W, 
   // a neutral element (row[-1]); otherwise the input rows are read in place.
   bool col_gaps = false;
   for (int64_t t = 0; t < kx * OW; ++t) col_gaps |= col_index[t] < 0;
-  const bool dot = OW == 1 && reduce == ResampleReduce::sum && consecutive(col_index, kx);
+  // (not for one tap: the scalar loop's w x keeps a -0.0 that 0 + w x would not)
+  const bool dot = OW == 1 && kx > 1 && reduce == ResampleReduce::sum &&
+                   consecutive(col_index, kx);
   const int64_t blocks = ceil_div(OH, kRowBlock);
   const int64_t V = Vec::size;
   const int64_t per_item = kRowBlock * (OW * (kx + ky) + W);
