@@ -76,6 +76,8 @@ CASES = [
     (1, 4, 8, 8, 12, 3, 3, dict(padding=1, stride=2)),
     (2, 5, 11, 13, 13, 3, 2, dict(padding=(1, 0), stride=(2, 3))),
     (1, 6, 9, 10, 7, 3, 3, dict(padding=2, dilation=2)),
+    (1, 3, 30, 31, 8, 7, 7, dict(stride=2, padding=3)),  # ResNet's stem: strided phases
+    (1, 2, 17, 40, 5, 3, 9, dict(stride=(1, 4), padding=(1, 5), dilation=(1, 3))),
     (1, 2, 12, 11, 6, 5, 3, dict(padding=(2, 1), dilation=(1, 2), stride=(1, 2))),
     (1, 29, 6, 7, 33, 3, 3, dict(padding=1)),          # K = 261: two K blocks
     (1, 64, 5, 6, 17, 3, 3, dict(padding=1)),          # K = 576: three K blocks

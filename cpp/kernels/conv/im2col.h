@@ -32,11 +32,62 @@ inline void copy_floats(float* d, const float* s, int64_t n) {
 }
 
 // The general packer: any stride, padding and dilation.
+// Strided (sw = 2..4, more taps than the stride: ResNet's 7x7/2 stem and 3x3/2 layers): the
+// taps v of one (c, u) read x[.., base + t sw + v dw] = phase (v dw) mod sw of the row at
+// index t + (v dw) div sw, so the row's sw phases are gathered once per (c, u) and each tap
+// is a contiguous copy: sw (len + shift) scalar reads instead of kw len.
 template <int NR>
 struct Im2colPacker {
+  static constexpr int kMaxPhases = 4, kMaxShift = 32;
   Im2colGeometry g;
+
+  bool phased() const {
+    return g.sw > 1 && g.sw <= kMaxPhases && g.kw > g.sw && (g.kw - 1) * g.dw / g.sw < kMaxShift;
+  }
+
+  // B rows (c, u, v0 .. v0 + nv) of the panel at d, pixels [j, j + n), through the phases.
+  void phase_rows(int64_t c, int64_t u, int64_t v0, int64_t nv, int64_t j, int n,
+                  float* d) const {
+    float ph[kMaxPhases][NR + kMaxShift];
+    const float* plane = g.x + c * g.H * g.W;
+    int64_t i = j / g.OW, jo = j % g.OW;
+    for (int jj = 0; jj < n; ++i, jo = 0) {
+      const int len = static_cast<int>(g.OW - jo < n - jj ? g.OW - jo : n - jj);
+      const int64_t iy = i * g.sh - g.pt + u * g.dh;
+      if (iy < 0 || iy >= g.H) {
+        for (int64_t v = 0; v < nv; ++v) zero_floats(d + v * NR + jj, len);
+      } else {
+        const float* row = plane + iy * g.W;
+        const int64_t base = jo * g.sw - g.pl;  // tap v of pixel t: base + t sw + v dw
+        const int64_t span = len + (v0 + nv - 1) * g.dw / g.sw + 1;
+        for (int64_t r = 0; r < g.sw; ++r)
+          for (int64_t q = 0; q < span; ++q) {
+            const int64_t ix = base + q * g.sw + r;
+            ph[r][q] = ix >= 0 && ix < g.W ? row[ix] : 0.0f;
+          }
+        for (int64_t v = v0; v < v0 + nv; ++v) {
+          const int64_t off = v * g.dw;
+          copy_floats(d + (v - v0) * NR + jj, ph[off % g.sw] + off / g.sw, len);
+        }
+      }
+      jj += len;
+    }
+    for (int64_t v = 0; v < nv; ++v) zero_floats(d + v * NR + n, NR - n);
+  }
+
   void operator()(int64_t k0, int64_t kc, int64_t j, int n, float* dst) const {
     const int64_t taps = g.kh * g.kw;
+    if (phased()) {
+      int64_t c = k0 / taps, u = k0 % taps / g.kw, v = k0 % g.kw;
+      for (int64_t kk = 0; kk < kc;) {  // B rows (c, u, v..) up to the end of the tap row
+        const int64_t nv = g.kw - v < kc - kk ? g.kw - v : kc - kk;
+        phase_rows(c, u, v, nv, j, n, dst + kk * NR);
+        kk += nv;
+        v = 0;
+        if (++u == g.kh) u = 0, ++c;
+      }
+      return;
+    }
     int64_t c = k0 / taps, u = k0 % taps / g.kw, v = k0 % g.kw;
     const int64_t i0 = j / g.OW, j0 = j % g.OW;
     for (int64_t kk = 0; kk < kc; ++kk) {
@@ -64,10 +115,9 @@ struct Im2colPacker {
             if (hi > len) hi = len;
             if (hi < lo) hi = lo;
             const int64_t s = g.sw;
-            const float* src = row + ix0;
             float* dj = d + jj;
             for (int64_t t = 0; t < lo; ++t) dj[t] = 0.0f;
-            for (int64_t t = lo; t < hi; ++t) dj[t] = src[t * s];
+            for (int64_t t = lo; t < hi; ++t) dj[t] = row[ix0 + t * s];
             for (int64_t t = hi; t < len; ++t) dj[t] = 0.0f;
           }
         }

@@ -77,18 +77,7 @@ def _run(op: str, x: np.ndarray, out_hw, rows, cols, reduce: str, out,
         return view.reshape(-1, *out_hw)
 
     (ri, rw), (ci, cw) = rows, cols
-
-    def kernel(o):
-        _core.resample(xc, o, ri, rw, ci, cw, reduce)
-
-    target_view = target(out)
-    if target_view is not None:
-        kernel(target_view)
-        return out
-    tmp = np.empty(shape, dtype=np.float32)
-    kernel(tmp.reshape(-1, *out_hw))
-    np.copyto(out, tmp)
-    return out
+    return _layout.run_into(out, lambda o: _core.resample(xc, o, ri, rw, ci, cw, reduce), target)
 
 
 # -- max_pool2d ---------------------------------------------------------------------------------
