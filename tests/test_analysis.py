@@ -282,7 +282,9 @@ def test_prediction_is_the_sum_of_each_parts_bound():
 
 
 def test_machine_is_measured_once_and_cached(tmp_path, monkeypatch):
-    from fastattn.analysis import machine as machine_module
+    import importlib
+    # (fastattn.analysis.machine is the function; the module is in sys.modules)
+    machine_module = importlib.import_module("fastattn.analysis.machine")
     monkeypatch.setenv("FASTATTN_CACHE_DIR", str(tmp_path))
     calls = []
     monkeypatch.setattr(machine_module, "measure_peak", lambda: calls.append("p") or 1e11)
@@ -302,3 +304,119 @@ def test_machine_measurements_are_positive():
     from fastattn.analysis.machine import measure_bandwidth, measure_peak
     assert 1e8 < measure_peak(n=256, repeats=2) < 1e14
     assert 1e8 < measure_bandwidth(nbytes=16 << 20, repeats=2) < 1e13
+
+
+# -- vision families ------------------------------------------------------------------------------
+
+VIT = dict(model_type="vit", hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+           intermediate_size=48, image_size=32, patch_size=8, num_labels=5)
+VIT_TIMM = dict(architecture="vit_tiny_patch16_224", model_args=dict(embed_dim=32, depth=2,
+                num_heads=4, img_size=32, patch_size=8, num_classes=7))
+RESNET = dict(model_type="resnet", embedding_size=8, hidden_sizes=[16, 32], depths=[2, 1],
+              id2label={str(i): f"c{i}" for i in range(6)})
+RESNET_BASIC = dict(RESNET, layer_type="basic", downsample_in_first_stage=True,
+                    hidden_sizes=[8, 16, 24], depths=[1, 2, 1])
+VISION_CONFIGS = {"vit": VIT, "vit_no_qkv_bias": dict(VIT, qkv_bias=False), "vit_timm": VIT_TIMM,
+                  "resnet": RESNET, "resnet_basic": RESNET_BASIC}
+
+
+def _vision_checkpoint(config):
+    if config.get("model_type") == "resnet":
+        return random_checkpoint(config, prefix="resnet.", classifier=True)
+    return random_checkpoint(config)
+
+
+@pytest.mark.parametrize("name", VISION_CONFIGS)
+def test_vision_params_equal_the_checkpoint_elements(name):
+    # ResNet: BatchNorm's four tensors per channel are checkpoint tensors and count
+    config = VISION_CONFIGS[name]
+    assert analysis.cost(config).params == elements(_vision_checkpoint(config))
+
+
+@pytest.mark.parametrize("name", ["vit", "resnet", "resnet_basic"])
+def test_vision_cost_of_a_loaded_model(name, tmp_path):
+    config = VISION_CONFIGS[name]
+    fastattn.save_checkpoint(tmp_path, config, _vision_checkpoint(config))
+    model = fastattn.load(tmp_path)
+    assert analysis.cost(model) == analysis.cost(tmp_path) == analysis.cost(config)
+
+
+def _hf_vision(config: dict):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    kwargs = {k: v for k, v in config.items() if k != "model_type"}
+    if config["model_type"] == "vit":
+        cfg = transformers.ViTConfig(**kwargs, attn_implementation="eager")
+        return transformers.ViTForImageClassification(cfg).eval(), torch
+    cfg = transformers.ResNetConfig(**kwargs)
+    return transformers.ResNetForImageClassification(cfg).eval(), torch
+
+
+@pytest.mark.parametrize("name", ["vit", "vit_no_qkv_bias", "resnet", "resnet_basic"])
+def test_vision_params_equal_the_transformers_model(name):
+    config = VISION_CONFIGS[name]
+    model, _ = _hf_vision(config)
+    # the state dict: parameters and BatchNorm's running statistics (buffers), without the
+    # int64 num_batches_tracked counters (training state, not in fastattn's count)
+    state = sum(v.numel() for k, v in model.state_dict().items()
+                if not k.endswith("num_batches_tracked"))
+    assert analysis.cost(config).params == state
+
+
+@pytest.mark.parametrize("name", ["vit", "resnet", "resnet_basic"])
+@pytest.mark.parametrize("batch,size", [(1, 32), (2, 48), (1, 40)])
+def test_vision_flops_equal_flop_counter_mode(name, batch, size):
+    """Convolutions (FlopCounterMode's convolution: 2 Cout Cin kh kw Ho Wo per image) and the
+    linear layers (addmm, mm) equal cost.matmul_flops exactly; ViT's attention (bmm, eager,
+    bidirectional: the whole T x T square) equals the cost's QK^T + PV. Sizes that are not a
+    multiple of the patch (40 with patch 8 is, 48 too; ResNet's odd maps at 40) check the
+    floor in Ho = floor((H + 2 pad - k) / s) + 1."""
+    from torch.utils.flop_counter import FlopCounterMode
+    config = VISION_CONFIGS[name]
+    model, torch = _hf_vision(config)
+    pixels = torch.randn(batch, 3, size, size)
+    kwargs = {"interpolate_pos_encoding": True} if config["model_type"] == "vit" else {}
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(pixels, **kwargs)
+    counts = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
+    c = analysis.cost(config, batch=batch, image_size=size)
+    matmul = sum(counts.get(k, 0) for k in ("aten.mm", "aten.addmm", "aten.convolution"))
+    assert c.matmul_flops == matmul
+    attention = sum(p.flops for p in c.parts if p.name in ("attn_scores", "attn_values"))
+    assert attention == counts.get("aten.bmm", 0)
+
+
+def test_resnet50_and_vit_b16_published_sizes():
+    # ResNet-50: 25,557,032 trainable parameters (+ 53,120 BatchNorm running statistics);
+    # 4.1 GMACs at 224 (8.2 GFLOPs by the 2-per-multiply-add convention). ViT-B/16:
+    # 86,567,656 parameters; 17.6 GMACs at 224 counting attention's products (fvcore's figure)
+    from fastattn.analysis.compare import RESNET50, VIT_B16
+    r = analysis.cost(RESNET50)
+    assert r.params == 25_557_032 + 53_120
+    assert r.matmul_flops == pytest.approx(8.2e9, rel=0.01)
+    v = analysis.cost(VIT_B16)
+    assert v.params == 86_567_656
+    # by hand: 197 tokens x 12 layers x (4 d^2 + 2 d 4d) + the 16x16x3 patch embedding of 196
+    # patches + the head on [CLS]; attention 2 x 197^2 x d x 12 multiply-adds
+    d = 768
+    macs = 197 * 12 * (4 * d * d + 2 * d * 4 * d) + 196 * d * 3 * 16 * 16 + 1000 * d
+    assert v.matmul_flops == 2 * macs
+    attention = v.part("attn_scores").flops + v.part("attn_values").flops
+    assert attention == 2 * 2 * 197 ** 2 * d * 12
+    assert (v.matmul_flops + attention) / 2 == pytest.approx(17.56e9, rel=0.01)
+
+
+def test_cnn_vs_vit_attention_grows_quadratically():
+    from fastattn.analysis.compare import cnn_vs_vit, table
+    rows = cnn_vs_vit()
+    vit = [r for r in rows if r.model == "ViT-B/16"]
+    cnn = [r for r in rows if r.model == "ResNet-50"]
+    assert [r.tokens for r in vit] == [197, 577, 1025, 4097]
+    assert all(r.attention_share == 0 for r in cnn)
+    shares = [r.attention_share for r in vit]
+    assert shares == sorted(shares) and shares[-1] > 0.4 > 0.1 > shares[0]
+    # the CNN's FLOPs scale with the pixels: 1024^2 / 224^2 ~ 20.9x (the floors shift it)
+    assert cnn[-1].flops / cnn[0].flops == pytest.approx((1024 / 224) ** 2, rel=0.05)
+    text = table(rows)
+    assert text.count("\n") == len(rows) + 1 and "ViT-B/16" in text
