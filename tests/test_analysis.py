@@ -289,6 +289,7 @@ def test_machine_is_measured_once_and_cached(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(machine_module, "measure_peak", lambda: calls.append("p") or 1e11)
     monkeypatch.setattr(machine_module, "measure_bandwidth", lambda: calls.append("b") or 1e10)
+    monkeypatch.setattr(machine_module, "measure_call_overhead", lambda: 1e-5)
     first = machine_module.machine()
     second = machine_module.machine()
     assert first == second and calls == ["p", "b"]
@@ -301,9 +302,25 @@ def test_machine_is_measured_once_and_cached(tmp_path, monkeypatch):
 
 
 def test_machine_measurements_are_positive():
-    from fastattn.analysis.machine import measure_bandwidth, measure_peak
+    from fastattn.analysis.machine import (measure_bandwidth, measure_call_overhead,
+                                           measure_peak)
     assert 1e8 < measure_peak(n=256, repeats=2) < 1e14
     assert 1e8 < measure_bandwidth(nbytes=16 << 20, repeats=2) < 1e13
+    assert 1e-8 < measure_call_overhead(steps=20, repeats=2) < 1e-2
+
+
+def test_call_overhead_adds_per_kernel_call():
+    # a one-token decode of a tiny model: every part's bytes take nanoseconds, its calls
+    # ~10 us each: the prediction is the calls' price and says so
+    m = Machine(1e11, 1e10, 1, "x", "y", call_overhead=1e-5)
+    c = analysis.cost(GPT2, seq_len=1, mode="decode", context=3)
+    p = predict(c, m)
+    calls = sum(part.calls for part in c.parts)
+    # per layer: 2 norms, qkv, attention (3), o, fc, proj; then 2 embeddings + add, ln_f, head
+    assert calls == 2 * (2 + 1 + 3 + 1 + 2) + 3 + 1 + 1
+    assert p.bound == "calls"
+    no_overhead = predict(c, dataclasses.replace(m, call_overhead=0.0))
+    assert p.seconds == pytest.approx(no_overhead.seconds + calls * 1e-5)
 
 
 # -- vision families ------------------------------------------------------------------------------
@@ -420,3 +437,97 @@ def test_cnn_vs_vit_attention_grows_quadratically():
     assert cnn[-1].flops / cnn[0].flops == pytest.approx((1024 / 224) ** 2, rel=0.05)
     text = table(rows)
     assert text.count("\n") == len(rows) + 1 and "ViT-B/16" in text
+
+
+# -- the CLI --------------------------------------------------------------------------------------
+
+def _run_cli(argv, capsys):
+    from fastattn.cli import main
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_on_a_config_alone(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FASTATTN_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA))
+    code, out, _ = _run_cli(["analyze", str(tmp_path), "--seq", "64", "--decode", "8",
+                             "--no-measure", "--parts"], capsys)
+    assert code == 0
+    assert "not measured yet" in out          # no cached machine: costs only, nothing run
+    prefill = analysis.cost(LLAMA, seq_len=64)
+    assert f"{prefill.flops / 1e9:.2f}" in out
+    assert "# decode: parts" in out and "attn_scores" in out
+    # with a cached machine the predictions and their bounds appear, still without measuring
+    from fastattn.analysis.machine import cache_path
+    os.makedirs(os.path.dirname(cache_path()))
+    info = fastattn.cpu_info()
+    m = Machine(1e11, 1e10, info["threads"], info["isa"], str(info.get("cpu_model", "?")))
+    with open(cache_path(), "w") as f:
+        json.dump({f"{m.cpu_model}|{m.isa}|{m.threads}": dataclasses.asdict(m)}, f)
+    code, out, _ = _run_cli(["analyze", str(tmp_path), "--seq", "64", "--decode", "8",
+                             "--no-measure", "--kv-heads", "1", "--kv-dtype", "float16"], capsys)
+    decode = analysis.cost(LLAMA, seq_len=8, mode="decode", context=64, kv_heads=1,
+                           kv_dtype="float16")
+    seconds = predict(decode, m).seconds
+    assert code == 0 and "memory" in out and f"{seconds * 1e3:.2f} ms" in out
+
+
+def test_cli_measures_a_model_with_weights(tmp_path, capsys, monkeypatch):
+    import importlib
+    machine_module = importlib.import_module("fastattn.analysis.machine")
+    monkeypatch.setenv("FASTATTN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(machine_module, "measure_peak", lambda: 1e11)
+    monkeypatch.setattr(machine_module, "measure_bandwidth", lambda: 1e10)
+    monkeypatch.setattr(machine_module, "measure_call_overhead", lambda: 1e-5)
+    model_dir = tmp_path / "gpt2"
+    fastattn.save_checkpoint(model_dir, GPT2, random_checkpoint(GPT2))
+    code, out, _ = _run_cli(["analyze", str(model_dir), "--seq", "16", "--decode", "4"],
+                            capsys)
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith(("prefill", "decode"))]
+    assert len(rows) == 2 and all(len(r.split()) >= 10 for r in rows)   # measured columns
+    assert "per token: predicted" in out and "measured" in out
+
+
+def test_cli_vision_and_scaling(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps(RESNET))
+    code, out, _ = _run_cli(["analyze", str(tmp_path), "--image-size", "64", "--no-measure",
+                             "--scaling", "1e21"], capsys)
+    assert code == 0
+    assert "N = 1.82e+09" in out and "D = 9.14e+10" in out and "loss 2.329" in out
+    assert "forward" in out and "64px" in out
+    code, _, err = _run_cli(["analyze"], capsys)
+    assert code == 2 and "give a model directory" in err
+    code, _, err = _run_cli(["analyze", str(tmp_path / "missing")], capsys)
+    assert code == 2 and "fastattn analyze:" in err
+
+
+# -- predicted vs measured ------------------------------------------------------------------------
+
+def test_predicted_decode_time_is_within_a_loose_band_of_the_measured():
+    """A decoder whose decode step reads ~50 MB of weights (beyond the caches): the roofline
+    says memory-bound, bytes / bandwidth. The band is loose (0.25x - 4x) because the machine
+    running the tests may be shared and loaded (a neighbour's compile halves the bandwidth);
+    docs/analysis.md has the real figures, measured alone (+-25% goal). One thread: with two
+    OpenMP threads on two loaded cores a step waits at the kernels' barriers for a descheduled
+    thread (measured 30-250 ms per step instead of ~7 ms)."""
+    from fastattn.analysis.machine import (measure_bandwidth, measure_call_overhead,
+                                           measure_peak)
+    from fastattn.analysis.measure import measure_decoder
+    from fastattn.loading import builder_for
+    config = dict(LLAMA, hidden_size=512, intermediate_size=1536, num_hidden_layers=4,
+                  num_attention_heads=8, num_key_value_heads=2, vocab_size=4000)
+    model = builder_for("llama")(fastattn.load_config(config), random_checkpoint(config))
+    steps = 16
+    with fastattn.threads(1):
+        m = Machine(measure_peak(n=1024, repeats=3),
+                    measure_bandwidth(nbytes=64 << 20, repeats=3), 1, fastattn.get_isa(), "test",
+                    call_overhead=measure_call_overhead(steps=50, repeats=3))
+        predicted = predict(analysis.cost(config, seq_len=steps, mode="decode", context=32), m)
+        # the best of three, as the machine's figures are best-of (a loaded machine slows
+        # single runs of either, not the best of several)
+        measured = min(measure_decoder(model, batch=1, seq_len=32, steps=steps)["decode"]
+                       for _ in range(3))
+    assert predicted.bound == "memory"
+    assert 0.25 < measured / predicted.seconds < 4, (measured, predicted.seconds, m)

@@ -53,19 +53,21 @@ class Tally:
         self.largest = max(self.largest, elements * A)
 
     def linear(self, part: str, fan_in: int, fan_out: int, *, bias: bool, rows=None,
-               weight: bool = True) -> None:
+               weight: bool = True, calls: int = 1) -> None:
         """y = x W^T + b on ``rows`` rows (default: all): 2 rows fan_in fan_out FLOPs (the bias
         add is not counted, as FlopCounterMode's addmm); the weight read once per pass;
         x read, y written. ``weight=False``: the matrix is another part's (tied) and is not
-        counted again in the parameters."""
+        counted again in the parameters. ``calls``: kernel calls per pass (0 for a matrix
+        computed in another's call: q, k, v in one matmul over their concatenated weights)."""
         rows = self.rows if rows is None else rows
         elements = fan_in * fan_out + (fan_out if bias else 0)
         if weight:
             self.params += elements
         self.parts.add(part, flops=2.0 * rows * fan_in * fan_out,
                        weight_bytes=self.passes * elements * self.wb,
-                       activation_bytes=rows * (fan_in + fan_out) * A, matmul=True)
-        self.activation(rows * fan_out)
+                       activation_bytes=rows * (fan_in + fan_out) * A, matmul=True,
+                       calls=calls * self.passes)
+        self.activation(rows / self.passes * fan_out)
 
     def norm(self, part: str, kind: str, width: int, *, rows=None) -> None:
         """A LayerNorm (gain and bias) or RMSNorm (gain) over ``width`` features."""
@@ -74,14 +76,15 @@ class Tally:
         self.params += elements
         self.parts.add(part, flops=NORM_FLOPS[kind] * rows * width,
                        weight_bytes=self.passes * elements * self.wb,
-                       activation_bytes=2 * rows * width * A)
+                       activation_bytes=2 * rows * width * A, calls=self.passes)
 
     def elementwise(self, part: str, elements: float, flops_each: float, *,
-                    read: float = 1, written: float = 1) -> None:
+                    read: float = 1, written: float = 1, calls: int = 1) -> None:
         """Element-wise work on ``elements`` values, reading ``read`` and writing ``written``
-        float32 tensors of that size (0 and 0 when fused into another kernel)."""
+        float32 tensors of that size (0, 0 and ``calls=0`` when fused into another kernel)."""
         self.parts.add(part, flops=flops_each * elements,
-                       activation_bytes=(read + written) * elements * A)
+                       activation_bytes=(read + written) * elements * A,
+                       calls=calls * self.passes)
 
     def embedding(self, part: str, table_rows: int, width: int, *, rows=None) -> None:
         """A lookup of ``rows`` rows of a (table_rows, width) table: the rows gathered are
@@ -89,8 +92,8 @@ class Tally:
         rows = self.rows if rows is None else rows
         self.params += table_rows * width
         self.parts.add(part, weight_bytes=rows * width * self.wb,
-                       activation_bytes=rows * width * A)
-        self.activation(rows * width)
+                       activation_bytes=rows * width * A, calls=self.passes)
+        self.activation(rows / self.passes * width)
 
     def conv(self, part: str, batch: int, cin: int, cout: int, kernel: tuple, hw_in: tuple,
              hw_out: tuple, *, groups: int = 1, params: int | None = None) -> None:
@@ -105,5 +108,6 @@ class Tally:
         self.params += elements if params is None else params
         self.parts.add(part, flops=2.0 * batch * cout * (cin // groups) * kh * kw * ho * wo,
                        weight_bytes=self.passes * elements * self.wb,
-                       activation_bytes=batch * (cin * h * w + cout * ho * wo) * A, matmul=True)
+                       activation_bytes=batch * (cin * h * w + cout * ho * wo) * A, matmul=True,
+                       calls=self.passes)
         self.activation(batch * cout * ho * wo)

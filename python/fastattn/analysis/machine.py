@@ -9,6 +9,11 @@ the read bandwidth, at the current thread count, cached on disk.
   calls. It is the bandwidth a decode actually gets from the kernels, the number a
   weight-bound prediction needs (NumPy's sum over a large array, bench/models.py's bound,
   measures the same DRAM with another reader).
+- call overhead: the seconds a kernel call costs whatever its size (the Python layers around
+  it, argument checks, binding, dispatch, the small NumPy reshapes between calls): a decode
+  step of a tiny LLaMA (hidden 64, 2 layers: microseconds of work) timed, divided by the
+  kernel calls ``cost`` counts in it. It is what a single-token step of a small model spends
+  beside its bytes.
 
 The cache is a JSON file under the user cache directory ($XDG_CACHE_HOME or ~/.cache, then
 fastattn/machine.json; FASTATTN_CACHE_DIR overrides the directory), one entry per
@@ -22,22 +27,25 @@ import os
 import time
 
 PEAK_N = 2048
-BANDWIDTH_BYTES = 256 << 20
+# beyond the caches of most CPUs (this one reports a 480 MiB L3 shared by its host)
+BANDWIDTH_BYTES = 1 << 30
 REPEATS = 5
+OVERHEAD_CALLS = 2000
 
 
 @dataclasses.dataclass(frozen=True)
 class Machine:
-    """``peak_flops`` (FLOP/s of a large float32 matmul) and ``bandwidth`` (bytes/s read by a
-    matrix-vector product), measured at ``threads`` threads on the ``isa`` path of
-    ``cpu_model``. ``ridge``: the arithmetic intensity (FLOPs / byte) where the two bounds
-    meet; a part below it is memory-bound."""
+    """``peak_flops`` (FLOP/s of a large float32 matmul), ``bandwidth`` (bytes/s read by a
+    matrix-vector product) and ``call_overhead`` (seconds per kernel call), measured at
+    ``threads`` threads on the ``isa`` path of ``cpu_model``. ``ridge``: the arithmetic
+    intensity (FLOPs / byte) where the two bounds meet; a part below it is memory-bound."""
     peak_flops: float
     bandwidth: float
     threads: int
     isa: str
     cpu_model: str
     measured: str = ""
+    call_overhead: float = 0.0
 
     @property
     def ridge(self) -> float:
@@ -46,7 +54,8 @@ class Machine:
     def __str__(self) -> str:
         return (f"{self.cpu_model}, {self.isa}, {self.threads} threads: matmul peak "
                 f"{self.peak_flops / 1e9:.1f} GFLOP/s, read bandwidth {self.bandwidth / 1e9:.1f} "
-                f"GB/s, ridge {self.ridge:.1f} FLOP/B")
+                f"GB/s, ridge {self.ridge:.1f} FLOP/B, {self.call_overhead * 1e6:.0f} us per "
+                f"kernel call")
 
 
 def cache_path() -> str:
@@ -111,7 +120,7 @@ def _read_entries(path: str) -> dict:
 
 def _from_entry(e: dict) -> Machine:
     return Machine(e["peak_flops"], e["bandwidth"], e["threads"], e["isa"], e["cpu_model"],
-                   e.get("measured", ""))
+                   e.get("measured", ""), e.get("call_overhead", 0.0))
 
 
 def cached_machine() -> Machine | None:
@@ -120,6 +129,34 @@ def cached_machine() -> Machine | None:
     from .. import cpu_info
     e = _read_entries(cache_path()).get(_key(cpu_info()))
     return None if e is None else _from_entry(e)
+
+
+TINY_DECODER = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+                "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                "vocab_size": 64}
+
+
+def measure_call_overhead(steps: int = 200, repeats: int = REPEATS) -> float:
+    """Seconds per kernel call: a tiny decoder's single-token step (module docstring) over the
+    calls cost() counts in it."""
+    import numpy as np
+
+    from ..loading import builder_for, load_config
+    from ..testing import random_checkpoint
+    from .cost import cost
+    config = load_config(TINY_DECODER)
+    model = builder_for("llama")(config, random_checkpoint(TINY_DECODER))
+    context = 8
+    cache = model.start_generation(1, context + steps)
+    token = np.zeros((1, 1), np.int64)
+
+    def decode():
+        cache.reset()
+        model.step(cache, np.zeros((1, context), np.int64), np.arange(context)[None], None)
+        for i in range(steps):
+            model.step(cache, token, np.array([[context + i]]), None)
+    step = cost(config, seq_len=steps, mode="decode", context=context)
+    return _best_seconds(decode, repeats) / sum(p.calls for p in step.parts)
 
 
 def machine(*, refresh: bool = False, cache: bool = True) -> Machine:
@@ -134,7 +171,7 @@ def machine(*, refresh: bool = False, cache: bool = True) -> Machine:
         return _from_entry(entries[key])
     m = Machine(measure_peak(), measure_bandwidth(), int(info["threads"]), info["isa"],
                 str(info.get("cpu_model", "?")),
-                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), measure_call_overhead())
     if cache:
         entries[key] = dataclasses.asdict(m)
         os.makedirs(os.path.dirname(path), exist_ok=True)

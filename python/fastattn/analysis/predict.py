@@ -1,13 +1,12 @@
 """The roofline prediction of a Cost on a Machine: each part takes
 
-    seconds = max(flops / peak_flops, bytes / bandwidth)
+    seconds = max(flops / peak_flops, bytes / bandwidth) + calls x call_overhead
 
-(compute-bound above the machine's ridge intensity, memory-bound below it), and the call
-takes the sum of its parts (the kernels run one after another). What the model leaves out:
-per-call overhead (Python and kernel launch, ~10 us a call: it matters for tiny models and
-single-token steps of small ones), caches (a part whose bytes fit in L2 reads them faster than
-DRAM's bandwidth), and kernels that run below the large-matmul peak (small or thin matrices,
-attention's softmax).
+(compute-bound above the machine's ridge intensity, memory-bound below it; plus the fixed
+price of its kernel calls, which only small parts notice), and the model call takes the sum of
+its parts (the kernels run one after another). What the model leaves out: caches (a part whose
+bytes fit in L2 or L3 reads them faster than the measured streaming bandwidth), and kernels
+that run below the large-matmul peak (small or thin matrices, attention's exp).
 """
 from __future__ import annotations
 
@@ -16,7 +15,8 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class PartTime:
-    """One part's predicted seconds and its bound: "compute" or "memory"."""
+    """One part's predicted seconds and its bound: "compute", "memory", or "calls" when its
+    kernel calls' overhead is the largest term."""
     name: str
     seconds: float
     bound: str
@@ -44,8 +44,10 @@ class Prediction:
 
     @property
     def bound(self) -> str:
-        """What bounds the call: the bound of the parts holding most of its time."""
-        return "compute" if self.compute_seconds >= self.memory_seconds else "memory"
+        """What bounds the call: the bound ("compute", "memory", "calls") of the parts holding
+        most of its time."""
+        totals = {b: self._bound_seconds(b) for b in ("compute", "memory", "calls")}
+        return max(totals, key=totals.get)
 
     def part(self, name: str) -> PartTime:
         for p in self.parts:
@@ -59,8 +61,10 @@ def predict(cost, machine) -> Prediction:
     (fastattn.analysis.machine()); module docstring."""
     parts = []
     for p in cost.parts:
-        compute = p.flops / machine.peak_flops
-        memory = p.bytes / machine.bandwidth
-        parts.append(PartTime(p.name, max(compute, memory),
-                              "compute" if compute >= memory else "memory"))
+        terms = {"compute": p.flops / machine.peak_flops, "memory": p.bytes / machine.bandwidth}
+        calls = p.calls * machine.call_overhead
+        bound = max(terms, key=terms.get)
+        if calls > terms[bound]:
+            bound = "calls"
+        parts.append(PartTime(p.name, max(terms.values()) + calls, bound))
     return Prediction(sum(p.seconds for p in parts), tuple(parts), cost, machine)

@@ -71,19 +71,19 @@ def add_stack(t: Tally, s: Stack, *, batch: int, tokens: int, context: int,
         # pre-norm (GPT-2, LLaMA, ViT) or post-norm (BERT): two norms per block either way
         t.norm("norms", s.norm, h)
         t.linear("q_proj", h, Hq * D, bias=s.qkv_bias)
-        t.linear("k_proj", h, Hkv * D, bias=s.qkv_bias)
-        t.linear("v_proj", h, Hkv * D, bias=s.qkv_bias)
+        t.linear("k_proj", h, Hkv * D, bias=s.qkv_bias, calls=0)   # in q's matmul
+        t.linear("v_proj", h, Hkv * D, bias=s.qkv_bias, calls=0)
         t.activation(R / t.passes * (Hq + 2 * Hkv) * D)   # q, k, v come out of one matmul
         if s.rotary_dim:
             # in place on q and k: read and written once
-            t.elementwise("rope", R * (Hq + Hkv) * s.rotary_dim, ROPE_FLOPS)
+            t.elementwise("rope", R * (Hq + Hkv) * s.rotary_dim, ROPE_FLOPS, calls=2)
         _attention(t, s, batch=batch, tokens=tokens, pairs=pairs, decode=decode,
                    visible_context=visible_context)
         t.linear("o_proj", Hq * D, h, bias=s.o_bias)
         t.norm("norms", s.norm, h)
         if s.gated:
             t.linear("mlp", h, I, bias=s.mlp_bias)     # gate
-            t.linear("mlp", h, I, bias=s.mlp_bias)     # up
+            t.linear("mlp", h, I, bias=s.mlp_bias, calls=0)   # up, in gate's matmul
             t.activation(R / t.passes * 2 * I)          # gate and up come out of one matmul
             # swiglu reads gate and up, writes the product
             t.elementwise("activation", R * I, ACTIVATION_FLOPS["silu"], read=2, written=1)
@@ -92,7 +92,7 @@ def add_stack(t: Tally, s: Stack, *, batch: int, tokens: int, context: int,
             t.linear("mlp", h, I, bias=s.mlp_bias)
             # in fc's matmul epilogue: no bytes of its own
             t.elementwise("activation", R * I, ACTIVATION_FLOPS[s.activation], read=0,
-                          written=0)
+                          written=0, calls=0)
             t.linear("mlp", I, h, bias=s.mlp_bias)
 
 
@@ -105,12 +105,15 @@ def _attention(t: Tally, s: Stack, *, batch: int, tokens: int, pairs: int, decod
     keeps its tiles in cache) and the context's keys and values once from the cache."""
     D, Hq, Hkv = s.head_dim, s.heads, s.kv_heads
     flops = 2.0 * D * Hq * batch * pairs
+    # kernel calls per pass: the attention (decode: the cache's append and attend) and the
+    # head split / merge copies around it
+    calls = 3 * t.passes
     q_bytes = batch * tokens * Hq * D * A
     if decode:
         kv_read = batch * Hkv * D * t.kvb * pairs
         kv_written = batch * tokens * Hkv * D * t.kvb
         t.parts.add("attn_scores", flops=flops, kv_bytes=kv_read + kv_written,
-                    activation_bytes=q_bytes)
+                    activation_bytes=q_bytes, calls=calls)
         t.parts.add("softmax", flops=SOFTMAX_FLOPS * Hq * batch * pairs, calls=0)
         t.parts.add("attn_values", flops=flops, kv_bytes=kv_read + kv_written,
                     activation_bytes=q_bytes, calls=0)
@@ -118,7 +121,7 @@ def _attention(t: Tally, s: Stack, *, batch: int, tokens: int, pairs: int, decod
         new = batch * tokens * Hkv * D * A
         cached = batch * visible_context * Hkv * D * t.kvb
         t.parts.add("attn_scores", flops=flops, kv_bytes=cached,
-                    activation_bytes=q_bytes + new)
+                    activation_bytes=q_bytes + new, calls=calls)
         t.parts.add("softmax", flops=SOFTMAX_FLOPS * Hq * batch * pairs, calls=0)
         t.parts.add("attn_values", flops=flops, kv_bytes=cached,
                     activation_bytes=new + q_bytes, calls=0)
