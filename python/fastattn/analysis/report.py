@@ -62,11 +62,10 @@ def analyze(path, *, seq_len: int = 512, decode: int = 128, batch: int = 1,
     line = (f"# {config.model_type}: {first.params / 1e6:.1f}M parameters, weights "
             f"{_bytes(first.weight_memory)} ({weights_dtype}), batch {batch}")
     if config.model_type in DECODERS:
-        last = costs.get("decode", first)
-        line += (f"; KV cache {_bytes(last.kv_cache_memory)} ({kv_dtype}) at "
-                 f"{seq_len + decode} tokens; peak memory {_bytes(last.peak_memory)}")
-    else:
-        line += f"; peak memory {_bytes(first.peak_memory)}"
+        line += (f"; KV cache {_bytes(costs.get('decode', first).kv_cache_memory)} "
+                 f"({kv_dtype}) at "
+                 f"{seq_len + decode} tokens")
+    line += f"; peak memory {_bytes(max(c.peak_memory for c in costs.values()))}"
     out(line)
     m = machine() if measure else cached_machine()
     out(f"# machine: {m}" if m else "# machine: not measured yet (run without --no-measure "
