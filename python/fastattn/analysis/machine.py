@@ -72,13 +72,8 @@ def _key(info: dict) -> str:
 
 
 def _best_seconds(fn, repeats: int) -> float:
-    fn()   # warm-up: first touch of the output, thread pool start
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    from .measure import seconds
+    return seconds(fn, repeats, best=True)
 
 
 def measure_peak(n: int = PEAK_N, repeats: int = REPEATS) -> float:
