@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...layers import Attention, LayerNorm, Linear, MLP, TransformerBlock, activation_name
-from ...ops import conv2d
+from ...ops import conv2d, interpolate
 from ..weights import take_listed
 from .config import ViTConfig
 from .schema import HF_PREFIXES, vit_tensor_shapes
@@ -157,7 +157,6 @@ class ViTModel:
         c = self.config
         if (gh, gw) == c.grid:
             return self.positions
-        from ... import interpolate
         p, d = c.num_prefix_tokens, c.hidden_size
         g0h, g0w = c.grid
         grid = self.positions[p:].reshape(1, g0h, g0w, d).transpose(0, 3, 1, 2)
