@@ -178,12 +178,46 @@ def build(data, name):
             c.val(np.random.default_rng(seed).integers(-1, size, (k, n), dtype=np.int64))
             c.arr((k, n), contiguous=True) if reduce == "sum" else c.val(None)
         c.val(reduce)
+    elif name in ("conv2d", "conv_transpose2d"):
+        n, g = small(data, 0, 2), small(data, 1, 2)
+        c_in, per_out = g * small(data, 0 if name == "conv2d" else 1, 3), small(data, 1, 3)
+        kh, kw = small(data, 1, 3), small(data, 1, 3)
+        sh, sw, dh, dw = (small(data, 1, 2) for _ in range(4))
+        h, w = small(data, 1, 9), small(data, 1, 9)
+        if name == "conv2d":
+            pads = [small(data, 0, 2) for _ in range(4)]
+            h = max(h, dh * (kh - 1) + 1 - pads[0] - pads[1])
+            w = max(w, dw * (kw - 1) + 1 - pads[2] - pads[3])
+            oh = (h + pads[0] + pads[1] - dh * (kh - 1) - 1) // sh + 1
+            ow = (w + pads[2] + pads[3] - dw * (kw - 1) - 1) // sw + 1
+            c.arr((n, c_in, h, w), contiguous=True)
+            c.arr((g * per_out, c_in // g, kh, kw), contiguous=True)
+            c.optional((g * per_out,), contiguous=True)
+            c.optional((n, g * per_out, oh, ow), contiguous=True)
+            c.arr((n, g * per_out, oh, ow), writable=True, contiguous=True)
+            for p in (sh, sw, *pads, dh, dw, g):
+                c.val(p)
+            c.val(data.draw(st.sampled_from([None, "relu", "gelu", "gelu_tanh", "silu"])))
+        else:
+            ph, pw = small(data, 0, 1), small(data, 0, 1)
+            oph = small(data, 0, max(sh, dh) - 1)
+            opw = small(data, 0, max(sw, dw) - 1)
+            if (h - 1) * sh + dh * (kh - 1) < 2 * ph or (w - 1) * sw + dw * (kw - 1) < 2 * pw:
+                ph = pw = 0  # the output would be empty
+            oh = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
+            ow = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
+            c.arr((n, c_in, h, w), contiguous=True)
+            c.arr((c_in, per_out, kh, kw), contiguous=True)
+            c.optional((g * per_out,), contiguous=True)
+            c.arr((n, g * per_out, oh, ow), writable=True, contiguous=True)
+            for p in (sh, sw, ph, pw, oph, opw, dh, dw, g):
+                c.val(p)
     return c
 
 
 ENTRY_POINTS = ["softmax", "layer_norm", "rms_norm", "activation", "vector_math", "swiglu",
                 "matmul", "matmul_2d", "matmul_pack_b", "matmul_packed", "attention", "rope",
-                "kv_append", "kv_attend", "resample"]
+                "kv_append", "kv_attend", "resample", "conv2d", "conv_transpose2d"]
 
 INT_EXTREMES = [-1, -2, 2**31, 2**31 - 1, 2**32 + 1, 2**62, 2**63 - 1, -2**63, 2**64]
 FLOAT_EXTREMES = [float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e39, -1e39, 5e-324]

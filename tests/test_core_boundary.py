@@ -50,6 +50,17 @@ def i64(*shape):
     return np.zeros(shape, np.int64)
 
 x3, o3 = f32(2, 3, 4), f32(2, 2, 2)   # resample: 2 planes 3 x 4 -> 2 x 2, one tap per axis
+cx, cw, cy = f32(1, 4, 8, 8), f32(6, 4, 3, 3), f32(1, 6, 6, 6)   # conv2d 3x3, no padding
+tw, ty = f32(4, 6, 3, 3), f32(1, 6, 10, 10)                      # conv_transpose2d of cx by tw
+
+def conv(x=None, w=None, bias=None, res=None, out=None, s=(1, 1), p=(0, 0, 0, 0), d=(1, 1), g=1,
+         act=None):
+    return _core.conv2d(cx if x is None else x, cw if w is None else w, bias, res,
+                        cy if out is None else out, *s, *p, *d, g, act)
+
+def convt(x=None, w=None, bias=None, out=None, s=(1, 1), p=(0, 0), op=(0, 0), d=(1, 1), g=1):
+    return _core.conv_transpose2d(cx if x is None else x, tw if w is None else w, bias,
+                                  ty if out is None else out, *s, *p, *op, *d, g)
 """
 
 # (name, call, expected message regex or None). Every call must raise TypeError or ValueError.
@@ -181,6 +192,59 @@ HOSTILE = [
     ("packed read-only out", "_core.matmul_packed(f32(4, 3), packed_34, 3, 4, ro(f32(4, 4)), None, None, None)", r"out is read-only"),
     ("packed out overlaps packed", "_core.matmul_packed(f32(1, 3), packed_34, 3, 4, packed_34[:4].reshape(1, 4), None, None, None)",
      r"out overlaps packed"),
+    # conv2d / conv_transpose2d (the helpers conv / convt call _core.conv2d(...) /
+    # _core.conv_transpose2d(...) with valid defaults)
+    ("conv2d list x", "_core.conv2d([[[[0.0]]]], cw, None, None, cy, 1, 1, 0, 0, 0, 0, 1, 1, 1, None)",
+     r"conv2d: x must be a numpy.ndarray, got list"),
+    ("conv2d list bias", "conv(bias=[0.0] * 6)", r"bias must be a numpy.ndarray, got list"),
+    ("conv2d list residual", "conv(res=cy.tolist())", r"residual must be a numpy.ndarray"),
+    ("conv2d list out", "conv(out=cy.tolist())", r"out must be a numpy.ndarray"),
+    ("conv2d float64 weight", "conv(w=cw.astype(np.float64))", r"weight must be float32"),
+    ("conv2d 3-D x", "conv(x=cx[0])", r"x must be 4-D, got 3-D"),
+    ("conv2d transposed x", "conv(x=f32(1, 8, 8, 4).transpose(0, 3, 1, 2))", r"x must be C-contiguous"),
+    ("conv2d channels", "conv(w=f32(6, 3, 3, 3))", r"weight has shape \(6, 3, 3, 3\)"),
+    ("conv2d groups 0", "conv(g=0)", r"groups must be an int in \[1"),
+    ("conv2d groups 3", "conv(g=3)", r"groups = 3 must divide"),
+    ("conv2d groups 2**40", "conv(g=2**40)", r"groups"),
+    ("conv2d stride 0", "conv(s=(0, 1))", r"stride must be an int in \[1"),
+    ("conv2d stride 2**62", "conv(s=(1, 2**62))", r"stride"),
+    ("conv2d stride 2**64", "conv(s=(2**64, 1))", None),
+    ("conv2d stride float", "conv(s=(1.0, 1))", None),
+    ("conv2d padding -1", "conv(p=(0, 0, -1, 0))", r"padding must be an int in \[0"),
+    ("conv2d padding 2**63-1", "conv(p=(2**63 - 1, 0, 0, 0))", r"padding"),
+    ("conv2d dilation 0", "conv(d=(1, 0))", r"dilation"),
+    ("conv2d dilation 2**31-1", "conv(d=(2**31 - 1, 1))", r"larger than the padded input"),
+    ("conv2d kernel too large", "conv(x=f32(1, 4, 2, 8))", r"larger than the padded input"),
+    ("conv2d empty kernel", "conv(w=f32(6, 4, 0, 3))", r"at least 1 x 1"),
+    ("conv2d out shape", "conv(out=f32(1, 6, 8, 8))", r"out has shape \(1, 6, 8, 8\), expected \(1, 6, 6, 6\)"),
+    ("conv2d out shape padded", "conv(p=(1, 1, 1, 1))", r"expected \(1, 6, 8, 8\)"),
+    ("conv2d read-only out", "conv(out=ro(f32(1, 6, 6, 6)))", r"out is read-only"),
+    ("conv2d strided out", "conv(out=f32(1, 6, 6, 12)[..., ::2])", r"out must be C-contiguous"),
+    ("conv2d out overlaps x", "[conv(x=b[:256].reshape(1, 4, 8, 8), out=b[40:256].reshape(1, 6, 6, 6)) for b in [f32(256)]]",
+     r"out overlaps x"),
+    ("conv2d residual is out", "[conv(res=o, out=o) for o in [f32(1, 6, 6, 6)]]", r"out overlaps residual"),
+    ("conv2d residual shape", "conv(res=f32(1, 6, 6, 5))", r"residual has shape"),
+    ("conv2d bias shape", "conv(bias=f32(5))", r"bias has shape \(5,\), expected \(6,\)"),
+    ("conv2d activation", "conv(act='tanh')", r"activation must be None"),
+    ("conv2d activation int", "conv(act=2)", r"activation must be None or a str, got int"),
+    ("conv2d misaligned x", "conv(x=np.frombuffer(np.zeros(1025, np.uint8).data, np.uint8)[1:].view(np.float32).reshape(1, 4, 8, 8))",
+     r"x must be aligned"),
+    ("conv_transpose2d list x", "_core.conv_transpose2d([[[[0.0]]]], tw, None, ty, 1, 1, 0, 0, 0, 0, 1, 1, 1)",
+     r"conv_transpose2d: x must be a numpy.ndarray, got list"),
+    ("conv_transpose2d list bias", "convt(bias=[0.0] * 6)", r"bias must be a numpy.ndarray"),
+    ("conv_transpose2d channels", "convt(w=cw)", r"weight has shape \(6, 4, 3, 3\)"),
+    ("conv_transpose2d groups", "convt(g=3)", r"groups dividing 4"),
+    ("conv_transpose2d too small", "convt(p=(9, 0))", r"too small"),
+    ("conv_transpose2d stride huge", "convt(s=(2**31 - 1, 1))", r"out has shape"),
+    ("conv_transpose2d stride 2**64", "convt(s=(1, 2**64))", None),
+    ("conv_transpose2d output_padding -1", "convt(op=(0, -1))", r"output_padding"),
+    ("conv_transpose2d dilation huge", "convt(d=(2**31 - 1, 2**31 - 1))", r"out has shape"),
+    ("conv_transpose2d empty x", "convt(x=f32(1, 4, 0, 8))", r"at least one pixel"),
+    ("conv_transpose2d out shape", "convt(out=f32(1, 6, 9, 10))", r"out has shape"),
+    ("conv_transpose2d read-only out", "convt(out=ro(f32(1, 6, 10, 10)))", r"out is read-only"),
+    ("conv_transpose2d out overlaps weight", "[convt(w=b[:216].reshape(4, 6, 3, 3), out=b[:600].reshape(1, 6, 10, 10)) for b in [f32(600)]]",
+     r"out overlaps weight"),
+    ("conv_transpose2d float16 out", "convt(out=ty.astype(np.float16))", r"out must be float32"),
     # attention
     ("attention list q", "_core.attention([[[[0.0]]]], k4, v4, f32(1, 2, 3, 4), None, False, 0, 1.0, None)",
      r"attention: q must be a numpy.ndarray, got list"),
@@ -363,6 +427,12 @@ VALID = [
     ("attention empty", "_core.attention(f32(1, 2, 0, 4), k4, v4, f32(1, 2, 0, 4), None, True, 0, 1.0, f32(1, 2, 0, 5))"),
     ("attention Dv = 0, weights", "_core.attention(q4, k4, f32(1, 1, 5, 0), f32(1, 2, 3, 0), None, False, 0, 1.0, f32(1, 2, 3, 5))"),
     ("rope rot 0", "_core.rope(q4, f32(1, 3, 0), f32(1, 3, 0), f32(1, 2, 3, 4), 0, True)"),
+    ("conv2d read-only inputs, epilogue", "conv(x=ro(f32(1, 4, 8, 8)), bias=ro(f32(6)), res=ro(f32(1, 6, 6, 6)), act='gelu')"),
+    ("conv2d no input channels", "conv(x=f32(2, 0, 5, 5), w=f32(3, 0, 3, 3), out=f32(2, 3, 3, 3), bias=f32(3))"),
+    ("conv2d empty batch, huge padding", "conv(x=f32(0, 4, 8, 8), out=f32(0, 6, 2**20 + 6, 6), p=(2**19, 2**19, 0, 0))"),
+    ("conv2d depthwise", "conv(w=f32(8, 1, 3, 3), out=f32(1, 8, 8, 8), p=(1, 1, 1, 1), g=4)"),
+    ("conv_transpose2d empty batch", "convt(x=f32(0, 4, 8, 8), out=f32(0, 6, 10, 10))"),
+    ("conv_transpose2d two groups, stride 2", "convt(w=f32(4, 3, 2, 2), out=f32(1, 6, 16, 16), s=(2, 2), g=2)"),
     ("set_num_threads max", "_core.set_num_threads(1024); _core.set_num_threads(1)"),
     ("resample max, taps -1", "_core.resample(x3, o3, i64(3, 2) - 1, None, i64(1, 2) + 3, None, 'max')"),
     ("resample no taps, empty", "_core.resample(f32(0, 3, 4), f32(0, 2, 2), i64(0, 2), f32(0, 2), i64(0, 2), f32(0, 2), 'sum'); "

@@ -18,6 +18,7 @@ from .pipelines import embed  # noqa: E402
 from .ops import (PackedMatrix, attention, gelu, layer_norm, log_softmax, matmul, relu,  # noqa: E402
                   rms_norm, rope, silu, softmax, swiglu)
 from .ops import adaptive_avg_pool2d, interpolate, max_pool2d  # noqa: E402
+from .ops import conv2d, conv_transpose2d  # noqa: E402
 from .position_encodings import (RandomFourierEncoding, alibi_bias, alibi_slopes,  # noqa: E402
                         sinusoidal_positions)
 from .kv_cache import KVCache  # noqa: E402
@@ -30,7 +31,7 @@ __all__ = [
     "WordPieceTokenizer", "train_wordpiece", "BertModel", "BertOutput", "embed",
     "cosine_similarity", "dot_scores", "top_k_neighbours",
     "softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu", "swiglu",
-    "matmul", "PackedMatrix", "attention",
+    "matmul", "PackedMatrix", "attention", "conv2d", "conv_transpose2d",
     "max_pool2d", "adaptive_avg_pool2d", "interpolate",
     "rope", "sinusoidal_positions", "alibi_slopes", "alibi_bias", "RandomFourierEncoding",
     "KVCache",

@@ -22,7 +22,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 # Modules of cases, in the order `fastattn bench` runs them.
-SUITES = ["softmax", "norm", "activation", "matmul", "attention", "rope", "kv_cache", "resample",
+SUITES = ["softmax", "norm", "activation", "matmul", "attention", "rope", "kv_cache", "conv",
+          "resample",
           "tokenizer", "models", "bert"]
 
 
