@@ -9,8 +9,9 @@ from .bert import bert, bert_mlm_logits, bert_pooler
 from .gpt2 import gpt2
 from .layout import merge_heads, positions_and_mask, split_heads
 from .llama import llama
+from .resnet import resnet
 from .vit import vit, vit_patch_embeddings, vit_position_embeddings
 
 __all__ = ["gpt2", "llama", "bert", "bert_pooler", "bert_mlm_logits", "vit", "vit_patch_embeddings",
-           "vit_position_embeddings", "split_heads",
+           "vit_position_embeddings", "resnet", "split_heads",
            "merge_heads", "positions_and_mask"]
