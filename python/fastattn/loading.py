@@ -37,10 +37,28 @@ _LLAMA = Family("fastattn.models.llama:LlamaConfig", "fastattn.models.llama:buil
                 "fastattn.models.llama:llama_tensor_shapes")
 _BERT = Family("fastattn.models.bert:BertConfig", "fastattn.models.bert:BertModel.from_weights",
                "fastattn.models.bert:bert_tensor_shapes")
+_VIT = Family("fastattn.models.vit:ViTConfig", "fastattn.models.vit:ViTModel.from_weights",
+              "fastattn.models.vit:vit_tensor_shapes")
 
 FAMILIES: dict[str, Family] = {
     "gpt2": _GPT2, "llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA, "bert": _BERT,
+    "vit": _VIT,
 }
+
+# A timm checkpoint's config.json has no model_type; its `architecture` names the model. Those
+# starting with these prefixes are read by the "vit" family (fastattn.models.vit.config).
+TIMM_FAMILIES = {"vit_": "vit", "deit_": "vit"}
+
+
+def model_type_of(raw: dict, where: str = "(dict)") -> str:
+    """config.json's model_type, or the family of a timm config's `architecture`; ValueError
+    (naming the key) when neither is there."""
+    architecture = raw.get("architecture")
+    if "model_type" not in raw and isinstance(architecture, str):
+        for start, model_type in TIMM_FAMILIES.items():
+            if architecture.startswith(start):
+                return model_type
+    return JsonFields(raw, where).get("model_type", "str")
 
 
 def _resolve(entry):
@@ -87,7 +105,7 @@ def load_config(path_or_dict):
     else:
         raise TypeError(f"load_config: expected a path or a dict, got "
                         f"{type(path_or_dict).__name__}")
-    model_type = JsonFields(raw, where).get("model_type", "str")
+    model_type = model_type_of(raw, where)
     if model_type not in FAMILIES:
         from .models.config import ModelConfig
         return ModelConfig.from_dict(raw)

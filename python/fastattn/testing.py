@@ -51,8 +51,8 @@ def random_checkpoint(config, seed=0, *, std=0.02, bias_std: float = 0.0,
     ``schema_options`` go to the family's schema (``prefix``, ``lm_head``; BERT's ``pooler``,
     ``mlm``, ``nsp``, ...); the init as in random_tensors."""
     from .io.json_fields import config_dict
-    from .loading import family_part
+    from .loading import family_part, model_type_of
     raw = config_dict(config)
-    shapes = family_part(raw.get("model_type"), "tensor_shapes")(raw, **schema_options)
+    shapes = family_part(model_type_of(raw), "tensor_shapes")(raw, **schema_options)
     return random_tensors(shapes, seed, std=std, bias_std=bias_std, gain_std=gain_std)
 

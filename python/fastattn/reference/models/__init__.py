@@ -9,6 +9,7 @@ from .bert import bert, bert_mlm_logits, bert_pooler
 from .gpt2 import gpt2
 from .layout import merge_heads, positions_and_mask, split_heads
 from .llama import llama
+from .vit import vit
 
-__all__ = ["gpt2", "llama", "bert", "bert_pooler", "bert_mlm_logits", "split_heads",
+__all__ = ["gpt2", "llama", "bert", "bert_pooler", "bert_mlm_logits", "vit", "split_heads",
            "merge_heads", "positions_and_mask"]
