@@ -39,10 +39,13 @@ _BERT = Family("fastattn.models.bert:BertConfig", "fastattn.models.bert:BertMode
                "fastattn.models.bert:bert_tensor_shapes")
 _VIT = Family("fastattn.models.vit:ViTConfig", "fastattn.models.vit:ViTModel.from_weights",
               "fastattn.models.vit:vit_tensor_shapes")
+_RESNET = Family("fastattn.models.resnet:ResNetConfig",
+                 "fastattn.models.resnet:ResNetModel.from_weights",
+                 "fastattn.models.resnet:resnet_tensor_shapes", layers="num_blocks")
 
 FAMILIES: dict[str, Family] = {
     "gpt2": _GPT2, "llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA, "bert": _BERT,
-    "vit": _VIT,
+    "vit": _VIT, "resnet": _RESNET,
 }
 
 # A timm checkpoint's config.json has no model_type; its `architecture` names the model. Those

@@ -19,8 +19,9 @@ def random_tensors(shapes: dict, seed=0, *, std=0.02, bias_std: float = 0.0,
     """Random float32 arrays for a ``name -> shape`` list, drawn in the list's order.
 
     ``seed``: an int or a numpy Generator (drawn from, so a test's generator goes on).
-    Names ending in ".bias": N(0, bias_std^2) (zeros for 0); other 1-D tensors (norm gains):
-    1 + N(0, gain_std^2); the rest: N(0, std^2), ``std`` a number or a function
+    Names ending in ".bias" and BatchNorm's ".running_mean": N(0, bias_std^2) (zeros for 0);
+    BatchNorm's ".running_var": exp(N(0, gain_std^2)) (> 0; ones for 0); other 1-D tensors
+    (norm gains): 1 + N(0, gain_std^2); the rest: N(0, std^2), ``std`` a number or a function
     (name, shape) -> number (e.g. 1 / sqrt(fan_in))."""
     rng = np.random.default_rng(seed)
 
@@ -33,8 +34,10 @@ def random_tensors(shapes: dict, seed=0, *, std=0.02, bias_std: float = 0.0,
 
     tensors = {}
     for name, shape in shapes.items():
-        if name.endswith(".bias"):
+        if name.endswith((".bias", ".running_mean")):
             tensors[name] = normal(shape, bias_std)
+        elif name.endswith(".running_var"):   # BatchNorm variances, > 0: exp(N(0, gain_std^2))
+            tensors[name] = np.exp(normal(shape, gain_std))
         elif len(shape) == 1:
             tensors[name] = normal(shape, gain_std)
             tensors[name] += 1
