@@ -168,12 +168,22 @@ def build(data, name):
             c.arr((b, hq, t, d), writable=True, contiguous=True)
             length = t + small(data, 0, s - t)
             c.val(length), c.val(data.draw(st.sampled_from([0, 1, s - t + 1]))), c.val(0.5)
+    elif name == "resample":
+        p, h, w = small(data, 0, 3), small(data, 1, 9), small(data, 1, 9)
+        oh, ow, ky, kx = small(data, 0, 9), small(data, 0, 9), small(data, 0, 4), small(data, 0, 4)
+        reduce = data.draw(st.sampled_from(["sum", "max"]))
+        c.arr((p, h, w), contiguous=True), c.arr((p, oh, ow), writable=True, contiguous=True)
+        for n, size, k in ((oh, h, ky), (ow, w, kx)):
+            seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+            c.val(np.random.default_rng(seed).integers(-1, size, (n, k), dtype=np.int64))
+            c.arr((n, k), contiguous=True) if reduce == "sum" else c.val(None)
+        c.val(reduce)
     return c
 
 
 ENTRY_POINTS = ["softmax", "layer_norm", "rms_norm", "activation", "vector_math", "swiglu",
                 "matmul", "matmul_2d", "matmul_pack_b", "matmul_packed", "attention", "rope",
-                "kv_append", "kv_attend"]
+                "kv_append", "kv_attend", "resample"]
 
 INT_EXTREMES = [-1, -2, 2**31, 2**31 - 1, 2**32 + 1, 2**62, 2**63 - 1, -2**63, 2**64]
 FLOAT_EXTREMES = [float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e39, -1e39, 5e-324]

@@ -45,6 +45,11 @@ buf = f32(64)
 q4, k4, v4 = f32(1, 2, 3, 4), f32(1, 1, 5, 4), f32(1, 1, 5, 4)
 store = f32(1, 1, 1, 8, 4)
 packed_34 = f32(-(-4 // nr) * nr * 3)   # a (3, 4) b packed
+
+def i64(*shape):
+    return np.zeros(shape, np.int64)
+
+x3, o3 = f32(2, 3, 4), f32(2, 2, 2)   # resample: 2 planes 3 x 4 -> 2 x 2, one tap per axis
 """
 
 # (name, call, expected message regex or None). Every call must raise TypeError or ValueError.
@@ -264,6 +269,62 @@ HOSTILE = [
      r"out is read-only"),
     ("kv_attend heads", "_core.kv_attend(f32(1, 1, 2, 8, 4), f32(1, 1, 2, 8, 4), 0, f32(1, 3, 1, 4), f32(1, 3, 1, 4), 1, 0, 1.0)",
      r"q has shape"),
+    # resample (max_pool2d, adaptive_avg_pool2d, interpolate): tap tables checked entry by entry
+    ("resample list x", "_core.resample([[[0.0]]], o3, i64(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"resample: x must be a numpy.ndarray, got list"),
+    ("resample 4-D x", "_core.resample(x3[None], o3, i64(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"x must be 3-D"),
+    ("resample float64 x", "_core.resample(x3.astype(np.float64), o3, i64(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"x must be float32"),
+    ("resample strided x", "_core.resample(f32(2, 3, 8)[..., ::2], o3, i64(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"x must be C-contiguous"),
+    ("resample planes", "_core.resample(x3, f32(3, 2, 2), i64(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"expected 2 planes"),
+    ("resample read-only out", "_core.resample(x3, ro(f32(2, 2, 2)), i64(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"out is read-only"),
+    ("resample out overlaps x", "[_core.resample(b[:24].reshape(2, 3, 4), b[16:24].reshape(2, 2, 2), i64(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 'sum') for b in [f32(24)]]",
+     r"out overlaps x"),
+    ("resample out overlaps weight", "[_core.resample(x3, o, i64(2, 1), o[0], i64(1, 1), f32(1, 1), 'sum') for o in [f32(2, 2, 1)]]",
+     r"out overlaps row_weight"),
+    ("resample out is weight", "[_core.resample(x3, o.reshape(2, 2, 2), i64(2, 1), f32(2, 1), i64(2, 4), o.reshape(2, 4), 'sum') for o in [f32(8)]]",
+     r"out overlaps col_weight"),
+    ("resample index float", "_core.resample(x3, o3, f32(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"row_index must be int64"),
+    ("resample index int32", "_core.resample(x3, o3, i64(2, 1), f32(2, 1), np.zeros((2, 1), np.int32), f32(2, 1), 'sum')",
+     r"col_index must be int64"),
+    ("resample index big-endian", "_core.resample(x3, o3, i64(2, 1).astype('>i8'), f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"row_index must be int64 \(native byte order\)"),
+    ("resample index list", "_core.resample(x3, o3, [[0], [0]], f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"row_index must be a numpy.ndarray"),
+    ("resample index 1-D", "_core.resample(x3, o3, i64(2), f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"row_index must be 2-D"),
+    ("resample index rows", "_core.resample(x3, o3, i64(3, 1), f32(3, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"row_index has shape \(3, 1\), expected 2 rows"),
+    ("resample index = H", "_core.resample(x3, o3, i64(2, 1) + 3, f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"row_index holds 3, expected indices in \[-1, 3\)"),
+    ("resample index -2", "_core.resample(x3, o3, i64(2, 1), f32(2, 1), i64(2, 1) - 2, f32(2, 1), 'sum')",
+     r"col_index holds -2"),
+    ("resample index 2**62", "_core.resample(x3, o3, i64(2, 1) + 2**62, f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"holds 4611686018427387904"),
+    ("resample index -2**63", "_core.resample(x3, o3, np.full((2, 1), -2**63, np.int64), None, i64(2, 1), None, 'max')",
+     r"row_index holds"),
+    ("resample index strided", "_core.resample(x3, o3, i64(2, 2)[:, ::2], f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"row_index must be C-contiguous"),
+    ("resample index misaligned", "_core.resample(x3, o3, np.frombuffer(bytes(17), np.int64, 2, 1).reshape(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 'sum')",
+     r"row_index must be aligned"),
+    ("resample weight shape", "_core.resample(x3, o3, i64(2, 1), f32(2, 2), i64(2, 1), f32(2, 1), 'sum')",
+     r"row_weight has shape \(2, 2\)"),
+    ("resample weight float64", "_core.resample(x3, o3, i64(2, 1), f32(2, 1), i64(2, 1), np.ones((2, 1)), 'sum')",
+     r"col_weight must be float32"),
+    ("resample weight strided", "_core.resample(x3, o3, i64(2, 1), f32(2, 2)[:, :1], i64(2, 1), f32(2, 1), 'sum')",
+     r"row_weight must be C-contiguous"),
+    ("resample weight missing", "_core.resample(x3, o3, i64(2, 1), None, i64(2, 1), f32(2, 1), 'sum')",
+     r"row_weight is required for reduce='sum'"),
+    ("resample weight with max", "_core.resample(x3, o3, i64(2, 1), None, i64(2, 1), f32(2, 1), 'max')",
+     r"col_weight must be None for reduce='max'"),
+    ("resample reduce name", "_core.resample(x3, o3, i64(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 'mean')",
+     r"reduce must be 'sum' or 'max', got 'mean'"),
+    ("resample reduce int", "_core.resample(x3, o3, i64(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 1)", None),
 ]
 
 # The fast 2-D matmul entry returns None for anything it does not handle (fastattn.ops.matmul
@@ -303,6 +364,10 @@ VALID = [
     ("attention Dv = 0, weights", "_core.attention(q4, k4, f32(1, 1, 5, 0), f32(1, 2, 3, 0), None, False, 0, 1.0, f32(1, 2, 3, 5))"),
     ("rope rot 0", "_core.rope(q4, f32(1, 3, 0), f32(1, 3, 0), f32(1, 2, 3, 4), 0, True)"),
     ("set_num_threads max", "_core.set_num_threads(1024); _core.set_num_threads(1)"),
+    ("resample max, taps -1", "_core.resample(x3, o3, i64(2, 3) - 1, None, i64(2, 1) + 3, None, 'max')"),
+    ("resample no taps, empty", "_core.resample(f32(0, 3, 4), f32(0, 2, 2), i64(2, 0), f32(2, 0), i64(2, 0), f32(2, 0), 'sum'); "
+     "_core.resample(x3, f32(2, 0, 5), i64(0, 2), f32(0, 2), i64(5, 1) - 1, f32(5, 1), 'sum')"),
+    ("resample broadcast read-only x", "_core.resample(ro(f32(2, 3, 4)), o3, i64(2, 1), f32(2, 1), i64(2, 1), f32(2, 1), 'sum')"),
 ]
 
 RUNNER = """

@@ -17,6 +17,7 @@ from .models.bert import BertModel, BertOutput  # noqa: E402
 from .pipelines import embed  # noqa: E402
 from .ops import (PackedMatrix, attention, gelu, layer_norm, log_softmax, matmul, relu,  # noqa: E402
                   rms_norm, rope, silu, softmax, swiglu)
+from .ops import adaptive_avg_pool2d, interpolate, max_pool2d  # noqa: E402
 from .position_encodings import (RandomFourierEncoding, alibi_bias, alibi_slopes,  # noqa: E402
                         sinusoidal_positions)
 from .kv_cache import KVCache  # noqa: E402
@@ -30,6 +31,7 @@ __all__ = [
     "cosine_similarity", "dot_scores", "top_k_neighbours",
     "softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu", "swiglu",
     "matmul", "PackedMatrix", "attention",
+    "max_pool2d", "adaptive_avg_pool2d", "interpolate",
     "rope", "sinusoidal_positions", "alibi_slopes", "alibi_bias", "RandomFourierEncoding",
     "KVCache",
     "available_isas", "get_isa", "set_isa", "use_isa",
