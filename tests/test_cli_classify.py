@@ -5,26 +5,16 @@ import re
 import numpy as np
 import pytest
 
-import fastattn
 from fastattn.cli import main
-
-VIT = {"model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": 32,
-       "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
-       "hidden_act": "gelu", "layer_norm_eps": 1e-12, "image_size": 32, "patch_size": 8,
-       "num_channels": 3, "qkv_bias": True,
-       "id2label": {str(i): f"class {i}" for i in range(5)}}
+from test_image_classification import write_tiny_vit
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     pytest.importorskip("PIL")
-    pytest.importorskip("fastattn.models.vit")
     from PIL import Image
-
-    from fastattn.testing import random_checkpoint
     root = tmp_path_factory.mktemp("cli-classify")
-    model_dir = root / "vit"
-    fastattn.save_checkpoint(model_dir, VIT, random_checkpoint(VIT, 0, std=0.2, bias_std=0.1))
+    model_dir = write_tiny_vit(root / "vit")
     rng = np.random.default_rng(0)
     images = []
     for i, size in enumerate(((40, 52), (32, 32))):

@@ -187,16 +187,22 @@ VIT = {"model_type": "vit", "architectures": ["ViTForImageClassification"], "hid
        "id2label": {str(i): f"class {i}" for i in range(5)}}
 
 
-@pytest.fixture(scope="module")
-def vit_dir(tmp_path_factory):
+def write_tiny_vit(directory, preprocessor=None):
+    """A random tiny ViT checkpoint (and, given, its preprocessor_config.json) in
+    ``directory``; std 0.2 so that the logits differ visibly between images."""
     pytest.importorskip("fastattn.models.vit")
     from fastattn.testing import random_checkpoint
-    directory = tmp_path_factory.mktemp("tiny-vit")
     fastattn.save_checkpoint(directory, VIT, random_checkpoint(VIT, 0, std=0.2, bias_std=0.1))
-    (directory / "preprocessor_config.json").write_text(json.dumps(
-        {"image_processor_type": "ViTImageProcessor", "size": {"height": 32, "width": 32},
-         "resample": 3, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]}))
+    if preprocessor is not None:
+        (directory / "preprocessor_config.json").write_text(json.dumps(preprocessor))
     return directory
+
+
+@pytest.fixture(scope="module")
+def vit_dir(tmp_path_factory):
+    return write_tiny_vit(tmp_path_factory.mktemp("tiny-vit"), {
+        "image_processor_type": "ViTImageProcessor", "size": {"height": 32, "width": 32},
+        "resample": 3, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]})
 
 
 def test_end_to_end_tiny_vit(vit_dir):

@@ -318,6 +318,9 @@ def test_processor_defaults_without_a_preprocessor_file(tmp_path):
         256, (224, 224), (0.485, 0.456, 0.406))
     with pytest.raises(FileNotFoundError, match="preprocessor_config.json"):
         ImageProcessor.from_pretrained(tmp_path / "missing")
+    (vit_dir / "preprocessor_config.json").write_text("{")
+    with pytest.raises(ValueError, match="not valid UTF-8 JSON"):
+        ImageProcessor.from_pretrained(vit_dir)
 
 
 def test_processor_inputs_and_errors(tmp_path):

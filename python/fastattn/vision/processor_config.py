@@ -17,10 +17,10 @@ timm (transforms_imagenet_eval; torchvision's Resize and CenterCrop on a PIL ima
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 
+from ..io.json_fields import read_json_object
 from .processor import (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, IMAGENET_STANDARD_MEAN,
                         IMAGENET_STANDARD_STD)
 from .resize import PIL_RESAMPLE_CODES, resample_name
@@ -154,26 +154,15 @@ def processor_from_dir(cls, model_dir):
     model_dir = os.fspath(model_dir)
     path = os.path.join(model_dir, "preprocessor_config.json")
     if os.path.isfile(path):
-        return from_hf_dict(cls, _read_json(path), origin=path)
+        return from_hf_dict(cls, read_json_object(path, "image processor"), origin=path)
     path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"ImageProcessor.from_pretrained: {model_dir!r} has neither "
                                 "preprocessor_config.json nor config.json")
-    config = _read_json(path)
+    config = read_json_object(path, "image processor")
     if config.get("pretrained_cfg"):
         return from_timm_cfg(cls, config["pretrained_cfg"], origin=f"{path} pretrained_cfg")
     return defaults_for(cls, config.get("model_type", "vit"), config.get("image_size"), path)
-
-
-def _read_json(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
 
 
 def _per_channel(values) -> tuple[float, ...]:
