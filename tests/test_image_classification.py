@@ -225,3 +225,18 @@ def test_end_to_end_tiny_vit(vit_dir):
     assert delegate == classify(clf.model, images[1], top_k=2)
     heat = clf.explain(images[0])
     assert heat.shape == (32, 32) and 0.0 <= heat.min() and heat.max() == 1.0
+
+
+def test_timm_checkpoint_uses_its_pretrained_cfg(tmp_path):
+    pytest.importorskip("fastattn.models.vit")
+    from test_vit import timm_config, to_timm, vit_config, vit_tensors
+    fastattn.save_checkpoint(tmp_path, timm_config(), to_timm(vit_tensors(vit_config())))
+    clf = ImageClassifier.from_pretrained(tmp_path)
+    # timm's eval transform for input 32, crop_pct 0.9: shortest edge floor(32 / 0.9) = 35,
+    # torchvision's center crop 32, bicubic
+    assert (clf.processor.shortest_edge, clf.processor.crop_size, clf.processor.crop_rounding,
+            clf.processor.resample) == (35, (32, 32), "round", "bicubic")
+    img = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    # the model's own delegate reads the same pretrained_cfg from model.config
+    assert clf.model.classify(img, top_k=2) == clf.classify(img, top_k=2)
+    assert clf.explain(img, "cls", head=0).shape == (32, 32)
