@@ -14,7 +14,7 @@ import pytest
 
 from fastattn.vision import (ImageProcessor, center_crop, load_image, rescale_and_normalize,
                              resize, resize_shortest_edge, shortest_edge_size, to_batch)
-from fastattn.vision.resize import PIL_RESAMPLE_CODES, filter_weights
+from fastattn.vision.resampling import PIL_RESAMPLE_CODES, filter_weights
 
 MODES = ["nearest", "bilinear", "bicubic", "box", "hamming", "lanczos"]
 CODES = {name: code for code, name in PIL_RESAMPLE_CODES.items()}

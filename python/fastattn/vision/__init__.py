@@ -1,7 +1,7 @@
 """Image preprocessing for the vision models: what happens between an image file and a
 model's ``pixel_values`` (N, C, H, W) float32.
 
-- resize: Pillow-exact resampling (``resize``, ``resize_shortest_edge``; bilinear, bicubic,
+- resampling: Pillow-exact resizing (``resize``, ``resize_shortest_edge``; bilinear, bicubic,
   nearest, box, hamming, lanczos);
 - transforms: ``center_crop``, ``rescale_and_normalize``, ``to_batch``;
 - processor: ``ImageProcessor`` (a frozen dataclass) read from a checkpoint's
@@ -13,7 +13,7 @@ docs/vision.md says which behaviour is matched, to the pixel.
 """
 from .image_io import as_image, load_image
 from .processor import ImageProcessor
-from .resize import resize, resize_shortest_edge, shortest_edge_size
+from .resampling import resize, resize_shortest_edge, shortest_edge_size
 from .transforms import center_crop, rescale_and_normalize, to_batch
 
 __all__ = ["ImageProcessor", "load_image", "as_image", "resize", "resize_shortest_edge",

@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from .image_io import as_image
-from .resize import RESAMPLE_MODES, resize, shortest_edge_size
+from .resampling import RESAMPLE_MODES, resize, shortest_edge_size
 from .transforms import CROP_ROUNDING, center_crop, rescale_and_normalize, to_batch
 
 IMAGENET_STANDARD_MEAN = (0.5, 0.5, 0.5)
@@ -32,7 +32,7 @@ class ImageProcessor:
     ratio not kept), or, with ``shortest_edge``, the shorter side to that many pixels and
     the longer side ``int(shortest_edge * long / short)``; exactly one of the two when
     ``do_resize``. ``resample``: 'bilinear', 'bicubic', 'nearest', 'box', 'hamming',
-    'lanczos' (Pillow's filters, reproduced exactly for uint8 images: vision/resize.py).
+    'lanczos' (Pillow's filters, reproduced exactly for uint8 images: vision/resampling.py).
     ``crop_rounding`` places an odd-margin crop as transformers ('floor') or torchvision /
     timm ('round') do. ``origin`` says where the settings came from (for messages)."""
 

@@ -23,7 +23,7 @@ import os
 from ..io.json_fields import read_json_object
 from .processor import (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, IMAGENET_STANDARD_MEAN,
                         IMAGENET_STANDARD_STD)
-from .resize import PIL_RESAMPLE_CODES, resample_name
+from .resampling import PIL_RESAMPLE_CODES, resample_name
 
 # Class defaults that matter when a key is missing from preprocessor_config.json
 # (transformers 5: ViTImageProcessor, ConvNextImageProcessor, DeiTImageProcessor).

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .resize import _check_image, _check_size
+from .resampling import check_image, check_size
 
 # Where a center crop starts when (image - crop) is odd:
 #   "floor": transformers' center_crop, top = (H - h) // 2, and an image smaller than the crop
@@ -35,8 +35,8 @@ def center_crop(image: np.ndarray, size, rounding: str = "floor") -> np.ndarray:
     both transformers and torchvision pad. ``rounding`` ('floor' for transformers, 'round'
     for torchvision/timm) places the window when the margin is odd (CROP_ROUNDING)."""
     op = "center_crop"
-    image = _check_image(op, image)
-    height, width = _check_size(op, size)
+    image = check_image(op, image)
+    height, width = check_size(op, size)
     if rounding not in CROP_ROUNDING:
         raise ValueError(f"{op}: rounding must be 'floor' or 'round', got {rounding!r}")
     top = _crop_start(image.shape[0], height, rounding)

@@ -31,7 +31,6 @@ widest window); a pass is ``taps`` gathers-and-multiply-adds over the whole imag
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 # Pillow's PRECISION_BITS for 8-bit images: 32 - 8 (pixel) - 2 (headroom for negative lobes).
@@ -128,8 +127,8 @@ def _filter_rows(image: np.ndarray, n_out: int, mode: str) -> np.ndarray:
     out_shape = (n_out,) + image.shape[1:]
     bshape = (n_out,) + (1,) * (image.ndim - 1)       # a weight column over the other axes
     if image.dtype == np.uint8:
-        # int32 as Pillow: |acc| <= 255 * sum|k| * 2^22 < 2^31 for every filter here
-        # (sum|k| <= 1.3 for lanczos, the widest negative lobes).
+        # int32, the same arithmetic as Pillow's: |acc| <= 255 * sum|k| * 2^22 = 1.7e9 < 2^31
+        # with sum|k| <= 1.58 (lanczos on a window cut by the image edge; bicubic <= 1.27).
         k = _fixed_point(w)
         acc = np.full(out_shape, 1 << (_PRECISION_BITS - 1), np.int32)
     else:
@@ -170,9 +169,9 @@ def resize(image: np.ndarray, size, resample: str = "bilinear") -> np.ndarray:
     float32). ``resample``: 'nearest', 'bilinear', 'bicubic', 'box', 'hamming', 'lanczos' or
     a PIL resampling code (0-5)."""
     op = "resize"
-    image = _check_image(op, image)
+    image = check_image(op, image)
     resample = resample_name(op, resample)
-    height, width = _check_size(op, size)
+    height, width = check_size(op, size)
     if resample == "nearest":
         def one_pass(x, axis, n):
             return _nearest_axis(x, axis, n)
@@ -203,7 +202,7 @@ def resize_shortest_edge(image: np.ndarray, shortest_edge: int,
                          resample: str = "bilinear") -> np.ndarray:
     """``image`` resized so that its shorter side is ``shortest_edge`` (aspect ratio kept,
     see ``shortest_edge_size``): Hugging Face's ``size={"shortest_edge": S}``."""
-    image = _check_image("resize_shortest_edge", image)
+    image = check_image("resize_shortest_edge", image)
     if not (isinstance(shortest_edge, (int, np.integer)) and not isinstance(shortest_edge, bool)
             and shortest_edge >= 1):
         raise ValueError(f"resize_shortest_edge: shortest_edge must be an int >= 1, "
@@ -225,7 +224,9 @@ def resample_name(op: str, resample) -> str:
     return resample
 
 
-def _check_image(op: str, image) -> np.ndarray:
+def check_image(op: str, image) -> np.ndarray:
+    """``image`` if it is an (H, W, C) or (H, W) uint8 or floating array of at least 1x1;
+    TypeError / ValueError naming ``op`` otherwise."""
     if not isinstance(image, np.ndarray):
         raise TypeError(f"{op}: image must be a numpy.ndarray (H, W, C) or (H, W), "
                         f"got {type(image).__name__}")
@@ -239,7 +240,8 @@ def _check_image(op: str, image) -> np.ndarray:
     return image
 
 
-def _check_size(op: str, size) -> tuple[int, int]:
+def check_size(op: str, size) -> tuple[int, int]:
+    """``size`` as (height, width), two ints >= 1; ValueError naming ``op`` otherwise."""
     try:
         height, width = size
     except (TypeError, ValueError):
