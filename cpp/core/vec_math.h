@@ -50,7 +50,8 @@ inline Vec exp(Vec x) {
 // instruction by instruction. Why: the exact GELU is one dependency chain of ~30 operations
 // (~110 cycles of latency, a division among them); out-of-order hardware overlaps only the
 // 2-3 copies its scheduler holds, so one Vec at a time runs at a third of the FMA ports'
-// throughput. Interleaving N = 4 copies in the source fills the ports (activation.cpp).
+// throughput. Interleaving N = 4-8 copies in the source fills the ports (activation.cpp,
+// the matmul epilogue).
 template <int N>
 struct VecN {
   Vec v[N];
