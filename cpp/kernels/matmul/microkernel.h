@@ -70,6 +70,21 @@ inline Vec finish(Vec x, const TileEpilogue& te, int i, int j, int cnt) {
   return x;
 }
 
+// The same for a whole tile row of NV vectors at once (full tiles): the exact GELU's long
+// dependency chain then runs NV copies interleaved (VecN, core/vec_math.h) instead of one at a
+// time; per lane the same operations as finish(), so the same bits.
+template <int NV>
+inline VecN<NV> finish_row(VecN<NV> x, const TileEpilogue& te, int i) {
+  if (te.bias) x = x + VecN<NV>::load(te.bias);
+  if (te.act == Activation::gelu) {
+    x = gelu_exact(x);
+  } else if (te.act != Activation::none) {
+    for (int v = 0; v < NV; ++v) x.v[v] = apply_activation(te.act, x.v[v]);
+  }
+  if (te.residual) x = x + VecN<NV>::load(te.residual + i * te.ldr);
+  return x;
+}
+
 // C[m x n] (+)= A_sliver (MR x kc) @ B_sliver (kc x NR), then (if te) the epilogue.
 // The accumulators start at zero; with `accumulate` (C holds the sum of the previous K blocks)
 // C is added once at the end, its lines prefetched before the k loop so the load is free (a
@@ -107,14 +122,14 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
 
   if (m == MR && n == NR) {
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < MR; ++i) {
+      VecN<NV> x;
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
-        Vec x = acc[i][v];
-        if (accumulate) x = x + Vec::load(c + i * ldc + v * W);
-        if (te) x = finish(x, *te, i, v * W, W);
-        x.store(c + i * ldc + v * W);
-      }
+      for (int v = 0; v < NV; ++v) x.v[v] = acc[i][v];
+      if (accumulate) x = x + VecN<NV>::load(c + i * ldc);
+      if (te) x = finish_row(x, *te, i);
+      x.store(c + i * ldc);
+    }
     return;
   }
 #pragma GCC unroll 16
