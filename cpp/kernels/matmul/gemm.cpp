@@ -16,7 +16,8 @@
 // C element gets the same operations in every partition: bits independent of the thread count.
 //
 // Small products skip the team (one thread), M <= 4 goes to the GEMV path (gemv.cpp), and a
-// batch of small products runs one product per thread.
+// batch of small products runs one product per thread. A pre-packed B (PackedMatrix) with M > 4
+// takes gemm_prepacked below: no B to pack, so no barrier per K block.
 #include <atomic>
 #include <cstring>
 
