@@ -1,4 +1,4 @@
-"""pytest-benchmark: matmul (square, batched, GEMV, prefill, fused Linear) vs numpy."""
+"""pytest-benchmark: matmul (square, batched, GEMV, prefill, fused Linear + GELU) vs numpy."""
 import pytest
 from conftest import params_for, run_case
 

@@ -52,7 +52,7 @@ python -m pytest -q -p no:cacheprovider --capture=sys \
   tests/test_boundary.py tests/test_fuzz_*.py tests/test_safetensors.py \
   tests/test_checkpoint.py tests/test_loading.py tests/test_kv_cache.py tests/test_attention.py \
   tests/test_matmul.py tests/test_softmax.py tests/test_norm.py tests/test_activation.py \
-  tests/test_rope.py tests/test_resample.py tests/test_resample_interpolate.py \
+  tests/test_rope.py tests/test_resample.py tests/test_resample_interpolate.py tests/test_conv.py \
   tests/test_layout.py tests/test_validate.py \
   --deselect tests/test_attention.py::test_memory_does_not_grow_with_lq_times_lk \
   --deselect tests/test_fuzz_alignment.py::test_kernels_get_aligned_arrays \

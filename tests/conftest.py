@@ -45,6 +45,20 @@ def max_rel_error(actual, expected, floor=0.0):
     return float(np.max(err)) if err.size else 0.0
 
 
+def assert_classify_matches_logits(model, pixel_values, top_k=3):
+    """model.classify on a preprocessed batch gives, per image, the top_k labels of
+    softmax(logits) in order ("class i" labels) with their probabilities."""
+    top = model.classify(pixel_values, top_k=top_k)     # a preprocessed batch goes in as it is
+    logits = model(pixel_values).logits.astype(np.float64)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    for row, probs in zip(top, p):
+        order = np.argsort(-probs)[:top_k]
+        assert [label for label, _ in row] == [f"class {i}" for i in order]
+        # a float32 softmax of a few O(1) logits: a few ulps
+        np.testing.assert_allclose([q for _, q in row], probs[order], rtol=1e-5)
+
+
 # -- small random checkpoints: (config.json dict, Hugging Face-named float32 tensors) ----------
 
 # N(0, 0.2^2) for every tensor, norm gains 1 + N(0, 0.2^2): large enough that a wrong layout,

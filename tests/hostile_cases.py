@@ -168,6 +168,16 @@ def build(data, name):
             c.arr((b, hq, t, d), writable=True, contiguous=True)
             length = t + small(data, 0, s - t)
             c.val(length), c.val(data.draw(st.sampled_from([0, 1, s - t + 1]))), c.val(0.5)
+    elif name == "resample":
+        p, h, w = small(data, 0, 3), small(data, 1, 9), small(data, 1, 9)
+        oh, ow, ky, kx = small(data, 0, 9), small(data, 0, 9), small(data, 0, 4), small(data, 0, 4)
+        reduce = data.draw(st.sampled_from(["sum", "max"]))
+        c.arr((p, h, w), contiguous=True), c.arr((p, oh, ow), writable=True, contiguous=True)
+        for n, size, k in ((oh, h, ky), (ow, w, kx)):
+            seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+            c.val(np.random.default_rng(seed).integers(-1, size, (k, n), dtype=np.int64))
+            c.arr((k, n), contiguous=True) if reduce == "sum" else c.val(None)
+        c.val(reduce)
     elif name in ("conv2d", "conv_transpose2d"):
         n, g = small(data, 0, 2), small(data, 1, 2)
         c_in, per_out = g * small(data, 0 if name == "conv2d" else 1, 3), small(data, 1, 3)
@@ -202,22 +212,12 @@ def build(data, name):
             c.arr((n, g * per_out, oh, ow), writable=True, contiguous=True)
             for p in (sh, sw, ph, pw, oph, opw, dh, dw, g):
                 c.val(p)
-    elif name == "resample":
-        p, h, w = small(data, 0, 3), small(data, 1, 9), small(data, 1, 9)
-        oh, ow, ky, kx = small(data, 0, 9), small(data, 0, 9), small(data, 0, 4), small(data, 0, 4)
-        reduce = data.draw(st.sampled_from(["sum", "max"]))
-        c.arr((p, h, w), contiguous=True), c.arr((p, oh, ow), writable=True, contiguous=True)
-        for n, size, k in ((oh, h, ky), (ow, w, kx)):
-            seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
-            c.val(np.random.default_rng(seed).integers(-1, size, (k, n), dtype=np.int64))
-            c.arr((k, n), contiguous=True) if reduce == "sum" else c.val(None)
-        c.val(reduce)
     return c
 
 
 ENTRY_POINTS = ["softmax", "layer_norm", "rms_norm", "activation", "vector_math", "swiglu",
                 "matmul", "matmul_2d", "matmul_pack_b", "matmul_packed", "attention", "rope",
-                "kv_append", "kv_attend", "conv2d", "conv_transpose2d", "resample"]
+                "kv_append", "kv_attend", "resample", "conv2d", "conv_transpose2d"]
 
 INT_EXTREMES = [-1, -2, 2**31, 2**31 - 1, 2**32 + 1, 2**62, 2**63 - 1, -2**63, 2**64]
 FLOAT_EXTREMES = [float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e39, -1e39, 5e-324]

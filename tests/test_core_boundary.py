@@ -45,6 +45,11 @@ buf = f32(64)
 q4, k4, v4 = f32(1, 2, 3, 4), f32(1, 1, 5, 4), f32(1, 1, 5, 4)
 store = f32(1, 1, 1, 8, 4)
 packed_34 = f32(-(-4 // nr) * nr * 3)   # a (3, 4) b packed
+
+def i64(*shape):
+    return np.zeros(shape, np.int64)
+
+x3, o3 = f32(2, 3, 4), f32(2, 2, 2)   # resample: 2 planes 3 x 4 -> 2 x 2, one tap per axis
 cx, cw, cy = f32(1, 4, 8, 8), f32(6, 4, 3, 3), f32(1, 6, 6, 6)   # conv2d 3x3, no padding
 tw, ty = f32(4, 6, 3, 3), f32(1, 6, 10, 10)                      # conv_transpose2d of cx by tw
 
@@ -56,11 +61,6 @@ def conv(x=None, w=None, bias=None, res=None, out=None, s=(1, 1), p=(0, 0, 0, 0)
 def convt(x=None, w=None, bias=None, out=None, s=(1, 1), p=(0, 0), op=(0, 0), d=(1, 1), g=1):
     return _core.conv_transpose2d(cx if x is None else x, tw if w is None else w, bias,
                                   ty if out is None else out, *s, *p, *op, *d, g)
-
-def i64(*shape):
-    return np.zeros(shape, np.int64)
-
-x3, o3 = f32(2, 3, 4), f32(2, 2, 2)   # resample: 2 planes 3 x 4 -> 2 x 2, one tap per axis
 """
 
 # (name, call, expected message regex or None). Every call must raise TypeError or ValueError.

@@ -33,7 +33,7 @@ from fastattn.reference import models as ref
 from fastattn.reference.models.resnet import conv_bn
 from fastattn.testing import random_checkpoint
 
-from conftest import assert_thread_invariant
+from conftest import assert_classify_matches_logits, assert_thread_invariant
 
 REL = 2e-5
 U = 2.0 ** -24   # float32 unit roundoff
@@ -382,17 +382,6 @@ def test_config_json_round_trip(tmp_path, small):
     assert fastattn.load(tmp_path).config == model.config
 
 
-# ------------------------------------------------------------------ classify (branch vision)
+# ------------------------------------------------------------------------------ classify
 def test_classify_delegates_to_the_pipeline(small, rng):
-    pytest.importorskip("fastattn.pipelines.image_classification")
-    model = small[2]
-    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
-    top = model.classify(x, top_k=3)    # a preprocessed batch goes in as it is
-    logits = model(x).logits.astype(np.float64)
-    p = np.exp(logits - logits.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
-    for row, probs in zip(top, p):
-        order = np.argsort(-probs)[:3]
-        assert [label for label, _ in row] == [f"class {i}" for i in order]
-        # a float32 softmax of 7 O(1) logits: a few ulps
-        np.testing.assert_allclose([q for _, q in row], probs[order], rtol=1e-5)
+    assert_classify_matches_logits(small[2], rng.standard_normal((2, 3, 32, 32)).astype(np.float32))

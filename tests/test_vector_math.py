@@ -39,6 +39,8 @@ def test_erfc_max_relative_error(isa):
     y = run("erfc", z).astype(np.float64)
     ref = np.array([math.erfc(v) for v in z.astype(np.float64)])
     rel = np.abs(y - ref) / ref
-    # fit 1.2e-7 + exp 2 ulp + rounding of z^2 (z^2 * 6e-8): bound 4e-7 * (1 + z^2 / 2)
-    assert np.all(rel <= 4e-7 * (1 + z.astype(np.float64) ** 2 / 2)), rel.max()
+    # erfc = t exp(P(w) - z^2): fit 1.2e-8 (1 + z^2) + exp_nonpositive 9.1e-8 + roundings of t,
+    # w, P and the exponent (|z^2| 2^-24, the z^2 term); measured max 2.6e-7 (1 + z^2) on the
+    # baseline path (no FMA), 2.4e-7 with FMA: bound 3e-7 * (1 + z^2), and 6e-7 up to z = 2.
+    assert np.all(rel <= 3e-7 * (1 + z.astype(np.float64) ** 2)), rel.max()
     assert rel[z <= 2].max() < 6e-7

@@ -32,7 +32,7 @@ from fastattn.models.vit import ViTConfig, ViTModel, ViTOutput, vit_tensor_shape
 from fastattn.reference import models as ref
 from fastattn.testing import random_checkpoint, random_tensors
 
-from conftest import assert_thread_invariant
+from conftest import assert_classify_matches_logits, assert_thread_invariant
 
 HIDDEN_ATOL = 4e-5
 LOGIT_ATOL = 4e-5
@@ -473,17 +473,6 @@ def test_schema_lists_what_transformers_saves(tmp_path):
     assert saved == vit_tensor_shapes(fastattn.load_config(tmp_path))
 
 
-# ------------------------------------------------------------------ classify (branch vision)
+# ------------------------------------------------------------------------------ classify
 def test_classify_delegates_to_the_pipeline(small, rng):
-    pytest.importorskip("fastattn.pipelines.image_classification")
-    model = small[0]
-    x = pixels(rng, 2)
-    top = model.classify(x, top_k=3)    # a preprocessed batch goes in as it is
-    logits = model(x).logits.astype(np.float64)
-    p = np.exp(logits - logits.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
-    for row, probs in zip(top, p):
-        order = np.argsort(-probs)[:3]
-        assert [label for label, _ in row] == [f"class {i}" for i in order]
-        # a float32 softmax of 5 O(1) logits: a few ulps
-        np.testing.assert_allclose([q for _, q in row], probs[order], rtol=1e-5)
+    assert_classify_matches_logits(small[0], pixels(rng, 2))

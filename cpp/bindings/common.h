@@ -102,7 +102,7 @@ void bind_matmul(pybind11::module_& m);
 void bind_attention(pybind11::module_& m);
 void bind_rope(pybind11::module_& m);
 void bind_kv_cache(pybind11::module_& m);
-void bind_conv(pybind11::module_& m);
 void bind_resample(pybind11::module_& m);
+void bind_conv(pybind11::module_& m);
 
 }  // namespace fastattn

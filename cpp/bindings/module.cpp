@@ -12,6 +12,6 @@ PYBIND11_MODULE(_core, m) {
   fastattn::bind_attention(m);
   fastattn::bind_rope(m);
   fastattn::bind_kv_cache(m);
-  fastattn::bind_conv(m);
   fastattn::bind_resample(m);
+  fastattn::bind_conv(m);
 }

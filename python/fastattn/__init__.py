@@ -17,8 +17,8 @@ from .models.bert import BertModel, BertOutput  # noqa: E402
 from .pipelines import embed  # noqa: E402
 from .ops import (PackedMatrix, attention, gelu, layer_norm, log_softmax, matmul, relu,  # noqa: E402
                   rms_norm, rope, silu, softmax, swiglu)
-from .ops import conv2d, conv_transpose2d  # noqa: E402
 from .ops import adaptive_avg_pool2d, interpolate, max_pool2d  # noqa: E402
+from .ops import conv2d, conv_transpose2d  # noqa: E402
 from .position_encodings import (RandomFourierEncoding, alibi_bias, alibi_slopes,  # noqa: E402
                         sinusoidal_positions)
 from .kv_cache import KVCache  # noqa: E402

@@ -1,11 +1,13 @@
 """The `fastattn` command: `fastattn bench` runs the benchmarks, `fastattn info` prints what the
 kernels run on, `fastattn generate` continues a prompt with a decoder checkpoint,
 `fastattn embed` searches the lines of a file for the nearest neighbours of a query with
-a BERT-family model, `fastattn analyze` predicts (and measures) what a model costs here."""
+a BERT-family model, `fastattn classify` labels images with a vision checkpoint (and shows
+where a ViT looked), `fastattn analyze` predicts (and measures) what a model costs here."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 # Timed samples per implementation (the median is reported): full runs, and --quick smoke runs.
@@ -117,6 +119,62 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def _rollout_paths(path: str, n: int) -> list[str]:
+    """One output path per image: ``path`` itself for one image, else ``stem-<i>.png``."""
+    if n == 1:
+        return [path]
+    stem, suffix = os.path.splitext(path)
+    return [f"{stem}-{i}{suffix or '.png'}" for i in range(n)]
+
+
+def cmd_classify(args) -> int:
+    import fastattn
+    from fastattn.pipelines.image_classification import ImageClassifier
+
+    if args.top_k < 1:
+        print("fastattn classify: --top-k must be >= 1", file=sys.stderr)
+        return 2
+    if args.rollout and not 0.0 <= args.discard_ratio < 1.0:
+        print("fastattn classify: --discard-ratio must be in [0, 1)", file=sys.stderr)
+        return 2
+    if args.threads:
+        fastattn.set_num_threads(args.threads)
+    try:
+        if args.rollout:
+            from fastattn.plot import require_matplotlib
+            require_matplotlib()   # fail before the work, not after it
+        classifier = ImageClassifier.from_pretrained(args.model_dir, mmap=args.mmap)
+        from fastattn.vision import load_image
+        images = [load_image(path) for path in args.images]
+    except (OSError, ValueError, ImportError) as e:
+        print(f"fastattn classify: {e}", file=sys.stderr)
+        return 2
+    try:
+        results = classifier.classify(images, top_k=args.top_k)
+    except ValueError as e:
+        print(f"fastattn classify: {e}", file=sys.stderr)
+        return 2
+    for n, (path, labels) in enumerate(zip(args.images, results)):
+        if n:
+            print()
+        print(path)
+        for rank, (label, p) in enumerate(labels, start=1):
+            print(f"{rank:3d}  {p:.4f}  {label}")
+    if args.rollout:
+        from fastattn.plot import overlay
+        for path, image, out_path in zip(args.images, images,
+                                         _rollout_paths(args.rollout, len(images))):
+            try:
+                heat = classifier.explain(image, "rollout", head_fusion=args.head_fusion,
+                                          discard_ratio=args.discard_ratio)
+            except ValueError as e:
+                print(f"fastattn classify: --rollout: {e}", file=sys.stderr)
+                return 2
+            overlay(classifier.model_view(image), heat, path=out_path)
+            print(f"# attention rollout of {path}: {out_path}", file=sys.stderr)
+    return 0
+
+
 def cmd_analyze(args) -> int:
     import fastattn
     from fastattn.analysis.report import analyze, scaling_report
@@ -192,6 +250,25 @@ def main(argv=None) -> int:
     e.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
     _add_mmap_flag(e)
     e.set_defaults(func=cmd_embed)
+    c = sub.add_parser("classify", help="label images with a vision checkpoint (ViT, ResNet): "
+                                        "the top-k labels and their probabilities")
+    c.add_argument("model_dir", metavar="MODEL_DIR",
+                   help="model directory: config.json, weights, preprocessor_config.json "
+                        "(or timm's pretrained_cfg in config.json)")
+    c.add_argument("images", nargs="+", metavar="IMAGE", help="image files (read with Pillow)")
+    c.add_argument("--top-k", type=int, default=5, help="labels per image (default 5)")
+    c.add_argument("--rollout", metavar="OUT.png",
+                   help="also write the attention rollout laid over each image as PNG "
+                        "(ViT only; needs matplotlib); with several images OUT-0.png, "
+                        "OUT-1.png, ... in the order given")
+    c.add_argument("--head-fusion", choices=("mean", "max", "min"), default="mean",
+                   help="how --rollout fuses the heads of a layer (default mean)")
+    c.add_argument("--discard-ratio", type=float, default=0.0,
+                   help="--rollout: fraction of the weakest attentions dropped per layer, "
+                        "in [0, 1) (default 0)")
+    c.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
+    _add_mmap_flag(c)
+    c.set_defaults(func=cmd_classify)
     a = sub.add_parser("analyze", help="a model's cost (FLOPs, bytes, memory), its roofline "
                                        "prediction on this machine and the measured time; "
                                        "Chinchilla's compute-optimal model (docs/analysis.md)")

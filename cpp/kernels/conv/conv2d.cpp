@@ -2,11 +2,12 @@
 // B the implicit im2col of the group's input channels (im2col.h), Cout' = Cout / groups,
 // C' = C / groups. The output rows are NCHW's channel planes, so C is written in place.
 //
-// Weights are packed once per call (all groups), then the work is cut into items (image,
-// group, column block; rows too only when that leaves too few items), handed out
-// dynamically; each item packs its B panels once (kc x NB floats, kept in L2) and runs
-// gemm_driver.h's loops over all its rows. The epilogue (bias per output
-// channel, activation, residual) is applied to each tile after its last K block.
+// Weights are packed once per call (all groups; read in place on small maps), then the work
+// is cut into items (image, group, column block; rows too only when that leaves too few
+// items, with B then packed once beforehand and shared), handed out dynamically; each item
+// packs its B panels once (kc x NB floats, kept in L2) and runs gemm_driver.h's loops over
+// all its rows. The epilogue (bias per output channel, activation, residual) is applied to
+// each tile after its last K block.
 //
 // Numerics: each output is one float32 FMA chain per K block of the C' kh kw products,
 // blocks added in order, then + bias, the activation, + residual: |error| <=
@@ -32,7 +33,7 @@ constexpr int64_t kMinItems = 16;
 // Weights read in place (ConvA) when an image has at most 1024 output pixels (32 x 32): then
 // each weight multiplies few pixels and packing it costs as much as the product (measured,
 // one core, batch 1: 2048 -> 512 1x1 on 7 x 7 2.09 -> 1.04 ms, 512 -> 512 3x3 on 7 x 7
-// 7.07 -> 4.58 ms); on large maps the packed slivers (contiguous, no L1 set conflicts
+// 7.07 -> 4.58 ms, before the other changes); on large maps the packed slivers (contiguous, no L1 set conflicts
 // between weight rows) were as fast or faster (256 -> 512 1x1 stride 2 on 56 x 56: 2.06 vs
 // 2.57 ms).
 constexpr int64_t kInPlaceMaxPixels = 1024;

@@ -1,6 +1,6 @@
 // The convolutions' GEMM: C (M x N) = A (M x K) @ B (K x N) on matmul's register-blocked
 // micro-kernel (kernels/matmul/microkernel.h), where A is a weight packed once into MR-row
-// slivers over the whole of K, and B is never materialised: a caller-given packer writes each
+// slivers over the whole of K (or read in place: ConvA), and B is never materialised: a caller-given packer writes each
 // kc x NR panel of B straight from the image (implicit im2col, microkernel.h's panel layout
 // b[k * NR + j], zero-padded past the panel's last column). Kernel translation units only.
 //
@@ -53,8 +53,8 @@ inline bool conv_tile_narrow(int64_t M, int64_t P) {
 // Rows of A per L2 block: matmul's MC (240, a multiple of 4, 6, 8 and 12).
 constexpr int64_t kConvMB = kMC;
 
-// K blocks of at most kKC (256: an NR-column panel of 256 x 32 floats = 32 KiB in L1),
-// balanced (K = 576 -> 3 x 192 rather than 256 + 256 + 64).
+// K blocks of at most matmul's kKC = 256, balanced (K = 576 -> 3 x 192 rather than
+// 256 + 256 + 64): a panel of the wide tile, 192 x 48 floats = 36 KiB, stays in a 48 KiB L1.
 inline int64_t conv_kc(int64_t K) {
   const int64_t blocks = ceil_div(K > 0 ? K : 1, kKC);
   return ceil_div(K > 0 ? K : 1, blocks);

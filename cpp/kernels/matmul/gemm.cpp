@@ -16,7 +16,9 @@
 // C element gets the same operations in every partition: bits independent of the thread count.
 //
 // Small products skip the team (one thread), M <= 4 goes to the GEMV path (gemv.cpp), and a
-// batch of small products runs one product per thread.
+// batch of small products runs one product per thread. A pre-packed B (PackedMatrix) with M > 4
+// takes gemm_prepacked below: no B to pack, so no barrier per K block.
+#include <atomic>
 #include <cstring>
 
 #include "core/memory.h"
@@ -299,6 +301,127 @@ void gemm_packed_small_m(int64_t M, int64_t N, int64_t K, StridedMatrix a, const
   else run(0, ngroups);
 }
 
+// The micro-kernel as a call of its own, packed A or A read in place (see conv/gemm_driver.h:
+// inlined into a large item loop, GCC allocates its accumulators worse).
+#if defined(__GNUC__)
+#define FASTATTN_MATMUL_NOINLINE __attribute__((noinline))
+#else
+#define FASTATTN_MATMUL_NOINLINE
+#endif
+FASTATTN_MATMUL_NOINLINE void packed_tile(int64_t kc, const float* a, const float* b, float* c,
+                                          int64_t ldc, int m, int n, bool accumulate,
+                                          const TileEpilogue* te) {
+  micro_kernel<kMR, kNV>(kc, a, b, c, ldc, m, n, accumulate, te);
+}
+FASTATTN_MATMUL_NOINLINE void direct_tile(int64_t kc, const float* a, int64_t lda, const float* b,
+                                          float* c, int64_t ldc, int n, bool accumulate,
+                                          const TileEpilogue* te) {
+  micro_kernel<kMR, kNV, true>(kc, a, b, c, ldc, kMR, n, accumulate, te, lda, kNR);
+}
+
+// K steps of the pre-packed path's loops: 3 K blocks (768). The sums still run per kKC = 256
+// block exactly as in gemm_blocked (a chain from zero per block, the blocks added to C in k
+// order), so a PackedMatrix gives the same bits as the unpacked call; only the loops around
+// the tiles step by 768: each tile's 3 block calls follow each other while the tile is in L1;
+// with the AVX-512 tile the 768 x 32 B panel (96 KiB) streams from L2 and the 12-row A sliver
+// (36 KiB) stays in the 48 KiB L1. Measured (quiet machine, 2 threads, the eight ViT-B shapes
+// of docs/matmul.md, one block per step): steps 192 / 256 / 384 / 768 / 3072 -> geomean
+// 248 / 261 / 262 / 270 / 272 GFLOP/s.
+constexpr int64_t kPackedStep = 3 * kKC;
+
+// M > 4 against a pre-packed B (PackedMatrix). Nothing of B to pack, so no barrier per K block:
+// work units are (row block, panel) pairs, and a thread takes a run of consecutive units and
+// computes its C tiles over the whole K (the tiles stay in L2 between K steps, the epilogue
+// follows the last block while the tile is in registers).
+//   A: rows contiguous along k (a.cs == 1, every layer's activations) -> full MR-row slivers
+//      read in place (micro_kernel's kDirect: the same operations, so the same bits), only a
+//      partial last sliver packed; otherwise all of A is packed once, by the team, before the
+//      units start (slivers spanning K: sliver s at abuf + s * MR * K, K block pc at + pc * MR).
+//      Packing per unit instead re-packs A for every panel group; packing all of A even with
+//      unit-stride rows cost 35 us of ~1 ms at 197 x 768 @ 768 x 768 and 2 ms of 29 ms at
+//      1576 x 3072 @ 3072 x 768 (measured), reading in place 249-260 against 237-248 GFLOP/s
+//      for the first and 273-278 against 259-266 for the second.
+//   Threads: guided self-scheduling - a run is (units left) / (2 threads) long, at most 8
+//      panels (C tile <= 240 x 256 floats, in L2), shrinking to one unit at the end, so the
+//      threads finish within about one unit of each other. (Fixed groups of 1-2 panels, handed
+//      out dynamically, left one thread idle for 10% of a 197 x 768 @ 768 x 768 product.)
+// K is never split, so who computes a unit never changes its bits.
+void gemm_prepacked(int64_t M, int64_t N, int64_t K, StridedMatrix a, const float* packed,
+                    float* c, int64_t ldc, const MatmulEpilogue& ep, int nt) {
+  constexpr int MR = kMR, NR = kNR;
+  constexpr int64_t kMaxRun = 8;  // panels per run
+  const int64_t nsl = ceil_div(M, MR), npan = ceil_div(N, NR);
+  const bool direct = a.cs == 1;
+  const int64_t s_packed = direct ? M / MR : 0;  // first packed sliver
+  float* abuf = nsl > s_packed
+                    ? matmul_scratch(2, static_cast<std::size_t>((nsl - s_packed) * MR * K))
+                    : nullptr;
+  // Row blocks of <= kMC rows (one K block of them in L2), balanced.
+  int64_t n_rb = ceil_div(nsl, kMC / MR);
+  const int64_t rb = ceil_div(nsl, n_rb);
+  n_rb = ceil_div(nsl, rb);
+  const int64_t units = n_rb * npan;  // unit u: row block u / npan, panel u % npan
+  std::atomic<int64_t> next{0};
+  // Units [u0, u1): per row block met, its panels over the whole K.
+  const auto run = [&](int64_t u0, int64_t u1) {
+    while (u0 < u1) {
+      const int64_t r = u0 / npan, p0 = u0 % npan;
+      const int64_t p1 = u1 - r * npan < npan ? u1 - r * npan : npan;
+      u0 = r * npan + p1;
+      const int64_t s0 = r * rb, s1 = s0 + rb < nsl ? s0 + rb : nsl;
+      for (int64_t k0 = 0; k0 < K; k0 += kPackedStep) {
+        const int64_t k1 = K - k0 < kPackedStep ? K : k0 + kPackedStep;
+        for (int64_t p = p0; p < p1; ++p) {
+          const int64_t j = p * NR;
+          const int n = static_cast<int>(N - j < NR ? N - j : NR);
+          for (int64_t s = s0; s < s1; ++s) {
+            const int64_t i = s * MR;
+            const int m = static_cast<int>(M - i < MR ? M - i : MR);
+            const TileEpilogue te = tile_epilogue(ep, i, j);
+            for (int64_t pc = k0; pc < k1; pc += kKC) {
+              const int64_t kc = k1 - pc < kKC ? k1 - pc : kKC;
+              const bool accumulate = pc > 0, last = pc + kc == K;
+              const float* bp = packed + p * K * NR + pc * NR;
+              if (s < s_packed)
+                direct_tile(kc, a.data + i * a.rs + pc, a.rs, bp, c + i * ldc + j, ldc, n,
+                            accumulate, last ? &te : nullptr);
+              else
+                packed_tile(kc, abuf + (s - s_packed) * MR * K + pc * MR, bp,
+                            c + i * ldc + j, ldc, m, n, accumulate, last ? &te : nullptr);
+            }
+          }
+        }
+      }
+    }
+  };
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+  {
+    if (nsl > s_packed) {
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
+#endif
+      for (int64_t s = s_packed; s < nsl; ++s) {
+        const int64_t i = s * MR;
+        pack_a<MR>(M - i < MR ? M - i : MR, K, a.data + i * a.rs, a.rs, a.cs,
+                   abuf + (s - s_packed) * MR * K);
+      }
+    }
+    for (;;) {
+      int64_t u0 = next.load(std::memory_order_relaxed), len = 0;
+      do {
+        if (u0 >= units) break;
+        len = (units - u0) / (2 * static_cast<int64_t>(nt));
+        if (len < 1) len = 1;
+        if (len > kMaxRun) len = kMaxRun;
+      } while (!next.compare_exchange_weak(u0, u0 + len, std::memory_order_relaxed));
+      if (u0 >= units) break;
+      run(u0, u0 + len < units ? u0 + len : units);
+    }
+  }
+}
+
 void gemm_packed(int64_t M, int64_t N, int64_t K, StridedMatrix a, const float* packed, float* c,
                  int64_t ldc, const MatmulEpilogue& ep) {
   if (M <= 0 || N <= 0) return;
@@ -309,7 +432,7 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, StridedMatrix a, const float* 
     case 2: return gemm_packed_small_m<2>(M, N, K, a, packed, c, ldc, ep, nt);
     case 3: return gemm_packed_small_m<3>(M, N, K, a, packed, c, ldc, ep, nt);
     case 4: return gemm_packed_small_m<4>(M, N, K, a, packed, c, ldc, ep, nt);
-    default: return gemm_blocked(M, N, K, a, {nullptr, 0, 0}, packed, c, ldc, ep, nt);
+    default: return gemm_prepacked(M, N, K, a, packed, c, ldc, ep, nt);
   }
 }
 

@@ -32,4 +32,4 @@ def cases(quick: bool = False):
         "fastattn": lambda: fastattn.gelu(xs, out=outs),
         "numpy": lambda: reference.gelu(xs),
     }, lambda: F.gelu(t["x"][: xs.shape[0]])), bytes=2 * xs.nbytes,
-        goal="(numpy column: math.erfc per element)")
+        goal=">= 1.0x torch (numpy column: math.erfc per element)")

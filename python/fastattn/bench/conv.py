@@ -15,6 +15,7 @@ threads measure the neighbours).
 """
 from __future__ import annotations
 
+import statistics
 import time
 
 import numpy as np
@@ -112,19 +113,22 @@ def cases(quick: bool = False):
         flops=2.0 * 256 * 64 * 4 * 64 * 64, goal=">= 1.0x torch")
 
 
-def cpu_seconds(fn, repeats: int = 7) -> float:
-    """The least CPU time of the calling thread for one call. On a machine shared with other
-    jobs, wall time measures the neighbours too; with one thread both libraries run the work
-    on the calling thread, so its CPU time is the work. (Not the process's CPU time: idle
-    worker threads of other thread pools spinning after their last call would be charged to
-    whoever runs next - measured, torch's 3x3 read 31 ms that way against 17 ms alone.)"""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.thread_time()
+def cpu_seconds(impls: dict, rounds: int = 15) -> dict:
+    """Median CPU time of the calling thread per call of each implementation, the calls
+    interleaved round by round (A B A B ...), so a neighbour's load falls on both alike. On a
+    machine shared with other jobs wall time measures the neighbours too; with one thread
+    both libraries run the work on the calling thread, so its CPU time is the work. (Not the
+    process's CPU time: idle worker threads of other pools spinning after their last call are
+    charged to whoever runs next - torch's 3x3 read 31 ms that way against 17 ms alone.)"""
+    samples = {name: [] for name in impls}
+    for fn in impls.values():
         fn()
-        best = min(best, time.thread_time() - t0)
-    return best
+    for _ in range(rounds):
+        for name, fn in impls.items():
+            t0 = time.thread_time()
+            fn()
+            samples[name].append(time.thread_time() - t0)
+    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def main() -> None:
@@ -133,7 +137,7 @@ def main() -> None:
     import argparse
     ap = argparse.ArgumentParser(prog="python -m fastattn.bench.conv")
     ap.add_argument("--cpu", action="store_true",
-                    help="one thread, least CPU time of 7 calls, fastattn vs torch per case")
+                    help="one thread, median CPU time of 15 interleaved calls, vs torch")
     args = ap.parse_args()
     if args.cpu:
         fastattn.set_num_threads(1)
@@ -141,7 +145,7 @@ def main() -> None:
         if torch is not None:
             torch.set_num_threads(1)
         for case in cases():
-            t = {name: cpu_seconds(fn) for name, fn in case.impls.items() if name != "numpy"}
+            t = cpu_seconds({k: f for k, f in case.impls.items() if k != "numpy"})
             line = f"{case.op:<17} {case.shape:<32}"
             for name, sec in t.items():
                 line += f" {name} {sec * 1e3:8.2f} ms"

@@ -5,7 +5,9 @@ compares one thread with one thread) through threadpoolctl when it is installed;
 run with ``OPENBLAS_NUM_THREADS=<n>`` in the environment (read when numpy loads OpenBLAS).
 Goals: square 256..4096 >= 1.0x numpy; square 16..128 and the attention-like batch >= 1.5x;
 GEMV >= 85% of the measured memory bandwidth (bytes = the weight, read once); prefill-like
-128x4096 @ 4096x4096 >= 1.0x; Linear + bias + GELU >= 1.3x numpy's unfused composition.
+128x4096 @ 4096x4096 >= 1.0x; Linear + bias + GELU >= 1.3x numpy's unfused composition; the
+exact-GELU Linear (ViT-B's MLP, 256x768 @ 768x3072) >= 1.0x torch's addmm + F.gelu, its epilogue
+a small part of the Linear's time.
 """
 from __future__ import annotations
 
@@ -129,3 +131,24 @@ def cases(quick: bool = False):
         lambda: torch.nn.functional.gelu(torch.nn.functional.linear(tx, tw, tb),
                                          approximate="tanh")),
         flops=2.0 * 256 * 1024 * 4096, goal=">= 1.3x numpy")
+
+    # ViT-B / BERT-base MLP up-projection with the exact (erf) GELU fused, beside the same
+    # Linear + bias without it: the difference of the two fastattn rows is the epilogue's cost;
+    # torch runs addmm then F.gelu (two passes). NumPy has no erf (the reference calls
+    # math.erfc per element), so its column in both rows is x @ w + b alone. (Names of their
+    # own: the lambdas above read x, w, b, packed, y when they run, after this rebinding.)
+    M, K, N = (64, 768, 3072) if quick else (256, 768, 3072)
+    xm, wm, bm = rand(M, K), rand(K, N) * np.float32(K ** -0.5), rand(N)
+    ym = np.empty((M, N), np.float32)
+    pm = fastattn.PackedMatrix(wm)
+    txm, twm, tbm = ((torch.from_numpy(xm), torch.from_numpy(wm), torch.from_numpy(bm))
+                     if torch is not None else (None, None, None))
+    shape, flops = f"{M}x{K}@{K}x{N}", 2.0 * M * K * N
+    yield Case("linear+bias", shape, impls(
+        lambda: fastattn.matmul(xm, pm, bias=bm, out=ym), lambda: xm @ wm + bm,
+        lambda: torch.addmm(tbm, txm, twm)), flops=flops, goal="(the row below without GELU)")
+    yield Case("linear+bias+gelu(erf)", shape, impls(
+        lambda: fastattn.matmul(xm, pm, bias=bm, activation="gelu", out=ym),
+        lambda: xm @ wm + bm,
+        lambda: torch.nn.functional.gelu(torch.addmm(tbm, txm, twm))), flops=flops,
+        goal=">= 1.0x torch; epilogue cost vs the row above (numpy column: no GELU)")

@@ -94,3 +94,21 @@ class FamilyConfig:
     def to_dict(self) -> dict:
         """The fields as a plain dict (extra included under "extra")."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def parse_id2label(r: JsonFields) -> dict[int, str]:
+    """config.json's "id2label" ({"0": "tench", ...}: JSON keys are strings) as {int: str}
+    sorted by index; {} when absent. Keys must be class indices >= 0, values strings
+    (ValueError naming the entry otherwise). Shared by the classifier families."""
+    raw = r.get("id2label", "dict", {})
+    labels = {}
+    for key, name in raw.items():
+        try:
+            index = int(key)
+        except (TypeError, ValueError):
+            index = -1
+        if index < 0:
+            r.error(f"'id2label' keys must be class indices >= 0, got {key!r}")
+        r.check(f"id2label[{key}]", name, "str")
+        labels[index] = name
+    return dict(sorted(labels.items()))

@@ -9,12 +9,16 @@ pooling and normalisation, top-k decoding of a head's logits.
 - text_generation: ``TextGenerator(model_dir)`` (text in, text out; streaming), ``TextStream``
   (incremental detokenisation), ``generate_text``;
 - embeddings: ``SentenceEmbedder(model_dir)``, ``embed(model, tokenizer, texts)``;
-- fill_mask: ``FillMask(model_dir)``, ``fill_mask(model, tokenizer, text)``.
+- fill_mask: ``FillMask(model_dir)``, ``fill_mask(model, tokenizer, text)``;
+- image_classification: ``ImageClassifier.from_pretrained(model_dir)`` (preprocessing,
+  top-k labels, attention maps), ``classify(model, images)``.
 """
 from .embeddings import SentenceEmbedder, embed
 from .fill_mask import FillMask, fill_mask
+from .image_classification import ImageClassifier
 from .generation import filter_logits, generate, iterate_generation, sample_next
 from .text_generation import TextGenerator, TextStream, generate_text
 
 __all__ = ["generate", "iterate_generation", "sample_next", "filter_logits", "TextGenerator",
-           "TextStream", "generate_text", "SentenceEmbedder", "embed", "FillMask", "fill_mask"]
+           "TextStream", "generate_text", "SentenceEmbedder", "embed", "FillMask", "fill_mask",
+           "ImageClassifier"]

@@ -23,13 +23,14 @@ import numpy as np
 
 from ...layers import (Attention, Embedding, LayerNorm, Linear, MLP, TransformerBlock,
                        activation_name)
+from ..output import ModelOutput
 from ..weights import take_listed
 from .config import BertConfig
 from .schema import bert_tensor_shapes
 
 
 @dataclass
-class BertOutput:
+class BertOutput(ModelOutput):
     """What ``BertModel(...)`` returns with ``output_hidden_states``, ``output_attentions`` or
     ``return_dict``: transformers' attribute names; ``out["name"]`` works too.
 
@@ -45,11 +46,6 @@ class BertOutput:
     pooler_output: np.ndarray | None = None
     hidden_states: tuple | None = None
     attentions: tuple | None = None
-
-    def __getitem__(self, name: str):
-        if name not in self.__dataclass_fields__:
-            raise KeyError(name)
-        return getattr(self, name)
 
 
 class _Renamed:

@@ -7,7 +7,7 @@ import dataclasses
 
 from ...activation_names import activation_name
 from ...io.json_fields import JsonFields
-from ..config import FamilyConfig
+from ..config import FamilyConfig, parse_id2label
 
 LAYER_TYPES = ("basic", "bottleneck")
 # A bottleneck block's inner width is out_channels // REDUCTION (transformers' `reduction`,
@@ -70,7 +70,7 @@ class ResNetConfig(FamilyConfig):
         for key in ("downsample_in_first_stage", "downsample_in_bottleneck"):
             c[key] = r.get(key, "bool", d[key])
         c["image_size"] = r.positive_int("image_size", d["image_size"])
-        c["id2label"] = id2label(r)
+        c["id2label"] = parse_id2label(r)
         c["pretrained_cfg"] = r.get("pretrained_cfg", "dict", None)
         return c
 
@@ -93,19 +93,3 @@ def _positive_ints(r: JsonFields, key: str, default: tuple) -> tuple:
         r.check(f"{key}[{i}]", item, "int", minimum=1)
     return tuple(value)
 
-
-def id2label(r: JsonFields) -> dict[int, str]:
-    """config.json's "id2label" ({"0": "tench", ...}: JSON keys are strings) as
-    {int: str}; {} when absent. Keys must be integers >= 0, values strings."""
-    raw = r.get("id2label", "dict", {})
-    labels = {}
-    for key, name in raw.items():
-        try:
-            index = int(key)
-        except ValueError:
-            index = -1
-        if index < 0:
-            r.error(f"'id2label' keys must be class indices >= 0, got {key!r}")
-        r.check(f"id2label[{key}]", name, "str")
-        labels[index] = name
-    return labels

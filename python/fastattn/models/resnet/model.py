@@ -32,6 +32,7 @@ import numpy as np
 from ... import ops
 from ...activation_names import activation_name
 from ...layers import Linear
+from ..output import ModelOutput
 from ..weights import take_listed
 from .config import ResNetConfig
 from .schema import BlockSpec, ConvSpec, resnet_blocks, resnet_tensor_shapes, stem_spec
@@ -49,7 +50,7 @@ _IN_PLACE = {
 
 
 @dataclass
-class ResNetOutput:
+class ResNetOutput(ModelOutput):
     """What ``ResNetModel(pixel_values)`` returns: transformers' attribute names;
     ``out["name"]`` works too.
 
@@ -66,11 +67,6 @@ class ResNetOutput:
     pooler_output: np.ndarray
     hidden_states: tuple | None = None
     attentions: tuple | None = None
-
-    def __getitem__(self, name: str):
-        if name not in self.__dataclass_fields__:
-            raise KeyError(name)
-        return getattr(self, name)
 
 
 def fold_batch_norm(weight, gamma, beta, mean, var, eps: float = BN_EPS):

@@ -20,7 +20,7 @@ import re
 
 from ...activation_names import activation_name
 from ...io.json_fields import JsonFields
-from ..config import FamilyConfig
+from ..config import FamilyConfig, parse_id2label
 
 # timm's model sizes (timm/models/vision_transformer.py, deit.py): embed_dim, depth, num_heads,
 # mlp_ratio. The intermediate size is int(embed_dim * mlp_ratio), as timm's Block computes it.
@@ -120,7 +120,7 @@ class ViTConfig(FamilyConfig):
             r.error(f"pooler_act {c['pooler_act']!r} is not supported (only 'tanh')")
         # transformers: num_labels = len(id2label) when id2label is given, else num_labels
         # (default 2); the classifier, when the checkpoint has one, has num_labels rows
-        c["id2label"] = _id2label(r, r.get("id2label", "dict", {}))
+        c["id2label"] = parse_id2label(r)
         c["num_labels"] = r.get("num_labels", "int", len(c["id2label"]) or d["num_labels"],
                                 minimum=0)
         if c["id2label"] and c["num_labels"] != len(c["id2label"]):
@@ -222,19 +222,6 @@ def _size(r: JsonFields, key: str, default):
         return value[0] if value[0] == value[1] else tuple(value)
     return r.check(key, value, "int", minimum=1)
 
-
-def _id2label(r: JsonFields, raw: dict) -> dict:
-    out = {}
-    for key, label in raw.items():
-        try:
-            index = int(key)
-        except (TypeError, ValueError):
-            index = -1
-        if index < 0 or not isinstance(label, str):
-            r.error(f"id2label must map class indices (>= 0) to strings, got {key!r}: "
-                    f"{label!r}")
-        out[index] = label
-    return dict(sorted(out.items()))
 
 
 def _check_grid(r: JsonFields, c: dict) -> None:

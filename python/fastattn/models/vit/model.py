@@ -22,13 +22,14 @@ import numpy as np
 
 from ...layers import Attention, LayerNorm, Linear, MLP, TransformerBlock, activation_name
 from ...ops import conv2d, interpolate
+from ..output import ModelOutput
 from ..weights import take_listed
 from .config import ViTConfig
 from .schema import HF_PREFIXES, vit_tensor_shapes
 
 
 @dataclass
-class ViTOutput:
+class ViTOutput(ModelOutput):
     """What ``ViTModel(pixel_values)`` returns; ``out["name"]`` works too.
 
     - logits: (B, num_labels) float32, or None when the checkpoint has no classifier
@@ -45,11 +46,6 @@ class ViTOutput:
     pooler_output: np.ndarray | None = None
     hidden_states: tuple | None = None
     attentions: tuple | None = None
-
-    def __getitem__(self, name: str):
-        if name not in self.__dataclass_fields__:
-            raise KeyError(name)
-        return getattr(self, name)
 
 
 class ViTModel:
