@@ -59,6 +59,23 @@ def assert_classify_matches_logits(model, pixel_values, top_k=3):
         np.testing.assert_allclose([q for _, q in row], probs[order], rtol=1e-5)
 
 
+def assert_epilogue_within(y, expected, z, tol, *, epilogue: bool, residual=None):
+    """y (float32) against the float64 `expected` = act(z + bias) + residual of a product
+    (matmul, conv2d) whose own rounding is bounded by `tol`. The epilogue widens the bound:
+    the activation sees z with error tol + U|z| (1.2x: its slope is at most ~1.13 for GELU)
+    and adds its own approximation error (2e-6 (1 + z^2) relative, the erfc bound with room);
+    adding the residual rounds once more (2U relative)."""
+    u = 2.0 ** -24
+    if epilogue:
+        act = expected if residual is None else expected - np.asarray(residual, np.float64)
+        tol = 1.2 * (tol + u * np.abs(z)) + 2e-6 * (1 + z * z) * np.abs(act)
+    if residual is not None:
+        tol = tol + 2 * u * np.abs(expected)
+    assert y.shape == expected.shape and y.dtype == np.float32
+    err = np.abs(y.astype(np.float64) - expected)
+    assert np.all(err <= tol), f"max err {err.max():.3g}, worst ratio {(err / tol).max():.3g}"
+
+
 # -- small random checkpoints: (config.json dict, Hugging Face-named float32 tensors) ----------
 
 # N(0, 0.2^2) for every tensor, norm gains 1 + N(0, 0.2^2): large enough that a wrong layout,

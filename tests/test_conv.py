@@ -18,7 +18,7 @@ import pytest
 
 import fastattn
 from fastattn import reference
-from conftest import assert_thread_invariant
+from conftest import assert_epilogue_within, assert_thread_invariant
 
 U = 2.0 ** -24
 ACTIVATIONS = [None, "relu", "gelu", "gelu_tanh", "silu"]
@@ -44,15 +44,9 @@ def check_conv(y, x, w, bias=None, activation=None, residual=None, **geometry):
     tol = (k + 2) * U * reference.conv2d(np.abs(x64), np.abs(w64), **geometry) + 1e-30
     expected = reference.conv2d(x64, w64, f64(bias), activation=activation,
                                 residual=f64(residual), **geometry)
-    if bias is not None or activation is not None:
-        z = s if bias is None else s + f64(bias)[:, None, None]
-        act = expected if residual is None else expected - f64(residual)
-        tol = 1.2 * (tol + U * np.abs(z)) + 2e-6 * (1 + z * z) * np.abs(act)
-    if residual is not None:
-        tol = tol + 2 * U * np.abs(expected)
-    assert y.shape == expected.shape and y.dtype == np.float32
-    err = np.abs(y.astype(np.float64) - expected)
-    assert np.all(err <= tol), f"max err {err.max():.3g}, worst ratio {(err / tol).max():.3g}"
+    z = s if bias is None else s + f64(bias)[:, None, None]
+    assert_epilogue_within(y, expected, z, tol, residual=residual,
+                           epilogue=bias is not None or activation is not None)
 
 
 def check_transpose(y, x, w, bias=None, **geometry):

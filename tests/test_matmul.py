@@ -17,7 +17,7 @@ import pytest
 
 import fastattn
 from fastattn import reference
-from conftest import assert_thread_invariant
+from conftest import assert_epilogue_within, assert_thread_invariant
 
 U = 2.0 ** -24
 ACTIVATIONS = [None, "relu", "gelu", "gelu_tanh", "silu"]
@@ -48,14 +48,8 @@ def check(y, a, b, transpose_a=False, transpose_b=False, bias=None, activation=N
     z = s if bias is None else s + f64(bias)
     expected = reference.matmul(a64, b64, bias=f64(bias), activation=activation,
                                 residual=f64(residual))
-    if bias is not None or activation is not None:
-        act = expected if residual is None else expected - f64(residual)
-        tol = 1.2 * (tol + U * np.abs(z)) + 2e-6 * (1 + z * z) * np.abs(act)
-    if residual is not None:
-        tol = tol + 2 * U * np.abs(expected)
-    assert y.shape == expected.shape and y.dtype == np.float32
-    err = np.abs(y.astype(np.float64) - expected)
-    assert np.all(err <= tol), f"max err {err.max():.3g}, worst ratio {(err / tol).max():.3g}"
+    assert_epilogue_within(y, expected, z, tol, residual=residual,
+                           epilogue=bias is not None or activation is not None)
 
 
 # Sizes around every tile and block size: MR = 4 / 6 / 12 (baseline / AVX2 / AVX-512), NR = 8 /

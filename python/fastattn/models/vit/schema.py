@@ -45,16 +45,7 @@ def vit_tensor_shapes(config, *, prefix: str | None = None, pooler: bool = False
     if prefix is None:
         prefix = ("deit." if c.model_type == "deit" else "vit.") if classifier else ""
     d, inter, labels = c.hidden_size, c.intermediate_size, c.num_labels
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def dense(name, out, inp, bias=True):
-        shapes[name + ".weight"] = (out, inp)
-        if bias:
-            shapes[name + ".bias"] = (out,)
-
-    def norm(name):
-        shapes[name + ".weight"] = (d,)
-        shapes[name + ".bias"] = (d,)
+    shapes, dense, norm = _shape_table(d)
 
     e = prefix + "embeddings."
     shapes[e + "cls_token"] = (1, 1, d)
@@ -89,16 +80,7 @@ def vit_tensor_shapes(config, *, prefix: str | None = None, pooler: bool = False
 
 def _timm_shapes(c: ViTConfig, head: bool) -> dict[str, tuple[int, ...]]:
     d, inter = c.hidden_size, c.intermediate_size
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def dense(name, out, inp, bias=True):
-        shapes[name + ".weight"] = (out, inp)
-        if bias:
-            shapes[name + ".bias"] = (out,)
-
-    def norm(name):
-        shapes[name + ".weight"] = (d,)
-        shapes[name + ".bias"] = (d,)
+    shapes, dense, norm = _shape_table(d)
 
     shapes["cls_token"] = (1, 1, d)
     if c.num_prefix_tokens == 2:
@@ -128,3 +110,20 @@ def num_positions(c: ViTConfig) -> int:
     image_size was cut into."""
     gh, gw = c.grid
     return c.num_prefix_tokens + gh * gw
+
+
+def _shape_table(d: int):
+    """An empty {name: shape} table and its two writers: dense(name, out, in, bias=True)
+    (a Linear's weight and bias) and norm(name) (a LayerNorm of width d)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def dense(name, out, inp, bias=True):
+        shapes[name + ".weight"] = (out, inp)
+        if bias:
+            shapes[name + ".bias"] = (out,)
+
+    def norm(name):
+        shapes[name + ".weight"] = (d,)
+        shapes[name + ".bias"] = (d,)
+
+    return shapes, dense, norm
