@@ -96,9 +96,9 @@ def test_flops_equal_flop_counter_mode(name, batch, length):
     kernel computes the causal triangle only, L (L + 1) / 2 pairs per head, so the cost's
     attention is torch's x (L + 1) / (2 L) for the decoders and equal for BERT. Mistral's
     window (8 keys) cuts the pairs further: compared with key_pairs' count instead."""
-    from torch.utils.flop_counter import FlopCounterMode
     config = TEXT[name]
-    model, torch = _hf_model(config)
+    model, torch = _hf_model(config)      # skips without torch / transformers
+    from torch.utils.flop_counter import FlopCounterMode
     ids = torch.randint(1, config["vocab_size"], (batch, length))
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(ids)
@@ -389,9 +389,9 @@ def test_vision_flops_equal_flop_counter_mode(name, batch, size):
     bidirectional: the whole T x T square) equals the cost's QK^T + PV. Sizes that are not a
     multiple of the patch (40 with patch 8 is, 48 too; ResNet's odd maps at 40) check the
     floor in Ho = floor((H + 2 pad - k) / s) + 1."""
-    from torch.utils.flop_counter import FlopCounterMode
     config = VISION_CONFIGS[name]
-    model, torch = _hf_vision(config)
+    model, torch = _hf_vision(config)     # skips without torch / transformers
+    from torch.utils.flop_counter import FlopCounterMode
     pixels = torch.randn(batch, 3, size, size)
     kwargs = {"interpolate_pos_encoding": True} if config["model_type"] == "vit" else {}
     with FlopCounterMode(display=False) as counter, torch.no_grad():
