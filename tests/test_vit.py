@@ -20,8 +20,6 @@ over the 2 layers' 4 sublayers and the final LayerNorm (x 1/std ~ 1): below HIDD
 at most p d, PROB_ATOL = 1e-5. transformers computes in float32 too: its error and ours add,
 so the comparisons with it use twice those.
 """
-import json
-
 import numpy as np
 import pytest
 
@@ -30,7 +28,7 @@ from fastattn import save_checkpoint
 from fastattn.io.json_fields import config_dict
 from fastattn.models.vit import ViTConfig, ViTModel, ViTOutput, vit_tensor_shapes
 from fastattn.reference import models as ref
-from fastattn.testing import random_checkpoint, random_tensors
+from fastattn.testing import random_checkpoint
 
 from conftest import assert_classify_matches_logits, assert_thread_invariant
 
@@ -58,12 +56,9 @@ def _std(name, shape):
 
 def vit_tensors(config, seed=0, **schema_options):
     """Random float32 tensors with the checkpoint's names, every stage O(1) (see the module
-    docstring). (model_type "deit" has no entry in fastattn.loading.FAMILIES: its schema is
-    called directly.)"""
-    init = dict(std=_std, bias_std=0.1, gain_std=0.1)
-    if config.get("model_type") == "deit":
-        return random_tensors(vit_tensor_shapes(config, **schema_options), seed, **init)
-    return random_checkpoint(config, seed, **init, **schema_options)
+    docstring)."""
+    return random_checkpoint(config, seed, std=_std, bias_std=0.1, gain_std=0.1,
+                             **schema_options)
 
 
 def to_timm(t, layers=LAYERS):
@@ -418,13 +413,7 @@ def test_matches_transformers(tmp_path, rng, model_type, cls_name):
     hf = _hf_from_dir(tmp_path / "ours", cls_name)
     # and back: transformers writes the checkpoint fastattn loads
     hf.save_pretrained(tmp_path / "theirs")
-    if model_type == "vit":
-        model = fastattn.load(tmp_path / "theirs")
-    else:   # (HF "deit" is parsed by ViTConfig; load's registry lists "vit" only)
-        from fastattn.io import Checkpoint
-        with Checkpoint(tmp_path / "theirs") as ckpt:
-            model = ViTModel.from_weights(json.loads((tmp_path / "theirs/config.json")
-                                                     .read_text()), ckpt)
+    model = fastattn.load(tmp_path / "theirs")     # "deit" is registered beside "vit"
     x = pixels(rng, 2)
     with torch.no_grad():
         expected = hf(torch.from_numpy(x), output_attentions=True, output_hidden_states=True)

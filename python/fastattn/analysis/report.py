@@ -124,7 +124,7 @@ def scaling_report(flops: float, out=print) -> None:
     """The compute-optimal N and D of a training budget and the loss the fit predicts."""
     from .scaling import compute_optimal
     r = compute_optimal(flops)
-    out(f"# Chinchilla (Hoffmann et al. 2022, approach 3): L(N, D) = 1.69 + 406.4 / N^0.34 + "
-        f"410.7 / D^0.28, C = 6 N D")
+    out("# Chinchilla (Hoffmann et al. 2022, approach 3): L(N, D) = 1.69 + 406.4 / N^0.34 + "
+        "410.7 / D^0.28, C = 6 N D")
     out(f"budget {flops:.3g} FLOPs: N = {r.params:.3g} parameters, D = {r.tokens:.3g} tokens "
         f"({r.tokens_per_param:.1f} tokens per parameter), predicted loss {r.loss:.3f} nats/token")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from .dtypes import ACTIVATION_BYTES as A
-from .layers import ACTIVATION_FLOPS, ROPE_FLOPS, SOFTMAX_FLOPS, Tally, activation_kind
+from .layers import ACTIVATION_FLOPS, ROPE_FLOPS, SOFTMAX_FLOPS, Tally
 
 
 @dataclasses.dataclass(frozen=True)
