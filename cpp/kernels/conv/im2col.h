@@ -31,6 +31,21 @@ inline void copy_floats(float* d, const float* s, int64_t n) {
   for_each_vec(n, [&](int64_t i, int cnt) { store_n(d + i, load_n(s + i, cnt), cnt); });
 }
 
+// B rows k0 .. k0 + kc - 1, row k = (c kh + u) kw + v, in runs that stop at the end of a tap
+// row (fixed c, u): run(c, u, v, count, kk) with kk the run's first row relative to k0.
+template <typename Run>
+inline void for_each_tap_run(const Im2colGeometry& g, int64_t k0, int64_t kc, Run&& run) {
+  const int64_t taps = g.kh * g.kw;
+  int64_t c = k0 / taps, u = k0 % taps / g.kw, v = k0 % g.kw;
+  for (int64_t kk = 0; kk < kc;) {
+    const int64_t nv = g.kw - v < kc - kk ? g.kw - v : kc - kk;
+    run(c, u, v, nv, kk);
+    kk += nv;
+    v = 0;
+    if (++u == g.kh) u = 0, ++c;
+  }
+}
+
 // The general packer: any stride, padding and dilation.
 // Strided (sw = 2..4, more taps than the stride: ResNet's 7x7/2 stem and 3x3/2 layers): the
 // taps v of one (c, u) read x[.., base + t sw + v dw] = phase (v dw) mod sw of the row at
@@ -78,14 +93,9 @@ struct Im2colPacker {
   void operator()(int64_t k0, int64_t kc, int64_t j, int n, float* dst) const {
     const int64_t taps = g.kh * g.kw;
     if (phased()) {
-      int64_t c = k0 / taps, u = k0 % taps / g.kw, v = k0 % g.kw;
-      for (int64_t kk = 0; kk < kc;) {  // B rows (c, u, v..) up to the end of the tap row
-        const int64_t nv = g.kw - v < kc - kk ? g.kw - v : kc - kk;
+      for_each_tap_run(g, k0, kc, [&](int64_t c, int64_t u, int64_t v, int64_t nv, int64_t kk) {
         phase_rows(c, u, v, nv, j, n, dst + kk * NR);
-        kk += nv;
-        v = 0;
-        if (++u == g.kh) u = 0, ++c;
-      }
+      });
       return;
     }
     int64_t c = k0 / taps, u = k0 % taps / g.kw, v = k0 % g.kw;
@@ -165,15 +175,9 @@ struct PatchPacker {
   }
 
   void operator()(int64_t k0, int64_t kc, int64_t j, int n, float* dst) const {
-    const int64_t taps = g.kh * g.kw;
-    int64_t c = k0 / taps, u = k0 % taps / g.kw, v = k0 % g.kw;
-    for (int64_t kk = 0; kk < kc;) {  // B rows (c, u, v..) up to the end of the tap row
-      const int64_t nv = g.kw - v < kc - kk ? g.kw - v : kc - kk;
+    for_each_tap_run(g, k0, kc, [&](int64_t c, int64_t u, int64_t v, int64_t nv, int64_t kk) {
       rows(c, u, v, nv, j, n, dst + kk * NR);
-      kk += nv;
-      v = 0;
-      if (++u == g.kh) u = 0, ++c;
-    }
+    });
   }
 };
 
