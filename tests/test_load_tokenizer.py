@@ -145,6 +145,13 @@ def test_encode_batch(json_dir):
         tok.encode_batch(texts, pairs=["a"])
     with pytest.raises(ValueError, match="padding='max_length' needs max_length"):
         tok.encode_batch(texts, padding="max_length")
+    with pytest.raises(TypeError, match="texts\\[1\\] must be a str, got int"):
+        tok.encode_batch(["a", 3])
+    assert tok.encode_batch([])["input_ids"].shape == (0, 0)
+    # the package's parallel batch encoding gives each text its own encode's ids
+    many = [f"the big red house {i} " * (1 + i % 5) for i in range(64)]
+    lists = tok.encode_batch(many, padding=False, return_numpy=False)["input_ids"]
+    assert lists == [tok.encode(t).ids for t in many]
 
 
 def test_decode(json_dir):
