@@ -178,6 +178,20 @@ def test_bert_classifier_kind_from_architectures(tmp_path, rng):
         BertModel.from_weights(config, no_pooler)
 
 
+def test_head_checkpoints_with_a_saved_pooler_load(tmp_path, rng):
+    """Older transformers saved the pooler of RoBERTa's classifiers too (they never read it):
+    it is read and left unused, the logits unchanged."""
+    config = write_encoder_checkpoint(tmp_path, "roberta", "sequence_classification",
+                                      tokenizer=False, vocab_size=50)
+    t = tensors_of(tmp_path, np.float32)
+    with_pooler = {**t, "roberta.pooler.dense.weight": np.eye(HIDDEN, dtype=np.float32),
+                   "roberta.pooler.dense.bias": np.zeros(HIDDEN, np.float32)}
+    model = BertModel.from_weights(config, with_pooler)
+    ids, mask = batch(rng, config, [6, 3], 6)
+    np.testing.assert_array_equal(model(ids, mask).logits,
+                                  BertModel.from_weights(config, t)(ids, mask).logits)
+
+
 def test_head_refusals(tmp_path):
     """An incomplete head is refused naming the missing tensor; an unknown extra tensor
     next to a head is refused by name."""
