@@ -204,3 +204,20 @@ def test_file_truncation_and_padding_settings_do_not_apply(json_dir, tmp_path):
     assert tok.model_max_length is None             # no tokenizer_config.json here
     with pytest.raises(ValueError, match="truncation needs max_length"):
         tok.encode(text, truncation=True)
+
+
+def test_wordpiece_directories_need_no_tokenizers_package(tmp_path, monkeypatch):
+    """vocab.txt is read by our WordPiece: no optional package involved (the package is made
+    unimportable here); a tokenizer.json without the package is an ImportError naming the
+    extra to install; a directory with neither is a FileNotFoundError."""
+    monkeypatch.setitem(__import__("sys").modules, "tokenizers", None)
+    assert write_encoder_tokenizer(tmp_path / "wp", "distilbert") > 5
+    tok = load_tokenizer(tmp_path / "wp")
+    assert isinstance(tok, WordPieceTokenizer) and tok.model_max_length == 40
+    assert tok.encode("the cat sat").tokens == ["[CLS]", "the", "cat", "sat", "[SEP]"]
+    (tmp_path / "json").mkdir()
+    (tmp_path / "json" / "tokenizer.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ImportError, match=r"fastattn\[text\]"):
+        load_tokenizer(tmp_path / "json")
+    with pytest.raises(FileNotFoundError, match="neither vocab.txt"):
+        load_tokenizer(tmp_path)
