@@ -312,3 +312,11 @@ def test_cli_attention_of_a_decoder(mpl, tmp_path, capsys):
     assert tokens == ["the", "cat", "sat"]
     assert np.all(np.triu(m, 1) == 0)                    # causal: no weight on later tokens
     np.testing.assert_allclose(m.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_goals_command_refuses_unknown_cases(capsys):
+    # (the goal shapes themselves take minutes and gigabytes: docs/analysis.md has their run)
+    from fastattn.analysis.goals import main
+    with pytest.raises(SystemExit) as e:
+        main(["--only", "gpt2,gpt5"])
+    assert e.value.code == 2 and "unknown case(s) gpt5" in capsys.readouterr().err
