@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 import struct
 
+import fastattn
 import numpy as np
 import pytest
-
-import fastattn
 from fastattn import analysis
 from fastattn.analysis.bench_points import point
 from fastattn.analysis.crossover import crossover, split_flops
