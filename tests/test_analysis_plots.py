@@ -224,6 +224,10 @@ def test_cli_bench_plots_a_saved_run(mpl, tmp_path, capsys, monkeypatch):
     code, _, err = _run_cli(["bench", "--from-json", str(tmp_path / "bad.json"), "--plot",
                              str(tmp_path / "x.png")], capsys)
     assert code == 2 and "not a `fastattn bench --json` run" in err
+    code, _, err = _run_cli(["bench", "--from-json", str(tmp_path / "missing.json"), "--plot",
+                             str(tmp_path / "x.png")], capsys)
+    assert code == 2 and "cannot read" in err
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_cli_bench_runs_and_plots(mpl, tmp_path, capsys, monkeypatch):

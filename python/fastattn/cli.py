@@ -87,10 +87,19 @@ def _bench_plots_from_json(args) -> int:
     try:
         with open(args.from_json) as f:
             run = json.load(f)
-        rows = run["results"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except OSError as e:
+        print(f"fastattn bench: --from-json: cannot read {args.from_json!r}: {e.strerror}",
+              file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"fastattn bench: --from-json {args.from_json!r}: not JSON ({e})", file=sys.stderr)
+        return 2
+    rows = run.get("results") if isinstance(run, dict) else None
+    if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("op"), str) and isinstance(r.get("shape"), str)
+            for r in rows):
         print(f"fastattn bench: --from-json {args.from_json!r}: not a `fastattn bench --json` "
-              f"run ({type(e).__name__}: {e})", file=sys.stderr)
+              f"run (a 'results' list of rows with 'op' and 'shape')", file=sys.stderr)
         return 2
     return _bench_plots(rows, args.plot, run.get("date"))
 

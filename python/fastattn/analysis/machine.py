@@ -52,8 +52,9 @@ class Machine:
     """``peak_flops`` (FLOP/s of a large float32 matmul), ``bandwidth`` (bytes/s read by a
     matrix-vector product) and ``call_overhead`` (seconds per kernel call), measured at
     ``threads`` threads on the ``isa`` path of ``cpu_model``; ``stream_startup`` (seconds a
-    call streaming an operand from memory pays before the bandwidth applies). ``ridge``: the arithmetic
-    intensity (FLOPs / byte) where the two bounds meet; a part below it is memory-bound."""
+    call streaming an operand from memory pays before the bandwidth applies). ``ridge``: the
+    arithmetic intensity (FLOPs / byte) where the two bounds meet; a part below it is
+    memory-bound."""
     peak_flops: float
     bandwidth: float
     threads: int
