@@ -2,7 +2,8 @@
 kernels run on, `fastattn generate` continues a prompt with a decoder checkpoint,
 `fastattn embed` searches the lines of a file for the nearest neighbours of a query with
 a BERT-family model, `fastattn classify` labels images with a vision checkpoint (and shows
-where a ViT looked), `fastattn analyze` predicts (and measures) what a model costs here."""
+where a ViT looked), `fastattn analyze` predicts (and measures) what a model costs here,
+`fastattn attention` draws a text model's attention over a text."""
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,14 @@ def cmd_bench(args) -> int:
     from fastattn import bench
     from fastattn.bench.report import machine_line
 
+    if args.from_json or args.plot:
+        checked = _check_bench_plot_args(args)
+        if checked is not None:
+            return checked
     if args.threads:
         fastattn.set_num_threads(args.threads)
+    if args.from_json:
+        return _bench_plots_from_json(args)
     repeats = args.repeats or (QUICK_REPEATS if args.quick else FULL_REPEATS)
     torch = bench.try_import_torch()
     info = fastattn.cpu_info()
@@ -48,6 +55,72 @@ def cmd_bench(args) -> int:
                        "results": [r.as_dict() for r in results]}, f, indent=2)
         print(f"# saved {args.json}; `python -m fastattn.bench.report {args.json}` "
               f"makes docs/benchmarks.md from it")
+    if args.plot:
+        return _bench_plots([r.as_dict() for r in results], args.plot)
+    return 0
+
+
+# -- bench --plot / --from-json (docs/analysis.md, "Pictures") ------------------------------------
+
+def speedup_path(path: str) -> str:
+    """The speedup chart written beside the roofline: roofline.png -> roofline_speedup.png."""
+    stem, suffix = os.path.splitext(path)
+    return f"{stem}_speedup{suffix or '.png'}"
+
+
+def _check_bench_plot_args(args):
+    """None when --plot / --from-json can go ahead, else the exit code after the message."""
+    if args.from_json and not args.plot:
+        print("fastattn bench: --from-json needs --plot PATH (the table of a saved run: "
+              "python -m fastattn.bench.report RUN.json)", file=sys.stderr)
+        return 2
+    try:
+        from fastattn.plot import require_matplotlib
+        require_matplotlib()   # fail before a run of minutes, not after it
+    except ImportError as e:
+        print(f"fastattn bench: --plot: {e}", file=sys.stderr)
+        return 2
+    return None
+
+
+def _bench_plots_from_json(args) -> int:
+    try:
+        with open(args.from_json) as f:
+            run = json.load(f)
+    except OSError as e:
+        print(f"fastattn bench: --from-json: cannot read {args.from_json!r}: {e.strerror}",
+              file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"fastattn bench: --from-json {args.from_json!r}: not JSON ({e})", file=sys.stderr)
+        return 2
+    rows = run.get("results") if isinstance(run, dict) else None
+    if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("op"), str) and isinstance(r.get("shape"), str)
+            for r in rows):
+        print(f"fastattn bench: --from-json {args.from_json!r}: not a `fastattn bench --json` "
+              f"run (a 'results' list of rows with 'op' and 'shape')", file=sys.stderr)
+        return 2
+    return _bench_plots(rows, args.plot, run.get("date"))
+
+
+def _bench_plots(rows: list, path: str, date: str | None = None) -> int:
+    """The roofline of this machine (analysis.machine(), measured once and cached) with the
+    rows on it, at ``path``, and the speedup chart beside it (speedup_path)."""
+    from fastattn import analysis
+    from fastattn.analysis.plots import roofline_chart, speedup_chart
+    m = analysis.machine()
+    title = (f"Roofline: {m.cpu_model}, {m.isa}, {m.threads} threads"
+             + (f"; bench run of {date}" if date else ""))
+    try:
+        roofline_chart(rows, m, path, title=title)
+        print(f"# roofline: {path} (machine: {m})", file=sys.stderr)
+        speedup = speedup_path(path)
+        speedup_chart(rows, speedup)
+        print(f"# speedups: {speedup}", file=sys.stderr)
+    except (OSError, ValueError) as e:
+        print(f"fastattn bench: --plot: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -183,6 +256,8 @@ def cmd_analyze(args) -> int:
         print("fastattn analyze: give a model directory (or config.json), --scaling, or both",
               file=sys.stderr)
         return 2
+    if args.plot_cost or args.max_seq is not None:
+        return _analyze_plot_cost(args)
     if args.threads:
         fastattn.set_num_threads(args.threads)
     try:
@@ -196,6 +271,62 @@ def cmd_analyze(args) -> int:
     except (OSError, ValueError) as e:
         print(f"fastattn analyze: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _analyze_plot_cost(args) -> int:
+    """``fastattn analyze MODEL_DIR --plot-cost PATH [--max-seq N]``: the FLOPs of a forward
+    against its length, linear layers vs attention, the crossovers printed and marked."""
+    if args.model_dir is None or not args.plot_cost:
+        print("fastattn analyze: --plot-cost PATH needs a model directory (or config.json); "
+              "--max-seq goes with --plot-cost", file=sys.stderr)
+        return 2
+    if args.max_seq is not None and args.max_seq < 2:
+        print(f"fastattn analyze: --max-seq must be >= 2, got {args.max_seq}", file=sys.stderr)
+        return 2
+    try:
+        from fastattn.plot import require_matplotlib
+        require_matplotlib()
+        from fastattn.analysis.plots import cost_chart
+        _, blocks, whole = cost_chart(args.model_dir, args.plot_cost, max_seq=args.max_seq)
+    except (OSError, ValueError, ImportError) as e:
+        print(f"fastattn analyze: --plot-cost: {e}", file=sys.stderr)
+        return 2
+    for what, c in (("blocks", blocks), ("whole model", whole)):
+        print(f"crossover ({what}): " + (f"attention's QK^T + PV FLOPs reach the linear "
+                                         f"layers' at {c.tokens} tokens (root {c.length:.2f})"
+                                         if c.tokens else "attention never overtakes the "
+                                                          "linear layers (sliding window)"))
+    print(f"# cost vs length: {args.plot_cost}", file=sys.stderr)
+    return 0
+
+
+def cmd_attention(args) -> int:
+    """``fastattn attention MODEL_DIR --text ... --out heat.png``: a text model's attention
+    probabilities over the text's tokens, one layer, one head or the heads' mean."""
+    import fastattn
+    from fastattn.analysis.attention_map import text_attention
+
+    head = args.head
+    if head != "mean":
+        try:
+            head = int(head)
+        except ValueError:
+            print(f"fastattn attention: --head must be 'mean' or a head index, got {head!r}",
+                  file=sys.stderr)
+            return 2
+    if args.threads:
+        fastattn.set_num_threads(args.threads)
+    try:
+        from fastattn.plot import attention_heatmap, require_matplotlib
+        require_matplotlib()
+        tokens, matrix, title = text_attention(args.model_dir, args.text, layer=args.layer,
+                                               head=head)
+        attention_heatmap(matrix, tokens, tokens, title=title, path=args.out)
+    except (OSError, ValueError, ImportError) as e:
+        print(f"fastattn attention: {e}", file=sys.stderr)
+        return 2
+    print(f"# {title}, {len(tokens)} tokens: {args.out}", file=sys.stderr)
     return 0
 
 
@@ -220,6 +351,12 @@ def main(argv=None) -> int:
                         f"{FULL_REPEATS}, with --quick {QUICK_REPEATS})")
     b.add_argument("--quick", action="store_true",
                    help="small shapes and 3 repeats: every suite in a minute or two")
+    b.add_argument("--plot", metavar="PATH.png",
+                   help="also draw this machine's roofline with every row on it (PATH) and "
+                        "the speedup-vs-competitor chart (PATH_speedup.png); needs matplotlib")
+    b.add_argument("--from-json", metavar="RUN.json",
+                   help="with --plot: draw the charts of a saved `fastattn bench --json` run "
+                        "instead of running the benchmarks")
     b.set_defaults(func=cmd_bench)
     i = sub.add_parser("info", help="print cpu_info(): ISA path, threads, build")
     i.set_defaults(func=cmd_info)
@@ -291,7 +428,25 @@ def main(argv=None) -> int:
     a.add_argument("--scaling", type=float, metavar="FLOPS",
                    help="training budget: print Chinchilla's compute-optimal N, D and loss")
     a.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
+    a.add_argument("--plot-cost", metavar="PATH.png",
+                   help="text models: draw the forward's FLOPs against the length, linear "
+                        "layers vs attention's QK^T + PV, the crossover marked (needs "
+                        "matplotlib; nothing else is printed but the crossovers)")
+    a.add_argument("--max-seq", type=int,
+                   help="--plot-cost: the longest length drawn (default: twice the crossover)")
     a.set_defaults(func=cmd_analyze)
+    at = sub.add_parser("attention", help="a text model's attention over a text as a token x "
+                                          "token heatmap (PNG; needs matplotlib)")
+    at.add_argument("model_dir", metavar="MODEL_DIR",
+                    help="BERT-family (vocab.txt) or decoder (tokenizer.json) model directory")
+    at.add_argument("--text", required=True)
+    at.add_argument("--layer", type=int, default=-1,
+                    help="layer index, negative from the end (default -1: the last)")
+    at.add_argument("--head", default="mean",
+                    help="head index, or 'mean' over the heads (default)")
+    at.add_argument("--out", required=True, metavar="PATH.png")
+    at.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
+    at.set_defaults(func=cmd_attention)
     args = parser.parse_args(argv)
     return args.func(args)
 

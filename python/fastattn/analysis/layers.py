@@ -58,7 +58,8 @@ class Tally:
         add is not counted, as FlopCounterMode's addmm); the weight read once per pass;
         x read, y written. ``weight=False``: the matrix is another part's (tied) and is not
         counted again in the parameters. ``calls``: kernel calls per pass (0 for a matrix
-        computed in another's call: q, k, v in one matmul over their concatenated weights)."""
+        computed in another's call: q, k, v in one matmul over their concatenated weights); each
+        call streams its weight (``streams``)."""
         rows = self.rows if rows is None else rows
         elements = fan_in * fan_out + (fan_out if bias else 0)
         if weight:
@@ -66,7 +67,7 @@ class Tally:
         self.parts.add(part, flops=2.0 * rows * fan_in * fan_out,
                        weight_bytes=self.passes * elements * self.wb,
                        activation_bytes=rows * (fan_in + fan_out) * A, matmul=True,
-                       calls=calls * self.passes)
+                       calls=calls * self.passes, streams=calls * self.passes)
         self.activation(rows / self.passes * fan_out)
 
     def norm(self, part: str, kind: str, width: int, *, rows=None) -> None:
@@ -109,5 +110,5 @@ class Tally:
         self.parts.add(part, flops=2.0 * batch * cout * (cin // groups) * kh * kw * ho * wo,
                        weight_bytes=self.passes * elements * self.wb,
                        activation_bytes=batch * (cin * h * w + cout * ho * wo) * A, matmul=True,
-                       calls=self.passes)
+                       calls=self.passes, streams=self.passes)
         self.activation(batch * cout * ho * wo)

@@ -14,6 +14,16 @@ the read bandwidth, at the current thread count, cached on disk.
   step of a tiny LLaMA (hidden 64, 2 layers: microseconds of work) timed, divided by the
   kernel calls ``cost`` counts in it. It is what a single-token step of a small model spends
   beside its bytes.
+- stream start-up: the seconds a kernel call that streams an operand from memory pays before
+  the bandwidth applies (a matrix-vector product's time is ``t0 + bytes / bandwidth``, not
+  ``bytes / bandwidth``: the hardware prefetchers ramp up on each new stream, the first
+  touches of its pages miss the TLB, and with several threads each call forks and joins
+  them). Measured as the intercept of the matrix-vector time against the bytes: a small
+  matrix (768 x 768, 2.4 MB: GPT-2 small's output projection) cycled through enough copies
+  that every call reads from memory, its best time per call minus bytes / bandwidth (the
+  slope from the 1 GiB matrix above) minus the same call on a matrix that stays in cache
+  (the binding's own cost, already in the call overhead). It is what makes a decode step of
+  a small model slower than its bytes alone: 48 such matrices per GPT-2 token.
 
 The cache is a JSON file under the user cache directory ($XDG_CACHE_HOME or ~/.cache, then
 fastattn/machine.json; FASTATTN_CACHE_DIR overrides the directory), one entry per
@@ -31,14 +41,20 @@ PEAK_N = 2048
 BANDWIDTH_BYTES = 1 << 30
 REPEATS = 5
 OVERHEAD_CALLS = 2000
+# stream start-up: the small matrix (768 x 768 float32) and the bytes of its copies (every call
+# reads a copy no earlier call left in the caches: 8x a 32 MiB L3)
+STARTUP_SHAPE = (768, 768)
+STARTUP_BYTES = 256 << 20
 
 
 @dataclasses.dataclass(frozen=True)
 class Machine:
     """``peak_flops`` (FLOP/s of a large float32 matmul), ``bandwidth`` (bytes/s read by a
     matrix-vector product) and ``call_overhead`` (seconds per kernel call), measured at
-    ``threads`` threads on the ``isa`` path of ``cpu_model``. ``ridge``: the arithmetic
-    intensity (FLOPs / byte) where the two bounds meet; a part below it is memory-bound."""
+    ``threads`` threads on the ``isa`` path of ``cpu_model``; ``stream_startup`` (seconds a
+    call streaming an operand from memory pays before the bandwidth applies). ``ridge``: the
+    arithmetic intensity (FLOPs / byte) where the two bounds meet; a part below it is
+    memory-bound."""
     peak_flops: float
     bandwidth: float
     threads: int
@@ -46,6 +62,7 @@ class Machine:
     cpu_model: str
     measured: str = ""
     call_overhead: float = 0.0
+    stream_startup: float = 0.0
 
     @property
     def ridge(self) -> float:
@@ -55,7 +72,7 @@ class Machine:
         return (f"{self.cpu_model}, {self.isa}, {self.threads} threads: matmul peak "
                 f"{self.peak_flops / 1e9:.1f} GFLOP/s, read bandwidth {self.bandwidth / 1e9:.1f} "
                 f"GB/s, ridge {self.ridge:.1f} FLOP/B, {self.call_overhead * 1e6:.0f} us per "
-                f"kernel call")
+                f"kernel call, {self.stream_startup * 1e6:.0f} us per streamed operand")
 
 
 def cache_path() -> str:
@@ -104,6 +121,35 @@ def measure_bandwidth(nbytes: int = BANDWIDTH_BYTES, repeats: int = REPEATS) -> 
     return 4.0 * n * k / _best_seconds(lambda: matmul(x, b, out=out), repeats)
 
 
+def measure_stream_startup(bandwidth: float, shape=STARTUP_SHAPE, total: int = STARTUP_BYTES,
+                           repeats: int = REPEATS) -> float:
+    """Seconds a matrix-vector product streaming its matrix from memory pays beyond
+    bytes / ``bandwidth`` and beyond the same call on a cached matrix (module docstring);
+    never below 0."""
+    import numpy as np
+
+    from .. import PackedMatrix, matmul
+    n, k = shape
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((n, k), dtype=np.float32)
+    copies = max(2, -(-total // w.nbytes))
+    packs = [PackedMatrix(w, transpose=True) for _ in range(copies)]
+    del w
+    x = np.ones((1, k), np.float32)
+    out = np.empty((1, n), np.float32)
+
+    def stream():
+        for p in packs:
+            matmul(x, p, out=out)
+
+    def cached():       # the same call, its matrix in cache: the binding's own cost
+        for _ in range(copies):
+            matmul(x, packs[0], out=out)
+    per_call = _best_seconds(stream, repeats) / copies
+    in_cache = _best_seconds(cached, repeats) / copies
+    return max(0.0, per_call - max(in_cache, 4.0 * n * k / bandwidth))
+
+
 def _read_entries(path: str) -> dict:
     try:
         with open(path) as f:
@@ -115,7 +161,12 @@ def _read_entries(path: str) -> dict:
 
 def _from_entry(e: dict) -> Machine:
     return Machine(e["peak_flops"], e["bandwidth"], e["threads"], e["isa"], e["cpu_model"],
-                   e.get("measured", ""), e.get("call_overhead", 0.0))
+                   e.get("measured", ""), e.get("call_overhead", 0.0),
+                   e.get("stream_startup", 0.0))
+
+
+# the figures an entry must hold to be used; an older entry without one is measured again
+FIELDS = ("peak_flops", "bandwidth", "call_overhead", "stream_startup")
 
 
 def cached_machine() -> Machine | None:
@@ -123,7 +174,7 @@ def cached_machine() -> Machine | None:
     measures: for answers that must come in well under a second)."""
     from .. import cpu_info
     e = _read_entries(cache_path()).get(_key(cpu_info()))
-    return None if e is None else _from_entry(e)
+    return None if e is None or any(f not in e for f in FIELDS) else _from_entry(e)
 
 
 TINY_DECODER = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
@@ -162,11 +213,14 @@ def machine(*, refresh: bool = False, cache: bool = True) -> Machine:
     info = cpu_info()
     key, path = _key(info), cache_path()
     entries = _read_entries(path) if cache else {}
-    if not refresh and key in entries:
+    if not refresh and key in entries and all(f in entries[key] for f in FIELDS):
         return _from_entry(entries[key])
-    m = Machine(measure_peak(), measure_bandwidth(), int(info["threads"]), info["isa"],
+    peak = measure_peak()
+    bandwidth = measure_bandwidth()
+    m = Machine(peak, bandwidth, int(info["threads"]), info["isa"],
                 str(info.get("cpu_model", "?")),
-                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), measure_call_overhead())
+                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), measure_call_overhead(),
+                measure_stream_startup(bandwidth))
     if cache:
         entries[key] = dataclasses.asdict(m)
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -1,12 +1,26 @@
 """The roofline prediction of a Cost on a Machine: each part takes
 
-    seconds = max(flops / peak_flops, bytes / bandwidth) + calls x call_overhead
+    seconds = max(flops / peak_flops, bytes / bandwidth + streams x stream_startup)
+              + calls x call_overhead
 
-(compute-bound above the machine's ridge intensity, memory-bound below it; plus the fixed
-price of its kernel calls, which only small parts notice), and the model call takes the sum of
-its parts (the kernels run one after another). What the model leaves out: caches (a part whose
-bytes fit in L2 or L3 reads them faster than the measured streaming bandwidth), and kernels
-that run below the large-matmul peak (small or thin matrices, attention's exp).
+and the model call takes the sum of its parts (the kernels run one after another). Each term
+has its physical reason and its own measurement (analysis/machine.py):
+
+- ``flops / peak_flops``: the arithmetic at the large-matmul peak (compute-bound parts, above
+  the machine's ridge intensity);
+- ``bytes / bandwidth``: the bytes read at the streaming bandwidth of a matrix-vector product
+  (memory-bound parts: a decode step's weights and KV cache);
+- ``streams x stream_startup``: each kernel call that streams an operand from memory (a
+  weight matrix, a layer's KV cache) starts slower than the bandwidth: prefetchers ramp up,
+  the first touch of each page misses the TLB, threads fork and join. It belongs to the
+  memory term (a compute-bound call hides it behind its arithmetic); it is what a decode
+  step of a small model (GPT-2: 48 matrices of 2.4-9.4 MB per token) pays beyond its bytes;
+- ``calls x call_overhead``: the fixed price of every kernel call (Python layers, checks,
+  binding, small reshapes), which only small parts notice.
+
+What the model leaves out: caches (a part whose bytes fit in L2 or L3 reads them faster than
+the measured streaming bandwidth), and kernels that run below the large-matmul peak (thin
+matrices, attention's exp and its short rows).
 """
 from __future__ import annotations
 
@@ -61,7 +75,9 @@ def predict(cost, machine) -> Prediction:
     (fastattn.analysis.machine()); module docstring."""
     parts = []
     for p in cost.parts:
-        terms = {"compute": p.flops / machine.peak_flops, "memory": p.bytes / machine.bandwidth}
+        startup = p.streams * getattr(machine, "stream_startup", 0.0)
+        terms = {"compute": p.flops / machine.peak_flops,
+                 "memory": p.bytes / machine.bandwidth + startup}
         calls = p.calls * machine.call_overhead
         bound = max(terms, key=terms.get)
         if calls > terms[bound]:

@@ -22,7 +22,9 @@ import dataclasses
 class Part:
     """One part of a model (all layers summed): ``flops``; bytes read of ``weight_bytes``,
     ``kv_bytes`` and ``activation_bytes``; ``matmul`` true for the parts FlopCounterMode
-    counts (matrix products and convolutions); ``calls``, the kernel calls it takes."""
+    counts (matrix products and convolutions); ``calls``, the kernel calls it takes;
+    ``streams``, those of its calls that stream an operand from memory (a weight matrix, a
+    layer's KV cache), each paying the machine's stream start-up when memory-bound."""
     name: str
     flops: float = 0.0
     weight_bytes: float = 0.0
@@ -30,6 +32,7 @@ class Part:
     activation_bytes: float = 0.0
     matmul: bool = False
     calls: int = 0
+    streams: int = 0
 
     @property
     def bytes(self) -> float:
@@ -133,14 +136,16 @@ class PartCounter:
         self._parts: dict[str, dict] = {}
 
     def add(self, name: str, *, flops=0.0, weight_bytes=0.0, kv_bytes=0.0,
-            activation_bytes=0.0, matmul=False, calls=1) -> None:
+            activation_bytes=0.0, matmul=False, calls=1, streams=0) -> None:
         p = self._parts.setdefault(name, dict(flops=0.0, weight_bytes=0.0, kv_bytes=0.0,
-                                              activation_bytes=0.0, matmul=matmul, calls=0))
+                                              activation_bytes=0.0, matmul=matmul, calls=0,
+                                              streams=0))
         p["flops"] += flops
         p["weight_bytes"] += weight_bytes
         p["kv_bytes"] += kv_bytes
         p["activation_bytes"] += activation_bytes
         p["calls"] += calls
+        p["streams"] += streams
 
     def parts(self) -> tuple:
         return tuple(Part(name, **fields) for name, fields in self._parts.items())

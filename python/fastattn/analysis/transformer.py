@@ -112,8 +112,9 @@ def _attention(t: Tally, s: Stack, *, batch: int, tokens: int, pairs: int, decod
     if decode:
         kv_read = batch * Hkv * D * t.kvb * pairs
         kv_written = batch * tokens * Hkv * D * t.kvb
+        # one attend call per layer and step streams the layer's cache
         t.parts.add("attn_scores", flops=flops, kv_bytes=kv_read + kv_written,
-                    activation_bytes=q_bytes, calls=calls)
+                    activation_bytes=q_bytes, calls=calls, streams=t.passes)
         t.parts.add("softmax", flops=SOFTMAX_FLOPS * Hq * batch * pairs, calls=0)
         t.parts.add("attn_values", flops=flops, kv_bytes=kv_read + kv_written,
                     activation_bytes=q_bytes, calls=0)

@@ -9,10 +9,21 @@ tokens before this one, so a padded prompt gives the same positions as the promp
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..kv_cache import KVCache
+from .output import ModelOutput
 
+
+@dataclasses.dataclass
+class DecoderOutput(ModelOutput):
+    """What ``model(ids, output_attentions=True)`` returns: ``logits`` (B, L, vocab) and
+    ``attentions``, one (B, heads, L, L) array per layer, each row the causal softmax over the
+    keys (zeros above the diagonal; from the attention kernel's returned probabilities)."""
+    logits: np.ndarray
+    attentions: tuple | None = None
 
 
 def positions_from_mask(mask: np.ndarray) -> np.ndarray:
@@ -32,9 +43,10 @@ class DecoderLM:
         self.vocab_size = lm_head.out_features
 
     # -- full forward -------------------------------------------------------------------------
-    def __call__(self, input_ids, attention_mask=None) -> np.ndarray:
+    def __call__(self, input_ids, attention_mask=None, *, output_attentions: bool = False):
         """Logits (B, L, vocab) float32 for input_ids (B, L) (or (L,)), causal, with an optional
-        left-padding attention_mask (B, L) of 0/1."""
+        left-padding attention_mask (B, L) of 0/1. ``output_attentions=True`` returns a
+        :class:`DecoderOutput` (logits and every layer's attention probabilities)."""
         ids = np.asarray(input_ids)
         if ids.ndim == 1:
             ids = ids[None]
@@ -53,9 +65,18 @@ class DecoderLM:
             positions = positions_from_mask(mask)
             key_mask = None if mask.all() else mask.astype(bool)
         x = self._embed(ids, positions)
+        attentions = []
         for i, block in enumerate(self.blocks):
-            x = block(x, positions=positions, key_mask=key_mask, layer=i)
-        return self.lm_head(self.final_norm(x))
+            if output_attentions:
+                x, probs = block(x, positions=positions, key_mask=key_mask, layer=i,
+                                 return_weights=True)
+                attentions.append(probs)
+            else:
+                x = block(x, positions=positions, key_mask=key_mask, layer=i)
+        logits = self.lm_head(self.final_norm(x))
+        if output_attentions:
+            return DecoderOutput(logits=logits, attentions=tuple(attentions))
+        return logits
 
     def _embed(self, ids, positions):
         x = self.embed(ids)
