@@ -45,6 +45,7 @@ _RESNET = Family("fastattn.models.resnet:ResNetConfig",
 
 FAMILIES: dict[str, Family] = {
     "gpt2": _GPT2, "llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA, "bert": _BERT,
+    "roberta": _BERT, "xlm-roberta": _BERT, "distilbert": _BERT, "electra": _BERT,
     "vit": _VIT, "deit": _VIT, "resnet": _RESNET,
 }
 
@@ -96,7 +97,8 @@ def builder_for(model_type: str):
 def load_config(path_or_dict):
     """A model's config from a config.json path, a model directory, or an already parsed dict.
 
-    model_type is required. For the supported types (llama, mistral, qwen2, gpt2, bert, vit, deit, resnet) the
+    model_type is required. For the supported types (llama, mistral, qwen2, gpt2, bert, roberta, xlm-roberta,
+    distilbert, electra, vit, deit, resnet) the
     family's config dataclass: every attribute the builders read is checked (wrong type or
     range: ValueError naming the key) and defaulted as transformers does; other types come back
     as a ModelConfig, their entries unchecked. bos/eos token ids and torch_dtype / dtype pass

@@ -1,22 +1,38 @@
-"""BERT encoder (model_type "bert"): bidirectional post-norm transformer, pooler, heads.
+"""The BERT-family encoder (model_type "bert", "roberta", "xlm-roberta", "distilbert",
+"electra"): one bidirectional post-norm transformer, its pooler and task heads. The families
+are configurations of this one model (config.py: FAMILY_TRAITS; schema.py: tensor names).
 
-    x = LayerNorm(word[ids] + position[0..L-1] + token_type[types])
+    x = LayerNorm(word[ids] + position[pos] + token_type[types])
+        pos = 0..L-1; RoBERTa / XLM-R: pad + 1 + (index among the row's non-pad ids), pad
+              for pad ids (transformers' create_position_ids_from_input_ids)
+        DistilBERT: no token_type term;  ELECTRA: x = W_e x + b_e (embeddings_project) when
+              embedding_size != hidden_size
     per layer:  h = LayerNorm1(x + Attention(x))      (padding-masked, every token sees all)
-                x = LayerNorm2(h + W2 gelu(W1 h))      (exact erf GELU)
-    pooler(x) = tanh(W_p x[:, 0] + b_p)
-    MLM head:   logits = LayerNorm(gelu(W_t x + b_t)) @ word^T + b    (decoder tied to the
-                word embeddings unless the checkpoint has its own decoder weight)
-    NSP head:   logits = W_s pooler(x) + b_s           (BertForPreTraining checkpoints)
+                x = LayerNorm2(h + W2 act(W1 h))
+    pooler(x) = tanh(W_p x[:, 0] + b_p)                (BERT, RoBERTa, XLM-R)
+    heads (config.task, found from the checkpoint's tensors):
+      sequence_classification  logits = W_c pooler(x) + b_c                        BERT
+                               logits = W_o tanh(W_d x[:, 0] + b_d) + b_o          RoBERTa, XLM-R
+                               logits = W_o gelu(W_d x[:, 0] + b_d) + b_o          ELECTRA
+                               logits = W_c relu(W_p x[:, 0] + b_p) + b_c          DistilBERT
+      token_classification     logits = W_c x + b_c                    (B, L, num_labels)
+      question_answering       start, end = W_qa x + b_qa              (B, L) each
+      replaced_token_detection logits = w act(W_d x + b_d) + b         (B, L), ELECTRA
+      masked_lm                LayerNorm(act(W_t x + b_t)) @ word^T + b   (mlm_logits; decoder
+                               tied to the word embeddings unless the checkpoint has its own)
+      next sentence (BERT pre-training): W_s pooler(x) + b_s          (nsp_logits)
 
-Checkpoint names are Hugging Face's (BertModel / BertForMaskedLM / BertForPreTraining, with or
-without "bert."); the LayerNorm names "gamma" / "beta" of old checkpoints are read as
-"weight" / "bias".
+Checkpoint names are Hugging Face's (with or without the family's prefix "bert." /
+"roberta." / "distilbert." / "electra."); the LayerNorm names "gamma" / "beta" of old
+checkpoints are read as "weight" / "bias". A tensor the model does not use is refused with its
+name.
 
-The model is pure (arrays in, arrays out); fill-mask and sentence embeddings, which need a
-tokenizer, are pipelines: fastattn.pipelines.fill_mask and fastattn.pipelines.embeddings.
+The model is pure (arrays in, arrays out); classification, fill-mask and sentence embeddings,
+which need a tokenizer, are pipelines (fastattn.pipelines).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +42,7 @@ from ...layers import (Attention, Embedding, LayerNorm, Linear, MLP, Transformer
 from ..output import ModelOutput
 from ..weights import take_listed
 from .config import BertConfig
-from .schema import bert_tensor_shapes
+from .schema import LAYER_NAMES, bert_tensor_shapes, head_tensor_names, mlm_names
 
 
 @dataclass
@@ -41,11 +57,57 @@ class BertOutput(ModelOutput):
     - attentions: tuple of num_hidden_layers arrays (B, H, L, L): each layer's attention
       probabilities, rows summing to 1 over the real keys, exactly 0 on padded keys (only
       with output_attentions)
+    - logits: the task head's (config.task): (B, num_labels) for sequence classification,
+      (B, L, num_labels) for token classification, (B, L) for ELECTRA's replaced-token
+      detection; None otherwise (masked-LM logits: ``model.mlm_logits(last_hidden_state)``)
+    - start_logits, end_logits: (B, L) each, question answering; None otherwise
     """
     last_hidden_state: np.ndarray
     pooler_output: np.ndarray | None = None
     hidden_states: tuple | None = None
     attentions: tuple | None = None
+    logits: np.ndarray | None = None
+    start_logits: np.ndarray | None = None
+    end_logits: np.ndarray | None = None
+
+    _HEAD_FIELDS = ("logits", "start_logits", "end_logits")
+
+    def __getitem__(self, name: str):
+        # as transformers' ModelOutput, which has no key for a head the model lacks
+        if name in self._HEAD_FIELDS and getattr(self, name) is None:
+            raise KeyError(name)
+        return super().__getitem__(name)
+
+
+# The heads whose activation is not hidden_act: (task, family's sequence_head) -> activation.
+# transformers: RobertaClassificationHead tanh, ElectraClassificationHead get_activation("gelu"),
+# DistilBertForSequenceClassification nn.ReLU; ELECTRA's discriminator uses hidden_act.
+_HEAD_ACTIVATIONS = {("sequence_classification", "tanh"): "tanh",
+                     ("sequence_classification", "gelu"): "gelu",
+                     ("sequence_classification", "relu"): "relu"}
+
+
+def _task_of(c: BertConfig, names: set, has_pooler: bool) -> str | None:
+    """The head a checkpoint holds, from its tensor names. BERT's sequence and token
+    classifiers are both "classifier.*": config.task (config.json's architectures) decides,
+    else the pooler does (the sequence classifier reads it; transformers' token classifier
+    is built without one)."""
+    if "qa_outputs.weight" in names:
+        return "question_answering"
+    if "discriminator_predictions.dense.weight" in names:
+        return "replaced_token_detection"
+    if "classifier.dense.weight" in names or "pre_classifier.weight" in names:
+        return "sequence_classification"
+    if "classifier.weight" in names:
+        if c.task in ("sequence_classification", "token_classification"):
+            return c.task
+        if c.traits["sequence_head"] == "pooler" and has_pooler:
+            return "sequence_classification"
+        return "token_classification"
+    kind = c.traits["mlm"]
+    if kind is not None and mlm_names(c)["transform"] + ".weight" in names:
+        return "masked_lm"
+    return None
 
 
 class _Renamed:
@@ -74,19 +136,25 @@ class _Renamed:
 
 
 class BertModel:
-    """A BERT encoder built from a checkpoint: ``BertModel.from_weights(config, tensors)``, or
-    ``fastattn.load(directory)``. See the module docstring for the equations."""
+    """A BERT-family encoder built from a checkpoint: ``BertModel.from_weights(config, tensors)``,
+    or ``fastattn.load(directory)``. See the module docstring for the equations.
 
-    def __init__(self, config, embeddings, blocks, pooler=None, mlm=None, nsp=None):
+    ``task``: the head the checkpoint has (config.task; None for a bare encoder). With a
+    classification, question-answering or replaced-token-detection head, a call returns a
+    :class:`BertOutput` carrying ``logits`` (or ``start_logits`` / ``end_logits``)."""
+
+    def __init__(self, config, embeddings, blocks, pooler=None, mlm=None, nsp=None, head=None):
         self.config = config
-        self.word, self.position, self.token_type, self.embed_norm = embeddings
+        self.word, self.position, self.token_type, self.embed_norm, self.project = embeddings
         self.blocks, self.pooler, self.nsp = blocks, pooler, nsp
+        # (dense Linear or None, its activation, out Linear) of config.task's head
+        self.head = head
         # (transform Linear, LayerNorm, decoder weight (vocab, hidden), decoder bias); the
         # decoder is packed for the matmul on first use (see mlm_logits): a model used only
         # for embeddings never holds a second copy of the word embeddings.
         self._mlm = mlm
         self._decoder = None
-        self.hidden_size = self.word.dim
+        self.hidden_size = config.hidden_size
         self.num_layers = len(blocks)
         self.num_heads = config.num_attention_heads
 
@@ -96,8 +164,13 @@ class BertModel:
 
     @property
     def max_length(self) -> int:
-        """The longest input: max_position_embeddings."""
-        return self.position.num_embeddings
+        """The longest input: max_position_embeddings (less pad_token_id + 1 for RoBERTa /
+        XLM-R, whose positions start after the padding id)."""
+        return self.config.max_length
+
+    @property
+    def task(self) -> str | None:
+        return self.config.task
 
     @property
     def has_mlm_head(self) -> bool:
@@ -106,22 +179,31 @@ class BertModel:
     @classmethod
     def from_weights(cls, config, source) -> "BertModel":
         """Builds the model from ``config`` (a BertConfig, a config.json dict, or an object
-        with BertConfig's attributes: hidden_size, num_hidden_layers, num_attention_heads,
-        intermediate_size, hidden_act, max_position_embeddings, type_vocab_size,
-        layer_norm_eps, vocab_size) and ``source``, a mapping of checkpoint names to arrays:
-        the tensors bert_tensor_shapes lists. Pooler, masked-LM and next-sentence heads are
-        built when their tensors are present. Raises ValueError for an invalid config, a
-        missing tensor, a wrong shape, or a tensor the model does not use."""
+        with BertConfig's attributes) and ``source``, a mapping of checkpoint names to arrays:
+        the tensors bert_tensor_shapes lists. The pooler and the heads are built when their
+        tensors are present; the task is found from them (``config.architectures`` decides
+        between BERT's sequence and token classifiers, whose tensors have the same names).
+        Raises ValueError for an invalid config, a missing tensor, a wrong shape, or a tensor
+        the model does not use (named)."""
         c = BertConfig.of(config)
         source = _Renamed(source)
         names = set(source.keys())
-        prefix = "bert." if any(n.startswith("bert.") for n in names) else ""
-        mlm = "cls.predictions.transform.dense.weight" in names
+        family_prefix = c.traits["prefix"]
+        prefix = family_prefix if any(n.startswith(family_prefix) for n in names) else ""
+        has_pooler = (prefix + "pooler.dense.weight" in names
+                      and c.model_type not in ("distilbert", "electra"))
+        task = _task_of(c, names, has_pooler)
+        c = dataclasses.replace(c, task=task)
+        mlm = task == "masked_lm"
+        m = mlm_names(c) if mlm else None
         shapes = bert_tensor_shapes(
-            c, prefix=prefix, pooler=prefix + "pooler.dense.weight" in names, mlm=mlm,
-            nsp="cls.seq_relationship.weight" in names,
-            decoder=mlm and "cls.predictions.decoder.weight" in names,
-            decoder_bias=mlm and "cls.predictions.decoder.bias" in names)
+            c, prefix=prefix,
+            # BERT's sequence classifier reads the pooler: required (listed) there
+            pooler=None if task == "sequence_classification" else has_pooler,
+            mlm=mlm, nsp="cls.seq_relationship.weight" in names and c.model_type == "bert",
+            decoder=mlm and m["decoder"] in names,
+            decoder_bias=mlm and m["decoder_bias"] is not None and m["decoder_bias"] in names,
+            task=None if mlm else task)
         t = take_listed(source, shapes, ignore=("position_ids",))
         h, heads, eps = c.hidden_size, c.num_attention_heads, c.layer_norm_eps
         act = activation_name(c.hidden_act)
@@ -135,30 +217,36 @@ class BertModel:
         e = prefix + "embeddings."
         embeddings = (Embedding(t[e + "word_embeddings.weight"]),
                       Embedding(t[e + "position_embeddings.weight"]),
-                      Embedding(t[e + "token_type_embeddings.weight"]),
-                      layer_norm(e + "LayerNorm"))
+                      (Embedding(t[e + "token_type_embeddings.weight"]) if c.type_vocab_size
+                       else None),
+                      layer_norm(e + "LayerNorm"),
+                      (dense(prefix + "embeddings_project")
+                       if prefix + "embeddings_project.weight" in t else None))
+        n = LAYER_NAMES[c.traits["layout"]]
         blocks = []
         for i in range(c.num_hidden_layers):
-            p = f"{prefix}encoder.layer.{i}."
-            qkv = Linear.concat([(t[p + f"attention.self.{n}.weight"],
-                                  t[p + f"attention.self.{n}.bias"])
-                                 for n in ("query", "key", "value")])
-            attn = Attention(qkv, dense(p + "attention.output.dense"), heads, heads, h // heads,
-                             causal=False)
-            mlp = MLP(dense(p + "intermediate.dense"), dense(p + "output.dense"), act)
-            blocks.append(TransformerBlock(attn, mlp, layer_norm(p + "attention.output.LayerNorm"),
-                                           layer_norm(p + "output.LayerNorm"), prenorm=False))
+            p = prefix + n["root"].format(i)
+            qkv = Linear.concat([(t[p + n[r] + ".weight"], t[p + n[r] + ".bias"])
+                                 for r in ("q", "k", "v")])
+            attn = Attention(qkv, dense(p + n["o"]), heads, heads, h // heads, causal=False)
+            mlp = MLP(dense(p + n["up"]), dense(p + n["down"]), act)
+            blocks.append(TransformerBlock(attn, mlp, layer_norm(p + n["ln1"]),
+                                           layer_norm(p + n["ln2"]), prenorm=False))
         pooler = dense(prefix + "pooler.dense") if prefix + "pooler.dense.weight" in t else None
         heads_mlm = None
         if mlm:
-            # cls.predictions.decoder.bias, when saved, is transformers' second copy of
-            # cls.predictions.bias (the two are tied): checked, not used
-            heads_mlm = (dense("cls.predictions.transform.dense"),
-                         layer_norm("cls.predictions.transform.LayerNorm"),
-                         t.get("cls.predictions.decoder.weight", embeddings[0].weight),
-                         t["cls.predictions.bias"])
+            # the decoder bias, when saved, is transformers' second copy of the MLM bias (the
+            # two are tied): checked, not used
+            heads_mlm = (dense(m["transform"]), layer_norm(m["norm"]),
+                         t.get(m["decoder"], embeddings[0].weight), t[m["bias"]])
         nsp = dense("cls.seq_relationship") if "cls.seq_relationship.weight" in t else None
-        return cls(c, embeddings, blocks, pooler, heads_mlm, nsp)
+        head = None
+        if task not in (None, "masked_lm"):
+            layers = head_tensor_names(c, task)
+            head = (dense(layers["dense"][0]) if "dense" in layers else None,
+                    _HEAD_ACTIVATIONS.get((task, c.traits["sequence_head"]), c.hidden_act),
+                    dense(layers["out"][0]))
+        return cls(c, embeddings, blocks, pooler, heads_mlm, nsp, head)
 
     # ------------------------------------------------------------------------------ forward
     def _inputs(self, input_ids, attention_mask, token_type_ids):
@@ -173,6 +261,11 @@ class BertModel:
         if ids.shape[1] == 0:
             raise ValueError("bert: input_ids has length 0 (every sequence needs a token)")
         if ids.shape[1] > self.max_length:
+            if self.config.position_offset:
+                raise ValueError(f"bert: length {ids.shape[1]} exceeds {self.max_length}, "
+                                 f"max_position_embeddings "
+                                 f"{self.config.max_position_embeddings} less the position "
+                                 f"offset pad_token_id + 1 = {self.config.position_offset}")
             raise ValueError(f"bert: length {ids.shape[1]} exceeds max_position_embeddings "
                              f"{self.max_length}")
 
@@ -198,14 +291,27 @@ class BertModel:
                  else like_ids(token_type_ids, "token_type_ids"))
         return ids, mask, types
 
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """Position ids: 0..L-1, (L,); RoBERTa / XLM-R (B, L): pad + cumsum(ids != pad) on
+        non-pad ids and pad on pad ids, as transformers' create_position_ids_from_input_ids
+        (so a left-padded row's first token still gets position pad + 1)."""
+        if not self.config.position_offset:
+            return np.arange(ids.shape[1])
+        pad = self.config.pad_token_id
+        real = ids != pad
+        return np.cumsum(real, axis=1) * real + pad
+
     def embeddings(self, input_ids, token_type_ids=None) -> np.ndarray:
-        """The embedding layer's output (B, L, hidden): LayerNorm(word + position + type)."""
+        """The embedding layer's output (B, L, hidden): LayerNorm(word + position + type),
+        projected to hidden_size by ELECTRA's embeddings_project. DistilBERT has no token
+        types: token_type_ids is ignored."""
         ids, _, types = self._inputs(input_ids, None, token_type_ids)
-        positions = np.arange(ids.shape[1])
         x = self.word(ids)
-        x += self.position(positions, "positions")  # (L, hidden) broadcast over the batch
-        x += self.token_type(types, "token_type_ids")
-        return self.embed_norm(x)
+        x += self.position(self.positions(ids), "positions")  # (L, hidden) broadcasts
+        if self.token_type is not None:
+            x += self.token_type(types, "token_type_ids")
+        x = self.embed_norm(x)
+        return self.project(x) if self.project is not None else x
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *,
                  output_hidden_states: bool = False, output_attentions: bool = False,
@@ -213,12 +319,14 @@ class BertModel:
         """Encodes a batch. input_ids (B, L) or (L,) integers; attention_mask (same shape, 1
         for tokens, 0 for padding, default all 1): padded positions are masked out of every
         query's keys, so real tokens' outputs do not depend on the padding; token_type_ids
-        (default all 0).
+        (default all 0; ignored by DistilBERT, which has none).
 
-        Returns the last hidden states (B, L, hidden) float32, or with output_hidden_states,
-        output_attentions or return_dict a :class:`BertOutput` (last_hidden_state,
-        pooler_output, hidden_states, attentions). A padded position's own output is
-        computed like any token's (its query sees the real keys) and is meaningless."""
+        Returns the last hidden states (B, L, hidden) float32; or a :class:`BertOutput`
+        (last_hidden_state, pooler_output, hidden_states, attentions, and the head's logits)
+        with output_hidden_states, output_attentions or return_dict, and always when the
+        checkpoint has a classification, question-answering or replaced-token-detection head
+        (config.task). A padded position's own output is computed like any token's (its
+        query sees the real keys) and is meaningless."""
         ids, mask, types = self._inputs(input_ids, attention_mask, token_type_ids)
         x = self.embeddings(ids, types)
         key_mask = None if mask is None or mask.all() else mask
@@ -230,13 +338,20 @@ class BertModel:
             else:
                 x = block(x, key_mask=key_mask)
             hidden.append(x)
-        if not (output_hidden_states or output_attentions or return_dict):
+        if not (output_hidden_states or output_attentions or return_dict or self.head):
             return x
-        return BertOutput(
-            last_hidden_state=x,
-            pooler_output=self.pooled(x) if self.pooler is not None else None,
+        pooled = self.pooled(x) if self.pooler is not None else None
+        out = BertOutput(
+            last_hidden_state=x, pooler_output=pooled,
             hidden_states=tuple(hidden) if output_hidden_states else None,
             attentions=tuple(attentions) if output_attentions else None)
+        if self.head is not None:
+            logits = self.head_logits(x, pooled)
+            if self.task == "question_answering":
+                out.start_logits, out.end_logits = logits
+            else:
+                out.logits = logits
+        return out
 
     # -------------------------------------------------------------------------------- heads
     def pooled(self, hidden: np.ndarray) -> np.ndarray:
@@ -245,15 +360,46 @@ class BertModel:
             raise ValueError("bert: this checkpoint has no pooler weights (pooler.dense.*)")
         return np.tanh(self.pooler(np.ascontiguousarray(hidden[:, 0])))
 
+    def head_logits(self, hidden: np.ndarray, pooled: np.ndarray | None = None):
+        """The task head (config.task) on last hidden states (B, L, hidden): logits (B,
+        num_labels) for sequence classification, (B, L, num_labels) for token
+        classification, (B, L) for replaced-token detection, (start, end) logits (B, L) each
+        for question answering. ``pooled``: the pooler output when already computed."""
+        if self.head is None:
+            raise ValueError(f"bert: this checkpoint has no classification / question-"
+                             f"answering head (task {self.task!r})")
+        dense, act, out = self.head
+        task = self.task
+        x = np.ascontiguousarray(hidden, np.float32)
+        if task == "sequence_classification":
+            if self.config.traits["sequence_head"] == "pooler":
+                x = pooled if pooled is not None else self.pooled(x)
+            else:
+                x = np.ascontiguousarray(x[:, 0])
+        if dense is not None:
+            if act == "tanh":    # no tanh epilogue in the matmul kernel
+                x = np.tanh(dense(x))
+            else:
+                x = dense(x, activation=activation_name(act))
+        y = out(x)
+        if task == "question_answering":
+            return np.ascontiguousarray(y[..., 0]), np.ascontiguousarray(y[..., 1])
+        if task == "replaced_token_detection":
+            return np.ascontiguousarray(y[..., 0])
+        return y
+
     def mlm_logits(self, hidden: np.ndarray) -> np.ndarray:
         """Masked-LM logits (..., vocab) for hidden states (..., hidden):
         LayerNorm(act(W_t x + b_t)) @ decoder^T + b."""
         if self._mlm is None:
-            raise ValueError("bert: this checkpoint has no masked-LM head (cls.predictions.*)")
+            raise ValueError("bert: this checkpoint has no masked-LM head (cls.predictions.*, "
+                             "lm_head.*, vocab_*)")
         transform, norm, decoder_w, bias = self._mlm
         if self._decoder is None:
             self._decoder = Linear(decoder_w, bias)
-        act = activation_name(self.config.hidden_act)
+        # RobertaLMHead applies gelu whatever hidden_act is; BERT and DistilBERT hidden_act
+        act = activation_name("gelu" if self.config.traits["mlm"] == "roberta"
+                              else self.config.hidden_act)
         return self._decoder(norm(transform(np.ascontiguousarray(hidden, np.float32),
                                             activation=act)))
 
