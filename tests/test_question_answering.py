@@ -169,3 +169,79 @@ def test_errors(tok):
     with pytest.raises(ValueError, match="no question_answering head"):
         QuestionAnswerer(model=KnownModel("token_classification", np.zeros((21, 2))),
                          tokenizer=tok)
+
+
+# ------------------------------------------------ random checkpoints of each family vs HF
+from test_text_classification import FAMILIES, hf_tokenizer, write_family  # noqa: E402
+
+QA_CASES = [("who lives in paris?", "John Smith works at Acme Corp in New York."),
+            ("where is the cat?", "the cat sat on the mat. Hello world!"),
+            ("what is the capital of France?",
+             "Paris is the capital of France, and Berlin of Germany.")]
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def qa_dir(request, tmp_path_factory):
+    return request.param, write_family(tmp_path_factory, request.param, "question_answering")
+
+
+def hf_answers(family, directory, question, context, top_k, max_answer_len=15):
+    """transformers' QA model on transformers' tokenizer, decoded as transformers' (4.x)
+    question-answering pipeline did: softmax over context tokens and [CLS], the best spans
+    by p_s * p_e (brute force), widened to the words (its word_ids) of the start and end
+    tokens."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    model = transformers.AutoModelForQuestionAnswering.from_pretrained(str(directory)).eval()
+    tok = hf_tokenizer(family, directory)
+    enc = tok(question, context, return_tensors="pt", return_offsets_mapping=True)
+    offsets = enc.pop("offset_mapping")[0].tolist()
+    with torch.no_grad():
+        out = model(**enc)
+    seq, words = enc.sequence_ids(0), enc.word_ids(0)
+    ctx = np.array([s == 1 for s in seq])
+    spans = brute_force(out.start_logits[0].numpy(), out.end_logits[0].numpy(), ctx, [0],
+                        max_answer_len)
+    found = []
+    for score, s, e in spans:
+        a = min(offsets[i][0] for i in range(len(seq)) if seq[i] == 1 and words[i] == words[s])
+        b = max(offsets[i][1] for i in range(len(seq)) if seq[i] == 1 and words[i] == words[e])
+        if all((a, b) != (f["start"], f["end"]) for f in found):
+            found.append({"score": score, "start": a, "end": b, "answer": context[a:b]})
+        if len(found) == top_k:
+            break
+    return found
+
+
+def test_question_answerer_equals_transformers(qa_dir):
+    family, directory = qa_dir
+    qa = QuestionAnswerer.from_pretrained(directory)
+    ours = qa([q for q, _ in QA_CASES], [c for _, c in QA_CASES], top_k=3)
+    for (question, context), mine in zip(QA_CASES, ours):
+        want = hf_answers(family, directory, question, context, 3)
+        assert [(a["start"], a["end"], a["answer"]) for a in mine] == [
+            (a["start"], a["end"], a["answer"]) for a in want]
+        # products of two probabilities from float32 logits of a 2-layer O(1) model
+        np.testing.assert_allclose([a["score"] for a in mine], [a["score"] for a in want],
+                                   atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "xlm-roberta", "distilbert"])
+def test_windows_equal_tokenizers_overflow(tmp_path_factory, family):
+    directory = write_family(tmp_path_factory, family, "question_answering")
+    from fastattn.tokenizers import load_tokenizer
+    ours_tok, theirs_tok = load_tokenizer(directory), hf_tokenizer(family, directory)
+    question = "who lives in paris?"
+    context = " ".join(CORPUS_LONG)
+    for max_len, stride in ((24, 4), (30, 10), (40, 0)):
+        want = theirs_tok(question, context, truncation="only_second", max_length=max_len,
+                          stride=stride, return_overflowing_tokens=True)["input_ids"]
+        got = windows(ours_tok, question, context, max_len, stride)
+        assert len(want) > 1
+        assert [w.ids for w in got] == [list(w) for w in want]
+
+
+CORPUS_LONG = ["the cat sat on the mat.", "Hello world! The dogs are running in the park.",
+               "Paris is the capital of France, and Berlin of Germany.",
+               "John Smith works at Acme Corp in New York.",
+               "a small bird flies over the big red house"]

@@ -189,3 +189,94 @@ def test_errors(tok, table):
         TextClassifier(model=KnownModel("token_classification", table), tokenizer=tok)
     with pytest.raises(ValueError, match="give a model directory"):
         TextClassifier(model=model)
+
+
+# ------------------------------------------------ random checkpoints of each family vs HF
+FAMILIES = ["bert", "roberta", "xlm-roberta", "distilbert", "electra"]
+LABELS3 = {0: "negative", 1: "neutral", 2: "positive"}
+CORPUS = ["the cat sat on the mat.", "This movie was great, I love it!",
+          "Paris is the capital of France, and Berlin of Germany.", "who lives in paris?",
+          "a small bird", "John Smith works at Acme Corp in New York."]
+
+
+def write_family(tmp_path_factory, family, task, **options):
+    """A random checkpoint directory of ``family`` with ``task``'s head and its tokenizer."""
+    from fastattn.testing import write_encoder_checkpoint
+    if family in ("roberta", "xlm-roberta"):
+        pytest.importorskip("tokenizers")
+    directory = tmp_path_factory.mktemp(f"{task}-{family}")
+    write_encoder_checkpoint(directory, family, task, **options)
+    return directory
+
+
+def hf_tokenizer(family, directory):
+    """transformers' tokenizer of a test checkpoint directory (the fast, Rust one)."""
+    transformers = pytest.importorskip("transformers")
+    if family in ("roberta", "xlm-roberta"):
+        return transformers.AutoTokenizer.from_pretrained(str(directory))
+    cls = {"bert": transformers.BertTokenizer, "electra": transformers.ElectraTokenizer,
+           "distilbert": transformers.DistilBertTokenizer}[family]
+    return cls(vocab=str(directory / "vocab.txt"))
+
+
+def hf_pipeline(task, family, directory, **options):
+    """transformers' pipeline ``task`` over the checkpoint (skipped without transformers /
+    torch)."""
+    pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    auto = {"text-classification": transformers.AutoModelForSequenceClassification,
+            "token-classification": transformers.AutoModelForTokenClassification}[task]
+    model = auto.from_pretrained(str(directory)).eval()
+    return transformers.pipeline(task, model=model, tokenizer=hf_tokenizer(family, directory),
+                                 device="cpu", **options)
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def family_dir(request, tmp_path_factory):
+    return request.param, write_family(tmp_path_factory, request.param,
+                                       "sequence_classification", id2label=LABELS3)
+
+
+def test_text_classifier_equals_transformers_pipeline(family_dir):
+    family, directory = family_dir
+    ours = TextClassifier.from_pretrained(directory)(CORPUS, top_k=None, batch_size=4)
+    theirs = hf_pipeline("text-classification", family, directory)(CORPUS, top_k=None)
+    for mine, want in zip(ours, theirs):
+        assert [r["label"] for r in mine] == [r["label"] for r in want]
+        # float32 forwards of a 2-layer O(1) model: logits agree to ~1e-6 relative, so
+        # probabilities in [0, 1] to well under 1e-5
+        np.testing.assert_allclose([r["score"] for r in mine], [r["score"] for r in want],
+                                   atol=1e-5)
+
+
+@pytest.mark.parametrize("problem", ["multi_label_classification", "regression"])
+def test_problem_types_equal_transformers_pipeline(tmp_path_factory, problem):
+    labels = {0: "value"} if problem == "regression" else LABELS3
+    directory = write_family(tmp_path_factory, "bert", "sequence_classification",
+                             id2label=labels, problem_type=problem)
+    ours = TextClassifier.from_pretrained(directory)(CORPUS, top_k=None)
+    theirs = hf_pipeline("text-classification", "bert", directory)(CORPUS, top_k=None)
+    for mine, want in zip(ours, theirs):
+        assert [r["label"] for r in mine] == [r["label"] for r in want]
+        # regression scores are raw logits of size O(1): the same float32 bound
+        np.testing.assert_allclose([r["score"] for r in mine], [r["score"] for r in want],
+                                   atol=1e-5)
+
+
+def test_text_pairs_equal_transformers_pipeline(tmp_path_factory):
+    directory = write_family(tmp_path_factory, "bert", "sequence_classification",
+                             id2label=LABELS3)
+    pairs = [("the cat sat on the mat.", "a small bird"), ("who lives in paris?", "john")]
+    ours = TextClassifier.from_pretrained(directory)(pairs, top_k=None)
+    pipe = hf_pipeline("text-classification", "bert", directory)
+    for (a, b), mine in zip(pairs, ours):
+        want = pipe({"text": a, "text_pair": b}, top_k=None)
+        assert [r["label"] for r in mine] == [r["label"] for r in want]
+        np.testing.assert_allclose([r["score"] for r in mine], [r["score"] for r in want],
+                                   atol=1e-5)
+
+
+def test_classifier_refuses_other_heads(tmp_path_factory):
+    directory = write_family(tmp_path_factory, "bert", "token_classification")
+    with pytest.raises(ValueError, match="no sequence_classification head"):
+        TextClassifier.from_pretrained(directory)

@@ -149,3 +149,44 @@ def test_errors(tok, model):
                         tokenizer=tok)
     with pytest.raises(ValueError, match="aggregation must be one of"):
         TokenClassifier(model=model, tokenizer=tok, aggregation="all")
+
+
+# ------------------------------------------------ random checkpoints of each family vs HF
+from test_text_classification import FAMILIES, hf_pipeline, write_family  # noqa: E402
+
+NER_TEXTS = ["John Smith works at Acme Corp in New York.",
+             "Paris is the capital of France, and Berlin of Germany.",
+             "Hello world! The dogs are running in the park.", "who lives in paris?"]
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def ner_dir(request, tmp_path_factory):
+    return request.param, write_family(tmp_path_factory, request.param, "token_classification",
+                                       id2label=dict(enumerate(LABELS)))
+
+
+def comparable(entities):
+    """Entities with scores as floats (transformers gives numpy float32) and without keys
+    order."""
+    return [dict(e, score=float(e["score"])) for e in entities]
+
+
+@pytest.mark.parametrize("aggregation", ["none", "simple", "first", "average", "max"])
+def test_token_classifier_equals_transformers_pipeline(ner_dir, aggregation):
+    family, directory = ner_dir
+    ours = TokenClassifier.from_pretrained(directory)(NER_TEXTS, aggregation=aggregation,
+                                                      batch_size=3)
+    pipe = hf_pipeline("token-classification", family, directory,
+                       aggregation_strategy=aggregation)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # its "fallback heuristic" warning (BPE, Unigram)
+        theirs = [pipe(t) for t in NER_TEXTS]
+    assert sum(len(e) for e in ours) > 0
+    for mine, want in zip(ours, theirs):
+        want = comparable(want)
+        assert [{k: v for k, v in e.items() if k != "score"} for e in mine] == [
+            {k: v for k, v in e.items() if k != "score"} for e in want]
+        # probabilities from float32 logits of a 2-layer O(1) model: well under 1e-5
+        np.testing.assert_allclose([e["score"] for e in mine], [e["score"] for e in want],
+                                   atol=1e-5)
