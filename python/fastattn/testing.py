@@ -208,13 +208,12 @@ def _byte_level_bpe():
 
 
 def _unigram():
-    """XLM-R's tokenizer pipeline (NFKC, Metaspace "▁" with a prefix space, Unigram, the
+    """XLM-R's tokenizer pipeline (whitespace split, Metaspace "▁" prefix, Unigram, the
     "<s> A </s> </s> B </s>" template) over fixed pieces: the specials, every character of
     ENCODER_CORPUS lower and upper case, and "▁"-words of the corpus, scored by length (a
     Unigram vocabulary is log-probabilities: longer pieces are preferred). Built, not
     trained: the `tokenizers` Unigram trainer is not deterministic."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, \
-        pre_tokenizers, processors
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
     chars = sorted({ch for text in ENCODER_CORPUS for ch in text.lower() + text.upper()
                     if not ch.isspace()})
     words = sorted({w.strip(".,!?").lower() for text in ENCODER_CORPUS for w in text.split()}
@@ -230,8 +229,11 @@ def _unigram():
             vocab.append((piece, score))
     vocab.append(("<mask>", 0.0))
     tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
-    tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    # as transformers' XLMRobertaTokenizer builds it (no normalizer without a SentencePiece
+    # charsmap; whitespace split, then "▁" prepended to each word)
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(),
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")])
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 
 class Encoding:
-    """One encoded sequence (made by ``WordPieceTokenizer.encode``).
+    """One encoded sequence (made by ``WordPieceTokenizer.encode``, or by the tokenizer.json
+    adapter, ``TokenizerJson.encode``, through ``from_fields``).
 
     Attributes (all lists of the same length, one entry per token):
 
     - ``ids``: vocabulary ids;
     - ``tokens``: the token strings (``"##"`` marks a word continuation);
     - ``type_ids``: segment ids, 0 for the first text (and its ``[CLS]``/``[SEP]``), 1 for the
-      pair text and its final ``[SEP]``;
+      pair text and its final ``[SEP]`` (tokenizer.json: what its post-processor gives;
+      RoBERTa's and XLM-R's are all 0);
     - ``attention_mask``: 1 for every token (padding only happens in ``encode_batch``);
     - ``offsets``: ``(start, end)`` character spans into the ORIGINAL text the token came from
       (the pair's offsets index the pair text); ``text[start:end]`` is the token's surface form
-      before lower-casing and accent stripping. Added ``[CLS]``/``[SEP]`` get ``(0, 0)``;
+      before lower-casing and accent stripping. Added ``[CLS]``/``[SEP]`` get ``(0, 0)``
+      (tokenizer.json: the ``tokenizers`` package's offsets, in characters);
     - ``special_tokens_mask``: 1 for the added ``[CLS]``/``[SEP]``, else 0;
     - ``sequence_ids``: 0 or 1 for tokens of the first or second text, None for added tokens.
 
@@ -39,6 +42,20 @@ class Encoding:
         self._type_ids = self._attention_mask = None
         self._special_tokens_mask = self._sequence_ids = None
 
+    @classmethod
+    def from_fields(cls, ids: list[int], tokens: list[str], offsets, type_ids: list[int],
+                    special_tokens_mask: list[int],
+                    sequence_ids: list[int | None]) -> "Encoding":
+        """An encoding whose per-token lists are given (the tokenizer.json adapter's, from a
+        ``tokenizers.Encoding``: layouts such as RoBERTa's ``<s> a </s></s> b </s>`` are the
+        post-processor's, not [CLS] a [SEP] b [SEP])."""
+        e = cls.__new__(cls)
+        e.ids, e.tokens, e._offsets = ids, tokens, offsets
+        e._layout = None
+        e._type_ids, e._special_tokens_mask = type_ids, special_tokens_mask
+        e._sequence_ids, e._attention_mask = sequence_ids, None
+        return e
+
     def _segments(self, first, second, added):
         """Per-token values for the layout [CLS] a [SEP] (b [SEP]) or a (b)."""
         na, nb, special = self._layout
@@ -54,6 +71,8 @@ class Encoding:
 
     def _first_segment_length(self) -> int:
         """Tokens of type 0: [CLS] a [SEP] (or a), the whole encoding without a pair."""
+        if self._layout is None:     # from_fields: the tokens of type 0
+            return self.type_ids.count(0)
         na, nb, special = self._layout
         if nb is None:
             return len(self.ids)

@@ -139,16 +139,8 @@ class WordPieceTokenizer:
             raise FileNotFoundError(f"checkpoint directory not found: {directory!r}")
         options: dict = {}
         for name in ("special_tokens_map.json", "tokenizer_config.json"):
-            p = os.path.join(directory, name)
-            if os.path.isfile(p):
-                with open(p, encoding="utf-8") as f:
-                    try:
-                        config = json.load(f)
-                    except json.JSONDecodeError as e:
-                        raise ValueError(f"{p}: invalid JSON ({e})") from None
-                if not isinstance(config, dict):
-                    raise ValueError(f"{p}: expected a JSON object")
-                options.update(_options_from_config(config))
+            options.update(_options_from_config(
+                _read_json_if_present(os.path.join(directory, name))))
         options.update(overrides)
         return cls.from_vocab(os.path.join(directory, "vocab.txt"), **options)
 
@@ -538,22 +530,29 @@ def _truncate(a, b, budget: int, strategy: str):
     def cut(x, n):
         return x if len(x[0]) <= n else (x[0][:n], x[1][:n], partial(_cut_offsets, x[2], n))
 
-    na = len(a[0])
-    if b is None:
+    na, nb = truncation_lengths(len(a[0]), None if b is None else len(b[0]), budget, strategy)
+    return cut(a, na), (None if b is None else cut(b, nb))
+
+
+def truncation_lengths(na: int, nb: int | None, budget: int, strategy: str):
+    """The lengths two token sequences of na and nb tokens (nb None: no pair) are cut to so
+    that together they have at most ``budget``, by ``strategy`` ("longest_first",
+    "only_first", "only_second") as the ``tokenizers`` package; ValueError when the strategy
+    cannot reach the budget. Shared by WordPiece and the tokenizer.json adapter."""
+    if nb is None:
         if strategy == "only_second":
             raise ValueError("truncation='only_second' needs a pair")
-        return cut(a, budget), None
-    nb = len(b[0])
+        return min(na, budget), None
     if strategy == "only_first":
         if nb > budget:
             raise ValueError(f"truncation='only_first': the pair alone has {nb} tokens, more "
                              f"than the {budget} left after special tokens")
-        return cut(a, budget - nb), b
+        return min(na, budget - nb), nb
     if strategy == "only_second":
         if na > budget:
             raise ValueError(f"truncation='only_second': the first text alone has {na} tokens,"
                              f" more than the {budget} left after special tokens")
-        return a, cut(b, budget - na)
+        return na, min(nb, budget - na)
     # longest_first: cut only the longer text if that suffices, else both to half the budget
     # (the odd token going to the longer text, to the pair on a tie).
     short = min(na, nb)
@@ -563,8 +562,8 @@ def _truncate(a, b, budget: int, strategy: str):
         new_short = budget // 2
         new_long = new_short + budget % 2
     if na > nb:
-        return cut(a, new_long), cut(b, new_short)
-    return cut(a, new_short), cut(b, new_long)
+        return min(na, new_long), min(nb, new_short)
+    return min(na, new_short), min(nb, new_long)
 
 
 def _offsets(pending) -> list[tuple[int, int]]:
@@ -598,6 +597,21 @@ def _join_offsets(a, b, add_special_tokens: bool):
         if add_special_tokens:
             offs.append((0, 0))
     return offs
+
+
+def _read_json_if_present(p: str) -> dict:
+    """The JSON object in file p, {} when there is no such file (ValueError naming the file
+    for invalid JSON or another JSON value)."""
+    if not os.path.isfile(p):
+        return {}
+    with open(p, encoding="utf-8") as f:
+        try:
+            config = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}: invalid JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{p}: expected a JSON object")
+    return config
 
 
 def _options_from_config(config: dict) -> dict:
