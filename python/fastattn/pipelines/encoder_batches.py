@@ -29,6 +29,24 @@ def load_encoder(model_dir, model=None, tokenizer=None, *, mmap: bool = True):
     return model, tokenizer
 
 
+def backend(tokenizer):
+    """The ``tokenizers.Tokenizer`` behind a tokenizer.json adapter (``TokenizerJson.tokenizer``:
+    RoBERTa, XLM-R), or None (fastattn's WordPiece). The pipelines ask it what transformers'
+    fast tokenizers ask it: its decoder on token strings, its words, its model's sub-word
+    prefix."""
+    inner = getattr(tokenizer, "tokenizer", None)
+    return inner if hasattr(inner, "decoder") and hasattr(inner, "encode") else None
+
+
+def subword_prefix(tokenizer) -> str | None:
+    """The continuing-sub-word prefix of a WordPiece vocabulary ("##"), None for byte-level
+    BPE (RoBERTa's has none) and Unigram (XLM-R)."""
+    inner = backend(tokenizer)
+    if inner is not None:
+        return getattr(inner.model, "continuing_subword_prefix", None) or None
+    return getattr(tokenizer, "continuing_subword_prefix", None) or None
+
+
 def uses_token_types(model) -> bool:
     """Whether the model reads token type ids: BERT / ELECTRA (type_vocab_size 2) do; RoBERTa
     and XLM-R (type_vocab_size 1) and DistilBERT (no token-type embedding) do not, and their

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as val
-from .encoder_batches import head_outputs, load_encoder, require_task
+from .encoder_batches import backend, head_outputs, load_encoder, require_task, subword_prefix
 
 TASK = "question_answering"
 # Logit given to tokens that cannot be in an answer before the softmax (transformers' value):
@@ -45,15 +45,17 @@ class Window:
         return len(self.ids)
 
 
-def word_ids(tokenizer, encoding) -> list[int | None]:
-    """The word of each token: the encoding's own ``word_ids`` when the tokenizer gives them
-    (tokenizers' pre-tokenizer words), else with a WordPiece vocabulary a token continuing
-    with the ``##`` prefix belongs to the word before it; without either each token is its
-    own word (no widening)."""
-    own = getattr(encoding, "word_ids", None)
-    if own is not None:
-        return list(own)
-    prefix = getattr(tokenizer, "continuing_subword_prefix", None)
+def word_ids(tokenizer, encoding, text: str, pair: str | None = None) -> list[int | None]:
+    """The word of each token of ``encoding`` (of ``text``, ``pair``): for a tokenizer.json
+    the ``tokenizers`` package's word ids (its pre-tokenizer's words, what transformers
+    widens answers to); with a WordPiece vocabulary a token continuing with the ``##``
+    prefix belongs to the word before it; otherwise each token is its own word."""
+    inner = backend(tokenizer)
+    if inner is not None:
+        words = inner.encode(text, pair).word_ids
+        if len(words) == len(encoding.ids):
+            return list(words)
+    prefix = subword_prefix(tokenizer)
     out, word = [], -1
     for tok in encoding.tokens:
         if not (prefix and tok.startswith(prefix) and word >= 0):
@@ -73,7 +75,7 @@ def windows(tokenizer, question: str, context: str, max_seq_len: int,
         raise ValueError(f"{op}: the context has no token")
     c0, c1 = where[0], where[-1] + 1
     ids, types, offsets = enc.ids, enc.type_ids, enc.offsets
-    words = word_ids(tokenizer, enc)
+    words = word_ids(tokenizer, enc, question, context)
     fixed = len(ids) - (c1 - c0)     # question and special tokens, in every window
     n = max_seq_len - fixed
     if n <= 0:
@@ -105,28 +107,24 @@ def _masked_probs(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def best_spans(start_logits, end_logits, context: np.ndarray, cls: list[int], top_k: int,
+def best_spans(start_logits, end_logits, context: np.ndarray, cls: list[int],
                max_answer_len: int):
-    """The ``top_k`` best (score, s, e) of one window, score = p_s[s] * p_e[e] over context
-    tokens s <= e < s + max_answer_len (``context``: bool per token), by decreasing score;
-    and the null score p_s[cls] * p_e[cls] (None without a [CLS])."""
+    """Every allowed (score, s, e) of one window by decreasing score (ties: lower s, then
+    lower e), score = p_s[s] * p_e[e] over context tokens s <= e < s + max_answer_len
+    (``context``: bool per token); and the null score p_s[cls] * p_e[cls] (None without a
+    [CLS])."""
     allowed = context.copy()
     allowed[cls] = True
     ps = _masked_probs(start_logits, allowed)
     pe = _masked_probs(end_logits, allowed)
     null = float(ps[cls[0]] * pe[cls[0]]) if cls else None
     idx = np.flatnonzero(context)
-    if idx.size == 0:
-        return [], null
-    scores = np.outer(ps[idx], pe[idx])
     # idx is increasing: token e follows s by idx[j] - idx[i] positions.
     gap = idx[None, :] - idx[:, None]
-    scores[(gap < 0) | (gap > max_answer_len - 1)] = -1.0
-    flat = scores.ravel()
-    k = min(top_k, int(np.count_nonzero(flat >= 0)))
-    order = np.argsort(-flat, kind="stable")[:k]
-    return [(float(flat[f]), int(idx[f // len(idx)]), int(idx[f % len(idx)]))
-            for f in order], null
+    i, j = np.nonzero((gap >= 0) & (gap <= max_answer_len - 1))
+    scores = ps[idx[i]] * pe[idx[j]]
+    order = np.argsort(-scores, kind="stable")   # (i, j) come row-major: ties by s, then e
+    return [(float(scores[k]), int(idx[i[k]]), int(idx[j[k]])) for k in order], null
 
 
 def char_span(window: Window, s: int, e: int, align_to_words: bool) -> tuple[int, int]:
@@ -144,20 +142,29 @@ def answers(tokenizer, context: str, wins: list[Window], logits, top_k: int,
             max_answer_len: int, handle_impossible_answer: bool,
             align_to_words: bool) -> list[dict]:
     """The ``top_k`` answers ``{"score", "start", "end", "answer"}`` of one pair from its
-    windows and their (start_logits, end_logits); a span found in several windows counts
-    once, with its best score."""
+    windows and their (start_logits, end_logits): distinct character spans, each with its
+    best score (token spans widened to the same words, or one span seen by two
+    overlapping windows, count once)."""
     best: dict[tuple[int, int], float] = {}
     null = None
     for win, (start_logits, end_logits) in zip(wins, logits):
         context_mask = np.array([sp is not None for sp in win.spans])
-        spans, w_null = best_spans(start_logits, end_logits, context_mask, win.cls, top_k,
+        spans, w_null = best_spans(start_logits, end_logits, context_mask, win.cls,
                                    max_answer_len)
         if w_null is not None:
             null = w_null if null is None else min(null, w_null)
+        # the window's top_k distinct answers: token spans inside one word widen to the
+        # same characters
+        seen = set()
         for score, s, e in spans:
             key = char_span(win, s, e, align_to_words)
+            if key in seen:
+                continue
+            seen.add(key)
             if score > best.get(key, -1.0):
                 best[key] = score
+            if len(seen) == top_k:
+                break
     found = [{"score": sc, "start": a, "end": b, "answer": context[a:b]}
              for (a, b), sc in best.items()]
     if handle_impossible_answer and null is not None:

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as val
-from .encoder_batches import (check_texts, head_outputs, id2label, load_encoder, max_tokens,
-                              require_task)
+from .encoder_batches import (backend, check_texts, head_outputs, id2label, load_encoder,
+                              max_tokens, require_task, subword_prefix)
 
 AGGREGATIONS = ("none", "simple", "first", "average", "max")
 TASK = "token_classification"
@@ -49,17 +49,19 @@ def split_tag(label: str) -> tuple[str, str]:
     return "I", label
 
 
-def tokens_to_string(tokenizer, ids: list[int], words: list[str]) -> str:
+def tokens_to_string(tokenizer, ids: list[int], tokens: list[str],
+                     pieces: list[str] | None = None) -> str:
     """The text of a run of tokens as transformers' convert_tokens_to_string gives it: the
-    tokenizer's own ``convert_tokens_to_string`` when it has one, else its decoder on the ids
-    (special tokens kept) with each unknown token replaced by ``words``' entry for it (its
-    span of the input, as transformers shows an [UNK])."""
-    own = getattr(tokenizer, "convert_tokens_to_string", None)
-    if own is not None:
-        return own(words)
+    ``tokenizers`` decoder on ``pieces`` (default ``tokens``: the token strings) for a
+    tokenizer.json, else the WordPiece decoder on the ids (special tokens kept) with each
+    unknown token replaced by its entry of ``tokens`` (its span of the input, as transformers
+    shows an [UNK])."""
+    inner = backend(tokenizer)
+    if inner is not None:
+        return inner.decoder.decode(tokens if pieces is None else pieces)
     unk_id = getattr(tokenizer, "unk_token_id", None)
     text = tokenizer.decode(ids, skip_special_tokens=False)
-    unknown = [w for i, w in zip(ids, words) if i == unk_id]
+    unknown = [w for i, w in zip(ids, tokens) if i == unk_id]
     if unknown:
         marker = tokenizer.convert_ids_to_tokens([unk_id])[0]
         parts = text.split(marker)
@@ -72,7 +74,7 @@ def pre_entities(tokenizer, text: str, encoding, scores: np.ndarray) -> list[dic
     """The non-special tokens of ``encoding`` with their probability rows: ``{"id", "word",
     "scores", "start", "end", "index", "is_subword"}`` (see the module docstring for
     is_subword). An unknown token's word is its span of the text."""
-    prefix = getattr(tokenizer, "continuing_subword_prefix", None)
+    prefix = subword_prefix(tokenizer)
     unk_id = getattr(tokenizer, "unk_token_id", None)
     ids = encoding.ids
     tokens = encoding.tokens
@@ -102,9 +104,12 @@ def _word_entity(tokenizer, group: list[dict], strategy: str, labels: list[str])
     else:  # average
         scores = np.mean([e["scores"] for e in group], axis=0)
     best = int(np.argmax(scores))
-    return {"entity": labels[best], "score": float(scores[best]),
-            "ids": [i for e in group for i in e["ids"]],
-            "words": [w for e in group for w in e["words"]],
+    ids = [i for e in group for i in e["ids"]]
+    tokens = [t for e in group for t in e["tokens"]]
+    # transformers decodes each word, then the group from the words' texts (pieces): the same
+    # text for WordPiece (decoded from the ids), not always for a tokenizers decoder
+    return {"entity": labels[best], "score": float(scores[best]), "ids": ids,
+            "tokens": tokens, "pieces": [tokens_to_string(tokenizer, ids, tokens)],
             "start": group[0]["start"], "end": group[-1]["end"]}
 
 
@@ -113,7 +118,8 @@ def _token_entities(pre: list[dict], labels: list[str]) -> list[dict]:
     for e in pre:
         best = int(np.argmax(e["scores"]))
         out.append({"entity": labels[best], "score": float(e["scores"][best]),
-                    "index": e["index"], "ids": [e["id"]], "words": [e["word"]],
+                    "index": e["index"], "ids": [e["id"]], "tokens": [e["word"]],
+                    "pieces": [e["word"]],
                     "start": e["start"], "end": e["end"]})
     return out
 
@@ -121,7 +127,7 @@ def _token_entities(pre: list[dict], labels: list[str]) -> list[dict]:
 def _words(tokenizer, pre: list[dict], strategy: str, labels: list[str]) -> list[dict]:
     groups: list[list[dict]] = []
     for e in pre:
-        e = dict(e, ids=[e["id"]], words=[e["word"]])
+        e = dict(e, ids=[e["id"]], tokens=[e["word"]])
         if groups and e["is_subword"]:
             groups[-1].append(e)
         else:
@@ -144,7 +150,8 @@ def _group(tokenizer, entities: list[dict]) -> list[dict]:
         out.append({"entity_group": split_tag(g[0]["entity"])[1],
                     "score": float(np.mean([e["score"] for e in g])),
                     "word": tokens_to_string(tokenizer, [i for e in g for i in e["ids"]],
-                                             [w for e in g for w in e["words"]]),
+                                             [t for e in g for t in e["tokens"]],
+                                             [p for e in g for p in e["pieces"]]),
                     "start": g[0]["start"], "end": g[-1]["end"]})
     return out
 
@@ -157,7 +164,7 @@ def aggregate(tokenizer, text: str, encoding, logits: np.ndarray, labels: list[s
     if aggregation == "none":
         entities = _token_entities(pre, labels)
         return [{"entity": e["entity"], "score": e["score"], "index": e["index"],
-                 "word": e["words"][0], "start": e["start"], "end": e["end"]}
+                 "word": e["tokens"][0], "start": e["start"], "end": e["end"]}
                 for e in entities if e["entity"] not in ignore_labels]
     if aggregation == "simple":
         words = _token_entities(pre, labels)
