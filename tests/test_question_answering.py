@@ -74,6 +74,7 @@ def test_answer_and_score(tok):
     start = model.table[enc.ids, 0] + shift
     end = model.table[enc.ids, 1] + shift
     score, s, e = brute_force(start, end, ctx, [0], 15)[0]
+    assert enc.tokens[s] == enc.tokens[e] == "london"
     assert got == {"score": pytest.approx(score, rel=1e-6), "start": 25, "end": 31,
                    "answer": "London"}
     # "born" is also a question token: its logits there must not count

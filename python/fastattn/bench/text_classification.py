@@ -56,7 +56,7 @@ def _models(model_type: str, task, shapes: dict, torch):
     if torch is not None:
         try:
             import transformers
-        except Exception:
+        except ImportError:
             transformers = None
         if transformers is not None:
             name = config["architectures"][0]

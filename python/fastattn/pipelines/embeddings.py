@@ -38,9 +38,9 @@ def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True
     ``normalize`` rows are scaled to unit L2 norm (then dot products are cosines).
 
     Texts are batched ``batch_size`` at a time after sorting by token count, so a batch
-    holds texts of similar length and little padding (encoder_batches). A text's embedding does not depend
-    on the batch it lands in beyond float32 rounding (the attention kernel's blocking
-    differs with the padded length); the tests check this.
+    holds texts of similar length and little padding (encoder_batches). A text's embedding
+    does not depend on the batch it lands in beyond float32 rounding (the attention
+    kernel's blocking differs with the padded length); the tests check this.
 
     ``model``: a BERT-family encoder (BERT, RoBERTa, XLM-R, DistilBERT, ...) or any object
     with ``hidden_size``, ``max_length`` and ``model(input_ids, attention_mask,
