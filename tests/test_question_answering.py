@@ -165,7 +165,7 @@ def test_errors(tok):
         question_answering(model, tok, QUESTION, CONTEXT, max_seq_len=65)
     with pytest.raises(ValueError, match="leaves none for the context"):
         question_answering(model, tok, QUESTION, CONTEXT, max_seq_len=8)
-    with pytest.raises(ValueError, match="doc_stride=4 must be less than"):
+    with pytest.raises(ValueError, match=r"stride \(4\) must be less than the 3 context"):
         question_answering(model, tok, QUESTION, CONTEXT, max_seq_len=11, doc_stride=4)
     with pytest.raises(ValueError, match="no question_answering head"):
         QuestionAnswerer(model=KnownModel("token_classification", np.zeros((21, 2))),

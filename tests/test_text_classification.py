@@ -216,7 +216,9 @@ def hf_tokenizer(family, directory):
         return transformers.AutoTokenizer.from_pretrained(str(directory))
     cls = {"bert": transformers.BertTokenizer, "electra": transformers.ElectraTokenizer,
            "distilbert": transformers.DistilBertTokenizer}[family]
-    return cls(vocab=str(directory / "vocab.txt"))
+    import json
+    config = json.loads((directory / "tokenizer_config.json").read_text())
+    return cls(vocab=str(directory / "vocab.txt"), model_max_length=config["model_max_length"])
 
 
 def hf_pipeline(task, family, directory, **options):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fastattn.pipelines import TokenClassifier, token_classification
-from fastattn.pipelines.token_classification import pre_entities, split_tag
+from fastattn.pipelines.token_classification import merge_overlapping, pre_entities, split_tag
 from fastattn.tokenizers import WordPieceTokenizer
 from test_text_classification import VOCAB, KnownModel
 
@@ -137,6 +137,39 @@ def test_tokens_past_max_length_are_dropped(tok, model):
     assert got == [ent("PER", 0.9, "ada", 0, 3), ent("LOC", 0.49, "love", 4, 8)]
 
 
+def test_stride_reads_a_long_text_in_windows(tok):
+    text = " ".join(["Ada Lovelace was born in London."] * 6)     # 48 text tokens
+    short = KnownModel("token_classification", probs_table(ROWS), LABELS, max_length=12)
+    whole = KnownModel("token_classification", probs_table(ROWS), LABELS, max_length=64)
+    for aggregation in ("simple", "first", "average", "max"):
+        want = token_classification(whole, tok, text, aggregation=aggregation)
+        assert len(want) == (12 if aggregation == "average" else 18)   # 6 x (2 or 3)
+        # logits depend on the token alone: each window finds the entities it holds; with
+        # windows overlapping by >= 2 tokens every entity (<= 3 tokens) lies whole in one,
+        # and the merge keeps it over the cut pieces of its neighbours
+        for stride in (2, 3, 9):
+            got = token_classification(short, tok, text, aggregation=aggregation,
+                                       stride=stride)
+            assert got == want
+        # stride 0: a word cut between two windows stays cut (as transformers')
+        cut = token_classification(short, tok, text, aggregation=aggregation, stride=0)
+        assert cut != want and {e["start"] for e in cut} >= {e["start"] for e in want}
+        # without stride: cut at 12 tokens, what the text's first 10 tokens give
+        assert token_classification(short, tok, text, aggregation=aggregation) == (
+            token_classification(whole, tok, text[:41], aggregation=aggregation))
+    assert token_classification(short, tok, ["", "ada"], stride=2) == [
+        [], [ent("PER", 0.9, "ada", 0, 3)]]
+
+
+def test_merge_overlapping():
+    def e(start, end, score):
+        return {"start": start, "end": end, "score": score}
+    merged = merge_overlapping([e(10, 14, 0.5), e(0, 4, 0.9), e(2, 8, 0.1), e(10, 14, 0.6),
+                                e(20, 22, 0.3)])
+    # (2, 8) is longer than (0, 4); of the equal (10, 14) the higher score
+    assert merged == [e(2, 8, 0.1), e(10, 14, 0.6), e(20, 22, 0.3)]
+
+
 def test_errors(tok, model):
     with pytest.raises(ValueError, match="aggregation must be one of"):
         token_classification(model, tok, TEXT, aggregation="longest")
@@ -149,6 +182,12 @@ def test_errors(tok, model):
                         tokenizer=tok)
     with pytest.raises(ValueError, match="aggregation must be one of"):
         TokenClassifier(model=model, tokenizer=tok, aggregation="all")
+    with pytest.raises(ValueError, match="stride needs an aggregation"):
+        token_classification(model, tok, TEXT, aggregation="none", stride=2)
+    with pytest.raises(ValueError, match=r"stride \(10\) must be less than the 10 text"):
+        token_classification(model, tok, TEXT * 3, max_length=12, stride=10)
+    with pytest.raises(ValueError, match="stride must be >= 0"):
+        token_classification(model, tok, TEXT, stride=-1)
 
 
 # ------------------------------------------------ random checkpoints of each family vs HF
@@ -190,3 +229,23 @@ def test_token_classifier_equals_transformers_pipeline(ner_dir, aggregation):
         # probabilities from float32 logits of a 2-layer O(1) model: well under 1e-5
         np.testing.assert_allclose([e["score"] for e in mine], [e["score"] for e in want],
                                    atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "xlm-roberta"])
+@pytest.mark.parametrize("aggregation", ["simple", "max"])
+def test_stride_equals_transformers_pipeline(tmp_path_factory, family, aggregation):
+    directory = write_family(tmp_path_factory, family, "token_classification",
+                             id2label=dict(enumerate(LABELS)), max_length=24)
+    text = " ".join(NER_TEXTS * 2)
+    ours = TokenClassifier.from_pretrained(directory)(text, aggregation=aggregation, stride=6)
+    pipe = hf_pipeline("token-classification", family, directory,
+                       aggregation_strategy=aggregation, stride=6)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = comparable(pipe(text))
+    assert ours and max(e["end"] for e in ours) > len(text) // 2   # past the first window
+    assert [{k: v for k, v in e.items() if k != "score"} for e in ours] == [
+        {k: v for k, v in e.items() if k != "score"} for e in want]
+    np.testing.assert_allclose([e["score"] for e in ours], [e["score"] for e in want],
+                               atol=1e-5)

@@ -84,6 +84,37 @@ def max_tokens(op: str, model, max_length) -> int:
     return limit
 
 
+def window_indices(op: str, encoding, sequence: int, max_len: int, stride: int,
+                   what: str = "text") -> list[list[int]]:
+    """Token indices of the windows of an encoding too long for the model, as tokenizers'
+    overflowing tokens with a stride: the tokens of sequence ``sequence`` (0: the text, 1: a
+    pair's second text) are cut into runs of n (n = ``max_len`` less the other tokens:
+    special tokens, a question), consecutive runs sharing ``stride`` tokens (step n -
+    stride); every window keeps all the other tokens around its run. One window when the
+    encoding fits."""
+    seq = encoding.sequence_ids
+    where = [i for i, s in enumerate(seq) if s == sequence]
+    if not where:
+        raise ValueError(f"{op}: the {what} has no token")
+    c0, c1 = where[0], where[-1] + 1
+    total = len(seq)
+    n = max_len - (total - (c1 - c0))
+    if n <= 0:
+        raise ValueError(f"{op}: the special tokens{' and question' if sequence else ''} take "
+                         f"{total - (c1 - c0)} tokens, a window of {max_len} leaves none for "
+                         f"the {what}")
+    if c1 - c0 > n and stride >= n:
+        raise ValueError(f"{op}: the stride ({stride}) must be less than the {n} {what} "
+                         f"tokens a window of {max_len} holds")
+    out, start = [], c0
+    while True:
+        stop = min(start + n, c1)
+        out.append(list(range(c0)) + list(range(start, stop)) + list(range(c1, total)))
+        if stop == c1:
+            return out
+        start += n - stride
+
+
 def padded_batches(model, tokenizer, encodings, batch_size: int):
     """Yields ``(rows, lengths, input_ids, attention_mask, token_type_ids)`` per batch:
     ``rows`` the indices into ``encodings`` (sorted by length, stable), ``lengths`` their

@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as val
-from .encoder_batches import backend, head_outputs, load_encoder, require_task, subword_prefix
+from .encoder_batches import (backend, head_outputs, load_encoder, require_task, subword_prefix,
+                             window_indices)
 
 TASK = "question_answering"
 # Logit given to tokens that cannot be in an answer before the softmax (transformers' value):
@@ -67,37 +68,19 @@ def word_ids(tokenizer, encoding, text: str, pair: str | None = None) -> list[in
 def windows(tokenizer, question: str, context: str, max_seq_len: int,
             doc_stride: int) -> list[Window]:
     """The model inputs of one (question, context) pair (see the module docstring)."""
-    op = "question_answering"
     enc = tokenizer.encode(question, context)
-    seq = enc.sequence_ids
-    where = [i for i, s in enumerate(seq) if s == 1]
-    if not where:
-        raise ValueError(f"{op}: the context has no token")
-    c0, c1 = where[0], where[-1] + 1
-    ids, types, offsets = enc.ids, enc.type_ids, enc.offsets
+    ids, types, offsets, seq = enc.ids, enc.type_ids, enc.offsets, enc.sequence_ids
     words = word_ids(tokenizer, enc, question, context)
-    fixed = len(ids) - (c1 - c0)     # question and special tokens, in every window
-    n = max_seq_len - fixed
-    if n <= 0:
-        raise ValueError(f"{op}: the question and special tokens take {fixed} tokens, "
-                         f"max_seq_len={max_seq_len} leaves none for the context")
-    if c1 - c0 > n and doc_stride >= n:
-        raise ValueError(f"{op}: doc_stride={doc_stride} must be less than the {n} context "
-                         f"tokens a window holds (max_seq_len={max_seq_len})")
     cls_id = getattr(tokenizer, "cls_token_id", None)
     out = []
-    start = c0
-    while True:
-        stop = min(start + n, c1)
-        keep = list(range(c0)) + list(range(start, stop)) + list(range(c1, len(ids)))
+    for keep in window_indices("question_answering", enc, 1, max_seq_len, doc_stride,
+                               "context"):
         w_ids = [ids[i] for i in keep]
-        spans = [tuple(offsets[i]) if start <= i < stop else None for i in keep]
-        wds = [words[i] if start <= i < stop else None for i in keep]
+        spans = [tuple(offsets[i]) if seq[i] == 1 else None for i in keep]
+        wds = [words[i] if seq[i] == 1 else None for i in keep]
         cls = [p for p, i in enumerate(w_ids) if i == cls_id]
         out.append(Window(w_ids, [types[i] for i in keep], spans, wds, cls))
-        if stop == c1:
-            return out
-        start += n - doc_stride
+    return out
 
 
 def _masked_probs(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:

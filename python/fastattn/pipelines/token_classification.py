@@ -18,7 +18,9 @@ Aggregation (``aggregation``):
   when its text is longer than its span in the input (the ``##``), otherwise (byte-level
   BPE, Unigram) when it does not follow a space (transformers' heuristic).
 
-Entities whose label (or group) is in ``ignore_labels`` (default "O") are dropped.
+Entities whose label (or group) is in ``ignore_labels`` (default "O") are dropped. Long
+texts: cut at the model's length, or with ``stride`` read in overlapping windows whose
+entities are merged (the longer of two overlapping entities kept).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import numpy as np
 
 from .. import _validate as val
 from .encoder_batches import (backend, check_texts, head_outputs, id2label, load_encoder,
-                              max_tokens, require_task, subword_prefix)
+                              max_tokens, require_task, subword_prefix, window_indices)
 
 AGGREGATIONS = ("none", "simple", "first", "average", "max")
 TASK = "token_classification"
@@ -173,14 +175,48 @@ def aggregate(tokenizer, text: str, encoding, logits: np.ndarray, labels: list[s
     return [e for e in _group(tokenizer, words) if e["entity_group"] not in ignore_labels]
 
 
+class _Window:
+    """The tokens ``keep`` of an encoding (a window of a long text): the fields the pipeline
+    reads."""
+
+    __slots__ = ("ids", "tokens", "offsets", "type_ids", "special_tokens_mask")
+
+    def __init__(self, enc, keep: list[int]):
+        self.ids = [enc.ids[i] for i in keep]
+        self.tokens = [enc.tokens[i] for i in keep]
+        self.offsets = [enc.offsets[i] for i in keep]
+        self.type_ids = [enc.type_ids[i] for i in keep]
+        self.special_tokens_mask = [enc.special_tokens_mask[i] for i in keep]
+
+
+def merge_overlapping(entities: list[dict]) -> list[dict]:
+    """Entities of overlapping windows as one list (transformers' rule): by start; of two
+    entities whose spans overlap the longer is kept, on equal lengths the higher score."""
+    out: list[dict] = []
+    for e in sorted(entities, key=lambda e: e["start"]):
+        if out and out[-1]["start"] <= e["start"] < out[-1]["end"]:
+            kept = out[-1]
+            longer = e["end"] - e["start"] - (kept["end"] - kept["start"])
+            if longer > 0 or (longer == 0 and e["score"] > kept["score"]):
+                out[-1] = e
+        else:
+            out.append(e)
+    return out
+
+
 def token_classification(model, tokenizer, texts, aggregation: str = "simple",
                          ignore_labels=("O",), batch_size: int = 32,
-                         max_length: int | None = None):
+                         max_length: int | None = None, stride: int | None = None):
     """Entities of ``texts`` (a str, or a list of str: then a list of entity lists), each
     ``{"entity_group", "score", "word", "start", "end"}`` (``{"entity", "score", "index",
     "word", "start", "end"}`` with aggregation "none"), ``start``/``end`` character offsets
-    into the text. See the module docstring for the aggregations. Tokens past ``max_length``
-    (default and at most the model's max_position_embeddings) are cut off."""
+    into the text. See the module docstring for the aggregations.
+
+    A text longer than ``max_length`` tokens (default and at most the model's
+    max_position_embeddings) is cut there; with ``stride`` it is read whole instead, in
+    windows of ``max_length`` tokens whose text tokens overlap by ``stride`` (tokenizers'
+    overflowing tokens), each window's entities found alone and those of overlapping windows
+    merged (merge_overlapping), as transformers' pipeline with ``stride``."""
     op = "token_classification"
     items, single = check_texts(op, "texts", texts)
     if aggregation not in AGGREGATIONS:
@@ -190,14 +226,34 @@ def token_classification(model, tokenizer, texts, aggregation: str = "simple",
         ignore_labels = (ignore_labels,)
     ignore = set(val.str_items(op, "ignore_labels", list(ignore_labels or ())))
     limit = max_tokens(op, model, max_length)
-    encodings = [tokenizer.encode(t, max_length=limit, truncation=True) for t in items]
-    logits = head_outputs(model, op, TASK, encodings, tokenizer, batch_size, ("logits",),
+    pieces, owner = [], []
+    if stride is None:
+        pieces = [tokenizer.encode(t, max_length=limit, truncation=True) for t in items]
+        owner = list(range(len(items)))
+    else:
+        stride = val.integer(op, "stride", stride, 0)
+        if aggregation == "none":
+            raise ValueError(f"{op}: stride needs an aggregation other than 'none' (the "
+                             "tokens of overlapping windows are merged as entities)")
+        for k, t in enumerate(items):
+            enc = tokenizer.encode(t)
+            if 0 not in enc.sequence_ids:     # an empty text: the special tokens alone
+                pieces.append(enc)
+                owner.append(k)
+                continue
+            for keep in window_indices(op, enc, 0, limit, stride):
+                pieces.append(_Window(enc, keep))
+                owner.append(k)
+    logits = head_outputs(model, op, TASK, pieces, tokenizer, batch_size, ("logits",),
                           per_token=True)
-    results = []
+    results: list[list[dict]] = [[] for _ in items]
+    windows = [0] * len(items)
     if logits:
         labels = id2label(model, logits[0][0].shape[-1])
-        results = [aggregate(tokenizer, t, e, x, labels, aggregation, ignore)
-                   for t, e, (x,) in zip(items, encodings, logits)]
+        for k, piece, (x,) in zip(owner, pieces, logits):
+            results[k] += aggregate(tokenizer, items[k], piece, x, labels, aggregation, ignore)
+            windows[k] += 1
+    results = [merge_overlapping(r) if n > 1 else r for r, n in zip(results, windows)]
     return results[0] if single else results
 
 
@@ -231,9 +287,10 @@ class TokenClassifier:
         return cls(model_dir, mmap=mmap, aggregation=aggregation)
 
     def __call__(self, texts, aggregation: str | None = None, ignore_labels=("O",),
-                 batch_size: int = 32, max_length: int | None = None):
+                 batch_size: int = 32, max_length: int | None = None,
+                 stride: int | None = None):
         """See :func:`token_classification`."""
         return token_classification(self.model, self.tokenizer, texts,
                                     aggregation=aggregation or self.aggregation,
                                     ignore_labels=ignore_labels, batch_size=batch_size,
-                                    max_length=max_length)
+                                    max_length=max_length, stride=stride)
