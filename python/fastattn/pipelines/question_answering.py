@@ -113,11 +113,15 @@ def best_spans(start_logits, end_logits, context: np.ndarray, cls: list[int],
 def char_span(window: Window, s: int, e: int, align_to_words: bool) -> tuple[int, int]:
     """Character span of tokens s..e of a window; with ``align_to_words`` from the start of
     s's word to the end of e's word (their tokens within the window)."""
+    start, end = window.spans[s][0], window.spans[e][1]
     if not align_to_words:
-        return window.spans[s][0], window.spans[e][1]
+        return start, end
     ws, we = window.words[s], window.words[e]
-    start = min(sp[0] for sp, w in zip(window.spans, window.words) if w == ws and sp)
-    end = max(sp[1] for sp, w in zip(window.spans, window.words) if w == we and sp)
+    # a token outside any word (tokenizers gives added tokens no word) stays itself
+    if ws is not None:
+        start = min(sp[0] for sp, w in zip(window.spans, window.words) if w == ws and sp)
+    if we is not None:
+        end = max(sp[1] for sp, w in zip(window.spans, window.words) if w == we and sp)
     return start, end
 
 
