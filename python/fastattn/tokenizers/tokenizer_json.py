@@ -148,20 +148,29 @@ class TokenizerJson:
         return [self.convert_tokens_to_ids(t) for t in tokens]
 
     def _check_ids(self, ids) -> list[int]:
-        out, n = [], self.vocab_size
+        """ids (a sequence or 1-D array of integers) as a list of ints inside the vocabulary:
+        TypeError / ValueError naming the problem otherwise."""
+        from .._validate import is_integer
+        if hasattr(ids, "ndim") and hasattr(ids, "tolist"):      # a NumPy array
+            if ids.ndim != 1:
+                raise ValueError(f"ids must be one-dimensional, got {ids.ndim} dimensions")
+            ids = ids.tolist()
+        elif isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+            raise TypeError(f"ids must be a sequence of ints, got {type(ids).__name__}")
+        n = self.vocab_size
+        out = []
         for i in ids:
-            if isinstance(i, bool) or not isinstance(i, (int, type(n))) and not hasattr(
-                    i, "__index__"):
+            if not is_integer(i):
                 raise TypeError(f"token ids must be integers, got {type(i).__name__}")
-            i = int(i)
             if not 0 <= i < n:
-                raise ValueError(f"token id {i} is outside the vocabulary [0, {n})")
-            out.append(i)
+                raise ValueError(f"token id {int(i)} is outside the vocabulary [0, {n})")
+            out.append(int(i))
         return out
 
     def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False):
-        """The token string of an id, or the list of a list of ids."""
-        if isinstance(ids, int) or hasattr(ids, "__index__") and not hasattr(ids, "__len__"):
+        """The token string of an id, or the list of a sequence of ids."""
+        from .._validate import is_integer
+        if is_integer(ids):
             return self._tok.id_to_token(self._check_ids([ids])[0])
         return [self._tok.id_to_token(i) for i in self._check_ids(ids)
                 if not (skip_special_tokens and i in self._special_ids)]
@@ -180,31 +189,41 @@ class TokenizerJson:
         as WordPieceTokenizer.encode (True = "longest_first"; the cut keeps at most
         ``max_length`` tokens, default model_max_length, special tokens included); without
         truncation a result longer than ``max_length`` raises ValueError."""
-        from .encoding import Encoding
+        _check_text("text", text)
+        if pair is not None:
+            _check_text("pair", pair, "None or a str")
+        max_length, truncation = self._limits(max_length, truncation)
+        enc = self._tok.encode(text, pair, add_special_tokens=add_special_tokens)
+        return self._finish(enc, pair is not None, max_length, truncation)
+
+    def _limits(self, max_length, truncation):
+        """(max_length, truncation) checked: truncation False or a strategy name, and with
+        truncation the length limit (max_length, else model_max_length)."""
         from .._validate import integer
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        if pair is not None and not isinstance(pair, str):
-            raise TypeError(f"pair must be None or a str, got {type(pair).__name__}")
         max_length = integer("TokenizerJson.encode", "max_length", max_length, 0, optional=True)
         if truncation is True:
             truncation = "longest_first"
         if truncation is not False and truncation not in _TRUNCATION_STRATEGIES:
             raise ValueError(f"truncation must be a bool or one of {_TRUNCATION_STRATEGIES}, "
                              f"got {truncation!r}")
-        enc = self._tok.encode(text, pair, add_special_tokens=add_special_tokens)
-        fields = (enc.ids, enc.tokens, enc.offsets, enc.type_ids, enc.special_tokens_mask,
-                  enc.sequence_ids)
         if truncation:
-            limit = max_length if max_length is not None else self.model_max_length
-            if limit is None:
+            max_length = max_length if max_length is not None else self.model_max_length
+            if max_length is None:
                 raise ValueError("truncation needs max_length (the tokenizer has no "
                                  "model_max_length)")
-            if len(enc.ids) > limit:
-                fields = _truncated(fields, pair is not None, limit, truncation)
-        elif max_length is not None and len(enc.ids) > max_length:
-            raise ValueError(f"the encoding has {len(enc.ids)} tokens, more than max_length="
-                             f"{max_length}; pass truncation=True to cut it")
+        return max_length, truncation
+
+    @staticmethod
+    def _finish(enc, is_pair: bool, max_length, truncation):
+        """Our Encoding of a ``tokenizers.Encoding``, cut or checked against max_length."""
+        from .encoding import Encoding
+        fields = (enc.ids, enc.tokens, enc.offsets, enc.type_ids, enc.special_tokens_mask,
+                  enc.sequence_ids)
+        if max_length is not None and len(enc.ids) > max_length:
+            if not truncation:
+                raise ValueError(f"the encoding has {len(enc.ids)} tokens, more than "
+                                 f"max_length={max_length}; pass truncation=True to cut it")
+            fields = _truncated(fields, is_pair, max_length, truncation)
         return Encoding.from_fields(*fields)
 
     def encode_batch(self, texts, pairs=None, padding: bool | str = True,
@@ -231,8 +250,16 @@ class TokenizerJson:
                              f"{padding!r}")
         if padding == "max_length" and max_length is None:
             raise ValueError("padding='max_length' needs max_length")
-        encs = [self.encode(t, None if pairs is None else pairs[i], add_special_tokens,
-                            max_length, truncation) for i, t in enumerate(texts)]
+        for i, t in enumerate(texts):
+            _check_text(f"texts[{i}]", t)
+            if pairs is not None:
+                _check_text(f"pairs[{i}]", pairs[i])
+        limit, truncation = self._limits(max_length, truncation)
+        # the package encodes a batch in parallel (Rust threads; results do not depend on
+        # their number)
+        inputs = list(texts) if pairs is None else list(zip(texts, pairs))
+        encs = [self._finish(e, pairs is not None, limit, truncation)
+                for e in self._tok.encode_batch(inputs, add_special_tokens=add_special_tokens)]
         lengths = [len(e.ids) for e in encs]
         if padding:
             if self.pad_token_id is None:
@@ -295,3 +322,8 @@ def _truncated(fields, is_pair: bool, limit: int, strategy: str):
             if seen[s] <= keep[s]:
                 rows.append(i)
     return tuple([values[i] for i in rows] for values in fields)
+
+
+def _check_text(name: str, value, expected: str = "a str") -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")

@@ -198,8 +198,10 @@ class BertModel:
         m = mlm_names(c) if mlm else None
         shapes = bert_tensor_shapes(
             c, prefix=prefix,
-            # BERT's sequence classifier reads the pooler: required (listed) there
-            pooler=None if task == "sequence_classification" else has_pooler,
+            # BERT's sequence classifier reads the pooler: required (listed) there; other
+            # heads' checkpoints may carry one (older transformers saved it): read, unused
+            pooler=has_pooler or (task == "sequence_classification"
+                                  and c.traits["sequence_head"] == "pooler"),
             mlm=mlm, nsp="cls.seq_relationship.weight" in names and c.model_type == "bert",
             decoder=mlm and m["decoder"] in names,
             decoder_bias=mlm and m["decoder_bias"] is not None and m["decoder_bias"] in names,
