@@ -221,16 +221,22 @@ def hf_tokenizer(family, directory):
     return cls(vocab=str(directory / "vocab.txt"), model_max_length=config["model_max_length"])
 
 
-def hf_pipeline(task, family, directory, **options):
-    """transformers' pipeline ``task`` over the checkpoint (skipped without transformers /
-    torch)."""
+_HF_PIPELINES = {}
+
+
+def hf_pipeline(task, family, directory):
+    """transformers' pipeline ``task`` over the checkpoint, built once per directory
+    (skipped without transformers / torch); options go to its calls."""
     pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    auto = {"text-classification": transformers.AutoModelForSequenceClassification,
-            "token-classification": transformers.AutoModelForTokenClassification}[task]
-    model = auto.from_pretrained(str(directory)).eval()
-    return transformers.pipeline(task, model=model, tokenizer=hf_tokenizer(family, directory),
-                                 device="cpu", **options)
+    key = (task, str(directory))
+    if key not in _HF_PIPELINES:
+        auto = {"text-classification": transformers.AutoModelForSequenceClassification,
+                "token-classification": transformers.AutoModelForTokenClassification}[task]
+        model = auto.from_pretrained(str(directory)).eval()
+        _HF_PIPELINES[key] = transformers.pipeline(
+            task, model=model, tokenizer=hf_tokenizer(family, directory), device="cpu")
+    return _HF_PIPELINES[key]
 
 
 @pytest.fixture(scope="module", params=FAMILIES)

@@ -215,12 +215,11 @@ def test_token_classifier_equals_transformers_pipeline(ner_dir, aggregation):
     family, directory = ner_dir
     ours = TokenClassifier.from_pretrained(directory)(NER_TEXTS, aggregation=aggregation,
                                                       batch_size=3)
-    pipe = hf_pipeline("token-classification", family, directory,
-                       aggregation_strategy=aggregation)
+    pipe = hf_pipeline("token-classification", family, directory)
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # its "fallback heuristic" warning (BPE, Unigram)
-        theirs = [pipe(t) for t in NER_TEXTS]
+        theirs = [pipe(t, aggregation_strategy=aggregation) for t in NER_TEXTS]
     assert sum(len(e) for e in ours) > 0
     for mine, want in zip(ours, theirs):
         want = comparable(want)
@@ -238,12 +237,11 @@ def test_stride_equals_transformers_pipeline(tmp_path_factory, family, aggregati
                              id2label=dict(enumerate(LABELS)), max_length=24)
     text = " ".join(NER_TEXTS * 2)
     ours = TokenClassifier.from_pretrained(directory)(text, aggregation=aggregation, stride=6)
-    pipe = hf_pipeline("token-classification", family, directory,
-                       aggregation_strategy=aggregation, stride=6)
+    pipe = hf_pipeline("token-classification", family, directory)
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        want = comparable(pipe(text))
+        want = comparable(pipe(text, aggregation_strategy=aggregation, stride=6))
     assert ours and max(e["end"] for e in ours) > len(text) // 2   # past the first window
     assert [{k: v for k, v in e.items() if k != "score"} for e in ours] == [
         {k: v for k, v in e.items() if k != "score"} for e in want]
