@@ -1,6 +1,7 @@
 """fastattn.pipelines.embeddings: SentenceEmbedder, the pipeline built from a model directory
 (it loads vocab.txt itself), against embed() with the same model and tokenizer. embed's own
-numerics (pooling, batching, truncation, errors) are tested in test_bert.py."""
+numerics (pooling, batching, truncation, errors) are tested in test_bert.py. Every family
+(BERT, RoBERTa, XLM-R, DistilBERT, ELECTRA) against transformers' models, mean-pooled."""
 import numpy as np
 import pytest
 
@@ -40,3 +41,21 @@ def test_sentence_embedder_errors(model_dir, tmp_path):
         SentenceEmbedder(model_dir, pooling="max")
     with pytest.raises(FileNotFoundError):
         SentenceEmbedder(tmp_path)           # no vocab.txt, no config.json
+
+
+# ----------------------------------------- every family vs transformers (same checkpoint)
+@pytest.mark.parametrize("family", ["bert", "roberta", "xlm-roberta", "distilbert", "electra"])
+def test_sentence_embedder_every_family_equals_transformers(tmp_path_factory, family):
+    from test_text_classification import CORPUS, hf_tokenizer, write_family
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    directory = write_family(tmp_path_factory, family, None)
+    ours = SentenceEmbedder(directory)(CORPUS, batch_size=4)
+    hf = transformers.AutoModel.from_pretrained(str(directory)).eval()
+    batch = hf_tokenizer(family, directory)(CORPUS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        h = hf(**batch).last_hidden_state
+    m = batch["attention_mask"][:, :, None].to(h.dtype)
+    want = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=1).numpy()
+    # unit vectors from float32 forwards of a 2-layer O(1) model: components agree to ~1e-6
+    np.testing.assert_allclose(ours, want, atol=1e-5)

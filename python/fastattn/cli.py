@@ -2,8 +2,9 @@
 kernels run on, `fastattn generate` continues a prompt with a decoder checkpoint,
 `fastattn embed` searches the lines of a file for the nearest neighbours of a query with
 a BERT-family model, `fastattn classify` labels images with a vision checkpoint (and shows
-where a ViT looked), `fastattn analyze` predicts (and measures) what a model costs here,
-`fastattn attention` draws a text model's attention over a text."""
+where a ViT looked), `fastattn classify-text` labels texts with a sequence-classification
+checkpoint (BERT, RoBERTa, XLM-R, DistilBERT, ...), `fastattn analyze` predicts (and measures)
+what a model costs here, `fastattn attention` draws a text model's attention over a text."""
 from __future__ import annotations
 
 import argparse
@@ -248,6 +249,33 @@ def cmd_classify(args) -> int:
     return 0
 
 
+def cmd_classify_text(args) -> int:
+    import fastattn
+    from fastattn.pipelines.text_classification import TextClassifier
+
+    if args.top_k < 1:
+        print("fastattn classify-text: --top-k must be >= 1", file=sys.stderr)
+        return 2
+    if args.batch_size < 1:
+        print("fastattn classify-text: --batch-size must be >= 1", file=sys.stderr)
+        return 2
+    if args.threads:
+        fastattn.set_num_threads(args.threads)
+    try:
+        classifier = TextClassifier.from_pretrained(args.model_dir, mmap=args.mmap)
+        results = classifier(args.texts, top_k=args.top_k, batch_size=args.batch_size)
+    except (OSError, ValueError, ImportError) as e:
+        print(f"fastattn classify-text: {e}", file=sys.stderr)
+        return 2
+    for n, (text, labels) in enumerate(zip(args.texts, results)):
+        if n:
+            print()
+        print(text)
+        for rank, r in enumerate(labels, start=1):
+            print(f"{rank:3d}  {r['score']:.4f}  {r['label']}")
+    return 0
+
+
 def cmd_analyze(args) -> int:
     import fastattn
     from fastattn.analysis.report import analyze, scaling_report
@@ -406,6 +434,20 @@ def main(argv=None) -> int:
     c.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
     _add_mmap_flag(c)
     c.set_defaults(func=cmd_classify)
+    t = sub.add_parser("classify-text",
+                       help="label texts with a sequence-classification checkpoint (BERT, "
+                            "RoBERTa, XLM-R, DistilBERT, ...): the top-k labels and scores")
+    t.add_argument("model_dir", metavar="MODEL_DIR",
+                   help="model directory: config.json, weights, vocab.txt or tokenizer.json")
+    t.add_argument("texts", nargs="+", metavar="TEXT", help="texts to classify")
+    t.add_argument("--top-k", type=int, default=1,
+                   help="labels per text, best first (default 1); scores are softmax "
+                        "probabilities, sigmoids for a multi-label model, raw values for "
+                        "regression")
+    t.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
+    t.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
+    _add_mmap_flag(t)
+    t.set_defaults(func=cmd_classify_text)
     a = sub.add_parser("analyze", help="a model's cost (FLOPs, bytes, memory), its roofline "
                                        "prediction on this machine and the measured time; "
                                        "Chinchilla's compute-optimal model (docs/analysis.md)")

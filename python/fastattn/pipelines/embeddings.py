@@ -1,6 +1,6 @@
 """Sentence embeddings from an encoder (BERT family): ``embed`` (model + tokenizer + texts ->
 vectors) and ``SentenceEmbedder``, the pipeline that loads a model directory with its
-vocab.txt.
+tokenizer (vocab.txt, or tokenizer.json for RoBERTa / XLM-R).
 
     e_text = pool(encoder([CLS] text [SEP]))      pool: mean over real tokens, or [CLS]
     e_text /= ||e_text||                          (normalize=True: dot product = cosine)
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as val
+from .encoder_batches import load_encoder, max_tokens, padded_batches
 
 POOLINGS = ("mean", "cls")
 
@@ -37,12 +38,14 @@ def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True
     ``normalize`` rows are scaled to unit L2 norm (then dot products are cosines).
 
     Texts are batched ``batch_size`` at a time after sorting by token count, so a batch
-    holds texts of similar length and little padding. A text's embedding does not depend
-    on the batch it lands in beyond float32 rounding (the attention kernel's blocking
-    differs with the padded length); the tests check this.
+    holds texts of similar length and little padding (encoder_batches). A text's embedding
+    does not depend on the batch it lands in beyond float32 rounding (the attention
+    kernel's blocking differs with the padded length); the tests check this.
 
-    ``model``: a :class:`BertModel` or any object with ``hidden_size``, ``max_length`` and
-    ``model(input_ids, attention_mask, token_type_ids) -> (B, L, hidden)``.
+    ``model``: a BERT-family encoder (BERT, RoBERTa, XLM-R, DistilBERT, ...) or any object
+    with ``hidden_size``, ``max_length`` and ``model(input_ids, attention_mask,
+    token_type_ids) -> (B, L, hidden)`` (or an output with ``last_hidden_state``);
+    ``token_type_ids`` is None for a model without token types (encoder_batches).
     """
     if pooling not in POOLINGS:
         raise ValueError(f"embed: pooling must be 'mean' or 'cls', got {pooling!r}")
@@ -54,26 +57,13 @@ def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True
         if not isinstance(t, str):
             raise TypeError(f"embed: texts[{i}] must be a str, got {type(t).__name__}")
     batch_size = val.integer("embed", "batch_size", batch_size, 1)
-    limit = model.max_length
-    if max_length is not None:
-        # at least [CLS] and [SEP]
-        limit = min(limit, val.integer("embed", "max_length", max_length, 2))
+    limit = max_tokens("embed", model, max_length)
     encodings = [tokenizer.encode(t, max_length=limit, truncation=True) for t in texts]
-    lengths = np.array([len(e.ids) for e in encodings], np.int64)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = np.empty((len(texts), model.hidden_size), np.float32)
-    order = np.argsort(lengths, kind="stable")
-    for start in range(0, len(texts), batch_size):
-        rows = order[start:start + batch_size]
-        n = lengths[rows]
-        width = int(n.max())
-        ids = np.full((len(rows), width), pad, np.int64)
-        types = np.zeros((len(rows), width), np.int64)
-        for r, i in enumerate(rows):
-            ids[r, :n[r]] = encodings[i].ids
-            types[r, :n[r]] = encodings[i].type_ids
-        mask = (np.arange(width) < n[:, None]).astype(np.int64)
+    for rows, n, ids, mask, types in padded_batches(model, tokenizer, encodings, batch_size):
         hidden = model(ids, mask, types)
+        if not isinstance(hidden, np.ndarray):   # a model output object (task heads)
+            hidden = hidden.last_hidden_state
         out[rows] = _pooled_rows(hidden, n, pooling)
     if normalize:
         norms = np.sqrt(np.einsum("ij,ij->i", out, out, dtype=np.float64))
@@ -82,8 +72,8 @@ def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True
 
 
 class SentenceEmbedder:
-    """A BERT-family model directory (config.json, safetensors weights, vocab.txt) as a
-    sentence-embedding pipeline: model and WordPiece tokenizer loaded once; each call is
+    """A BERT-family model directory (config.json, safetensors weights, vocab.txt or
+    tokenizer.json) as a sentence-embedding pipeline: model and tokenizer loaded once; each call is
     independent, so one SentenceEmbedder serves several threads.
 
         embedder = SentenceEmbedder("path/to/all-MiniLM-L6-v2")
@@ -95,15 +85,11 @@ class SentenceEmbedder:
 
     def __init__(self, model_dir, *, pooling: str = "mean", normalize: bool = True,
                  model=None, tokenizer=None, mmap: bool = True):
-        from ..loading import load
-        from ..tokenizers import WordPieceTokenizer
         if pooling not in POOLINGS:
             raise ValueError(f"SentenceEmbedder: pooling must be one of {POOLINGS}, got "
                              f"{pooling!r}")
         self.pooling, self.normalize = pooling, normalize
-        self.tokenizer = (tokenizer if tokenizer is not None
-                          else WordPieceTokenizer.from_pretrained(model_dir))
-        self.model = model if model is not None else load(model_dir, mmap=mmap)
+        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap)
 
     def __call__(self, texts, *, batch_size: int = 32, max_length: int | None = None):
         """Embeddings (N, hidden) float32 of ``texts`` (see ``embed``)."""

@@ -1,5 +1,5 @@
-"""Fill-mask: the most probable tokens at each [MASK] of a text, from a BERT model's
-masked-LM head.
+"""Fill-mask: the most probable tokens at each mask token of a text ([MASK] for BERT, <mask>
+for RoBERTa / XLM-R: the tokenizer's mask_token), from a BERT-family model's masked-LM head.
 
     p(token | text) = softmax(mlm_logits(encoder(text))[mask position])
 """
@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from ..ops.softmax import softmax
+from .encoder_batches import load_encoder, uses_token_types
 
 
 def fill_mask(model, tokenizer, text: str, top_k: int = 5):
@@ -35,7 +36,10 @@ def fill_mask(model, tokenizer, text: str, top_k: int = 5):
     where = np.flatnonzero(ids == tokenizer.mask_token_id)
     if where.size == 0:
         raise ValueError(f"fill_mask: the text has no mask token {tokenizer.mask_token!r}")
-    hidden = model(ids[None], token_type_ids=np.asarray(enc.type_ids, np.int64)[None])
+    types = np.asarray(enc.type_ids, np.int64)[None] if uses_token_types(model) else None
+    hidden = model(ids[None], token_type_ids=types)
+    if not isinstance(hidden, np.ndarray):   # a model output object
+        hidden = hidden.last_hidden_state
     probs = softmax(model.mlm_logits(hidden[0, where]))
     k = min(top_k, probs.shape[1])
     results = []
@@ -48,8 +52,8 @@ def fill_mask(model, tokenizer, text: str, top_k: int = 5):
 
 
 class FillMask:
-    """A BERT model directory with a masked-LM head (config.json, safetensors weights,
-    vocab.txt) as a fill-mask pipeline: model and WordPiece tokenizer loaded once.
+    """A BERT-family model directory with a masked-LM head (config.json, safetensors weights,
+    vocab.txt or tokenizer.json) as a fill-mask pipeline: model and tokenizer loaded once.
 
         unmask = FillMask("path/to/bert-base-uncased")
         unmask("the capital of france is [MASK] .", top_k=3)
@@ -60,14 +64,10 @@ class FillMask:
     """
 
     def __init__(self, model_dir, *, model=None, tokenizer=None, mmap: bool = True):
-        from ..loading import load
-        from ..tokenizers import WordPieceTokenizer
-        self.tokenizer = (tokenizer if tokenizer is not None
-                          else WordPieceTokenizer.from_pretrained(model_dir))
-        self.model = model if model is not None else load(model_dir, mmap=mmap)
+        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap)
         if not self.model.has_mlm_head:
             raise ValueError(f"FillMask: the checkpoint in {model_dir!r} has no masked-LM head "
-                             "(cls.predictions.*)")
+                             "(cls.predictions.* / lm_head.* / vocab_projector.*)")
 
     def __call__(self, text: str, top_k: int = 5):
         return fill_mask(self.model, self.tokenizer, text, top_k)
