@@ -214,3 +214,24 @@ def test_empty_shapes(rng):
     rh, rw = tables(rng, (1, 2, 3), 0, 5)  # Lk = 0 = 0 * 5: no key, zeros
     out, w = fastattn.attention(q, k, v, rel_pos=(rh, rw), return_weights=True)
     assert np.array_equal(out, np.zeros((1, 2, 3, 8), np.float32)) and w.shape == (1, 2, 3, 0)
+
+
+def _guarded(table):
+    """table as a view inside a buffer of NaNs (a gap of NaNs around every axis, the last axis
+    stepped by 2): a kernel reading any entry outside the view turns its scores into NaN."""
+    shape = tuple(2 * n + 2 for n in table.shape[:-1]) + (2 * table.shape[-1] + 3,)
+    buf = np.full(shape, np.nan, np.float32)
+    view = buf[tuple(slice(1, 1 + 2 * n, 2) for n in table.shape[:-1])
+               + (slice(1, 1 + 2 * table.shape[-1], 2),)]
+    view[...] = table
+    return view
+
+
+@pytest.mark.parametrize("b,hq,hkv,lq,kh,kw,d", SHAPES)
+def test_reads_only_inside_the_table_views(isa, rng, b, hq, hkv, lq, kh, kw, d):
+    q, k, v = make_qkv(rng, b, hq, hkv, lq, kh * kw, d)
+    rh, rw = tables(rng, (b, hq, lq), kh, kw)
+    expected = fastattn.attention(q, k, v, rel_pos=(rh, rw))
+    gh, gw = _guarded(rh), _guarded(rw)
+    out, w = fastattn.attention(q, k, v, rel_pos=(gh, gw), return_weights=True)
+    assert np.array_equal(out, expected) and not np.any(np.isnan(w))
