@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
+from .folded_attention import FoldedWeights, few_keys
 from .linear import Linear
 
 
@@ -75,6 +76,7 @@ class Attention:
                              f"{v.in_features} inputs; key and value must share a width")
         self.qkv, self.q, self.kv, self.o = qkv, q, kv, o
         self.k, self.v = k, v
+        self._folded = None     # FoldedWeights, made on first use
         self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
         self.rotary, self.causal, self.window, self.scale = rotary, causal, window, scale
 
@@ -137,16 +139,38 @@ class Attention:
         return (split_heads(self.q(query), h, d), split_heads(self.k(key), h, d),
                 split_heads(self.v(value), h, d))
 
+    def _attend_separate(self, query, key, value, key_mask, residual, fold):
+        """W_o attention(W_q query, W_k key, W_v value) [+ residual], batches broadcast."""
+        (bq, lq), (bk, lk), d = query.shape[:2], key.shape[:2], self.head_dim
+        if fold is not False and self._folded is None:
+            self._folded = FoldedWeights(self.q, self.o, self.num_heads, d)
+        # folding costs 2 Lq C H Lk multiply-adds against 2 Lq C H D: fewer when Lk < D
+        if fold is not False and lk < min(d, lq) and bq in (1, bk):
+            return few_keys(self, self._folded, query, key, value, key_mask, residual)
+        q, k, v = self.project_separate(query, key, value)
+        b = max(bq, bk)
+        q, k, v = (np.broadcast_to(t, (b,) + t.shape[1:]) for t in (q, k, v))
+        mask = None if key_mask is None else key_mask[:, None, None, :]
+        out = ops.attention(q, k, v, mask=mask, scale=self.scale)
+        if residual is not None and residual.shape[0] != b:
+            residual = np.broadcast_to(residual, (b,) + residual.shape[1:])
+        return self.o(merge_heads(out), residual=residual)
+
     def __call__(self, x: np.ndarray, *, positions: np.ndarray | None = None,
                  key_mask: np.ndarray | None = None, cache=None, layer: int = 0,
                  residual: np.ndarray | None = None, return_weights: bool = False,
                  context: np.ndarray | None = None, context_kv=None,
-                 key: np.ndarray | None = None, value: np.ndarray | None = None):
+                 key: np.ndarray | None = None, value: np.ndarray | None = None,
+                 fold: bool | None = None):
         """Attention of x (B, L, hidden) [+ residual, fused into the output projection]: over x
         itself, or (cross-attention layers) over `context` (B, Lc, hidden_c), or over
         precomputed `context_kv` = project_context(context); key_mask then masks context keys.
         Layers with separate projections (Attention.separate) take `key` and `value` (B, Lk,
         hidden_kv), both given or neither (then both are x); key_mask (B, Lk) masks their keys.
+        Their batch sizes may differ when one is 1 (read for every batch of the other, never
+        copied). With fewer keys than head_dim and more queries than keys, the q and output
+        projections are folded into the keys and values instead of projecting every query
+        (layers/folded_attention.py; fold=False forces the textbook order, None chooses).
 
         positions (B, L) or (L,): absolute positions for RoPE. key_mask (B, Lk) bool: False for
         keys that are padding (Lk = L without a cache, else all tokens so far including these).
@@ -169,6 +193,8 @@ class Attention:
         if self.k is not None and cache is not None:
             raise ValueError("Attention: a layer with separate q, k and v projections has no "
                              "KV cache")
+        if key is not None and not return_weights:
+            return self._attend_separate(x, key, value, key_mask, residual, fold)
         if key is not None:
             q, k, v = self.project_separate(x, key, value)
         elif context is not None or context_kv is not None:
