@@ -93,7 +93,9 @@ def sam_click_cost(config, *, points: int = 1, box: bool = False,
     corners; the dense no-mask embedding is a broadcast) and the mask decoder on a computed
     (C, h, w) embedding: the two-way transformer over T = 1 + M' + sparse tokens (M' = the
     num_multimask_outputs + 1 mask tokens) and the h w image tokens, the 2 x 2 transposed-conv
-    upscaling to 4h x 4w, the hypernetwork MLPs and the masks' dot products, the IoU head.
+    upscaling to 4h x 4w, the hypernetwork MLPs and the masks' dot products, the IoU head,
+    counted as the reference computes them (fastattn's decoder folds the image -> token q and
+    out projections into the token keys: fewer FLOPs than counted here).
     ``config``: a SamConfig (or a model / dict fastattn.analysis resolves)."""
     from .cost import resolve_config
     c, _ = resolve_config(config)
