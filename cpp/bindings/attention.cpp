@@ -47,7 +47,8 @@ void require_shape4(const py::array& a, const char* name, int64_t d0, int64_t d1
 // broadcast axes): its width K, and its strides into `stride`.
 int64_t rel_table(const py::array& t, const char* name, const AttentionArgs& a,
                   int64_t (&stride)[4]) {
-  if (t.ndim() != 4) fail(std::string(name) + " must be 4-D, got " + std::to_string(t.ndim()) + "-D");
+  if (t.ndim() != 4)
+    fail(std::string(name) + " must be 4-D, got " + std::to_string(t.ndim()) + "-D");
   const int64_t width = t.shape(3);
   require_shape4(t, name, a.batch, a.heads_q, a.len_q, width, " (B, Hq, Lq of q)");
   for (int i = 0; i < 4; ++i) {
@@ -130,7 +131,8 @@ void bind_attention(py::module_& m) {
       rel.kh = rel_table(rh, "rel_h", a, rel.h_stride);
       rel.kw = rel_table(rw, "rel_w", a, rel.w_stride);
       // kh * kw == Lk without forming the product (broadcast views may have huge widths)
-      const bool grid = rel.kw == 0 ? a.len_k == 0 : (a.len_k % rel.kw == 0 && a.len_k / rel.kw == rel.kh);
+      const bool grid = rel.kw == 0 ? a.len_k == 0
+                                    : (a.len_k % rel.kw == 0 && a.len_k / rel.kw == rel.kh);
       if (!grid)
         fail("rel_h and rel_w have widths Kh = " + std::to_string(rel.kh) + " and Kw = " +
              std::to_string(rel.kw) + ", expected Kh * Kw == Lk = " + std::to_string(a.len_k));

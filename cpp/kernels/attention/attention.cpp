@@ -384,7 +384,8 @@ void run_tile(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t k_be
     // Decode tiles (one row panel) stream K and V from memory: they prefetch ahead, up to
     // the end of this unit's keys.
     const int64_t avail = t.nr <= kMR ? k_end - c0 : 0;
-    const ScoreBias bias = a.rel.h_table ? rel_bias(a, p, t, c0, nk, sc) : ScoreBias{nullptr, nullptr};
+    const ScoreBias bias =
+        a.rel.h_table ? rel_bias(a, p, t, c0, nk, sc) : ScoreBias{nullptr, nullptr};
     if (p.nv == 2)
       qk_tile<2>(kc, a.k.stride_l, sc.qt, rp, a.dim, a.scale, nk, sc.st, lo, hi, t.nr, 0, bias);
     else
