@@ -22,7 +22,6 @@ import json
 import numpy as np
 import pytest
 
-import fastattn
 from fastattn.models.sam import SamConfig, SamImageEncoder
 from fastattn.models.sam.rel_pos import RelPosTables, get_rel_pos, resize_table
 from fastattn.models.sam.schema import vision_shapes

@@ -105,11 +105,11 @@ def builder_for(model_type: str):
 def load_config(path_or_dict):
     """A model's config from a config.json path, a model directory, or an already parsed dict.
 
-    model_type is required. For the supported types (llama, mistral, qwen2, gpt2, bert, vit, deit, resnet,
-    sam) the family's config dataclass: every attribute the builders read is checked (wrong type or
-    range: ValueError naming the key) and defaulted as transformers does; other types come back
-    as a ModelConfig, their entries unchecked. bos/eos token ids and torch_dtype / dtype pass
-    through; keys not interpreted are kept in `.extra`."""
+    model_type is required. For the supported types (llama, mistral, qwen2, gpt2, bert, vit,
+    deit, resnet, sam) the family's config dataclass: every attribute the builders read is
+    checked (wrong type or range: ValueError naming the key) and defaulted as transformers
+    does; other types come back as a ModelConfig, their entries unchecked. bos/eos token ids
+    and torch_dtype / dtype pass through; keys not interpreted are kept in `.extra`."""
     if isinstance(path_or_dict, Mapping):
         raw, where = dict(path_or_dict), "(dict)"
     elif isinstance(path_or_dict, (str, bytes, os.PathLike)):
