@@ -48,7 +48,7 @@ def test_load_errors(tmp_path, rng, monkeypatch):
     save_checkpoint(tmp_path, {"model_type": "t5"}, random_tensors(rng, 1))
     with pytest.raises(ValueError, match="model_type 't5' is not supported; supported: bert, "
                                          "deit, distilbert, electra, gpt2, llama, mistral, "
-                                         "qwen2, resnet, roberta, vit, xlm-roberta$"):
+                                         "qwen2, resnet, roberta, sam, vit, xlm-roberta$"):
         fastattn.load(tmp_path)
     monkeypatch.setitem(loading.FAMILIES, "llama", dataclasses.replace(
         loading.FAMILIES["llama"], build=lambda config, source: "built"))
