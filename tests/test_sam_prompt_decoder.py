@@ -25,6 +25,8 @@ from fastattn.models.sam.mask_decoder import SamMaskDecoder
 from fastattn.models.sam.prompt_encoder import SamPromptEncoder
 from fastattn.reference.models import sam_decoder as ref
 
+from conftest import assert_thread_invariant
+
 C, G, S = 64, 8, 128
 CONFIG = SamConfig(
     vision=SamVisionConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -211,6 +213,15 @@ def test_decoder_matches_reference(case, multimask):
     m = 3 if multimask else 1
     assert masks.shape == (3, m, 4 * G, 4 * G) and iou.shape == (3, m)
     check_against_reference((masks, iou), args, multimask)
+
+
+def test_decoder_is_thread_invariant():
+    """Both attention paths (folded for 3 points, textbook for 12) and the shared first
+    block: bit-identical masks and scores for 1, 2 and 3 threads."""
+    for case in ("points", "many points"):
+        args = prompts(case)
+        assert_thread_invariant(lambda args=args: np.concatenate(
+            [x.ravel() for x in run(*args, True)]))
 
 
 def test_per_prompt_image_embeddings():
