@@ -134,10 +134,12 @@ def prompts(case: str, seed: int = 2):
             "many points": (rng.uniform(0, S - 1, (p, 12, 2)),
                             rng.integers(0, 2, (p, 12)), None, None),
             # every label: absent (-10), not-a-point (-1), negative, positive, box corners
-            "every label": (points, np.array([[1, -10], [-1, 0], [2, 3]]), None, None)}[case]
+            "every label": (points, np.array([[1, -10], [-1, 0], [2, 3]]), None, None),
+            "nothing": (None, None, None, None)}[case]      # P = 1, no sparse token
 
 
-CASES = ["points", "box", "points+box", "mask+points", "mask", "many points", "every label"]
+CASES = ["points", "box", "points+box", "mask+points", "mask", "many points", "every label",
+         "nothing"]
 
 
 def run(points, labels, boxes, masks, multimask, embedding=EMBEDDING):
@@ -192,8 +194,9 @@ def test_prompt_encoder_matches_reference(case):
         plain = ref.embed_masks(PW, CONFIG.prompt, masks)
         np.testing.assert_allclose(dense, r_dense, rtol=0, atol=tolerance(r_dense, plain))
     n_sparse = {"points": 3, "box": 2, "points+box": 4, "mask+points": 3, "mask": 0,
-                "many points": 13, "every label": 3}[case]
-    assert sparse.shape == (3, n_sparse, C) and dense.shape == (3, C, G, G)
+                "many points": 13, "every label": 3, "nothing": 0}[case]
+    p = 1 if case == "nothing" else 3
+    assert sparse.shape == (p, n_sparse, C) and dense.shape == (p, C, G, G)
 
 
 def test_image_positional_embeddings_match_reference():
@@ -210,8 +213,8 @@ def test_image_positional_embeddings_match_reference():
 def test_decoder_matches_reference(case, multimask):
     args = prompts(case)
     masks, iou = run(*args, multimask)
-    m = 3 if multimask else 1
-    assert masks.shape == (3, m, 4 * G, 4 * G) and iou.shape == (3, m)
+    m, p = (3 if multimask else 1), (1 if case == "nothing" else 3)
+    assert masks.shape == (p, m, 4 * G, 4 * G) and iou.shape == (p, m)
     check_against_reference((masks, iou), args, multimask)
 
 
