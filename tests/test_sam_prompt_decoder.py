@@ -25,6 +25,8 @@ from fastattn.models.sam.mask_decoder import SamMaskDecoder
 from fastattn.models.sam.prompt_encoder import SamPromptEncoder
 from fastattn.reference.models import sam_decoder as ref
 
+from conftest import assert_thread_invariant
+
 C, G, S = 64, 8, 128
 CONFIG = SamConfig(
     vision=SamVisionConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -132,10 +134,12 @@ def prompts(case: str, seed: int = 2):
             "many points": (rng.uniform(0, S - 1, (p, 12, 2)),
                             rng.integers(0, 2, (p, 12)), None, None),
             # every label: absent (-10), not-a-point (-1), negative, positive, box corners
-            "every label": (points, np.array([[1, -10], [-1, 0], [2, 3]]), None, None)}[case]
+            "every label": (points, np.array([[1, -10], [-1, 0], [2, 3]]), None, None),
+            "nothing": (None, None, None, None)}[case]      # P = 1, no sparse token
 
 
-CASES = ["points", "box", "points+box", "mask+points", "mask", "many points", "every label"]
+CASES = ["points", "box", "points+box", "mask+points", "mask", "many points", "every label",
+         "nothing"]
 
 
 def run(points, labels, boxes, masks, multimask, embedding=EMBEDDING):
@@ -190,8 +194,9 @@ def test_prompt_encoder_matches_reference(case):
         plain = ref.embed_masks(PW, CONFIG.prompt, masks)
         np.testing.assert_allclose(dense, r_dense, rtol=0, atol=tolerance(r_dense, plain))
     n_sparse = {"points": 3, "box": 2, "points+box": 4, "mask+points": 3, "mask": 0,
-                "many points": 13, "every label": 3}[case]
-    assert sparse.shape == (3, n_sparse, C) and dense.shape == (3, C, G, G)
+                "many points": 13, "every label": 3, "nothing": 0}[case]
+    p = 1 if case == "nothing" else 3
+    assert sparse.shape == (p, n_sparse, C) and dense.shape == (p, C, G, G)
 
 
 def test_image_positional_embeddings_match_reference():
@@ -208,9 +213,18 @@ def test_image_positional_embeddings_match_reference():
 def test_decoder_matches_reference(case, multimask):
     args = prompts(case)
     masks, iou = run(*args, multimask)
-    m = 3 if multimask else 1
-    assert masks.shape == (3, m, 4 * G, 4 * G) and iou.shape == (3, m)
+    m, p = (3 if multimask else 1), (1 if case == "nothing" else 3)
+    assert masks.shape == (p, m, 4 * G, 4 * G) and iou.shape == (p, m)
     check_against_reference((masks, iou), args, multimask)
+
+
+def test_decoder_is_thread_invariant():
+    """Both attention paths (folded for 3 points, textbook for 12) and the shared first
+    block: bit-identical masks and scores for 1, 2 and 3 threads."""
+    for case in ("points", "many points"):
+        args = prompts(case)
+        assert_thread_invariant(lambda args=args: np.concatenate(
+            [x.ravel() for x in run(*args, True)]))
 
 
 def test_per_prompt_image_embeddings():
