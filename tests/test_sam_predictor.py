@@ -425,3 +425,179 @@ def test_threads_each_predict_uses_one_whole_image():
         key = "a" if masks.shape[1:] == (48, 80) else "b"
         for got, want in zip((masks, scores, low_res), alone[key]):
             np.testing.assert_array_equal(got, want)
+
+
+# --- a tiny random SAM checkpoint -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sam_dirs(tmp_path_factory):
+    """Two tiny random SAM checkpoints (HF layout) with the same config, seeds 0 and 1."""
+    from fastattn.testing import write_sam_checkpoint
+    root = tmp_path_factory.mktemp("sam")
+    for seed in (0, 1):
+        write_sam_checkpoint(root / f"seed{seed}", seed=seed)
+    return root / "seed0", root / "seed1"
+
+
+@pytest.fixture(scope="module")
+def sam(sam_dirs):
+    import fastattn
+    return fastattn.load(sam_dirs[0])
+
+
+@pytest.fixture(scope="module")
+def sam_image():
+    return photo(np.random.default_rng(11), 45, 70)
+
+
+@pytest.fixture(scope="module")
+def real(sam, sam_image):
+    from fastattn.pipelines.sam_predictor import SamPredictor
+    predictor = SamPredictor(sam)
+    predictor.set_image(sam_image)
+    return predictor
+
+
+def decoder_tolerance(low_res):
+    # The same prompt decoded alone or inside a batch (other P, other padding): the kernels
+    # block their sums differently by shape, so each float32 result moves by a few ulps of
+    # its operands' scale; through the two-way transformer's layers that grows to ~1e-5 of
+    # the logits' magnitude (measured ~2e-6 here), so 1e-4 of max|logit| bounds it with room.
+    return 1e-4 * float(np.abs(low_res).max())
+
+
+def test_real_predict_is_the_model_plus_postprocessing(real, sam, sam_image):
+    torch = pytest.importorskip("torch")
+    S = sam.config.vision.image_size
+    pixel_values, input_size = prepare_image(sam_image, S)
+    assert real.input_size == input_size and real.original_size == sam_image.shape[:2]
+    np.testing.assert_array_equal(real.features, sam.get_image_embeddings(pixel_values))
+    pts, labels, box = np.array([[30.0, 20.0], [60.0, 40.0]]), np.array([1, 0]), \
+        np.array([5.0, 5.0, 50.0, 40.0])
+    for kwargs in (dict(point_coords=pts, point_labels=labels), dict(box=box),
+                   dict(point_coords=pts, point_labels=labels, box=box)):
+        for multimask in (True, False):
+            logits, iou, low_res = real.predict(**kwargs, multimask_output=multimask,
+                                                return_logits=True)
+            out = sam(image_embeddings=real.features,
+                      input_points=None if "point_coords" not in kwargs else
+                      apply_coords(pts, real.original_size, S)[None],
+                      input_labels=None if "point_labels" not in kwargs else labels[None],
+                      input_boxes=None if "box" not in kwargs else
+                      apply_boxes(box[None], real.original_size, S),
+                      multimask_output=multimask)
+            M = 3 if multimask else 1
+            assert logits.shape == (M, 45, 70) and iou.shape == (M,)
+            assert low_res.shape == (M, 4 * S // 16, 4 * S // 16)
+            np.testing.assert_array_equal(low_res, out.pred_masks[0])
+            np.testing.assert_array_equal(iou, out.iou_scores[0])
+            ref = torch_postprocess(torch, out.pred_masks, S, input_size, sam_image.shape[:2])[0]
+            tol = 32 * EPS32 * np.abs(low_res).max()        # as test_upscale_masks
+            np.testing.assert_allclose(logits, ref, rtol=0, atol=tol)
+
+
+def test_real_encoder_runs_once(sam, sam_image, monkeypatch):
+    from fastattn.pipelines.sam_predictor import SamPredictor
+    calls = []
+    encode = sam.get_image_embeddings
+    monkeypatch.setattr(sam, "get_image_embeddings", lambda x: calls.append(1) or encode(x))
+    predictor = SamPredictor(sam)
+    predictor.set_image(sam_image)
+    for xy in ([10, 10], [60, 30], [35, 22]):
+        predictor.predict(point_coords=[xy], point_labels=[1])
+    predictor.predict_batch(boxes=[[0, 0, 20, 20], [10, 10, 60, 40]])
+    assert len(calls) == 1
+
+
+def test_real_batch_equals_single_prompts(real):
+    sets = [np.array([[30.0, 20.0]]), np.array([[60.0, 40.0], [10.0, 5.0], [33.0, 33.0]]),
+            np.array([[5.0, 40.0], [69.0, 1.0]])]
+    labels = [np.array([1]), np.array([1, 0, 1]), np.array([0, 1])]
+    boxes = np.array([[0.0, 0.0, 40.0, 30.0], [20.0, 10.0, 70.0, 45.0], [3.0, 3.0, 9.0, 9.0]])
+    for kw in (dict(), dict(boxes=boxes)):
+        for multimask in (True, False):
+            logits, iou, low_res = real.predict_batch(sets, labels, **kw,
+                                                      multimask_output=multimask,
+                                                      return_logits=True)
+            for i in range(3):
+                one = real.predict(sets[i], labels[i], box=kw["boxes"][i] if kw else None,
+                                   multimask_output=multimask, return_logits=True)
+                tol = decoder_tolerance(one[2])
+                np.testing.assert_allclose(low_res[i], one[2], rtol=0, atol=tol)
+                np.testing.assert_allclose(iou[i], one[1], rtol=0,
+                                           atol=1e-4 * np.abs(one[1]).max())
+                np.testing.assert_allclose(logits[i], one[0], rtol=0, atol=tol)
+    masks, _, _ = real.predict_batch(boxes=boxes)
+    assert masks.shape == (3, 3, 45, 70) and masks.dtype == np.bool_
+
+
+def test_real_mask_input_changes_the_answer(real):
+    _, _, low_res = real.predict(point_coords=[[30, 20]], point_labels=[1])
+    a = real.predict(point_coords=[[30, 20]], point_labels=[1], return_logits=True)
+    b = real.predict(point_coords=[[30, 20]], point_labels=[1], mask_input=low_res[:1],
+                     return_logits=True)
+    assert not np.allclose(a[2], b[2])
+    batch = real.predict_batch(point_coords=[[[30, 20]]] * 2, point_labels=[[1]] * 2,
+                               mask_input=np.stack([low_res[:1], low_res[1:2]]),
+                               return_logits=True)
+    np.testing.assert_allclose(batch[2][0], b[2], rtol=0, atol=decoder_tolerance(b[2]))
+
+
+# --- embeddings on disk -----------------------------------------------------------------------
+
+def test_embedding_round_trip(real, sam, sam_image, tmp_path):
+    from fastattn.pipelines.sam_predictor import SamPredictor, image_digest
+    path = tmp_path / "emb.safetensors"
+    real.save_embedding(path)
+    fresh = SamPredictor(sam)
+    fresh.load_embedding(path, image=sam_image)
+    assert fresh.original_size == real.original_size and fresh.input_size == real.input_size
+    assert fresh.image_digest == image_digest(sam_image) == real.image_digest
+    np.testing.assert_array_equal(fresh.features, real.features)
+    prompt = dict(point_coords=[[30, 20]], point_labels=[1], box=[5, 5, 50, 40])
+    for got, want in zip(fresh.predict(**prompt), real.predict(**prompt)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_embedding_fingerprint_is_stable_and_specific(sam_dirs, sam):
+    import fastattn
+    from fastattn.pipelines.sam_predictor import SamPredictor
+    same = SamPredictor(fastattn.load(sam_dirs[0], mmap=False)).model_fingerprint()
+    assert same == SamPredictor(sam).model_fingerprint()
+    assert SamPredictor(fastattn.load(sam_dirs[1])).model_fingerprint() != same
+
+
+def test_embedding_refusals(real, sam_dirs, sam_image, tmp_path):
+    import fastattn
+    from fastattn.io import SafetensorsFile, save_safetensors
+    from fastattn.pipelines.sam_predictor import SamPredictor
+    path = tmp_path / "emb.safetensors"
+    real.save_embedding(path)
+    other = SamPredictor(fastattn.load(sam_dirs[1]))
+    with pytest.raises(ValueError, match="computed by another model"):
+        other.load_embedding(path)
+    assert not other.is_image_set
+    fresh = SamPredictor(real.model)
+    with pytest.raises(ValueError, match="embedding of another image"):
+        fresh.load_embedding(path, image=sam_image[::-1].copy())
+    with SafetensorsFile(path, mmap=False) as f:
+        features, meta = np.array(f["features"]), dict(f.metadata)
+
+    def rewrite(name, tensors=None, **changes):
+        p = tmp_path / name
+        save_safetensors(p, tensors or {"features": features}, metadata={**meta, **changes})
+        return p
+    bad = {
+        "not a SAM embedding": rewrite("fmt.safetensors", format="something"),
+        "format version": rewrite("ver.safetensors", version="0"),
+        r"metadata input_size must be 'height,width'": rewrite("size.safetensors",
+                                                                input_size="12"),
+        r"holds input_size \(10, 10\)": rewrite("mismatch.safetensors", input_size="10,10"),
+        r"features has shape": rewrite("shape.safetensors",
+                                       tensors={"features": features[:, :, :2]}),
+        "not a SAM embedding ": rewrite("tensor.safetensors", tensors={"x": features}),
+    }
+    for message, p in bad.items():
+        with pytest.raises(ValueError, match=message):
+            fresh.load_embedding(p)
+    assert not fresh.is_image_set

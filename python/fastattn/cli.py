@@ -463,7 +463,8 @@ def main(argv=None) -> int:
                                        "and boxes, or every object (--auto); writes the masks "
                                        "and an overlay as PNG (docs/segmentation.md)")
     s.add_argument("model_dir", metavar="MODEL_DIR",
-                   help="SAM model directory (Hugging Face SamModel: config.json, weights)")
+                   help="SAM checkpoint: a Hugging Face SamModel directory (config.json, "
+                        "weights) or an official segment-anything .safetensors file")
     s.add_argument("image", metavar="IMAGE", help="image file (read with Pillow, as RGB)")
     s.add_argument("--point", action="append", type=_point_arg, default=[],
                    metavar="X,Y[,LABEL]",
