@@ -265,7 +265,7 @@ def _overlay(image, masks, points=(), boxes=(), alpha=0.5):
     return out
 
 
-def _segment_prompts(args, predictor, image):
+def _segment_prompts(args, predictor):
     """Masks (n, H, W) and a line per mask for the --point / --box prompts."""
     import numpy as np
     points = [(x, y) for x, y, _ in args.point]
@@ -293,10 +293,17 @@ def _segment_prompts(args, predictor, image):
 
 
 def _segment_auto(args, model, image):
+    """Every object's mask (n, H, W), largest first, and a line per mask (--auto). With
+    --embedding, the whole-image pass runs on the cached embedding (no encoder run)."""
     from fastattn.pipelines.sam_automatic import SamAutomaticMaskGenerator
     import numpy as np
     generator = SamAutomaticMaskGenerator(model, points_per_side=args.points_per_side)
-    records = sorted(generator.generate(image), key=lambda r: -r["area"])
+    if args.embedding:
+        _set_image(generator.predictor, image, args.embedding)
+        records = generator.generate_from_predictor()
+    else:
+        records = generator.generate(image)
+    records = sorted(records, key=lambda r: -r["area"])
     masks = (np.stack([r["segmentation"] for r in records]) if records
              else np.zeros((0, *image.shape[:2]), bool))
     lines = [f"mask {i}: area {r['area']} px, predicted iou {r['predicted_iou']:.4f}, "
@@ -314,10 +321,6 @@ def cmd_segment(args) -> int:
         print(f"{prog}: give prompts (--point and / or --box) or --auto, one of the two",
               file=sys.stderr)
         return 2
-    if args.auto and args.embedding:
-        print(f"{prog}: --embedding caches the predictor's image embedding; --auto encodes "
-              "crops of its own", file=sys.stderr)
-        return 2
     if args.threads:
         fastattn.set_num_threads(args.threads)
     stem, _ = os.path.splitext(args.out)
@@ -332,7 +335,7 @@ def cmd_segment(args) -> int:
         else:
             predictor = SamPredictor(model)
             _set_image(predictor, image, args.embedding)
-            masks, lines = _segment_prompts(args, predictor, image)
+            masks, lines = _segment_prompts(args, predictor)
     except (OSError, ValueError, TypeError, ImportError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
