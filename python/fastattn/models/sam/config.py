@@ -292,6 +292,13 @@ def check_consistent(v: SamVisionConfig, p: SamPromptConfig, d: SamDecoderConfig
     if v.grid != p.image_embedding_size:
         fail(f"the image embedding grid must be one: vision image_size // patch_size "
              f"({v.grid}), prompt image_embedding_size ({p.image_embedding_size})")
+    # transformers' two-way blocks build their cross-attentions with a hard-coded rate 2
+    # (SamTwoWayAttentionBlock's default argument) and only the final attention reads the
+    # config; the official code uses one rate for all. They agree, and every released
+    # checkpoint is, at 2: any other value is refused rather than guessed.
+    if d.attention_downsample_rate != 2:
+        fail(f"decoder attention_downsample_rate {d.attention_downsample_rate} is not supported "
+             "(only 2: transformers and the official code read other values differently)")
     if d.hidden_size % d.attention_downsample_rate or \
             (d.hidden_size // d.attention_downsample_rate) % d.num_attention_heads or \
             d.hidden_size % d.num_attention_heads:
