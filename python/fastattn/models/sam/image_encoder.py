@@ -149,6 +149,10 @@ class _Block:
         self.rel = (RelPosTables(t[p + "attn.rel_pos_h"], t[p + "attn.rel_pos_w"])
                     if v.use_rel_pos else None)
 
+    def norm1_into(self, x: np.ndarray, out: np.ndarray) -> None:
+        n = self.norm1
+        layer_norm(x, n.weight, n.bias, n.eps, out=out)
+
     def attend(self, x: np.ndarray, h: int, w: int, residual=None) -> np.ndarray:
         """Self-attention over each of the B' grids of x (B', h w, D): qkv -> heads (views of
         the qkv output, no copy) -> attention with the rel-pos terms -> proj (+ residual, in
@@ -171,18 +175,23 @@ class _Block:
                             residual=x.reshape(b, n, d)).reshape(b, h, w, d)
         else:
             nh, nw = -(-h // ws), -(-w // ws)
-            # LN1 written straight into the zero-padded window layout (B, nh, nw, ws, ws, D),
-            # window by window: the padding stays 0 (= LN output 0 in the reference's F.pad)
-            win = np.zeros((b, nh, nw, ws, ws, d), np.float32)
-            spans = [(i, j, i * ws, min(h, (i + 1) * ws), j * ws, min(w, (j + 1) * ws))
-                     for i in range(nh) for j in range(nw)]
-            for i, j, y0, y1, x0, x1 in spans:
-                layer_norm(x[:, y0:y1, x0:x1], self.norm1.weight, self.norm1.bias,
-                           self.norm1.eps, out=win[:, i, j, :y1 - y0, :x1 - x0])
+            # LN1 written into the interior of a zero grid padded to (nh ws, nw ws) (the
+            # padding stays 0: the reference pads after the norm), then cut into windows
+            # (B nh nw, ws ws, D): one copy, in NumPy (a kernel call per window costs a
+            # thread-pool round trip each on a busy machine)
+            padded = np.zeros((b, nh * ws, nw * ws, d), np.float32)
+            self.norm1_into(x, padded[:, :h, :w])
+            win = np.ascontiguousarray(
+                padded.reshape(b, nh, ws, nw, ws, d).transpose(0, 1, 3, 2, 4, 5))
             a = self.attend(win.reshape(b * nh * nw, ws * ws, d), ws, ws)
+            # back to the grid, the padded rows and columns dropped, added to the residual:
+            # the windows seen as (B, nh ws, nw ws, D) would need a copy, so each window is
+            # added in place (NumPy, no kernel call)
             a = a.reshape(b, nh, nw, ws, ws, d)
-            # back to the grid, padded rows and columns dropped, added to the residual
-            for i, j, y0, y1, x0, x1 in spans:
-                x[:, y0:y1, x0:x1] += a[:, i, j, :y1 - y0, :x1 - x0]
+            for i in range(nh):
+                y0, y1 = i * ws, min(h, (i + 1) * ws)
+                for j in range(nw):
+                    x0, x1 = j * ws, min(w, (j + 1) * ws)
+                    x[:, y0:y1, x0:x1] += a[:, i, j, :y1 - y0, :x1 - x0]
         # x = x + lin2(gelu(lin1(LN2(x)))): the GELU and the residual in the matmul epilogues
         return self.mlp(self.norm2(x), residual=x)
