@@ -21,7 +21,7 @@
 // Causal / window: each tile visits only keys [min_r lo_r, max_r hi_r) (blocks entirely
 // masked are skipped) and masks element-wise only blocks that straddle a row's boundary.
 // The decomposed relative-position bias (attention.h, AttentionRelPos) is added to each score
-// block from the rows' two small tables, packed per block (add_rel_pos), never as an Lq x Lk
+// block from the rows' two small tables, packed per block (rel_bias), never as an Lq x Lk
 // bias.
 //
 // Decode and split keys (few tiles over long keys): forward hands a single query row, or few
@@ -44,6 +44,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/memory.h"
 #include "core/parallel.h"
@@ -148,7 +149,7 @@ inline void key_range(const AttentionArgs& a, int64_t i, int64_t& lo, int64_t& h
 }
 
 // Relative-position slots (transposed table columns, rp lanes each) a block needs at most:
-// grid rows (c0 + nk - 1) / kw - c0 / kw + 1 <= Bk + 1, grid columns <= Bk (see add_rel_pos).
+// grid rows (c0 + nk - 1) / kw - c0 / kw + 1 <= Bk + 1, grid columns <= Bk (see rel_bias).
 constexpr int64_t kRelRowSlots = kBlockKeys + 1;
 constexpr int64_t kRelColSlots = kBlockKeys;
 
@@ -157,6 +158,7 @@ struct Scratch {
   AlignedFloats buf;
   float *qt, *st, *o, *m, *l, *alpha, *lo, *hi;
   float *rel_h, *rel_w;  // transposed relative-position tables (only with a.rel)
+  std::vector<const float*> bias_h, bias_w;  // per key of a block: its H^T and W^T slots
   Scratch(const AttentionArgs& a, const Plan& p)
       : buf(static_cast<std::size_t>(
             a.dim * p.rp + kBlockKeys * p.rp + p.rows * p.ldo + 5 * p.rp +
@@ -171,6 +173,10 @@ struct Scratch {
     hi = lo + p.rp;
     rel_h = hi + p.rp;
     rel_w = rel_h + kRelRowSlots * p.rp;
+    if (a.rel.h_table) {
+      bias_h.resize(kBlockKeys);
+      bias_w.resize(kBlockKeys);
+    }
   }
 };
 
@@ -229,14 +235,15 @@ void apply_user_mask(const AttentionArgs& a, const Plan& p, const Tile& t, int64
 
 // ---- the relative-position bias (attention.h, AttentionRelPos) on a tile's score block.
 // The tables of the tile's rows are packed transposed like S^T (slot x: the rows' entries,
-// rp lanes), so the add is lane-wise; for key c of the block (key j = c0 + c):
-//     S^T[c][:] = min(FLT_MAX, S^T[c][:] + (H^T[j / kw][:] + W^T[j % kw][:]))
-// (add_bias, decode.h: the same bits as a float mask holding the sum). H^T holds the block's
-// rows of the grid, j / kw from c0 / kw to (c0 + nk - 1) / kw: at most Bk + 1 slots. W^T holds
-// all kw columns, packed once per unit when kw <= Bk (SAM: 14 or 64 columns), else the block's
-// run of columns (consecutive modulo kw, nk <= Bk slots). So the scratch is O(Bk x rows) for
-// any grid; packing costs (slots x rows) copies per block (SAM global: 2-3 grid rows) against
-// the block's nk x rows x D multiply-adds.
+// rp lanes), so the bias of key c of the block (key j = c0 + c) is a lane-wise sum of two slots,
+//     S^T[c][:] = min(FLT_MAX, scaled score + (H^T[j / kw][:] + W^T[j % kw][:]))
+// added by the QK micro-kernel as the scores leave its registers (tiles.h, ScoreBias: no
+// extra pass over S^T). H^T holds the block's rows of the grid, j / kw from c0 / kw to
+// (c0 + nk - 1) / kw: at most Bk + 1 slots. W^T holds all kw columns, packed once per unit
+// when kw <= Bk (SAM: 14 or 64 columns), else the block's run of columns (consecutive modulo
+// kw, nk <= Bk slots). So the scratch is O(Bk x rows) for any grid, and packing costs
+// (slots x rows) copies per block (SAM global: 2 or 3 grid rows) against the block's
+// nk x rows x D multiply-adds.
 
 // dst[x * rp + r] = entry (first + x) mod period of row r's table, for x < n; 0 in padding lanes.
 void pack_rel(const Plan& p, const Tile& t, const float* table, const int64_t (&stride)[4],
@@ -257,27 +264,25 @@ void pack_rel(const Plan& p, const Tile& t, const float* table, const int64_t (&
 // Whether W^T holds every grid column for the whole unit (packed once), or only a block's run.
 inline bool rel_columns_whole(const AttentionArgs& a) { return a.rel.kw <= kBlockKeys; }
 
-// Adds the bias of keys [c0, c0 + nk) to S^T. With whole columns W^T is already packed.
-void add_rel_pos(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t c0, int64_t nk,
-                 Scratch& sc) {
+// Packs the tables keys [c0, c0 + nk) need (W^T already, when whole) and points each key at
+// its two slots: the bias the QK micro-kernel adds.
+ScoreBias rel_bias(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t c0, int64_t nk,
+                   Scratch& sc) {
   const AttentionRelPos& rel = a.rel;
   const int64_t rp = p.rp, kw = rel.kw, row0 = c0 / kw;
   pack_rel(p, t, rel.h_table, rel.h_stride, row0, (c0 + nk - 1) / kw - row0 + 1, rel.kh, sc.rel_h);
   const bool whole = rel_columns_whole(a);
   if (!whole) pack_rel(p, t, rel.w_table, rel.w_stride, c0 % kw, nk, kw, sc.rel_w);
-  const Vec big = Vec::broadcast(kMaxScore);
   int64_t hs = 0, col = c0 % kw;
   for (int64_t c = 0; c < nk; ++c) {
-    const float* hrow = sc.rel_h + hs * rp;
-    const float* wrow = sc.rel_w + (whole ? col : c) * rp;
-    float* s = sc.st + c * rp;
-    for (int64_t r = 0; r < rp; r += Vec::size)
-      min(big, Vec::load(s + r) + (Vec::load(hrow + r) + Vec::load(wrow + r))).store(s + r);
+    sc.bias_h[c] = sc.rel_h + hs * rp;
+    sc.bias_w[c] = sc.rel_w + (whole ? col : c) * rp;
     if (++col == kw) {
       col = 0;
       ++hs;
     }
   }
+  return {sc.bias_h.data(), sc.bias_w.data()};
 }
 
 // Online-softmax update for one block of nk keys: S^T -> P^T in place, m, l, alpha updated.
@@ -379,11 +384,12 @@ void run_tile(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t k_be
     // Decode tiles (one row panel) stream K and V from memory: they prefetch ahead, up to
     // the end of this unit's keys.
     const int64_t avail = t.nr <= kMR ? k_end - c0 : 0;
+    const ScoreBias bias = a.rel.h_table ? rel_bias(a, p, t, c0, nk, sc) : ScoreBias{nullptr, nullptr};
     if (p.nv == 2)
-      qk_tile<2>(kc, a.k.stride_l, sc.qt, rp, a.dim, a.scale, nk, sc.st, lo, hi, t.nr);
+      qk_tile<2>(kc, a.k.stride_l, sc.qt, rp, a.dim, a.scale, nk, sc.st, lo, hi, t.nr, 0, bias);
     else
-      qk_tile<1>(kc, a.k.stride_l, sc.qt, rp, a.dim, a.scale, nk, sc.st, lo, hi, t.nr, avail);
-    if (a.rel.h_table) add_rel_pos(a, p, t, c0, nk, sc);
+      qk_tile<1>(kc, a.k.stride_l, sc.qt, rp, a.dim, a.scale, nk, sc.st, lo, hi, t.nr, avail,
+                 bias);
     if (a.mask_kind != AttentionMask::none) apply_user_mask(a, p, t, c0, nk, sc.st);
     softmax_block(sc.st, rp, nk, bounds, sc.lo, sc.hi, sc.m, sc.l, sc.alpha);
     pv_tile(sc.st, rp, vc, a.v.stride_l, nk, sc.o, p.ldo, sc.alpha, t.nr, a.dim_v, lo, hi,
