@@ -18,7 +18,7 @@ import pytest
 
 from fastattn.pipelines import mask_utils as mu
 from fastattn.pipelines.sam_automatic import SamAutomaticMaskGenerator
-from fastattn.pipelines.sam_predictor import PIXEL_MEAN, PIXEL_STD
+from test_mask_utils import nms_loop, remove_small_loop
 
 
 # ---- a stand-in model with known answers --------------------------------------------------
@@ -276,3 +276,91 @@ def test_explicit_point_grids():
     for r, reg, p in zip(records, regions, pts):
         np.testing.assert_array_equal(r["segmentation"], reg)
         assert r["point_coords"] == [[p[0] * W, p[1] * H]]
+
+
+# ---- the official algorithm, written straightforwardly ---------------------------------------
+
+def reference_generate(model, image, points_per_side, pred_iou_thresh=0.88,
+                       stability_score_thresh=0.95, stability_score_offset=1.0,
+                       box_nms_thresh=0.7, crop_n_layers=0, crop_nms_thresh=0.7,
+                       crop_overlap_ratio=512 / 1500, min_mask_region_area=0):
+    """segment-anything's SamAutomaticMaskGenerator.generate, one point per decoder call:
+    each mask upsampled to the crop's size as logits (predict(return_logits=True)), the
+    stability score counted on those, boxes / edges / NMS / areas by loops (the loops of
+    test_mask_utils). Records as the generator's, segmentation a binary mask."""
+    from fastattn.pipelines.sam_predictor import SamPredictor
+    predictor = SamPredictor(model)
+    h_img, w_img = image.shape[:2]
+    crops, layers = mu.generate_crop_boxes((h_img, w_img), crop_n_layers, crop_overlap_ratio)
+    kept = []
+    for crop, layer in zip(crops, layers):
+        x0, y0, x1, y1 = crop
+        predictor.set_image(image[y0:y1, x0:x1])
+        found = []
+        for gx, gy in mu.build_point_grid(points_per_side) * [x1 - x0, y1 - y0]:
+            logits, ious, _ = predictor.predict(point_coords=[[gx, gy]], point_labels=[1],
+                                                multimask_output=True, return_logits=True)
+            for logit, iou in zip(logits, ious):
+                if pred_iou_thresh > 0 and not iou > np.float32(pred_iou_thresh):
+                    continue
+                inter = int((logit > stability_score_offset).sum())
+                union = int((logit > -stability_score_offset).sum())
+                stability = np.float32(inter / union) if union else np.float32(0)
+                if stability_score_thresh > 0 and not (stability
+                                                       >= np.float32(stability_score_thresh)):
+                    continue
+                mask = logit > 0
+                ys, xs = np.nonzero(mask)
+                box = [xs.min(), ys.min(), xs.max(), ys.max()] if xs.size else [0, 0, 0, 0]
+                image_box = [box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0]
+                if any(abs(b - c) <= 20 and not abs(b - o) <= 20
+                       for b, c, o in zip(image_box, crop, [0, 0, w_img, h_img])):
+                    continue
+                full = np.zeros((h_img, w_img), bool)
+                full[y0:y1, x0:x1] = mask
+                found.append({"mask": full, "box": box, "iou": float(iou),
+                              "stability": float(stability), "point": [gx, gy]})
+        for i in nms_loop([f["box"] for f in found], [f["iou"] for f in found], box_nms_thresh):
+            f = found[i]
+            f["box"] = [f["box"][0] + x0, f["box"][1] + y0, f["box"][2] + x0, f["box"][3] + y0]
+            f["point"] = [f["point"][0] + x0, f["point"][1] + y0]
+            f["crop"] = crop
+            kept.append(f)
+    if len(crops) > 1:
+        scores = [1 / ((f["crop"][2] - f["crop"][0]) * (f["crop"][3] - f["crop"][1]))
+                  for f in kept]
+        kept = [kept[i] for i in nms_loop([f["box"] for f in kept], scores, crop_nms_thresh)]
+    if min_mask_region_area > 0 and kept:
+        scores, boxes, masks = [], [], []
+        for f in kept:
+            mask, filled = remove_small_loop(f["mask"], min_mask_region_area, "holes")
+            mask, cut = remove_small_loop(mask, min_mask_region_area, "islands")
+            ys, xs = np.nonzero(mask)
+            boxes.append([xs.min(), ys.min(), xs.max(), ys.max()] if xs.size else [0, 0, 0, 0])
+            masks.append(mask)
+            scores.append(0.0 if filled or cut else 1.0)
+        order = nms_loop(boxes, scores, max(box_nms_thresh, crop_nms_thresh))
+        for i in order:
+            kept[i]["mask"], kept[i]["box"] = masks[i], boxes[i]
+        kept = [kept[i] for i in order]
+    return [{"segmentation": f["mask"], "area": int(f["mask"].sum()),
+             "bbox": [f["box"][0], f["box"][1], f["box"][2] - f["box"][0],
+                      f["box"][3] - f["box"][1]],
+             "predicted_iou": f["iou"], "point_coords": [f["point"]],
+             "stability_score": f["stability"],
+             "crop_box": [f["crop"][0], f["crop"][1], f["crop"][2] - f["crop"][0],
+                          f["crop"][3] - f["crop"][1]]} for f in kept]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"crop_n_layers": 1, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0},
+    {"crop_n_layers": 1, "min_mask_region_area": 1100},
+])
+def test_colour_model_matches_reference_at_full_resolution(kwargs):
+    image, _ = colour_image()
+    want = reference_generate(ColourSam(), image, 6, **kwargs)
+    got = SamAutomaticMaskGenerator(ColourSam(), points_per_side=6, points_per_batch=10,
+                                    stability_resolution="full", **kwargs).generate(image)
+    assert len(want) > 0
+    assert_same_records(got, want)

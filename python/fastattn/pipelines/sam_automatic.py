@@ -218,7 +218,12 @@ class SamAutomaticMaskGenerator:
         low_res = low_res.reshape(p * m, *low_res.shape[2:])     # point-major, as the reference
         iou = iou.reshape(p * m)
         pts = np.repeat(points, m, axis=0)
-        keep = iou > self.pred_iou_thresh if self.pred_iou_thresh > 0 else np.ones(p * m, bool)
+        # thresholds compared in float32, as torch compares a float32 tensor with a Python
+        # float (a score of exactly float32(0.95) passes stability_score_thresh=0.95)
+        if self.pred_iou_thresh > 0:
+            keep = iou > np.float32(self.pred_iou_thresh)
+        else:
+            keep = np.ones(p * m, dtype=bool)
         low_res, iou, pts = low_res[keep], iou[keep], pts[keep]
         if self.stability_resolution == "low":
             # the low-res pixels covering the resized image (h, w) of the S x S input frame
@@ -247,7 +252,7 @@ class SamAutomaticMaskGenerator:
 
     def _stable(self, stability: np.ndarray) -> np.ndarray:
         if self.stability_score_thresh > 0:
-            return stability >= self.stability_score_thresh
+            return stability >= np.float32(self.stability_score_thresh)
         return np.ones(stability.shape, dtype=bool)
 
     # -- across crops, postprocessing, records ---------------------------------------------------
