@@ -15,7 +15,7 @@ def random_masks(rng, n, h, w, density=0.5, blobs=True):
     for m in masks:
         for _ in range(rng.integers(0, 5)):
             y0, x0 = rng.integers(0, h), rng.integers(0, w)
-            m[y0:y0 + rng.integers(1, h), x0:x0 + rng.integers(1, w)] = True
+            m[y0:y0 + rng.integers(1, h + 1), x0:x0 + rng.integers(1, w + 1)] = True
     return masks
 
 
@@ -174,9 +174,11 @@ def rle_loop(mask):
 
 
 @pytest.mark.parametrize("blobs", [True, False])
-def test_rle_vs_loop_and_round_trip(blobs):
+@pytest.mark.parametrize("h, w", [(7, 10), (5, 16), (1, 9), (9, 1), (3, 24)])
+def test_rle_vs_loop_and_round_trip(blobs, h, w):
+    # widths below, at and above the 8-column words of the edge search, and 1-pixel sides
     rng = np.random.default_rng(4)
-    masks = random_masks(rng, 9, 7, 10, blobs=blobs)
+    masks = random_masks(rng, 9, h, w, blobs=blobs)
     masks[0] = True
     masks[1] = False
     masks[2] = False
@@ -188,7 +190,9 @@ def test_rle_vs_loop_and_round_trip(blobs):
         assert back.dtype == bool and back.shape == m.shape
         np.testing.assert_array_equal(back, m)
         assert mu.area_from_rle(rle) == int(m.sum())
-    assert got[0]["counts"] == [0, 70] and got[1]["counts"] == [70]
+    assert got[0]["counts"] == [0, h * w] and got[1]["counts"] == [h * w]
+    # a strided (non-contiguous) input takes the padded path
+    assert mu.mask_to_rle(masks[:, :, ::-1]) == [rle_loop(m) for m in masks[:, :, ::-1]]
 
 
 def test_rle_bad_counts():

@@ -193,22 +193,55 @@ def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.n
 
 # ---- uncompressed RLE -------------------------------------------------------------------
 
+def _fortran_changes(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each mask changes along its column-major pixel order: (mask index, position p)
+    with pixel p != pixel p - 1 (p = x H + y), sorted by mask then position.
+
+    Two kinds of neighbours in that order: (y - 1, x) -> (y, x) inside a column, and
+    (H - 1, x - 1) -> (0, x) across columns. The first kind is found row against row in the
+    C-order array (no transposed copy), 8 columns at a time: each row is read as uint64 words,
+    ``row[y] ^ row[y - 1]`` is nonzero only in the few words holding an edge, and only those
+    words are split back into their 8 bytes."""
+    n, h, w = masks.shape
+    wp = -(-w // 8) * 8
+    if wp == w and masks.flags.c_contiguous:
+        raw = masks.view(np.uint8)
+    else:                                       # pad the rows to whole words (zeros: no edge)
+        raw = np.zeros((n, h, wp), np.uint8)
+        raw[:, :, :w] = masks
+    words = raw.view(np.uint64)                 # (n, h, wp / 8)
+    changed = words[:, 1:, :] ^ words[:, :-1, :]
+    i, y, k = np.nonzero(changed)
+    # a changed word's bytes, in memory order: byte j is column 8 k + j
+    byte_rows, j = np.nonzero(changed[i, y, k].view(np.uint8).reshape(-1, 8))
+    x = k[byte_rows] * 8 + j
+    in_column = (i[byte_rows], x * h + y[byte_rows] + 1)
+    ci, cx = np.nonzero(masks[:, 0, 1:] != masks[:, h - 1, :-1])
+    across = (ci, (cx + 1) * h)
+    key = np.concatenate([in_column[0] * (h * w) + in_column[1],
+                          across[0] * (h * w) + across[1]])
+    key.sort()
+    return key // (h * w), key % (h * w)
+
+
 def mask_to_rle(masks: np.ndarray) -> list[dict]:
     """(N, H, W) bool -> N uncompressed RLEs {"size": [H, W], "counts": [...]}, COCO's format:
     run lengths over the column-major (Fortran-order) pixels, starting with a run of zeros
-    (length 0 when the first pixel is set). All masks' run boundaries are found in one pass."""
+    (length 0 when the first pixel is set). Each mask's run boundaries are 0, its change
+    positions (``_fortran_changes``, all masks at once) and H W; the counts their
+    differences."""
     masks = np.asarray(masks, dtype=bool)
     n, h, w = masks.shape
-    flat = masks.transpose(0, 2, 1).reshape(n, h * w)
-    # change[i, k]: pixel k + 1 differs from pixel k; each mask's boundaries are 0, k + 1 ...,
-    # h w, and the run lengths their differences.
-    mask_id, pos = np.nonzero(flat[:, 1:] != flat[:, :-1])
+    if h * w == 0:
+        return [{"size": [h, w], "counts": [0]} for _ in range(n)]
+    mask_id, pos = _fortran_changes(masks)
     splits = np.searchsorted(mask_id, np.arange(n + 1))
+    first = masks[:, 0, 0]
     out = []
     for i in range(n):
-        bounds = np.concatenate(([0], pos[splits[i]:splits[i + 1]] + 1, [h * w]))
+        bounds = np.concatenate(([0], pos[splits[i]:splits[i + 1]], [h * w]))
         counts = np.diff(bounds).tolist()
-        if h * w and flat[i, 0]:
+        if first[i]:
             counts = [0] + counts
         out.append({"size": [h, w], "counts": counts})
     return out
