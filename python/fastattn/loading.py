@@ -39,14 +39,23 @@ _BERT = Family("fastattn.models.bert:BertConfig", "fastattn.models.bert:BertMode
                "fastattn.models.bert:bert_tensor_shapes")
 _VIT = Family("fastattn.models.vit:ViTConfig", "fastattn.models.vit:ViTModel.from_weights",
               "fastattn.models.vit:vit_tensor_shapes")
+_SAM = Family("fastattn.models.sam:SamConfig", "fastattn.models.sam:SamModel.from_weights",
+              "fastattn.models.sam:sam_tensor_shapes")
 _RESNET = Family("fastattn.models.resnet:ResNetConfig",
                  "fastattn.models.resnet:ResNetModel.from_weights",
                  "fastattn.models.resnet:resnet_tensor_shapes", layers="num_blocks")
 
 FAMILIES: dict[str, Family] = {
     "gpt2": _GPT2, "llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA, "bert": _BERT,
-    "vit": _VIT, "deit": _VIT, "resnet": _RESNET,
+    "vit": _VIT, "deit": _VIT, "resnet": _RESNET, "sam": _SAM,
 }
+
+# A single .safetensors file (no config.json) is a checkpoint whose sizes its tensor shapes
+# carry: the families that read one, tried in order: (claims(names) -> bool, "module:loader"),
+# the loader taking (file mapping, where) -> model.
+FILE_FAMILIES = [
+    ("fastattn.models.sam.schema:is_official", "fastattn.models.sam:SamModel.from_official"),
+]
 
 # A timm checkpoint's config.json has no model_type; its `architecture` names the model. Those
 # starting with these prefixes are read by the "vit" family (fastattn.models.vit.config).
@@ -96,8 +105,8 @@ def builder_for(model_type: str):
 def load_config(path_or_dict):
     """A model's config from a config.json path, a model directory, or an already parsed dict.
 
-    model_type is required. For the supported types (llama, mistral, qwen2, gpt2, bert, vit, deit, resnet) the
-    family's config dataclass: every attribute the builders read is checked (wrong type or
+    model_type is required. For the supported types (llama, mistral, qwen2, gpt2, bert, vit, deit, resnet,
+    sam) the family's config dataclass: every attribute the builders read is checked (wrong type or
     range: ValueError naming the key) and defaulted as transformers does; other types come back
     as a ModelConfig, their entries unchecked. bos/eos token ids and torch_dtype / dtype pass
     through; keys not interpreted are kept in `.extra`."""
@@ -117,7 +126,9 @@ def load_config(path_or_dict):
 
 def load(path, *, mmap: bool = True):
     """The model in a Hugging Face model directory: config.json plus model.safetensors or
-    model.safetensors.index.json with its shards.
+    model.safetensors.index.json with its shards; or a single .safetensors file whose tensor
+    names a family recognises (FILE_FAMILIES: the official segment-anything state dict, its
+    sizes read from the shapes).
 
     mmap=True maps the weight files: instant open, no copy, pages shared between processes;
     but the model's weights are then the files, so a file truncated or overwritten in place
@@ -131,9 +142,12 @@ def load(path, *, mmap: bool = True):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such model directory: {path!r}")
+    if os.path.isfile(path) and path.endswith(".safetensors"):
+        return _load_file(path, mmap)
     if not os.path.isdir(path):
         raise NotADirectoryError(f"load: {path!r} is not a directory (pass the model directory "
-                                 "holding config.json and the safetensors weights)")
+                                 "holding config.json and the safetensors weights, or an "
+                                 "official segment-anything .safetensors file)")
     config = load_config(path)
     _check_known(config.model_type)
     with Checkpoint(path, mmap=mmap) as checkpoint:
@@ -155,3 +169,22 @@ def load(path, *, mmap: bool = True):
                 raise
             # "checkpoint: tensor 'x' has shape ...": which checkpoint, for a server's log
             raise ValueError(f"load: {path!r}: {e}") from e
+
+
+def _load_file(path: str, mmap: bool):
+    """The model in one .safetensors file without config.json (FILE_FAMILIES)."""
+    from .io.safetensors import SafetensorsFile
+    with SafetensorsFile(path, mmap=mmap) as f:
+        names = list(f.keys())
+        for claims, loader in FILE_FAMILIES:
+            if _resolve(claims)(names):
+                try:
+                    return _resolve(loader)(f, repr(path))
+                except ValueError as e:
+                    if type(e) is not ValueError:
+                        raise
+                    raise ValueError(f"load: {path!r}: {e}") from e
+    raise ValueError(f"load: {path!r} is a single .safetensors file, which is read only for "
+                     "official segment-anything checkpoints (names image_encoder., "
+                     "prompt_encoder., mask_decoder.); for other models pass the model "
+                     "directory holding config.json")

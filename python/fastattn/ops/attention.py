@@ -60,6 +60,45 @@ def _broadcast_mask(mask, target: tuple, target4: tuple) -> np.ndarray | None:
     return m.reshape(target4)  # 3-D inputs: a leading batch axis (a view)
 
 
+def _rel_pos(rel_pos, target: tuple, target4: tuple):
+    """rel_pos = (rel_h, rel_w) as (B, Hq, Lq, Kh) and (B, Hq, Lq, Kw) views (size-1 B and H
+    broadcast with stride 0, nothing expanded), with Kh * Kw == Lk; or (None, None)."""
+    if rel_pos is None:
+        return None, None
+    if not isinstance(rel_pos, (tuple, list)) or len(rel_pos) != 2:
+        raise TypeError(f"{_OP}: rel_pos must be a pair (rel_h, rel_w) of float32 arrays or "
+                        f"None, got {type(rel_pos).__name__}"
+                        + (f" of length {len(rel_pos)}" if isinstance(rel_pos, (tuple, list))
+                           else ""))
+    rh = _v.float32_array(_OP, "rel_pos[0] (rel_h)", rel_pos[0])
+    rw = _v.float32_array(_OP, "rel_pos[1] (rel_w)", rel_pos[1])
+    three_d = len(target) == 3
+    lead = target[:-1]  # (B, Hq, Lq) or (Hq, Lq)
+    names = "(B, Hq, Lq, K)" if not three_d else "(Hq, Lq, K)"
+    lk = target[-1]
+    for name, x, what in (("rel_pos[0] (rel_h)", rh, "Kh"), ("rel_pos[1] (rel_w)", rw, "Kw")):
+        ok = x.ndim == len(target) and x.shape[-2] == lead[-1] and all(
+            s in (1, t) for s, t in zip(x.shape[:-2], lead[:-1]))
+        if not ok:
+            want = names.replace("K)", what + ")")
+            raise ValueError(
+                f"{_OP}: {name} has shape {_v.shape_str(x.shape)}, expected {want} = "
+                f"({', '.join(str(int(n)) for n in lead)}, {what}) (size 1 allowed on the batch "
+                f"and head axes)")
+    kh, kw = rh.shape[-1], rw.shape[-1]
+    if kh * kw != lk:
+        raise ValueError(
+            f"{_OP}: rel_pos tables of widths Kh = {kh} (rel_h) and Kw = {kw} (rel_w) need "
+            f"Kh * Kw == Lk (keys on a Kh x Kw grid), got Kh * Kw = {kh * kw} and Lk = {lk}")
+    views = []
+    for x in (rh, rw):
+        x = np.broadcast_to(x, lead + (x.shape[-1],))
+        if not _layout.whole_elements(x):  # only for hand-made unaligned views
+            x = np.ascontiguousarray(x)
+        views.append(x.reshape(target4[:-1] + (x.shape[-1],)))  # 3-D inputs: a batch axis
+    return views[0], views[1]
+
+
 def _window(window) -> int:
     if window is None:
         return 0
@@ -80,7 +119,8 @@ def _scale(scale, d: int) -> float:
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray | None = None,
               causal: bool = False, window: int | None = None, scale: float | None = None,
-              return_weights: bool = False, out: np.ndarray | None = None):
+              return_weights: bool = False, out: np.ndarray | None = None,
+              rel_pos: tuple | None = None):
     """Scaled dot-product attention, computed block by block (never the Lq x Lk matrix).
 
         S = scale * q k^T (+ mask if float),  P = softmax over keys of S (masked keys -> 0),
@@ -101,6 +141,10 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray |
       (``j <= i``); the two agree when ``Lq == Lk``.
     - ``window=W``: with causal, key j allowed iff ``p - W < j <= p`` (the W most recent keys,
       Mistral-style); without causal iff ``|p - j| < W``. Combines with ``mask``.
+    - ``rel_pos=(rel_h, rel_w)``: decomposed relative-position bias (SAM / ViTDet), keys laid
+      out row-major on a ``Kh x Kw`` grid (``Kh * Kw == Lk``). float32 ``rel_h (B, Hq, Lq, Kh)``
+      and ``rel_w (B, Hq, Lq, Kw)`` (size 1 allowed on B and Hq; 3-D inputs: no B axis) add
+      ``rel_h[b, h, i, j // Kw] + rel_w[b, h, i, j % Kw]`` to score ``(i, j)``, before the mask.
     - A query row with no allowed key outputs zeros (never NaN).
     - ``return_weights=True`` returns ``(out, weights)`` with the probabilities
       ``(B, Hq, Lq, Lk)`` materialised by a separate row-by-row kernel (for inspection).
@@ -123,9 +167,20 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray |
         win = 0
     target4 = (b, hq, lq, lk)
     m4 = _broadcast_mask(mask, target4[1:] if three_d else target4, target4)
+    rh4, rw4 = _rel_pos(rel_pos, target4[1:] if three_d else target4, target4)
+    if rh4 is not None:  # TEMPORARY: materialised bias, until the kernel adds the tables
+        bias = (rh4[..., :, None] + rw4[..., None, :]).reshape(target4)
+        if m4 is None:
+            m4 = bias
+        elif m4.dtype == np.bool_:
+            m4 = np.where(m4, bias, np.float32(-np.inf))
+        else:
+            m4 = bias + m4
 
     out_shape = (hq, lq, dv) if three_d else (b, hq, lq, dv)
-    for name, x in (("k", k), ("v", v), ("mask", mask)):
+    rel = (None, None) if rel_pos is None else rel_pos
+    for name, x in (("k", k), ("v", v), ("mask", mask), ("rel_pos[0] (rel_h)", rel[0]),
+                    ("rel_pos[1] (rel_w)", rel[1])):
         if out is not None and isinstance(out, np.ndarray) and x is not None \
                 and np.may_share_memory(out, x):
             raise ValueError(f"{_OP}: out overlaps {name}; only out=q (in place) may share "

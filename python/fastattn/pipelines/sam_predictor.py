@@ -271,6 +271,7 @@ class _ImageState:
     features: np.ndarray            # (1, C, g, g) float32, read-only
     original_size: tuple[int, int]  # (H, W)
     input_size: tuple[int, int]     # (h, w) after the resize, before the pad
+    image_digest: str               # image_digest(the RGB image): which image this is
 
 
 class SamPredictor:
@@ -310,7 +311,7 @@ class SamPredictor:
         pixel_values, input_size = prepare_image(np.ascontiguousarray(image), self.image_size)
         features = np.asarray(self.model.get_image_embeddings(pixel_values), np.float32)
         self._swap(_ImageState(_frozen(features), (int(image.shape[0]), int(image.shape[1])),
-                               input_size))
+                               input_size, image_digest(image)))
 
     def reset_image(self) -> None:
         """Forgets the image (predicts refuse until the next set_image / load_embedding)."""
@@ -336,6 +337,16 @@ class SamPredictor:
     def features(self) -> np.ndarray:
         """The image embedding (1, C, g, g) float32 (read-only), g = S / patch size."""
         return self._current("SamPredictor.features").features
+
+    def get_image_embedding(self) -> np.ndarray:
+        """``features`` (the reference's name for it)."""
+        return self.features
+
+    @property
+    def image_digest(self) -> str | None:
+        """``image_digest`` of the current image (RGB), None without one."""
+        state = self._state
+        return None if state is None else state.image_digest
 
     @property
     def original_size(self) -> tuple[int, int] | None:
@@ -443,15 +454,17 @@ class SamPredictor:
             "format": EMBEDDING_FORMAT, "version": EMBEDDING_VERSION,
             "original_size": _size_text(state.original_size),
             "input_size": _size_text(state.input_size), "image_size": str(self.image_size),
-            "model_fingerprint": self.model_fingerprint()})
+            "model_fingerprint": self.model_fingerprint(), "image_digest": state.image_digest})
 
-    def load_embedding(self, path) -> None:
+    def load_embedding(self, path, image=None) -> None:
         """Makes the embedding saved by ``save_embedding`` the current image. ValueError when
         the file is not such an embedding, or was made by another model (the fingerprints
-        differ) or at another input size."""
+        differ) or at another input size; with ``image`` (the RGB array it should belong to)
+        also when it is the embedding of another image (``image_digest``)."""
         from ..io import SafetensorsFile
         op = "SamPredictor.load_embedding"
         path = os.fspath(path)
+        expected_digest = None if image is None else image_digest(_check_image(op, image))
         with SafetensorsFile(path, mmap=False) as f:
             meta = f.metadata or {}
             if meta.get("format") != EMBEDDING_FORMAT or "features" not in f:
@@ -467,6 +480,10 @@ class SamPredictor:
                                  f"{str(meta.get('model_fingerprint'))[:16]}..., this model's "
                                  f"is {self.model_fingerprint()[:16]}...); run set_image with "
                                  "this model instead")
+            if expected_digest is not None and meta.get("image_digest") != expected_digest:
+                raise ValueError(f"{op}: {path!r} holds the embedding of another image (image "
+                                 f"digest {str(meta.get('image_digest'))[:16]}..., the image "
+                                 f"given has {expected_digest[:16]}...)")
             features = np.array(f["features"], np.float32)
         original_size = _parse_size(op, path, "original_size", meta.get("original_size"))
         input_size = _parse_size(op, path, "input_size", meta.get("input_size"))
@@ -479,7 +496,17 @@ class SamPredictor:
         if features.ndim != 4 or features.shape[0] != 1 or features.shape[2:] != (g, g):
             raise ValueError(f"{op}: {path!r}: features has shape {features.shape}, expected "
                              f"(1, C, {g}, {g})")
-        self._swap(_ImageState(_frozen(features), original_size, input_size))
+        self._swap(_ImageState(_frozen(features), original_size, input_size,
+                               str(meta.get("image_digest", ""))))
+
+
+def image_digest(image: np.ndarray) -> str:
+    """SHA-256 (hex) of an image array's shape, dtype and pixels: names the image an embedding
+    belongs to (the same pixels give the same digest in any process)."""
+    image = np.ascontiguousarray(image)
+    digest = hashlib.sha256(f"{image.shape}{image.dtype.str}".encode())
+    digest.update(memoryview(image).cast("B"))
+    return digest.hexdigest()
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

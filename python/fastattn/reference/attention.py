@@ -33,12 +33,25 @@ def attention_mask(len_q, len_k, *, causal=False, window=None):
     return visible(p, np.arange(len_k)[None, :], causal=causal, window=window)
 
 
-def attention(q, k, v, mask=None, causal=False, window=None, scale=None, return_weights=False):
+def rel_pos_bias(rel_h, rel_w):
+    """The decomposed relative-position bias (SAM / ViTDet) materialised: keys on a Kh x Kw
+    grid, key j at row j // Kw and column j % Kw, so
+        bias[..., i, j] = rel_h[..., i, j // Kw] + rel_w[..., i, j % Kw]
+    rel_h (..., Lq, Kh), rel_w (..., Lq, Kw) -> (..., Lq, Kh * Kw)."""
+    rel_h, rel_w = np.asarray(rel_h), np.asarray(rel_w)
+    kh, kw = rel_h.shape[-1], rel_w.shape[-1]
+    j = np.arange(kh * kw)
+    return rel_h[..., j // kw] + rel_w[..., j % kw]
+
+
+def attention(q, k, v, mask=None, causal=False, window=None, scale=None, return_weights=False,
+              rel_pos=None):
     """O = softmax(scale * q k^T + bias, masked) v, per (batch, query head).
 
     Query head h reads key/value head h // (Hq // Hkv). A boolean mask is True where attending
-    is allowed; a float mask is added to the scores. A query row with no allowed key gives
-    zeros (and zero weights)."""
+    is allowed; a float mask is added to the scores. ``rel_pos=(rel_h, rel_w)`` adds
+    ``rel_pos_bias(rel_h, rel_w)`` to the scores (before the mask). A query row with no allowed
+    key gives zeros (and zero weights)."""
     squeeze = q.ndim == 3
     if squeeze:
         q, k, v = q[None], k[None], v[None]
@@ -49,6 +62,11 @@ def attention(q, k, v, mask=None, causal=False, window=None, scale=None, return_
         scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] > 0 else 1.0
     # a Python float keeps the scores in q's dtype (a NumPy float64 scalar would promote)
     scores = float(scale) * (q @ np.swapaxes(k, -1, -2))  # (B, Hq, Lq, Lk)
+    if rel_pos is not None:
+        bias = rel_pos_bias(*rel_pos)
+        if squeeze:
+            bias = bias[None]
+        scores = scores + bias.astype(scores.dtype)
     allowed = np.broadcast_to(attention_mask(q.shape[2], k.shape[2], causal=causal,
                                              window=window), scores.shape)
     if mask is not None:

@@ -1,0 +1,188 @@
+"""SAM's image encoder: a ViTDet backbone and its neck.
+
+    pixels (B, 3, S, S), normalised and padded      (S = 1024: a 64 x 64 grid of 16 px patches)
+    tokens  x = conv_p(pixels) + pos                 (kernel = stride = p; kept channels-last
+                                                      (B, g, g, D) from here to the neck)
+    per block (pre-norm):
+        h = x + proj(attn(LN1(x)))                   attention within ws x ws windows, or over
+                                                     the whole grid in the global blocks
+        x = h + lin2(gelu(lin1(LN2(h))))             (exact erf GELU)
+    neck: LN2d(conv3x3(LN2d(conv1x1(x))))            both convs without bias -> (B, 256, g, g)
+
+Windowed blocks zero-pad the NORMALISED grid on the bottom / right to a multiple of the window
+(64 -> 70 for 14) and attend within each window WITHOUT masking the padding: a padded token's
+key and value are the qkv bias (its input is 0), and real queries attend to it as the
+reference does; the padded rows are cropped after the projection. Every block adds the
+decomposed relative-position bias (models/sam/rel_pos.py) inside the attention kernel.
+
+Images of another size than the config's (a multiple of the patch) are accepted: the
+absolute position embedding is resized bicubically (align_corners=False, as ViTDet's
+get_abs_pos) and the global blocks' rel-pos tables linearly (the reference's get_rel_pos).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ...layers import LayerNorm, Linear, MLP
+from ...activation_names import activation_name
+from ...ops import attention, conv2d, interpolate, layer_norm
+from ..weights import take_listed
+from .config import SamVisionConfig
+from .rel_pos import RelPosTables
+from .schema import vision_shapes
+
+NECK_EPS = 1e-6     # the neck's LayerNorm2d: eps 1e-6 in both layouts, not in the config
+
+
+class SamImageEncoder:
+    """``SamImageEncoder(weights, config)``: ``weights`` maps the image encoder's Hugging Face
+    names without the "vision_encoder." prefix (patch_embed.projection.weight, layers.N....)
+    to arrays; ``config`` a SamVisionConfig. ValueError names a missing tensor, a wrong shape,
+    or a tensor the encoder does not use."""
+
+    def __init__(self, weights: Mapping, config: SamVisionConfig):
+        if not isinstance(config, SamVisionConfig):
+            raise TypeError(f"SamImageEncoder: config must be a SamVisionConfig, got "
+                            f"{type(config).__name__}")
+        v = self.config = config
+        t = take_listed(weights, vision_shapes(v))
+        self.patch_weight = t["patch_embed.projection.weight"]
+        self.patch_bias = t["patch_embed.projection.bias"]
+        # (1, g, g, D) -> (g, g, D): added to the channels-last patch grid
+        self.pos_embed = t["pos_embed"][0] if v.use_abs_pos else None
+        self._pos_cache: dict[tuple[int, int], np.ndarray] = {}
+        act = activation_name(v.hidden_act, "sam image encoder")
+        self.blocks = [_Block(t, f"layers.{i}.", v, v.window_of(i), act)
+                       for i in range(v.num_hidden_layers)]
+        self.neck_conv1 = Linear(t["neck.conv1.weight"].reshape(v.output_channels, -1))
+        self.neck_norm1 = LayerNorm(t["neck.layer_norm1.weight"], t["neck.layer_norm1.bias"],
+                                    NECK_EPS)
+        self.neck_conv2 = t["neck.conv2.weight"]
+        self.neck_norm2 = LayerNorm(t["neck.layer_norm2.weight"], t["neck.layer_norm2.bias"],
+                                    NECK_EPS)
+
+    # ------------------------------------------------------------------------------ forward
+    def _pixels(self, pixel_values) -> np.ndarray:
+        x = pixel_values
+        v = self.config
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"sam image encoder: pixel_values must be a float32 numpy array "
+                            f"(B, {v.num_channels}, S, S), got {type(x).__name__}")
+        if x.dtype != np.float32:
+            raise TypeError(f"sam image encoder: pixel_values must be float32, got {x.dtype} "
+                            "(normalise the image and convert with .astype(np.float32))")
+        if x.ndim != 4 or x.shape[1] != v.num_channels:
+            raise ValueError(f"sam image encoder: pixel_values must be (batch, "
+                             f"{v.num_channels}, height, width), got shape {x.shape}")
+        b, _, h, w = x.shape
+        p = v.patch_size
+        if b == 0:
+            raise ValueError(f"sam image encoder: pixel_values holds no image (shape {x.shape})")
+        if h < p or w < p or h % p or w % p:
+            raise ValueError(f"sam image encoder: image size {h}x{w} must be a positive multiple "
+                             f"of the patch size {p} (the model takes {v.image_size}x"
+                             f"{v.image_size}: resize the longest side and pad)")
+        return x
+
+    def position_embedding(self, gh: int, gw: int) -> np.ndarray:
+        """The (gh, gw, D) absolute position embedding: the checkpoint's for its own grid, else
+        resized bicubically (align_corners=False) as a D-channel image."""
+        g = self.config.grid
+        if (gh, gw) == (g, g):
+            return self.pos_embed
+        if (gh, gw) not in self._pos_cache:
+            image = np.ascontiguousarray(self.pos_embed.transpose(2, 0, 1))[None]
+            resized = interpolate(image, size=(gh, gw), mode="bicubic", align_corners=False)
+            self._pos_cache[(gh, gw)] = np.ascontiguousarray(resized[0].transpose(1, 2, 0))
+        return self._pos_cache[(gh, gw)]
+
+    def embed(self, pixel_values) -> np.ndarray:
+        """The tokens entering the first block, channels-last (B, gh, gw, D)."""
+        x = self._pixels(pixel_values)
+        v = self.config
+        p = v.patch_size
+        gh, gw = x.shape[2] // p, x.shape[3] // p
+        # kernel = stride = p: conv2d's space-to-depth + one matmul, (B, D, gh, gw); its
+        # channels move last in the same pass that adds the positions
+        e = conv2d(x, self.patch_weight, self.patch_bias, stride=p)
+        tokens = np.empty((x.shape[0], gh, gw, v.hidden_size), np.float32)
+        if self.pos_embed is None:
+            np.copyto(tokens, e.transpose(0, 2, 3, 1))
+        else:
+            np.add(e.transpose(0, 2, 3, 1), self.position_embedding(gh, gw), out=tokens)
+        return tokens
+
+    def neck(self, x: np.ndarray) -> np.ndarray:
+        """(B, g, g, D) channels-last -> (B, C_out, g, g): conv1x1 (a matmul over the
+        channels) -> LayerNorm2d (a LayerNorm over the channels, the last axis here) ->
+        conv3x3 (pad 1) -> LayerNorm2d."""
+        y = self.neck_norm1(self.neck_conv1(x))
+        y = conv2d(np.ascontiguousarray(y.transpose(0, 3, 1, 2)), self.neck_conv2, padding=1)
+        y = self.neck_norm2(np.ascontiguousarray(y.transpose(0, 2, 3, 1)))
+        return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+
+    def __call__(self, pixel_values) -> np.ndarray:
+        """pixel_values (B, C, S, S) float32, normalised and padded -> image embeddings
+        (B, C_out, S / p, S / p)."""
+        x = self.embed(pixel_values)
+        for block in self.blocks:
+            x = block(x)
+        return self.neck(x)
+
+
+class _Block:
+    """One pre-norm ViTDet block; ``window`` 0 attends over the whole grid."""
+
+    def __init__(self, t: dict, p: str, v: SamVisionConfig, window: int, act: str):
+        def norm(name):
+            return LayerNorm(t[p + name + ".weight"], t[p + name + ".bias"], v.layer_norm_eps)
+
+        def dense(name):
+            return Linear(t[p + name + ".weight"], t.get(p + name + ".bias"))
+
+        self.norm1, self.norm2 = norm("layer_norm1"), norm("layer_norm2")
+        self.qkv, self.proj = dense("attn.qkv"), dense("attn.proj")
+        self.mlp = MLP(dense("mlp.lin1"), dense("mlp.lin2"), act)
+        self.heads, self.head_dim, self.window = v.num_attention_heads, v.head_dim, window
+        self.rel = (RelPosTables(t[p + "attn.rel_pos_h"], t[p + "attn.rel_pos_w"])
+                    if v.use_rel_pos else None)
+
+    def attend(self, x: np.ndarray, h: int, w: int, residual=None) -> np.ndarray:
+        """Self-attention over each of the B' grids of x (B', h w, D): qkv -> heads (views of
+        the qkv output, no copy) -> attention with the rel-pos terms -> proj (+ residual, in
+        the matmul epilogue). (B', h w, D)."""
+        bw, n, d = x.shape
+        heads, hd = self.heads, self.head_dim
+        qkv = self.qkv(x).reshape(bw, n, 3, heads, hd)
+        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))   # (B', H, n, hd)
+        rel_pos = None if self.rel is None else self.rel.terms(q, h, w)
+        ctx = np.empty((bw, n, heads, hd), np.float32)      # written head by head in place
+        attention(q, k, v, rel_pos=rel_pos, out=ctx.transpose(0, 2, 1, 3))
+        return self.proj(ctx.reshape(bw, n, d), residual=residual)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        b, h, w, d = x.shape
+        ws = self.window
+        if ws == 0:
+            n = h * w
+            x = self.attend(self.norm1(x).reshape(b, n, d), h, w,
+                            residual=x.reshape(b, n, d)).reshape(b, h, w, d)
+        else:
+            nh, nw = -(-h // ws), -(-w // ws)
+            # LN1 written straight into the zero-padded window layout (B, nh, nw, ws, ws, D),
+            # window by window: the padding stays 0 (= LN output 0 in the reference's F.pad)
+            win = np.zeros((b, nh, nw, ws, ws, d), np.float32)
+            spans = [(i, j, i * ws, min(h, (i + 1) * ws), j * ws, min(w, (j + 1) * ws))
+                     for i in range(nh) for j in range(nw)]
+            for i, j, y0, y1, x0, x1 in spans:
+                layer_norm(x[:, y0:y1, x0:x1], self.norm1.weight, self.norm1.bias,
+                           self.norm1.eps, out=win[:, i, j, :y1 - y0, :x1 - x0])
+            a = self.attend(win.reshape(b * nh * nw, ws * ws, d), ws, ws)
+            a = a.reshape(b, nh, nw, ws, ws, d)
+            # back to the grid, padded rows and columns dropped, added to the residual
+            for i, j, y0, y1, x0, x1 in spans:
+                x[:, y0:y1, x0:x1] += a[:, i, j, :y1 - y0, :x1 - x0]
+        # x = x + lin2(gelu(lin1(LN2(x)))): the GELU and the residual in the matmul epilogues
+        return self.mlp(self.norm2(x), residual=x)
