@@ -6,9 +6,11 @@ a regular grid of points.
         for each batch of ``points_per_batch`` grid points (one foreground point per prompt):
             decoder -> 3 masks per point: low-res logits (P, 3, 4g, 4g), predicted IoU (P, 3)
             keep  predicted IoU > pred_iou_thresh
-            keep  stability = |logits > +offset| / |logits > -offset| >= stability_score_thresh
-                  (computed on the LOW-RESOLUTION logits, see below)
-            upscale the survivors only to the crop's size, > 0 -> binary masks, their boxes
+            estimate stability = |logits > +offset| / |logits > -offset| on the LOW-RESOLUTION
+                  logits; drop the masks below stability_score_thresh - prefilter_margin
+            upscale the rest to the crop's size (float32 logits, a few at a time)
+            keep  stability, counted on the upsampled logits, >= stability_score_thresh
+            > 0 -> binary masks, their boxes
             drop  masks whose box touches a crop side (within 20 px) that is not an image side
             uncropped masks -> uncompressed RLE
         box NMS within the crop (scores: predicted IoU, threshold box_nms_thresh)
@@ -18,15 +20,16 @@ a regular grid of points.
                 stability_score, crop_box (XYWH)}
 
 This is segment-anything's ``SamAutomaticMaskGenerator`` (automatic_mask_generator.py,
-utils/amg.py), with one change of where work happens: the reference upsamples every mask that
-passes the IoU filter to the full image size (S x S, then the original size) before computing
-its stability score; here the score is computed on the decoder's 4g x 4g logits (256 x 256 for
-the official models, the part covering the resized image), and only the masks that pass both
-filters are upsampled. The upsampled masks, boxes, NMS and RLE are computed exactly as the
-reference computes them. The stability scores, and so which masks pass a threshold near
-their score, differ slightly (docs/automatic_masks.md measures how much);
-``stability_resolution="full"`` computes them as the reference does, at the cost of the
-upsampling.
+utils/amg.py) with one change of where work happens. The reference upsamples every mask that
+passes the IoU filter to the image size (S x S, crop, then the original size: 2 x 1M pixels
+per mask for a 1024 image, 3 masks per grid point) and only then scores its stability. Here
+the score is first estimated on the decoder's 4g x 4g logits (256 x 256 for the official
+models, 16x fewer pixels), and only the masks within ``prefilter_margin`` of the threshold or
+above are upsampled; their scores, masks, boxes, NMS and RLE are then exactly the
+reference's. What can differ: a mask whose low-resolution estimate is more than
+``prefilter_margin`` below its full-resolution score is dropped where the reference keeps it
+(docs/automatic_masks.md measures how often). ``prefilter_margin=None`` upsamples every mask,
+as the reference.
 
 Threads: a generator runs one ``generate`` at a time (a lock), since each crop replaces the
 predictor's image.
@@ -43,7 +46,8 @@ from . import mask_utils as mu
 from .sam_predictor import MASK_THRESHOLD, SamPredictor, _check_image, upscale_masks
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle")
-STABILITY_RESOLUTIONS = ("low", "full")
+# Masks upsampled at a time: the float32 logits of one step stay near 64 MiB.
+_UPSCALE_CHUNK_PIXELS = 16 << 20
 _OP = "SamAutomaticMaskGenerator"
 
 
@@ -97,9 +101,10 @@ class SamAutomaticMaskGenerator:
     ``crop_n_points_downscale_factor``, ``min_mask_region_area`` (0: off; no OpenCV needed),
     ``output_mode`` ("binary_mask": (H, W) bool arrays; "uncompressed_rle": COCO's
     {"size", "counts"}; the reference's "coco_rle" needs pycocotools: convert an uncompressed
-    RLE with ``pycocotools.mask.frPyObjects``). ``stability_resolution``: "low" (default:
-    scores from the decoder's low-resolution logits) or "full" (the reference's: from the
-    logits upsampled to the image size; slower)."""
+    RLE with ``pycocotools.mask.frPyObjects``). ``prefilter_margin`` (in [0, 1], default 0.1,
+    or None): masks whose stability estimated on the low-resolution logits is below
+    ``stability_score_thresh - prefilter_margin`` are dropped before upsampling; None
+    upsamples every mask that passes the IoU filter (the reference's procedure, slower)."""
 
     def __init__(self, model, points_per_side: int | None = 32, points_per_batch: int = 64,
                  pred_iou_thresh: float = 0.88, stability_score_thresh: float = 0.95,
@@ -108,7 +113,7 @@ class SamAutomaticMaskGenerator:
                  crop_overlap_ratio: float = 512 / 1500,
                  crop_n_points_downscale_factor: int = 1, point_grids=None,
                  min_mask_region_area: int = 0, output_mode: str = "binary_mask",
-                 stability_resolution: str = "low"):
+                 prefilter_margin: float | None = 0.1):
         self.crop_n_layers = v.integer(_OP, "crop_n_layers", crop_n_layers, 0)
         self.crop_n_points_downscale_factor = v.integer(
             _OP, "crop_n_points_downscale_factor", crop_n_points_downscale_factor, 1)
@@ -146,8 +151,8 @@ class SamAutomaticMaskGenerator:
                              f"does not use; take 'uncompressed_rle' and convert with "
                              f"pycocotools.mask.frPyObjects(rle, h, w)")
         self.output_mode = v.one_of(_OP, "output_mode", output_mode, OUTPUT_MODES)
-        self.stability_resolution = v.one_of(_OP, "stability_resolution",
-                                             stability_resolution, STABILITY_RESOLUTIONS)
+        self.prefilter_margin = (None if prefilter_margin is None else
+                                 _number("prefilter_margin", prefilter_margin, 0.0, 1.0))
         self.predictor = SamPredictor(model)
         self._lock = threading.Lock()
 
@@ -225,22 +230,14 @@ class SamAutomaticMaskGenerator:
         else:
             keep = np.ones(p * m, dtype=bool)
         low_res, iou, pts = low_res[keep], iou[keep], pts[keep]
-        if self.stability_resolution == "low":
-            # the low-res pixels covering the resized image (h, w) of the S x S input frame
-            # (a boundary pixel counts when at least half of it lies inside)
-            lh, lw = low_res.shape[-2:]
-            rows = max(1, int(input_size[0] * lh / image_size + 0.5))
-            cols = max(1, int(input_size[1] * lw / image_size + 0.5))
-            stability = mu.stability_score(low_res[:, :rows, :cols], MASK_THRESHOLD,
-                                           self.stability_score_offset)
-            keep = self._stable(stability)
-            masks = upscale_masks(low_res[keep], image_size, input_size, crop_size)
-        else:
-            logits = upscale_masks(low_res, image_size, input_size, crop_size,
-                                   return_logits=True)
-            stability = mu.stability_score(logits, MASK_THRESHOLD, self.stability_score_offset)
-            keep = self._stable(stability)
-            masks = logits[keep] > MASK_THRESHOLD
+        if self.prefilter_margin is not None and self.stability_score_thresh > 0:
+            # the low-resolution estimate drops the clearly unstable masks before upsampling
+            estimate = self.low_res_stability(low_res, image_size, input_size)
+            keep = estimate >= np.float32(self.stability_score_thresh - self.prefilter_margin)
+            low_res, iou, pts = low_res[keep], iou[keep], pts[keep]
+        masks, stability = self._upscale(low_res, image_size, input_size, crop_size)
+        keep = self._stable(stability)
+        masks = masks[keep]
         iou, pts, stability = iou[keep], pts[keep], stability[keep]
         boxes = mu.masks_to_boxes(masks)
         orig_h, orig_w = orig_size
@@ -249,6 +246,34 @@ class SamAutomaticMaskGenerator:
         return {"rles": mu.mask_to_rle(mu.uncrop_masks(masks, crop_box, orig_h, orig_w)),
                 "boxes": boxes, "iou_preds": iou[~near], "stability": stability[~near],
                 "points": pts[~near]}
+
+    def _upscale(self, low_res: np.ndarray, image_size: int, input_size, crop_size):
+        """(binary masks (N, h, w), stability scores (N,)) at the crop's size, as the
+        reference computes them: logits upsampled (SamPredictor's upscale_masks), scores
+        counted on those. A few masks at a time, so the float32 logits stay small."""
+        h, w = crop_size
+        masks = np.empty((len(low_res), h, w), dtype=bool)
+        stability = np.empty(len(low_res), dtype=np.float32)
+        step = max(1, _UPSCALE_CHUNK_PIXELS // max(1, h * w))
+        for i in range(0, len(low_res), step):
+            logits = upscale_masks(low_res[i:i + step], image_size, input_size, crop_size,
+                                   return_logits=True)
+            stability[i:i + step] = mu.stability_score(logits, MASK_THRESHOLD,
+                                                       self.stability_score_offset)
+            masks[i:i + step] = logits > MASK_THRESHOLD
+        return masks, stability
+
+    def low_res_stability(self, low_res: np.ndarray, image_size: int,
+                          input_size) -> np.ndarray:
+        """Stability scores (N,) of low-resolution logits (N, 4g, 4g), counted over the
+        low-res pixels that cover the resized image (h, w) = input_size inside the
+        image_size x image_size input frame (a boundary pixel counts when at least half of it
+        lies inside; the rest is padding, which the reference crops away too)."""
+        lh, lw = low_res.shape[-2:]
+        rows = max(1, int(input_size[0] * lh / image_size + 0.5))
+        cols = max(1, int(input_size[1] * lw / image_size + 0.5))
+        return mu.stability_score(low_res[:, :rows, :cols], MASK_THRESHOLD,
+                                  self.stability_score_offset)
 
     def _stable(self, stability: np.ndarray) -> np.ndarray:
         if self.stability_score_thresh > 0:
