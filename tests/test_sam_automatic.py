@@ -278,14 +278,17 @@ def test_explicit_point_grids():
 
 # ---- the official algorithm, written straightforwardly ---------------------------------------
 
-def reference_generate(model, image, points_per_side, pred_iou_thresh=0.88,
-                       stability_score_thresh=0.95, stability_score_offset=1.0,
-                       box_nms_thresh=0.7, crop_n_layers=0, crop_nms_thresh=0.7,
-                       crop_overlap_ratio=512 / 1500, min_mask_region_area=0):
-    """segment-anything's SamAutomaticMaskGenerator.generate, one point per decoder call:
-    each mask upsampled to the crop's size as logits (predict(return_logits=True)), the
-    stability score counted on those, boxes / edges / NMS / areas by loops (the loops of
-    test_mask_utils). Records as the generator's, segmentation a binary mask."""
+def reference_generate(model, image, points_per_side, points_per_batch=64,
+                       pred_iou_thresh=0.88, stability_score_thresh=0.95,
+                       stability_score_offset=1.0, box_nms_thresh=0.7, crop_n_layers=0,
+                       crop_nms_thresh=0.7, crop_overlap_ratio=512 / 1500,
+                       min_mask_region_area=0):
+    """segment-anything's SamAutomaticMaskGenerator.generate: the points decoded
+    ``points_per_batch`` at a time as the reference does (a batched decoder call rounds
+    differently from single ones), every mask upsampled to the crop's size as logits
+    (predict_batch(return_logits=True)) before its stability is counted, then one mask at a
+    time: filters, boxes, crop edges, NMS, small regions by loops (test_mask_utils's).
+    Records as the generator's, segmentation a binary mask."""
     from fastattn.pipelines.sam_predictor import SamPredictor
     predictor = SamPredictor(model)
     h_img, w_img = image.shape[:2]
@@ -295,9 +298,15 @@ def reference_generate(model, image, points_per_side, pred_iou_thresh=0.88,
         x0, y0, x1, y1 = crop
         predictor.set_image(image[y0:y1, x0:x1])
         found = []
-        for gx, gy in mu.build_point_grid(points_per_side) * [x1 - x0, y1 - y0]:
-            logits, ious, _ = predictor.predict(point_coords=[[gx, gy]], point_labels=[1],
-                                                multimask_output=True, return_logits=True)
+        grid = mu.build_point_grid(points_per_side) * [x1 - x0, y1 - y0]
+        decoded = []
+        for i in range(0, len(grid), points_per_batch):
+            batch = grid[i:i + points_per_batch]
+            logits, ious, _ = predictor.predict_batch(
+                point_coords=batch[:, None], point_labels=np.ones((len(batch), 1)),
+                multimask_output=True, return_logits=True)
+            decoded += zip(batch, logits, ious)
+        for (gx, gy), logits, ious in decoded:
             for logit, iou in zip(logits, ious):
                 if pred_iou_thresh > 0 and not iou > np.float32(pred_iou_thresh):
                     continue
@@ -358,7 +367,7 @@ def reference_generate(model, image, points_per_side, pred_iou_thresh=0.88,
 ])
 def test_colour_model_matches_reference(kwargs, margin):
     image, _ = colour_image()
-    want = reference_generate(ColourSam(), image, 6, **kwargs)
+    want = reference_generate(ColourSam(), image, 6, 10, **kwargs)
     got = SamAutomaticMaskGenerator(ColourSam(), points_per_side=6, points_per_batch=10,
                                     prefilter_margin=margin, **kwargs).generate(image)
     assert len(want) > 0
@@ -397,3 +406,60 @@ def test_prefilter_drops_a_mask_whose_low_res_estimate_is_too_low():
     assert_same_records(kept.generate(image), want)           # 0.79 >= 0.95 - 0.2
     every = SamAutomaticMaskGenerator(SpeckledSam(), points_per_side=2, prefilter_margin=None)
     assert_same_records(every.generate(image), want)
+
+
+# ---- a tiny random SAM checkpoint ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_sam(tmp_path_factory):
+    import fastattn
+    from fastattn.testing import write_sam_checkpoint
+    return fastattn.load(write_sam_checkpoint(tmp_path_factory.mktemp("sam")))
+
+
+def photo(seed, h, w):
+    """A smooth uint8 RGB image (random walks along rows and columns)."""
+    rng = np.random.default_rng(seed)
+    walk = np.cumsum(np.cumsum(rng.integers(-3, 4, (h, w, 3)), axis=0), axis=1).astype(float)
+    walk -= walk.min()
+    return (walk / max(walk.max(), 1) * 255).astype(np.uint8)
+
+
+# A random model's logits are ~100x smaller than a trained one's (|logit| < 0.7 here), so the
+# stability offset is scaled down with them, to a threshold some masks pass and some fail. Its
+# masks are speckles over the whole image (every box is the image), so NMS would keep one:
+# box_nms_thresh 1 keeps every mask that passes the filters (IoU > 1 never holds).
+TINY = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.8, "stability_score_offset": 0.02,
+        "box_nms_thresh": 1.0}
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"crop_n_layers": 1, "crop_nms_thresh": 1.0},
+                                    {"min_mask_region_area": 30}])
+def test_tiny_sam_matches_reference(tiny_sam, kwargs):
+    image = photo(1, 96, 112)                      # not square: resize and padding
+    want = reference_generate(tiny_sam, image, 8, 24, **TINY, **kwargs)
+    assert len(want) > 1
+    # without the prefilter: the reference's procedure, the same records
+    every = SamAutomaticMaskGenerator(tiny_sam, points_per_side=8, points_per_batch=24,
+                                      prefilter_margin=None, **TINY, **kwargs)
+    assert_same_records(every.generate(image), want)
+
+
+def test_tiny_sam_prefilter_skips_masks_and_keeps_the_records(tiny_sam):
+    # with the default margin (0.1) the prefilter skips the upsampling of some masks and
+    # drops none that the reference keeps, on this image
+    image = photo(2, 128, 128)
+    want = reference_generate(tiny_sam, image, 8, **TINY)
+    assert len(want) > 10
+    gen = SamAutomaticMaskGenerator(tiny_sam, points_per_side=8, **TINY)
+    upscaled = []
+    original = gen._upscale
+    gen._upscale = lambda low_res, *a: (upscaled.append(len(low_res)), original(low_res, *a))[1]
+    assert_same_records(gen.generate(image), want)
+    assert 0 < sum(upscaled) < 3 * 64, "the prefilter skipped the upsampling of some masks"
+    rle = SamAutomaticMaskGenerator(tiny_sam, points_per_side=8, output_mode="uncompressed_rle",
+                                    **TINY).generate(image)
+    assert len(rle) == len(want)
+    for a, b in zip(rle, want):
+        np.testing.assert_array_equal(mu.rle_to_mask(a["segmentation"]), b["segmentation"])
+        assert a["area"] == b["area"]
