@@ -136,6 +136,10 @@ def build(data, name):
     elif name == "attention":
         b, hkv, lq, lk, d = (small(data, 0, 4), small(data, 1, 3), small(data, 0, 9),
                              small(data, 0, 9), small(data, 0, 17))
+        rel = data.draw(st.booleans())  # relative-position tables: keys on a kh x kw grid
+        if rel:
+            kh, kw = small(data, 0, 3), small(data, 1, 4)
+            lk = kh * kw
         hq = hkv * small(data, 1, 2)
         c.arr((b, hq, lq, d)), c.arr((b, hkv, lk, d)), c.arr((b, hkv, lk, d))
         c.arr((b, hq, lq, d), writable=True)
@@ -143,6 +147,8 @@ def build(data, name):
         c.arr((b, hq, lq, lk), dtype=mask) if mask else c.val(None)
         c.val(data.draw(st.booleans())), c.val(data.draw(st.sampled_from([0, 1, 3]))), c.val(0.5)
         c.optional((b, hq, lq, lk), writable=True, contiguous=True)
+        if rel:
+            c.arr((b, hq, lq, kh)), c.arr((b, hq, lq, kw))
     elif name == "rope":
         b, h, l, d = small(data, 0, 3), small(data, 0, 3), small(data, 0, 9), 2 * small(data, 0, 8)
         rot = 2 * small(data, 0, d // 2)

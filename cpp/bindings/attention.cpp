@@ -43,12 +43,28 @@ void require_shape4(const py::array& a, const char* name, int64_t d0, int64_t d1
          std::to_string(d3) + ")" + why);
 }
 
+// One relative-position table, (B, Hq, Lq, K) float32 with whole-float strides (any sign, 0 on
+// broadcast axes): its width K, and its strides into `stride`.
+int64_t rel_table(const py::array& t, const char* name, const AttentionArgs& a,
+                  int64_t (&stride)[4]) {
+  if (t.ndim() != 4) fail(std::string(name) + " must be 4-D, got " + std::to_string(t.ndim()) + "-D");
+  const int64_t width = t.shape(3);
+  require_shape4(t, name, a.batch, a.heads_q, a.len_q, width, " (B, Hq, Lq of q)");
+  for (int i = 0; i < 4; ++i) {
+    if (t.strides(i) % static_cast<py::ssize_t>(sizeof(float)) != 0)
+      fail(std::string(name) + " strides must be whole floats");
+    stride[i] = t.strides(i) / static_cast<py::ssize_t>(sizeof(float));
+  }
+  return width;
+}
+
 }  // namespace
 
 void bind_attention(py::module_& m) {
   m.def("attention", [](const py::object& q_obj, const py::object& k_obj, const py::object& v_obj,
                         const py::object& out_obj, const py::object& mask, bool causal,
-                        int64_t window, double scale, const py::object& weights) {
+                        int64_t window, double scale, const py::object& weights,
+                        const py::object& rel_h_obj, const py::object& rel_w_obj) {
     const py::array q = bind::ndarray(q_obj, kOp, "q"), k = bind::ndarray(k_obj, kOp, "k"),
                     v = bind::ndarray(v_obj, kOp, "v"), out = bind::ndarray(out_obj, kOp, "out");
     AttentionArgs a{};
@@ -104,6 +120,27 @@ void bind_attention(py::module_& m) {
       bind::require_separate(out, mk, kOp, "out", "mask", false);
       a.mask = mk.data();
     }
+    py::object rel_arrays[2];  // null without a relative-position bias
+    if (rel_h_obj.is_none() != rel_w_obj.is_none())
+      fail("rel_h and rel_w must both be given or both be None");
+    if (!rel_h_obj.is_none()) {
+      const py::array rh = bind::float32_array(rel_h_obj, kOp, "rel_h");
+      const py::array rw = bind::float32_array(rel_w_obj, kOp, "rel_w");
+      AttentionRelPos& rel = a.rel;
+      rel.kh = rel_table(rh, "rel_h", a, rel.h_stride);
+      rel.kw = rel_table(rw, "rel_w", a, rel.w_stride);
+      // kh * kw == Lk without forming the product (broadcast views may have huge widths)
+      const bool grid = rel.kw == 0 ? a.len_k == 0 : (a.len_k % rel.kw == 0 && a.len_k / rel.kw == rel.kh);
+      if (!grid)
+        fail("rel_h and rel_w have widths Kh = " + std::to_string(rel.kh) + " and Kw = " +
+             std::to_string(rel.kw) + ", expected Kh * Kw == Lk = " + std::to_string(a.len_k));
+      bind::require_separate(out, rh, kOp, "out", "rel_h", false);
+      bind::require_separate(out, rw, kOp, "out", "rel_w", false);
+      rel.h_table = static_cast<const float*>(rh.data());
+      rel.w_table = static_cast<const float*>(rw.data());
+      rel_arrays[0] = rh;
+      rel_arrays[1] = rw;
+    }
     const AttentionKernels& kt = kernels<AttentionKernels>();
     float* w = nullptr;
     if (!weights.is_none()) {
@@ -119,6 +156,11 @@ void bind_attention(py::module_& m) {
       if (mask_array)
         bind::require_separate(wa, py::reinterpret_borrow<py::array>(mask_array), kOp, "weights",
                                "mask", false);
+      const char* rel_names[2] = {"rel_h", "rel_w"};
+      for (int i = 0; i < 2; ++i)
+        if (rel_arrays[i])
+          bind::require_separate(wa, py::reinterpret_borrow<py::array>(rel_arrays[i]), kOp,
+                                 "weights", rel_names[i], false);
       w = bind::mutable_floats(wa);
     }
     py::gil_scoped_release release;
@@ -126,10 +168,12 @@ void bind_attention(py::module_& m) {
     kt.forward(a);
   }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("mask"),
      py::arg("causal").noconvert(), py::arg("window").noconvert(), py::arg("scale"),
-     py::arg("weights"),
+     py::arg("weights"), py::arg("rel_h") = py::none(), py::arg("rel_w") = py::none(),
      "Flash attention of 4-D float32 q (B,Hq,Lq,D), k (B,Hkv,Lk,D), v (B,Hkv,Lk,Dv) into out; "
      "mask None or a (B,Hq,Lq,Lk) bool/float32 view; window 0 = none; scale finite in float32; "
-     "weights None or a C-contiguous (B,Hq,Lq,Lk) float32 array receiving the probabilities.");
+     "weights None or a C-contiguous (B,Hq,Lq,Lk) float32 array receiving the probabilities; "
+     "rel_h (B,Hq,Lq,Kh) and rel_w (B,Hq,Lq,Kw) float32 views with Kh*Kw = Lk, or both None: "
+     "score (i, j) += rel_h[.., i, j / Kw] + rel_w[.., i, j % Kw].");
 }
 
 }  // namespace fastattn

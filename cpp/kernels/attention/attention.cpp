@@ -20,6 +20,9 @@
 // L2; the micro-kernels' inner operands (a 128 x 16 Q^T panel = 8 KiB, six P^T rows) stay in L1.
 // Causal / window: each tile visits only keys [min_r lo_r, max_r hi_r) (blocks entirely
 // masked are skipped) and masks element-wise only blocks that straddle a row's boundary.
+// The decomposed relative-position bias (attention.h, AttentionRelPos) is added to each score
+// block from the rows' two small tables, packed per block (rel_bias), never as an Lq x Lk
+// bias.
 //
 // Decode and split keys (few tiles over long keys): forward hands a single query row, or few
 // rows per key/value head, to the split-KV decode kernel (decode.h); with many rows the tiles
@@ -41,6 +44,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/memory.h"
 #include "core/parallel.h"
@@ -144,13 +148,21 @@ inline void key_range(const AttentionArgs& a, int64_t i, int64_t& lo, int64_t& h
   key_rule(a).range(i + a.len_k - a.len_q, a.len_k, lo, hi);
 }
 
+// Relative-position slots (transposed table columns, rp lanes each) a block needs at most:
+// grid rows (c0 + nk - 1) / kw - c0 / kw + 1 <= Bk + 1, grid columns <= Bk (see rel_bias).
+constexpr int64_t kRelRowSlots = kBlockKeys + 1;
+constexpr int64_t kRelColSlots = kBlockKeys;
+
 // Per-thread scratch, sized by the plan.
 struct Scratch {
   AlignedFloats buf;
   float *qt, *st, *o, *m, *l, *alpha, *lo, *hi;
+  float *rel_h, *rel_w;  // transposed relative-position tables (only with a.rel)
+  std::vector<const float*> bias_h, bias_w;  // per key of a block: its H^T and W^T slots
   Scratch(const AttentionArgs& a, const Plan& p)
-      : buf(static_cast<std::size_t>(a.dim * p.rp + kBlockKeys * p.rp + p.rows * p.ldo +
-                                     5 * p.rp)) {
+      : buf(static_cast<std::size_t>(
+            a.dim * p.rp + kBlockKeys * p.rp + p.rows * p.ldo + 5 * p.rp +
+            (a.rel.h_table ? (kRelRowSlots + kRelColSlots) * p.rp : 0))) {
     qt = buf.data();
     st = qt + a.dim * p.rp;
     o = st + kBlockKeys * p.rp;
@@ -159,6 +171,12 @@ struct Scratch {
     alpha = l + p.rp;
     lo = alpha + p.rp;
     hi = lo + p.rp;
+    rel_h = hi + p.rp;
+    rel_w = rel_h + kRelRowSlots * p.rp;
+    if (a.rel.h_table) {
+      bias_h.resize(kBlockKeys);
+      bias_w.resize(kBlockKeys);
+    }
   }
 };
 
@@ -213,6 +231,58 @@ void apply_user_mask(const AttentionArgs& a, const Plan& p, const Tile& t, int64
       for (int64_t c = 0; c < nk; ++c) st[c * rp + r] = add_bias(st[c * rp + r], mf[c * sk]);
     }
   }
+}
+
+// ---- the relative-position bias (attention.h, AttentionRelPos) on a tile's score block.
+// The tables of the tile's rows are packed transposed like S^T (slot x: the rows' entries,
+// rp lanes), so the bias of key c of the block (key j = c0 + c) is a lane-wise sum of two slots,
+//     S^T[c][:] = min(FLT_MAX, scaled score + (H^T[j / kw][:] + W^T[j % kw][:]))
+// added by the QK micro-kernel as the scores leave its registers (tiles.h, ScoreBias: no
+// extra pass over S^T). H^T holds the block's rows of the grid, j / kw from c0 / kw to
+// (c0 + nk - 1) / kw: at most Bk + 1 slots. W^T holds all kw columns, packed once per unit
+// when kw <= Bk (SAM: 14 or 64 columns), else the block's run of columns (consecutive modulo
+// kw, nk <= Bk slots). So the scratch is O(Bk x rows) for any grid, and packing costs
+// (slots x rows) copies per block (SAM global: 2 or 3 grid rows) against the block's
+// nk x rows x D multiply-adds.
+
+// dst[x * rp + r] = entry (first + x) mod period of row r's table, for x < n; 0 in padding lanes.
+void pack_rel(const Plan& p, const Tile& t, const float* table, const int64_t (&stride)[4],
+              int64_t first, int64_t n, int64_t period, float* dst) {
+  const int64_t rp = p.rp;
+  for (int64_t r = 0; r < t.nr; ++r) {  // each table row is read contiguously
+    const float* row = table + rel_offset(stride, t.b, t.h0 + r / t.nq, t.i0 + r % t.nq);
+    int64_t e = first;
+    for (int64_t x = 0; x < n; ++x) {
+      dst[x * rp + r] = row[e * stride[3]];
+      if (++e == period) e = 0;
+    }
+  }
+  for (int64_t x = 0; x < n; ++x)
+    for (int64_t r = t.nr; r < rp; ++r) dst[x * rp + r] = 0.0f;
+}
+
+// Whether W^T holds every grid column for the whole unit (packed once), or only a block's run.
+inline bool rel_columns_whole(const AttentionArgs& a) { return a.rel.kw <= kBlockKeys; }
+
+// Packs the tables keys [c0, c0 + nk) need (W^T already, when whole) and points each key at
+// its two slots: the bias the QK micro-kernel adds.
+ScoreBias rel_bias(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t c0, int64_t nk,
+                   Scratch& sc) {
+  const AttentionRelPos& rel = a.rel;
+  const int64_t rp = p.rp, kw = rel.kw, row0 = c0 / kw;
+  pack_rel(p, t, rel.h_table, rel.h_stride, row0, (c0 + nk - 1) / kw - row0 + 1, rel.kh, sc.rel_h);
+  const bool whole = rel_columns_whole(a);
+  if (!whole) pack_rel(p, t, rel.w_table, rel.w_stride, c0 % kw, nk, kw, sc.rel_w);
+  int64_t hs = 0, col = c0 % kw;
+  for (int64_t c = 0; c < nk; ++c) {
+    sc.bias_h[c] = sc.rel_h + hs * rp;
+    sc.bias_w[c] = sc.rel_w + (whole ? col : c) * rp;
+    if (++col == kw) {
+      col = 0;
+      ++hs;
+    }
+  }
+  return {sc.bias_h.data(), sc.bias_w.data()};
 }
 
 // Online-softmax update for one block of nk keys: S^T -> P^T in place, m, l, alpha updated.
@@ -274,6 +344,8 @@ void run_tile(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t k_be
     for (int64_t x = 0; x < a.dim_v; ++x) sc.o[r * p.ldo + x] = 0.0f;
   if (k_begin >= k_end) return;
   pack_q(a, p, t, sc.qt);
+  if (a.rel.h_table && rel_columns_whole(a))
+    pack_rel(p, t, a.rel.w_table, a.rel.w_stride, 0, a.rel.kw, a.rel.kw, sc.rel_w);
 
   // Tightest bounds over the tile's rows: a block inside [max lo, min hi) needs no masking.
   int64_t inner_lo = 0, inner_hi = a.len_k;
@@ -312,10 +384,12 @@ void run_tile(const AttentionArgs& a, const Plan& p, const Tile& t, int64_t k_be
     // Decode tiles (one row panel) stream K and V from memory: they prefetch ahead, up to
     // the end of this unit's keys.
     const int64_t avail = t.nr <= kMR ? k_end - c0 : 0;
+    const ScoreBias bias = a.rel.h_table ? rel_bias(a, p, t, c0, nk, sc) : ScoreBias{nullptr, nullptr};
     if (p.nv == 2)
-      qk_tile<2>(kc, a.k.stride_l, sc.qt, rp, a.dim, a.scale, nk, sc.st, lo, hi, t.nr);
+      qk_tile<2>(kc, a.k.stride_l, sc.qt, rp, a.dim, a.scale, nk, sc.st, lo, hi, t.nr, 0, bias);
     else
-      qk_tile<1>(kc, a.k.stride_l, sc.qt, rp, a.dim, a.scale, nk, sc.st, lo, hi, t.nr, avail);
+      qk_tile<1>(kc, a.k.stride_l, sc.qt, rp, a.dim, a.scale, nk, sc.st, lo, hi, t.nr, avail,
+                 bias);
     if (a.mask_kind != AttentionMask::none) apply_user_mask(a, p, t, c0, nk, sc.st);
     softmax_block(sc.st, rp, nk, bounds, sc.lo, sc.hi, sc.m, sc.l, sc.alpha);
     pv_tile(sc.st, rp, vc, a.v.stride_l, nk, sc.o, p.ldo, sc.alpha, t.nr, a.dim_v, lo, hi,
@@ -413,6 +487,7 @@ void forward_decode(const AttentionArgs& a) {
   d.mask_kind = a.mask_kind;
   d.mask = a.mask;
   for (int i = 0; i < 4; ++i) d.mask_stride[i] = a.mask_stride[i];
+  d.rel = a.rel;
   d.scale = a.scale;
   decode_attention(d);
 }
@@ -429,8 +504,9 @@ void forward(const AttentionArgs& a) {
 }
 
 // ------------------------------------------------------------------ materialised weights
-// One query row at a time: s_j = scale (q . k_j) (saturated, + mask), masked keys -inf, then a
-// softmax of the row (max, exp, compensated sum: core/reduce.h). For return_weights only.
+// One query row at a time: s_j = scale (q . k_j) (saturated, + relative-position bias, + mask),
+// masked keys -inf, then a softmax of the row (max, exp, compensated sum: core/reduce.h). For
+// return_weights only.
 void weights_rows(const AttentionArgs& a, float* w) {
   const int64_t rows = a.batch * a.heads_q * a.len_q, lk = a.len_k, d = a.dim;
   if (rows == 0 || lk == 0) return;
@@ -446,7 +522,15 @@ void weights_rows(const AttentionArgs& a, float* w) {
       int64_t lo, hi;
       key_range(a, i, lo, hi);
       const int64_t moff = a.mask_kind == AttentionMask::none ? 0 : mask_offset(a, b, h, i);
-      for (int64_t j = 0; j < lk; ++j) {
+      const bool rel = a.rel.h_table != nullptr;
+      const float* rh = rel ? a.rel.h_table + rel_offset(a.rel.h_stride, b, h, i) : nullptr;
+      const float* rw = rel ? a.rel.w_table + rel_offset(a.rel.w_stride, b, h, i) : nullptr;
+      for (int64_t j = 0, gh = 0, gw = 0; j < lk; ++j) {  // key j at grid (gh, gw) when rel
+        const int64_t jh = gh, jw = gw;
+        if (rel && ++gw == a.rel.kw) {
+          gw = 0;
+          ++gh;
+        }
         if (j < lo || j >= hi) {
           y[j] = ninf();
           continue;
@@ -457,6 +541,7 @@ void weights_rows(const AttentionArgs& a, float* w) {
           acc = fmadd(load_n(q + x, cnt), load_n(kr + x, cnt), acc);
         });
         float s = saturate_score(hsum(acc) * a.scale);
+        if (rel) s = add_bias(s, rh[jh * a.rel.h_stride[3]] + rw[jw * a.rel.w_stride[3]]);
         if (a.mask_kind == AttentionMask::boolean) {
           if (!static_cast<const unsigned char*>(a.mask)[moff + j * a.mask_stride[3]]) s = ninf();
         } else if (a.mask_kind == AttentionMask::additive) {

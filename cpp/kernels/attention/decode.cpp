@@ -21,6 +21,7 @@
 //     m' = max(m, max_j s_j),  p_j = exp(s_j - m'),  l = l e^(m - m') + sum_j p_j,
 //     o  = o e^(m - m') + sum_j p_j v_j
 // with the P.V product accumulated in registers over the block (2 vectors x 4 rows).
+// The relative-position bias (attention only) is added to the scores first, per row and key.
 // Masking (key_rule.h's causal / window interval, the user's mask) sets scores to -inf; a row
 // with no visible key in a chunk leaves the partial (m = -inf, l = 0, o = 0).
 //
@@ -73,6 +74,7 @@ struct Row {
   const float* q;
   int64_t lo, hi;
   int64_t mask_off;  // element offset of mask[b, h, t, 0]
+  const float *rh, *rw;  // the row's relative-position tables (null: none)
   float* m;
   float* l;
   float* o;
@@ -147,6 +149,7 @@ void attend_block(const DecodeArgs& a, const Row* rows, const float* kb, int64_t
   // Mask, then the online-softmax update of m, l and the rescale of o.
   for (int r = 0; r < R; ++r) {
     const Row& row = rows[r];
+    if (row.rh) add_rel_pos_row(a.rel, row.rh, row.rw, j0, n, s[r]);
     if (a.mask_kind != AttentionMask::none) apply_user_mask(a, row.mask_off, j0, n, s[r]);
     if (j0 < row.lo || j0 + n > row.hi) {  // block straddles an edge of the visible interval
       for (int64_t i = 0; i < n; ++i)
@@ -251,6 +254,8 @@ void attend_item(const Problem& P, int64_t item) {
         row.mask_off = a.mask_kind == AttentionMask::none
                            ? 0
                            : b * a.mask_stride[0] + h * a.mask_stride[1] + t * a.mask_stride[2];
+        row.rh = a.rel.h_table ? a.rel.h_table + rel_offset(a.rel.h_stride, b, h, t) : nullptr;
+        row.rw = a.rel.h_table ? a.rel.w_table + rel_offset(a.rel.w_stride, b, h, t) : nullptr;
         row.m = m_base + r;
         row.l = l_base + r;
         row.o = o_base + r * P.ldo;

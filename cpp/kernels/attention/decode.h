@@ -8,7 +8,7 @@
 //
 // Problem: queries t = 0..T-1 at positions p_t = length - T + t; keys at positions
 // [first_key, length), key j stored in slot j mod slots. Visible keys of a query: `rule`
-// (kernels/attention/key_rule.h) and, for attention, the user's mask:
+// (kernels/attention/key_rule.h) and, for attention, the user's mask and relative-position bias:
 //   out[b, h, t] = sum_j softmax_j(scale q[b, h, t] . k[b, h / G, j] + bias[j]) v[b, h / G, j]
 // A row with no visible key gives zeros. Algorithm, split policy, numerics: decode.cpp.
 #pragma once
@@ -40,6 +40,27 @@ inline float add_bias(float s, float bias) {
   return t > kMaxScore ? kMaxScore : t;
 }
 
+// The relative-position bias of one query row (attention.h, AttentionRelPos) for keys
+// [j0, j0 + n): s[c] = add_bias(s[c], rh[(j0 + c) / kw] + rw[(j0 + c) % kw]), with rh / rw the
+// row's tables (element strides sh / sw). A float32 sum then one add: the same bits as a float
+// mask holding rh + rw.
+inline void add_rel_pos_row(const AttentionRelPos& rel, const float* rh, const float* rw,
+                            int64_t j0, int64_t n, float* s) {
+  const int64_t sh = rel.h_stride[3], sw = rel.w_stride[3];
+  int64_t kh = j0 / rel.kw, kw = j0 % rel.kw;
+  for (int64_t c = 0; c < n; ++c) {
+    s[c] = add_bias(s[c], rh[kh * sh] + rw[kw * sw]);
+    if (++kw == rel.kw) {
+      kw = 0;
+      ++kh;
+    }
+  }
+}
+
+inline int64_t rel_offset(const int64_t (&stride)[4], int64_t b, int64_t h, int64_t i) {
+  return b * stride[0] + h * stride[1] + i * stride[2];
+}
+
 struct DecodeArgs {
   int64_t batch, heads_q, heads_kv, len_q, dim, dim_v;  // B, Hq, Hkv, T, D, Dv
   AttentionTensor q, out;  // (B, Hq, T, D) and (B, Hq, T, Dv); out may alias q (read first)
@@ -52,6 +73,7 @@ struct DecodeArgs {
   AttentionMask mask_kind;    // user mask (attention only): indexed (b, h, t, j)
   const void* mask;
   int64_t mask_stride[4];
+  AttentionRelPos rel;        // attention only (h_table null: none), indexed (b, h, t, .)
   float scale;
 };
 

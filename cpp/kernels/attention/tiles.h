@@ -52,13 +52,25 @@ inline Vec scaled_scores(Vec dot, Vec scale) {
   return min(big, max(minus_big, dot * scale));
 }
 
-// st[i * rp + j] = scaled_scores(sum_x k[i * ldk + x] * qt[x * rp + j]) for i < MR,
+// A per-key bias added to the scores as they leave the registers (the relative-position bias,
+// attention.cpp's rel_bias): key i's bias for lane j is h[i][j] + w[i][j], where h[i] and
+// w[i] point at rp-lane rows (the packed table slots of the key's grid row and column):
+//     st = min(FLT_MAX, scaled_scores(dot) + (h + w))
+// (add_bias, decode.h: the same bits as a float mask entry holding the float32 sum h + w).
+struct ScoreBias {
+  const float* const* h;  // per key of the block; null: no bias
+  const float* const* w;
+};
+
+// st[i * rp + j] = scaled_scores(sum_x k[i * ldk + x] * qt[x * rp + j]) (+ bias) for i < MR,
 // j < NV * W.
 //   k:  MR key rows (stride ldk), d features each;  qt: Q^T panel (row stride rp);
-//   st: S^T panel (row stride rp).
-template <int MR, int NV>
+//   st: S^T panel (row stride rp); with kBias, bias.h / bias.w for these MR keys and lane0 the
+//   panel's first lane.
+template <int MR, int NV, bool kBias = false>
 inline void qk_block(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
-                     float scale, float* st) {
+                     float scale, float* st, ScoreBias bias = {nullptr, nullptr},
+                     int64_t lane0 = 0) {
   constexpr int W = Vec::size;
   Vec acc[MR][NV];
   for (int i = 0; i < MR; ++i)
@@ -73,7 +85,15 @@ inline void qk_block(const float* k, int64_t ldk, const float* qt, int64_t rp, i
   }
   const Vec vs = Vec::broadcast(scale);
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NV; ++j) scaled_scores(acc[i][j], vs).store(st + i * rp + j * W);
+    for (int j = 0; j < NV; ++j) {
+      Vec sc = scaled_scores(acc[i][j], vs);
+      if constexpr (kBias) {
+        const int64_t lane = lane0 + j * W;
+        sc = min(Vec::broadcast(kMaxScore),
+                 sc + (Vec::load(bias.h[i] + lane) + Vec::load(bias.w[i] + lane)));
+      }
+      sc.store(st + i * rp + j * W);
+    }
 }
 
 // Keys [begin, end) of a block of nk that rows [r0, r1) may attend, from their relative
@@ -96,12 +116,12 @@ inline void panel_keys(const float* lo, const float* hi, int64_t r0, int64_t r1,
 }
 
 // qk_block<n, NV> for a runtime n in [1, MR] (the last key rows of a block).
-template <int NV, int MR>
+template <int NV, int MR, bool kBias>
 inline void qk_rows(int n, const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
-                    float scale, float* st) {
+                    float scale, float* st, ScoreBias bias, int64_t lane0) {
   if constexpr (MR >= 1) {
-    if (n == MR) qk_block<MR, NV>(k, ldk, qt, rp, d, scale, st);
-    else qk_rows<NV, MR - 1>(n, k, ldk, qt, rp, d, scale, st);
+    if (n == MR) qk_block<MR, NV, kBias>(k, ldk, qt, rp, d, scale, st, bias, lane0);
+    else qk_rows<NV, MR - 1, kBias>(n, k, ldk, qt, rp, d, scale, st, bias, lane0);
   }
 }
 
@@ -112,24 +132,38 @@ inline void qk_rows(int n, const float* k, int64_t ldk, const float* qt, int64_t
 // pipes); 6 x 2 chains do the same for NV = 2. (12 rows ran no faster: their 12 row pointers
 // spill.)
 // avail (decode, else 0): key rows that exist from k on, for prefetching ahead.
-template <int NV>
-inline void qk_tile(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
-                    float scale, int64_t nk, float* st, const float* lo, const float* hi,
-                    int64_t nr, int64_t avail = 0) {
+// bias.h non-null: each score gets its key's bias (ScoreBias) as it is stored.
+template <int NV, bool kBias>
+inline void qk_tile_impl(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
+                         float scale, int64_t nk, float* st, const float* lo, const float* hi,
+                         int64_t nr, int64_t avail, ScoreBias bias) {
   constexpr int P = NV * Vec::size;
   constexpr int MR = NV == 1 ? 8 : kMR;
+  const auto at = [&](int64_t c) {  // the bias pointers of keys c..
+    return kBias ? ScoreBias{bias.h + c, bias.w + c} : bias;
+  };
   for (int64_t j = 0; j < rp && j < nr; j += P) {  // Q^T panel (d x P) stays in L1 across keys
     int64_t c, c_end;
     panel_keys(lo, hi, j, j + P < nr ? j + P : nr, nk, c, c_end);
     for (; c + MR <= c_end; c += MR) {
       if (avail > 0)
         prefetch_rows(k, ldk, c + kPrefetchKeysAhead, c + kPrefetchKeysAhead + MR, avail, d);
-      qk_block<MR, NV>(k + c * ldk, ldk, qt + j, rp, d, scale, st + c * rp + j);
+      qk_block<MR, NV, kBias>(k + c * ldk, ldk, qt + j, rp, d, scale, st + c * rp + j, at(c), j);
     }
     if (c < c_end)
-      qk_rows<NV, MR - 1>(static_cast<int>(c_end - c), k + c * ldk, ldk, qt + j, rp, d, scale,
-                          st + c * rp + j);
+      qk_rows<NV, MR - 1, kBias>(static_cast<int>(c_end - c), k + c * ldk, ldk, qt + j, rp, d,
+                                 scale, st + c * rp + j, at(c), j);
   }
+}
+
+template <int NV>
+inline void qk_tile(const float* k, int64_t ldk, const float* qt, int64_t rp, int64_t d,
+                    float scale, int64_t nk, float* st, const float* lo, const float* hi,
+                    int64_t nr, int64_t avail = 0, ScoreBias bias = {nullptr, nullptr}) {
+  if (bias.h)
+    qk_tile_impl<NV, true>(k, ldk, qt, rp, d, scale, nk, st, lo, hi, nr, avail, bias);
+  else
+    qk_tile_impl<NV, false>(k, ldk, qt, rp, d, scale, nk, st, lo, hi, nr, avail, bias);
 }
 
 // Column counts of the NV vectors of a panel of `ncols` (<= NV * W) columns.

@@ -60,8 +60,8 @@ def cost(model_or_config, *, batch: int = 1, seq_len: int | None = None,
     - ``weights_dtype``, ``kv_dtype``: the storage assumed for the bytes ("float32",
       "float16", "bfloat16", "int8", "int4"); fastattn itself runs float32.
     - ``kv_heads``: a decoder's KV heads replaced (what if the model were GQA-8, or MQA).
-    - Vision models (ViT, ResNet): ``image_size`` pixels square (default: the config's);
-      ``seq_len`` is not used.
+    - Vision models (ViT, ResNet, SAM's image encoder): ``image_size`` pixels square (default:
+      the config's); ``seq_len`` is not used. A SAM click: analysis.sam.sam_click_cost.
     """
     config, model = resolve_config(model_or_config)
     model_type = config.model_type
@@ -72,7 +72,9 @@ def cost(model_or_config, *, batch: int = 1, seq_len: int | None = None,
     wb, kvb = dtype_bytes(weights_dtype, "weights_dtype"), dtype_bytes(kv_dtype, "kv_dtype")
     vision = model_type in VISION
     if vision:
-        size = getattr(config, "image_size", 224) if image_size is None else image_size
+        size = image_size
+        if size is None:   # SAM keeps its image size in the vision sub-config
+            size = getattr(getattr(config, "vision", config), "image_size", 224)
         if not isinstance(size, int):
             size = max(size)
         size = _count("image_size", size, 1)
@@ -116,11 +118,16 @@ def _vit(t, config, **kw):
     return vit_cost(t, config, **kw)
 
 
+def _sam(t, config, **kw):
+    from .sam import sam_cost
+    return sam_cost(t, config, **kw)
+
+
 def _resnet(t, config, **kw):
     from .convnet import resnet_cost
     return resnet_cost(t, config, **kw)
 
 
 # model_type -> (tally, config, batch=, image_size=, model=) adding the model's parts
-VISION = {"vit": _vit, "deit": _vit, "resnet": _resnet}
+VISION = {"vit": _vit, "deit": _vit, "resnet": _resnet, "sam": _sam}
 

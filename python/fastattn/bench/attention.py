@@ -8,6 +8,12 @@
 - decode Lq=1, Lk in {4096, 32768}, Hq=32, Hkv=8, D=128: K and V read at >= 70% of the measured
   copy bandwidth (the %copy column).
 
+Segment Anything (issue 14): the image encoder's global blocks, B=1, H=12, L=4096 (a 64 x 64
+token grid), D=64, with the decomposed relative-position bias: fastattn adds the two
+(L, 64) tables per head inside the kernel (``rel_pos``); torch SDPA gets the bias materialised
+as a float attn_mask inside the timed call (12 x 4096^2 floats = 768 MiB), as a port of SAM to
+SDPA must build it. ``python -m fastattn.bench.attention`` also prints the peak memory of both.
+
 FLOP convention: 4 * B * Hq * D * (allowed (query, key) pairs): 2 per multiply-add of Q K^T and
 2 of P V (D = Dv here); a causal L x L problem has L (L + 1) / 2 pairs. The softmax's exp is not
 counted. Bytes (decode): K and V once.
@@ -92,6 +98,39 @@ def cases(quick: bool = False):
                                                                        enable_gqa=True)),
             bytes=k.nbytes + v.nbytes, flops=4.0 * 32 * 128 * lk, goal=">= 70% copy BW")
 
+    yield from rel_pos_cases(quick, torch, rng)
+
+
+def _sam_global(rng, quick: bool):
+    """q, k, v (1, 12, L, 64) and rel_h, rel_w (1, 12, L, S) of a SAM global block, S x S grid."""
+    side = 32 if quick else 64
+    q, k, v = _qkv(rng, 1, 12, 12, side * side, side * side, 64)
+    rh = rng.standard_normal((1, 12, side * side, side), dtype=np.float32)
+    rw = rng.standard_normal((1, 12, side * side, side), dtype=np.float32)
+    return side, q, k, v, rh, rw
+
+
+def _torch_rel_pos_sdpa(torch, tq, tk, tv, trh, trw):
+    """SDPA with the relative-position bias materialised as its float attn_mask (B, H, L, L)."""
+    bias = (trh[..., :, None] + trw[..., None, :]).flatten(-2)
+    return torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=bias)
+
+
+def rel_pos_cases(quick: bool, torch, rng):
+    side, q, k, v, rh, rw = _sam_global(rng, quick)
+    L = side * side
+    out = np.empty_like(q)
+    t = [torch.from_numpy(x) for x in (q, k, v, rh, rw)] if torch is not None else [0] * 5
+    yield Case("attention rel_pos", f"B1 H12 L{L} D64 (SAM global)", with_torch(torch, {
+        "fastattn": lambda: fastattn.attention(q, k, v, rel_pos=(rh, rw), out=out),
+        "numpy": lambda: [reference.attention(q[:, h:h + 1], k[:, h:h + 1], v[:, h:h + 1],
+                                              rel_pos=(rh[:, h:h + 1], rw[:, h:h + 1]))
+                          for h in range(12)],
+    }, lambda: _torch_rel_pos_sdpa(torch, *t)),
+        flops=4.0 * 12 * 64 * L * L,
+        goal="torch: SDPA + materialised bias (768 MiB)",
+        extra={"materialised_bias_mib": 12 * L * L * 4 / 2**20})
+
 
 _MEMORY_SCRIPT = textwrap.dedent("""
     import resource, sys, time
@@ -120,7 +159,49 @@ def memory_growth(L: int = 16384, H: int = 16, D: int = 64) -> tuple[float, floa
     return float(growth), float(seconds)
 
 
+_REL_POS_MEMORY_SCRIPT = textwrap.dedent("""
+    import resource, sys, time
+    import numpy as np
+    from fastattn.bench.attention import _sam_global, _torch_rel_pos_sdpa
+    which = sys.argv[1]
+    side, q, k, v, rh, rw = _sam_global(np.random.default_rng(0), False)
+    out = np.zeros_like(q)
+    if which == "torch":
+        import torch
+        torch.set_num_threads(2)
+        t = [torch.from_numpy(x) for x in (q, k, v, rh, rw)]
+        _torch_rel_pos_sdpa(torch, *(x[:, :, :64] for x in t[:3]), t[3][:, :, :64, :1],
+                            t[4][:, :, :64])  # threads, lazy init
+        call = lambda: _torch_rel_pos_sdpa(torch, *t)
+    else:
+        import fastattn
+        fastattn.attention(q[:, :, :64], k[:, :, :64], v[:, :, :64],
+                           rel_pos=(rh[:, :, :64, :1], rw[:, :, :64]))
+        call = lambda: fastattn.attention(q, k, v, rel_pos=(rh, rw), out=out)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    call()
+    dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print((after - before) / 1024, dt)
+""")
+
+
+def rel_pos_memory(which: str = "fastattn") -> tuple[float, float]:
+    """(peak RSS growth in MiB beyond the inputs and out, seconds) of one SAM global-block call
+    (B1 H12 L4096 D64, rel_pos) in a fresh process: "fastattn" (in-kernel bias) or "torch"
+    (SDPA with the materialised bias)."""
+    r = subprocess.run([sys.executable, "-c", _REL_POS_MEMORY_SCRIPT, which],
+                       capture_output=True, text=True, check=True)
+    growth, seconds = r.stdout.split()
+    return float(growth), float(seconds)
+
+
 if __name__ == "__main__":
     g, t = memory_growth()
     print(f"attention causal L=16384 H=16 D=64: peak RSS growth {g:.1f} MiB beyond q, k, v, out "
           f"(the scores would need {16 * 16384 * 16384 * 4 / 2**30:.0f} GiB); {t:.1f} s")
+    for which in ("fastattn", "torch") if try_import_torch() is not None else ("fastattn",):
+        g, t = rel_pos_memory(which)
+        print(f"attention rel_pos B1 H12 L4096 D64 (SAM global), {which}: peak RSS growth "
+              f"{g:.1f} MiB beyond q, k, v, tables, out; {t:.2f} s")

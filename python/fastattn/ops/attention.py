@@ -168,14 +168,6 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray |
     target4 = (b, hq, lq, lk)
     m4 = _broadcast_mask(mask, target4[1:] if three_d else target4, target4)
     rh4, rw4 = _rel_pos(rel_pos, target4[1:] if three_d else target4, target4)
-    if rh4 is not None:  # TEMPORARY: materialised bias, until the kernel adds the tables
-        bias = (rh4[..., :, None] + rw4[..., None, :]).reshape(target4)
-        if m4 is None:
-            m4 = bias
-        elif m4.dtype == np.bool_:
-            m4 = np.where(m4, bias, np.float32(-np.inf))
-        else:
-            m4 = bias + m4
 
     out_shape = (hq, lq, dv) if three_d else (b, hq, lq, dv)
     rel = (None, None) if rel_pos is None else rel_pos
@@ -192,7 +184,7 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray |
     o4 = out[None] if three_d else out
 
     def run(target):
-        _core.attention(q4, k4, v4, target, m4, causal, win, sc, weights)
+        _core.attention(q4, k4, v4, target, m4, causal, win, sc, weights, rh4, rw4)
 
     if o4.size or (weights is not None and weights.size):
         _layout.run_into(o4, run, _layout.unit_rows_or_none)

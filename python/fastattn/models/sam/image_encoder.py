@@ -11,9 +11,11 @@
 
 Windowed blocks zero-pad the NORMALISED grid on the bottom / right to a multiple of the window
 (64 -> 70 for 14) and attend within each window WITHOUT masking the padding: a padded token's
-key and value are the qkv bias (its input is 0), and real queries attend to it as the
-reference does; the padded rows are cropped after the projection. Every block adds the
-decomposed relative-position bias (models/sam/rel_pos.py) inside the attention kernel.
+input is 0, so its key and value are the qkv bias, and real queries attend to it as the
+reference does; the padded outputs are dropped. The qkv projection runs on the real tokens
+only (the padding's rows are the bias, filled in) and the output projection after the
+windows are put back, with the residual in its epilogue. Every block adds the decomposed
+relative-position bias (models/sam/rel_pos.py) inside the attention kernel.
 
 Images of another size than the config's (a multiple of the patch) are accepted: the
 absolute position embedding is resized bicubically (align_corners=False, as ViTDet's
@@ -27,7 +29,7 @@ import numpy as np
 
 from ...layers import LayerNorm, Linear, MLP
 from ...activation_names import activation_name
-from ...ops import attention, conv2d, interpolate, layer_norm
+from ...ops import attention, conv2d, interpolate
 from ..weights import take_listed
 from .config import SamVisionConfig
 from .rel_pos import RelPosTables
@@ -149,40 +151,56 @@ class _Block:
         self.rel = (RelPosTables(t[p + "attn.rel_pos_h"], t[p + "attn.rel_pos_w"])
                     if v.use_rel_pos else None)
 
-    def attend(self, x: np.ndarray, h: int, w: int, residual=None) -> np.ndarray:
-        """Self-attention over each of the B' grids of x (B', h w, D): qkv -> heads (views of
-        the qkv output, no copy) -> attention with the rel-pos terms -> proj (+ residual, in
-        the matmul epilogue). (B', h w, D)."""
-        bw, n, d = x.shape
+    def attend(self, qkv: np.ndarray, h: int, w: int) -> np.ndarray:
+        """Self-attention within each of the B' grids of qkv (B', h w, 3 D) (rows [q | k | v],
+        as the qkv projection writes them): heads as views (no copy) -> attention with the
+        rel-pos terms added in the kernel -> (B', h w, H, hd), the heads side by side."""
+        bw, n, _ = qkv.shape
         heads, hd = self.heads, self.head_dim
-        qkv = self.qkv(x).reshape(bw, n, 3, heads, hd)
+        qkv = qkv.reshape(bw, n, 3, heads, hd)
         q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))   # (B', H, n, hd)
         rel_pos = None if self.rel is None else self.rel.terms(q, h, w)
         ctx = np.empty((bw, n, heads, hd), np.float32)      # written head by head in place
         attention(q, k, v, rel_pos=rel_pos, out=ctx.transpose(0, 2, 1, 3))
-        return self.proj(ctx.reshape(bw, n, d), residual=residual)
+        return ctx
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         b, h, w, d = x.shape
         ws = self.window
+        qkv = self.qkv(self.norm1(x))                       # (B, h, w, 3D)
         if ws == 0:
-            n = h * w
-            x = self.attend(self.norm1(x).reshape(b, n, d), h, w,
-                            residual=x.reshape(b, n, d)).reshape(b, h, w, d)
+            ctx = self.attend(qkv.reshape(b, h * w, 3 * d), h, w).reshape(b, h, w, d)
         else:
-            nh, nw = -(-h // ws), -(-w // ws)
-            # LN1 written straight into the zero-padded window layout (B, nh, nw, ws, ws, D),
-            # window by window: the padding stays 0 (= LN output 0 in the reference's F.pad)
-            win = np.zeros((b, nh, nw, ws, ws, d), np.float32)
-            spans = [(i, j, i * ws, min(h, (i + 1) * ws), j * ws, min(w, (j + 1) * ws))
-                     for i in range(nh) for j in range(nw)]
-            for i, j, y0, y1, x0, x1 in spans:
-                layer_norm(x[:, y0:y1, x0:x1], self.norm1.weight, self.norm1.bias,
-                           self.norm1.eps, out=win[:, i, j, :y1 - y0, :x1 - x0])
-            a = self.attend(win.reshape(b * nh * nw, ws * ws, d), ws, ws)
-            a = a.reshape(b, nh, nw, ws, ws, d)
-            # back to the grid, padded rows and columns dropped, added to the residual
-            for i, j, y0, y1, x0, x1 in spans:
-                x[:, y0:y1, x0:x1] += a[:, i, j, :y1 - y0, :x1 - x0]
-        # x = x + lin2(gelu(lin1(LN2(x)))): the GELU and the residual in the matmul epilogues
+            ctx = self.windowed(qkv, ws)
+        # x = x + proj(ctx), then x + lin2(gelu(lin1(LN2(x)))): the residuals and the GELU
+        # in the matmul epilogues
+        x = self.proj(ctx, residual=x)
         return self.mlp(self.norm2(x), residual=x)
+
+    def windowed(self, qkv: np.ndarray, ws: int) -> np.ndarray:
+        """Attention within ws x ws windows of the (B, h, w, 3D) grid of q, k, v, as the
+        reference computes it: the grid zero-padded after LN1 to (nh ws, nw ws), the padded
+        tokens attended unmasked, their outputs dropped. A padded token's input is 0, so its
+        q, k, v are the qkv bias: the projection runs on the h w real tokens only and the
+        padding is filled with the bias (the reference projects the padding too: 64 -> 70
+        is 19.6 % more rows). Returns the real tokens' outputs (B, h, w, D)."""
+        b, h, w, d3 = qkv.shape
+        nh, nw = -(-h // ws), -(-w // ws)
+        bias = self.qkv.bias if self.qkv.bias is not None else np.zeros(d3, np.float32)
+        win = np.empty((b, nh, nw, ws, ws, d3), np.float32)
+        spans = [(i, j, i * ws, min(h, (i + 1) * ws), j * ws, min(w, (j + 1) * ws))
+                 for i in range(nh) for j in range(nw)]
+        # window by window in NumPy (no kernel call: each would be a thread-pool round trip)
+        for i, j, y0, y1, x0, x1 in spans:
+            r, c = y1 - y0, x1 - x0
+            win[:, i, j, :r, :c] = qkv[:, y0:y1, x0:x1]
+            if r < ws:
+                win[:, i, j, r:] = bias
+            if c < ws:
+                win[:, i, j, :r, c:] = bias
+        ctx = self.attend(win.reshape(b * nh * nw, ws * ws, d3), ws, ws)
+        ctx = ctx.reshape(b, nh, nw, ws, ws, d3 // 3)
+        out = np.empty((b, h, w, d3 // 3), np.float32)
+        for i, j, y0, y1, x0, x1 in spans:
+            out[:, y0:y1, x0:x1] = ctx[:, i, j, :y1 - y0, :x1 - x0]
+        return out
