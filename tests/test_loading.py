@@ -47,7 +47,7 @@ def test_load_errors(tmp_path, rng, monkeypatch):
         fastattn.load(tmp_path / "file")
     save_checkpoint(tmp_path, {"model_type": "t5"}, random_tensors(rng, 1))
     with pytest.raises(ValueError, match="model_type 't5' is not supported; supported: bert, "
-                                         "deit, gpt2, llama, mistral, qwen2, resnet, vit$"):
+                                         "deit, gpt2, llama, mistral, qwen2, resnet, sam, vit$"):
         fastattn.load(tmp_path)
     monkeypatch.setitem(loading.FAMILIES, "llama", dataclasses.replace(
         loading.FAMILIES["llama"], build=lambda config, source: "built"))

@@ -105,6 +105,20 @@ def test_other_image_size_resizes_positions_and_tables():
     check_against_reference(sam_config(), size=96, batch=1)
 
 
+def test_non_square_image():
+    # 128 x 176 px (grid 8 x 11): the positions resized to 8 x 11, the global block's
+    # height table kept (15 rows), its width table resized to 21; windows of 3 pad 8 x 11 to
+    # 9 x 12
+    c = sam_config()
+    w = encoder_weights(c)
+    x = np.random.default_rng(2).standard_normal((1, 3, 128, 176), dtype=np.float32)
+    got = SamImageEncoder(w, c.vision)(x)
+    want = ref.sam_image_encoder({k: v.astype(np.float64) for k, v in w.items()}, c.vision,
+                                 x.astype(np.float64))
+    assert got.shape == (1, 32, 8, 11)
+    np.testing.assert_allclose(got, want, rtol=0, atol=EMBED_ATOL)
+
+
 def test_thread_invariant():
     c = sam_config()
     enc = SamImageEncoder(encoder_weights(c), c.vision)

@@ -212,11 +212,14 @@ def official_to_hf(official: dict, config: SamConfig) -> dict:
     keep their official spelling (the builder then refuses them by name)."""
     c = SamConfig.of(config)
     out = {}
+    origin = {}
     for name, array in official.items():
-        if name == OFFICIAL_PE:
-            out[SHARED_PE] = array
-            continue
-        out[_translate(name, c)] = array
+        hf = SHARED_PE if name == OFFICIAL_PE else _translate(name, c)
+        if hf in origin:    # a checkpoint mixing both spellings of one tensor
+            raise ValueError(f"checkpoint: tensors {origin[hf]!r} and {name!r} are both "
+                             f"{hf!r} (official and Hugging Face names mixed)")
+        origin[hf] = name
+        out[hf] = array
     return out
 
 
