@@ -138,3 +138,53 @@ def test_missing_image_exits_2(tmp_path, doubles, capsys):
     assert main(["segment", "model", str(tmp_path / "none.png"), "--point", "1,1", "--out",
                  str(tmp_path / "x.png")]) == 2
     assert "none.png" in capsys.readouterr().err
+
+
+# --- the tiny random SAM checkpoint, end to end -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sam_dir(tmp_path_factory):
+    from fastattn.testing import write_sam_checkpoint
+    return write_sam_checkpoint(tmp_path_factory.mktemp("cli-sam") / "sam")
+
+
+def test_real_checkpoint_point_and_box(tmp_path, image_path, sam_dir, capsys):
+    from fastattn.pipelines import SamPredictor
+    out = tmp_path / "m.png"
+    assert main(["segment", str(sam_dir), str(image_path), "--point", "40,24", "--point",
+                 "70,40,0", "--box", "10,5,60,45", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    predictor = SamPredictor(fastattn.load(sam_dir))
+    predictor.set_image(read_png(image_path))
+    masks, scores, _ = predictor.predict([[40, 24], [70, 40]], [1, 0], box=[10, 5, 60, 45])
+    best = int(scores.argmax())
+    assert len(lines) == 3 and lines[best].endswith("<- best")
+    assert f"score {scores[best]:.4f}" in lines[best]
+    np.testing.assert_array_equal(read_png(out), masks[best].astype(np.uint8))
+
+
+def test_real_checkpoint_auto(tmp_path, image_path, sam_dir, capsys):
+    from fastattn.pipelines.sam_automatic import SamAutomaticMaskGenerator
+    out = tmp_path / "auto.png"
+    cache = tmp_path / "e.safetensors"
+    # a random model's masks are neither confident nor stable: with the default thresholds
+    # none survives, so the filters are turned off
+    auto = ["--auto", "--points-per-side", "4", "--pred-iou-thresh", "0",
+            "--stability-score-thresh", "0"]
+    assert main(["segment", str(sam_dir), str(image_path), *auto, "--out", str(out),
+                 "--embedding", str(cache)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    records = SamAutomaticMaskGenerator(fastattn.load(sam_dir), points_per_side=4,
+                                        pred_iou_thresh=0.0, stability_score_thresh=0.0
+                                        ).generate(read_png(image_path))
+    records.sort(key=lambda r: -r["area"])
+    assert len(lines) == len(records) >= 1
+    labels = np.zeros((H, W), np.uint8)
+    for i, r in enumerate(records):
+        labels[r["segmentation"]] = i + 1
+    np.testing.assert_array_equal(read_png(out), labels)
+    # the cached embedding serves the second run (no encoder), same masks
+    assert main(["segment", str(sam_dir), str(image_path), *auto,
+                 "--out", str(tmp_path / "again.png"), "--embedding", str(cache)]) == 0
+    assert "read from" in capsys.readouterr().err
+    np.testing.assert_array_equal(read_png(tmp_path / "again.png"), labels)

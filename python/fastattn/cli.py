@@ -297,7 +297,9 @@ def _segment_auto(args, model, image):
     --embedding, the whole-image pass runs on the cached embedding (no encoder run)."""
     from fastattn.pipelines.sam_automatic import SamAutomaticMaskGenerator
     import numpy as np
-    generator = SamAutomaticMaskGenerator(model, points_per_side=args.points_per_side)
+    generator = SamAutomaticMaskGenerator(model, points_per_side=args.points_per_side,
+                                          pred_iou_thresh=args.pred_iou_thresh,
+                                          stability_score_thresh=args.stability_score_thresh)
     if args.embedding:
         _set_image(generator.predictor, image, args.embedding)
         records = generator.generate_from_predictor()
@@ -309,7 +311,7 @@ def _segment_auto(args, model, image):
     lines = [f"mask {i}: area {r['area']} px, predicted iou {r['predicted_iou']:.4f}, "
              f"stability {r['stability_score']:.4f}, bbox (x, y, w, h) "
              f"{tuple(round(float(v), 1) for v in r['bbox'])}" for i, r in enumerate(records)]
-    return masks, lines   # largest first: smaller masks are painted over larger ones
+    return masks, lines
 
 
 def cmd_segment(args) -> int:
@@ -479,6 +481,11 @@ def main(argv=None) -> int:
                    help="every object: a grid of point prompts, filtered (automatic masks)")
     s.add_argument("--points-per-side", type=int, default=32,
                    help="--auto: the point grid is N x N (default 32)")
+    s.add_argument("--pred-iou-thresh", type=float, default=0.88,
+                   help="--auto: keep masks whose predicted IoU exceeds this (default 0.88, "
+                        "the reference's, tuned for ViT-H)")
+    s.add_argument("--stability-score-thresh", type=float, default=0.95,
+                   help="--auto: keep masks at least this stable (default 0.95)")
     s.add_argument("--multimask", dest="multimask", action="store_true", default=True,
                    help="three candidate masks per prompt, the best-scoring kept (default)")
     s.add_argument("--single", dest="multimask", action="store_false",
