@@ -676,3 +676,24 @@ def test_real_matches_transformers_end_to_end(sam_dirs, real, sam_image):
                 box=box if "input_boxes" in prompt else None, multimask_output=multimask)
             decided = np.abs(want_logits) > tol
             np.testing.assert_array_equal(masks[decided], (want_logits > 0)[decided])
+
+
+def test_real_concurrent_predicts_equal_alone(real):
+    """Several threads decoding different prompts on one predictor at once (the kernels
+    release the GIL, so they really overlap) get, bit for bit, what each gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+    prompts = [dict(point_coords=[[5 + 9 * i, 3 + 5 * i]], point_labels=[1]) for i in range(6)]
+    prompts += [dict(box=[i, i, 40 + 4 * i, 30 + 2 * i]) for i in range(6)]
+    alone = [real.predict(**p, return_logits=True) for p in prompts]
+    start = threading.Barrier(4)
+
+    def worker(i):
+        start.wait()
+        return [(j, real.predict(**prompts[j], return_logits=True))
+                for j in range(i, len(prompts), 4)]
+
+    with ThreadPoolExecutor(4) as pool:
+        together = dict(pair for part in pool.map(worker, range(4)) for pair in part)
+    for j, want in enumerate(alone):
+        for got, w in zip(together[j], want):
+            np.testing.assert_array_equal(got, w)
