@@ -3,8 +3,9 @@ kernels run on, `fastattn generate` continues a prompt with a decoder checkpoint
 `fastattn embed` searches the lines of a file for the nearest neighbours of a query with
 a BERT-family model, `fastattn classify` labels images with a vision checkpoint (and shows
 where a ViT looked), `fastattn classify-text` labels texts with a sequence-classification
-checkpoint (BERT, RoBERTa, XLM-R, DistilBERT, ...), `fastattn analyze` predicts (and measures)
-what a model costs here, `fastattn attention` draws a text model's attention over a text."""
+checkpoint (BERT, RoBERTa, XLM-R, DistilBERT, ...), `fastattn segment` cuts masks out of an
+image with Segment Anything, `fastattn analyze` predicts (and measures) what a model costs
+here, `fastattn attention` draws a text model's attention over a text."""
 from __future__ import annotations
 
 import argparse
@@ -358,6 +359,177 @@ def cmd_attention(args) -> int:
     return 0
 
 
+def _numbers(text: str, counts: tuple[int, ...], what: str) -> list[float]:
+    """'x,y' style comma-separated numbers; argparse.ArgumentTypeError naming the format."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in counts:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return values
+
+
+def _point_arg(text: str):
+    values = _numbers(text, (2, 3), "x,y or x,y,label (label 1 foreground, 0 background)")
+    if len(values) == 3 and values[2] not in (0, 1):
+        raise argparse.ArgumentTypeError(f"the label of --point must be 1 (foreground) or 0 "
+                                         f"(background), got {text!r}")
+    return (values[0], values[1], int(values[2]) if len(values) == 3 else 1)
+
+
+def _box_arg(text: str):
+    return _numbers(text, (4,), "x1,y1,x2,y2")
+
+
+# Mask colours of the overlay (RGB), cycled: distinct on photos, the first one a clear blue.
+_PALETTE = ((30, 144, 255), (255, 99, 71), (50, 205, 50), (255, 215, 0), (186, 85, 211),
+            (0, 206, 209), (255, 140, 0), (199, 21, 133))
+
+
+def _label_image(masks):
+    """Masks (n, H, W) bool -> one label image (H, W): 0 background, i + 1 where mask i is (a
+    later mask over an earlier one); uint8 up to 255 masks, else uint16."""
+    import numpy as np
+    labels = np.zeros(masks.shape[1:], np.uint8 if len(masks) < 256 else np.uint16)
+    for i, m in enumerate(masks):
+        labels[m] = i + 1
+    return labels
+
+
+def _overlay(image, masks, points=(), boxes=(), alpha=0.5):
+    """The image (H, W, 3) uint8 with each mask tinted in its palette colour, the points as
+    dots (green foreground, red background) and the boxes as outlines."""
+    import numpy as np
+    out = image.astype(np.float32)
+    palette = np.array(_PALETTE, np.float32)
+    for i, m in enumerate(masks):
+        out[m] = (1 - alpha) * out[m] + alpha * palette[i % len(palette)]
+    out = out.round().astype(np.uint8)
+    h, w = out.shape[:2]
+    r = max(2, round(max(h, w) / 150))          # marker size follows the image size
+    yy, xx = np.mgrid[0:h, 0:w]
+    for x, y, label in points:
+        dot = (xx - x) ** 2 + (yy - y) ** 2 <= r * r
+        out[dot] = (0, 200, 0) if label == 1 else (220, 0, 0)
+    for x1, y1, x2, y2 in boxes:
+        x1, x2 = (int(np.clip(round(v), 0, w - 1)) for v in (x1, x2))
+        y1, y2 = (int(np.clip(round(v), 0, h - 1)) for v in (y1, y2))
+        t = max(1, r // 2)
+        for rows, cols in ((slice(y1, y1 + t), slice(x1, x2 + 1)),
+                           (slice(y2 - t + 1, y2 + 1), slice(x1, x2 + 1)),
+                           (slice(y1, y2 + 1), slice(x1, x1 + t)),
+                           (slice(y1, y2 + 1), slice(x2 - t + 1, x2 + 1))):
+            out[rows, cols] = (255, 255, 0)
+    return out
+
+
+def _segment_prompts(args, predictor):
+    """Masks (n, H, W) and a line per mask for the --point / --box prompts."""
+    import numpy as np
+    points = [(x, y) for x, y, _ in args.point]
+    labels = [label for _, _, label in args.point]
+    multimask = args.multimask
+    if len(args.box) > 1:
+        if args.point:
+            raise ValueError("--point goes with at most one --box (several boxes are several "
+                             "prompts; points would be ambiguous between them)")
+        masks, scores, _ = predictor.predict_batch(boxes=np.array(args.box),
+                                                   multimask_output=multimask)
+        best = scores.argmax(axis=1)                # per box, its best-scoring mask
+        keep = masks[np.arange(len(best)), best]
+        lines = [f"box {i}: mask {best[i]}, score {scores[i, best[i]]:.4f}, area "
+                 f"{int(keep[i].sum())} px" for i in range(len(best))]
+        return keep, lines
+    masks, scores, _ = predictor.predict(
+        point_coords=np.array(points) if points else None,
+        point_labels=np.array(labels) if points else None,
+        box=np.array(args.box[0]) if args.box else None, multimask_output=multimask)
+    best = int(scores.argmax())
+    lines = [f"mask {i}: score {s:.4f}, area {int(m.sum())} px{'  <- best' if i == best else ''}"
+             for i, (m, s) in enumerate(zip(masks, scores))]
+    return masks[best:best + 1], lines
+
+
+def _segment_auto(args, model, image):
+    """Every object's mask (n, H, W), largest first, and a line per mask (--auto). With
+    --embedding, the whole-image pass runs on the cached embedding (no encoder run)."""
+    from fastattn.pipelines.sam_automatic import SamAutomaticMaskGenerator
+    import numpy as np
+    generator = SamAutomaticMaskGenerator(model, points_per_side=args.points_per_side,
+                                          pred_iou_thresh=args.pred_iou_thresh,
+                                          stability_score_thresh=args.stability_score_thresh)
+    if args.embedding:
+        _set_image(generator.predictor, image, args.embedding)
+        records = generator.generate_from_predictor()
+    else:
+        records = generator.generate(image)
+    records = sorted(records, key=lambda r: -r["area"])
+    masks = (np.stack([r["segmentation"] for r in records]) if records
+             else np.zeros((0, *image.shape[:2]), bool))
+    lines = [f"mask {i}: area {r['area']} px, predicted iou {r['predicted_iou']:.4f}, "
+             f"stability {r['stability_score']:.4f}, bbox (x, y, w, h) "
+             f"{tuple(round(float(v), 1) for v in r['bbox'])}" for i, r in enumerate(records)]
+    return masks, lines
+
+
+def cmd_segment(args) -> int:
+    import fastattn
+    from fastattn.pipelines.sam_predictor import SamPredictor
+
+    prog = "fastattn segment"
+    if args.auto == bool(args.point or args.box):
+        print(f"{prog}: give prompts (--point and / or --box) or --auto, one of the two",
+              file=sys.stderr)
+        return 2
+    if args.threads:
+        fastattn.set_num_threads(args.threads)
+    stem, _ = os.path.splitext(args.out)
+    overlay_path = args.overlay or f"{stem}-overlay.png"
+    try:
+        from fastattn.vision import load_image
+        from PIL import Image
+        image = load_image(args.image)
+        model = fastattn.load(args.model_dir, mmap=args.mmap)
+        if args.auto:
+            masks, lines = _segment_auto(args, model, image)
+        else:
+            predictor = SamPredictor(model)
+            _set_image(predictor, image, args.embedding)
+            masks, lines = _segment_prompts(args, predictor)
+    except (OSError, ValueError, TypeError, ImportError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
+    try:
+        Image.fromarray(_label_image(masks)).save(args.out, format="PNG")
+        Image.fromarray(_overlay(image, masks, args.point, args.box)).save(overlay_path,
+                                                                           format="PNG")
+    except OSError as e:
+        print(f"{prog}: cannot write the PNG files: {e}", file=sys.stderr)
+        return 2
+    print(f"# {len(masks)} mask{'s' if len(masks) != 1 else ''}: {args.out} (0 background, "
+          f"mask i has value i + 1), overlay {overlay_path}", file=sys.stderr)
+    return 0
+
+
+def _set_image(predictor, image, embedding_path) -> None:
+    """set_image, or with --embedding: load the cached embedding when it belongs to this image
+    and model, else encode and save it there."""
+    if embedding_path and os.path.exists(embedding_path):
+        try:
+            predictor.load_embedding(embedding_path, image=image)
+            print(f"# image embedding read from {embedding_path}", file=sys.stderr)
+            return
+        except ValueError as e:
+            print(f"# {e}; encoding the image again", file=sys.stderr)
+    predictor.set_image(image)
+    if embedding_path:
+        predictor.save_embedding(embedding_path)
+        print(f"# image embedding saved to {embedding_path}", file=sys.stderr)
+
+
 def _add_mmap_flag(parser) -> None:
     parser.add_argument("--no-mmap", dest="mmap", action="store_false",
                         help="read the weights into memory instead of mapping the files, so "
@@ -489,6 +661,42 @@ def main(argv=None) -> int:
     at.add_argument("--out", required=True, metavar="PATH.png")
     at.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
     at.set_defaults(func=cmd_attention)
+    s = sub.add_parser("segment", help="masks of an image with Segment Anything: from points "
+                                       "and boxes, or every object (--auto); writes the masks "
+                                       "and an overlay as PNG (docs/segmentation.md)")
+    s.add_argument("model_dir", metavar="MODEL_DIR",
+                   help="SAM checkpoint: a Hugging Face SamModel directory (config.json, "
+                        "weights) or an official segment-anything .safetensors file")
+    s.add_argument("image", metavar="IMAGE", help="image file (read with Pillow, as RGB)")
+    s.add_argument("--point", action="append", type=_point_arg, default=[],
+                   metavar="X,Y[,LABEL]",
+                   help="a point in image pixels, label 1 foreground (default) or 0 "
+                        "background (repeatable: one prompt of several points)")
+    s.add_argument("--box", action="append", type=_box_arg, default=[], metavar="X1,Y1,X2,Y2",
+                   help="a box in image pixels (repeatable: one mask per box, in one batch)")
+    s.add_argument("--auto", action="store_true",
+                   help="every object: a grid of point prompts, filtered (automatic masks)")
+    s.add_argument("--points-per-side", type=int, default=32,
+                   help="--auto: the point grid is N x N (default 32)")
+    s.add_argument("--pred-iou-thresh", type=float, default=0.88,
+                   help="--auto: keep masks whose predicted IoU exceeds this (default 0.88, "
+                        "the reference's, tuned for ViT-H)")
+    s.add_argument("--stability-score-thresh", type=float, default=0.95,
+                   help="--auto: keep masks at least this stable (default 0.95)")
+    s.add_argument("--multimask", dest="multimask", action="store_true", default=True,
+                   help="three candidate masks per prompt, the best-scoring kept (default)")
+    s.add_argument("--single", dest="multimask", action="store_false",
+                   help="one mask per prompt (the decoder's single-mask output)")
+    s.add_argument("--out", required=True, metavar="MASKS.png",
+                   help="the masks as one label PNG: 0 background, mask i is i + 1")
+    s.add_argument("--overlay", metavar="PATH",
+                   help="the masks tinted over the image (default: OUT-overlay.png)")
+    s.add_argument("--embedding", metavar="PATH.safetensors",
+                   help="cache of the image embedding: read when it holds this image's (same "
+                        "model), else computed and saved there")
+    s.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
+    _add_mmap_flag(s)
+    s.set_defaults(func=cmd_segment)
     args = parser.parse_args(argv)
     return args.func(args)
 

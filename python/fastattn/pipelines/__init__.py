@@ -18,7 +18,9 @@ pooling and normalisation, top-k decoding of a head's logits.
   question, context)`` (answer spans; doc-stride windows over long contexts);
 - encoder_batches: what the encoder pipelines share (loading, batching by length);
 - image_classification: ``ImageClassifier.from_pretrained(model_dir)`` (preprocessing,
-  top-k labels, attention maps), ``classify(model, images)``.
+  top-k labels, attention maps), ``classify(model, images)``;
+- sam_predictor: ``SamPredictor(model)`` (Segment Anything: one image encoded once, point /
+  box / mask prompts, batched prompts, embeddings saved and loaded).
 """
 from .embeddings import SentenceEmbedder, embed
 from .fill_mask import FillMask, fill_mask
@@ -27,9 +29,10 @@ from .question_answering import QuestionAnswerer, question_answering
 from .text_classification import TextClassifier, text_classification
 from .token_classification import TokenClassifier, token_classification
 from .generation import filter_logits, generate, iterate_generation, sample_next
+from .sam_predictor import SamPredictor
 from .text_generation import TextGenerator, TextStream, generate_text
 
 __all__ = ["generate", "iterate_generation", "sample_next", "filter_logits", "TextGenerator",
            "TextStream", "generate_text", "SentenceEmbedder", "embed", "FillMask", "fill_mask",
            "ImageClassifier", "TextClassifier", "text_classification", "TokenClassifier",
-           "token_classification", "QuestionAnswerer", "question_answering"]
+           "token_classification", "QuestionAnswerer", "question_answering", "SamPredictor"]
