@@ -35,12 +35,13 @@ def sam_config(quick: bool) -> dict:
     """transformers SamConfig arguments: ViT-B (its defaults) or a tiny model."""
     if not quick:
         return {}
-    return {"vision_config": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                  mlp_dim=64, image_size=256, output_channels=32, window_size=4,
-                                  global_attn_indexes=[1], num_pos_feats=16),
-            "prompt_encoder_config": dict(hidden_size=32, image_size=256),
-            "mask_decoder_config": dict(hidden_size=32, mlp_dim=64, num_attention_heads=2,
-                                        iou_head_hidden_dim=32)}
+    return {"vision_config": {"hidden_size": 32, "num_hidden_layers": 2,
+                              "num_attention_heads": 2, "mlp_dim": 64, "image_size": 256,
+                              "output_channels": 32, "window_size": 4,
+                              "global_attn_indexes": [1], "num_pos_feats": 16},
+            "prompt_encoder_config": {"hidden_size": 32, "image_size": 256},
+            "mask_decoder_config": {"hidden_size": 32, "mlp_dim": 64, "num_attention_heads": 2,
+                                    "iou_head_hidden_dim": 32}}
 
 
 def photo(size: int, seed: int = 0) -> np.ndarray:
@@ -74,6 +75,16 @@ def hf_pipeline(hf, image_size: int):
 ROWS = ((0.88, 0.95), (0.0, 0.0))     # (pred_iou_thresh, stability_score_thresh) per row
 
 
+def _hf_runner(torch, pipe, chunks, iou_t: float, stab_t: float):
+    """transformers' per-batch work over the precomputed chunks (its embedding included)."""
+    def call():
+        with torch.inference_mode():
+            # _forward pops its arguments: a shallow copy per call
+            return [pipe._forward(dict(c), pred_iou_thresh=iou_t,
+                                  stability_score_thresh=stab_t) for c in chunks]
+    return call
+
+
 def runners(quick: bool = False, rows=ROWS):
     """[(row name, fastattn call, transformers call or None)], one per thresholds pair: each
     call answers the whole grid for the image whose embedding was computed here, once per
@@ -97,13 +108,7 @@ def runners(quick: bool = False, rows=ROWS):
         gen = SamAutomaticMaskGenerator(model, points_per_side=n, points_per_batch=64,
                                         pred_iou_thresh=iou_t, stability_score_thresh=stab_t)
         gen.predictor = predictor                 # the image embedded above
-        hf_call = None
-        if pipe is not None:
-            def hf_call(iou_t=iou_t, stab_t=stab_t):
-                with torch.inference_mode():
-                    # _forward pops its arguments: a shallow copy per call
-                    return [pipe._forward(dict(c), pred_iou_thresh=iou_t,
-                                          stability_score_thresh=stab_t) for c in chunks]
+        hf_call = None if pipe is None else _hf_runner(torch, pipe, chunks, iou_t, stab_t)
         name = f"{'tiny 256' if quick else 'ViT-B 1024'} {n}x{n} iou>{iou_t} stab>={stab_t}"
         out.append((name, gen.generate_from_predictor, hf_call))
     return out
