@@ -3,7 +3,6 @@ from collections import deque
 
 import numpy as np
 import pytest
-
 from fastattn.pipelines import mask_utils as mu
 
 

@@ -15,11 +15,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from fastattn.pipelines import mask_utils as mu
 from fastattn.pipelines.sam_automatic import SamAutomaticMaskGenerator
 from test_mask_utils import nms_loop, remove_small_loop
-
 
 # ---- a stand-in model with known answers --------------------------------------------------
 
@@ -175,7 +173,7 @@ def test_min_mask_region_area_fills_holes():
 
 
 def test_crop_layer_records_are_consistent():
-    image, regions = colour_image()
+    image, _ = colour_image()
     model = ColourSam()
     gen = SamAutomaticMaskGenerator(model, points_per_side=8, crop_n_layers=1,
                                     pred_iou_thresh=0.0, stability_score_thresh=0.0)

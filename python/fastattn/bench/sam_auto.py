@@ -35,12 +35,13 @@ def sam_config(quick: bool) -> dict:
     """transformers SamConfig arguments: ViT-B (its defaults) or a tiny model."""
     if not quick:
         return {}
-    return {"vision_config": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                  mlp_dim=64, image_size=256, output_channels=32, window_size=4,
-                                  global_attn_indexes=[1], num_pos_feats=16),
-            "prompt_encoder_config": dict(hidden_size=32, image_size=256),
-            "mask_decoder_config": dict(hidden_size=32, mlp_dim=64, num_attention_heads=2,
-                                        iou_head_hidden_dim=32)}
+    return {"vision_config": {"hidden_size": 32, "num_hidden_layers": 2,
+                              "num_attention_heads": 2, "mlp_dim": 64, "image_size": 256,
+                              "output_channels": 32, "window_size": 4,
+                              "global_attn_indexes": [1], "num_pos_feats": 16},
+            "prompt_encoder_config": {"hidden_size": 32, "image_size": 256},
+            "mask_decoder_config": {"hidden_size": 32, "mlp_dim": 64, "num_attention_heads": 2,
+                                    "iou_head_hidden_dim": 32}}
 
 
 def photo(size: int, seed: int = 0) -> np.ndarray:
@@ -71,40 +72,50 @@ def hf_pipeline(hf, image_size: int):
                                  device="cpu")
 
 
-def runners(quick: bool = False, thresholds=(0.88, 0.95)):
-    """(fastattn call, transformers call or None, description): each call answers the whole
-    grid for the image whose embedding was computed here, once."""
+ROWS = ((0.88, 0.95), (0.0, 0.0))     # (pred_iou_thresh, stability_score_thresh) per row
+
+
+def _hf_runner(torch, pipe, chunks, iou_t: float, stab_t: float):
+    """transformers' per-batch work over the precomputed chunks (its embedding included)."""
+    def call():
+        with torch.inference_mode():
+            # _forward pops its arguments: a shallow copy per call
+            return [pipe._forward(dict(c), pred_iou_thresh=iou_t,
+                                  stability_score_thresh=stab_t) for c in chunks]
+    return call
+
+
+def runners(quick: bool = False, rows=ROWS):
+    """[(row name, fastattn call, transformers call or None)], one per thresholds pair: each
+    call answers the whole grid for the image whose embedding was computed here, once per
+    library (the encoders stay outside the timed calls)."""
     torch = try_import_torch()
     from ..pipelines.sam_automatic import SamAutomaticMaskGenerator
     size, n = (256, 8) if quick else (1024, 32)
     image = photo(size)
-    iou_t, stab_t = thresholds
     with tempfile.TemporaryDirectory() as directory:
         model, hf = build(directory, quick)
-    gen = SamAutomaticMaskGenerator(model, points_per_side=n, points_per_batch=64,
-                                    pred_iou_thresh=iou_t, stability_score_thresh=stab_t)
-    gen.predictor.set_image(image)          # the encoder, outside the timed call
-    fa = gen.generate_from_predictor
-
-    hf_call = None
+    predictor = SamAutomaticMaskGenerator(model).predictor
+    predictor.set_image(image)
+    pipe = chunks = None
     if torch is not None:
         from PIL import Image
         pipe = hf_pipeline(hf, size)
         chunks = list(pipe.preprocess(Image.fromarray(image), points_per_batch=64,
-                                      points_per_crop=n))     # its encoder, once
-
-        def hf_call(pipe=pipe, chunks=chunks):
-            with torch.inference_mode():
-                # _forward pops its arguments: a shallow copy per call
-                return [pipe._forward(dict(c), pred_iou_thresh=iou_t,
-                                      stability_score_thresh=stab_t) for c in chunks]
-    name = f"{'tiny 256' if quick else 'ViT-B 1024'} {n}x{n} iou>{iou_t} stab>={stab_t}"
-    return fa, hf_call, name
+                                      points_per_crop=n))
+    out = []
+    for iou_t, stab_t in rows:
+        gen = SamAutomaticMaskGenerator(model, points_per_side=n, points_per_batch=64,
+                                        pred_iou_thresh=iou_t, stability_score_thresh=stab_t)
+        gen.predictor = predictor                 # the image embedded above
+        hf_call = None if pipe is None else _hf_runner(torch, pipe, chunks, iou_t, stab_t)
+        name = f"{'tiny 256' if quick else 'ViT-B 1024'} {n}x{n} iou>{iou_t} stab>={stab_t}"
+        out.append((name, gen.generate_from_predictor, hf_call))
+    return out
 
 
 def cases(quick: bool = False):
-    for thresholds in ((0.88, 0.95), (0.0, 0.0)):
-        fa, hf_call, name = runners(quick, thresholds)
+    for name, fa, hf_call in runners(quick):
         impls = {"fastattn": fa}
         if hf_call is not None:
             impls["torch"] = hf_call
@@ -117,11 +128,9 @@ def main(quick: bool = False, repeats: int = 3):
     """One measurement per row, interleaved fastattn / transformers / transformers / fastattn
     ..., medians; prints seconds, the ratio and the number of masks."""
     import statistics
-    for thresholds in ((0.88, 0.95), (0.0, 0.0)):
-        fa, hf_call, name = runners(quick, thresholds)
+    for name, fa, hf_call in runners(quick):
         masks = len(fa())                   # warm-up, and the count
-        if hf_call is not None:
-            kept = sum(len(o["iou_scores"]) for o in hf_call())
+        kept = None if hf_call is None else sum(len(o["iou_scores"]) for o in hf_call())
         times = {"fastattn": [], "transformers": []}
         for r in range(repeats):
             order = (("fastattn", fa), ("transformers", hf_call))
@@ -137,11 +146,6 @@ def main(quick: bool = False, repeats: int = 3):
             line += (f", transformers {med['transformers'] * 1e3:.0f} ms ({kept} masks before "
                      f"its NMS): {med['transformers'] / med['fastattn']:.2f}x")
         print(line, flush=True)
-
-
-if __name__ == "__main__":
-    import sys
-    main(quick="--quick" in sys.argv)
 
 
 def stability_agreement(model, image, n: int = 32, offsets=(1.0,), quantiles=(0.5, 0.9),
@@ -250,3 +254,8 @@ def disk_agreement(radii=(8, 16, 32, 64, 128, 256), widths=(2.0, 4.0, 8.0, 16.0)
                 row[f"wrong drop m{m}"] = bool(ref >= threshold and est < threshold - m)
             rows.append(row)
     return rows
+
+
+if __name__ == "__main__":
+    import sys
+    main(quick="--quick" in sys.argv)

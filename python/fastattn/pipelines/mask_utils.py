@@ -31,7 +31,6 @@ from itertools import product
 
 import numpy as np
 
-
 # ---- point grids and crops -------------------------------------------------------------
 
 def build_point_grid(n_per_side: int) -> np.ndarray:
@@ -63,8 +62,8 @@ def generate_crop_boxes(im_size: tuple[int, int], n_layers: int,
     for i in range(1, n_layers + 1):
         n = 2 ** i
         overlap = int(overlap_ratio * short * (2 / n))
-        crop_w = int(math.ceil((overlap * (n - 1) + im_w) / n))
-        crop_h = int(math.ceil((overlap * (n - 1) + im_h) / n))
+        crop_w = math.ceil((overlap * (n - 1) + im_w) / n)
+        crop_h = math.ceil((overlap * (n - 1) + im_h) / n)
         x0s = [int((crop_w - overlap) * k) for k in range(n)]
         y0s = [int((crop_h - overlap) * k) for k in range(n)]
         for x0, y0 in product(x0s, y0s):
@@ -124,7 +123,7 @@ def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
     """(N, H, W) bool -> (N, 4) int64 [x_min, y_min, x_max, y_max] of the True pixels
     (inclusive indices); [0, 0, 0, 0] for an empty mask."""
     masks = np.asarray(masks, dtype=bool)
-    n, h, w = masks.shape
+    h, w = masks.shape[1:]
     rows = masks.any(axis=2)                                  # (N, H): row holds a pixel
     cols = masks.any(axis=1)                                  # (N, W)
     nonempty = rows.any(axis=1)
