@@ -13,11 +13,12 @@ image embedding of the same image computed beforehand by their own encoders with
 weights (transformers' random initialisation of a ViT-B SamModel, saved once as a
 checkpoint directory that both load).
 
-Rows: the reference's default thresholds (pred_iou_thresh 0.88, stability 0.95), and both
-thresholds 0 (every one of the 3072 masks survives the filters and must be upsampled: the
-case where filtering on low-resolution logits saves nothing). With random weights few masks
-pass the defaults; the second row bounds the cost from above. ``--quick``: a tiny model on a
-256 x 256 image with an 8 x 8 grid.
+Rows: the reference's default thresholds (pred_iou_thresh 0.88, stability 0.95); with
+``python -m fastattn.bench.sam_auto --all`` also both thresholds 0 (every one of the 3072
+masks survives the filters and is upsampled: the case where the low-resolution prefilter saves
+nothing; minutes per call). With random weights no mask passes the defaults, so that row times
+the decoder calls and the filtering. ``--quick``: a tiny model on a 256 x 256 image with an
+8 x 8 grid.
 """
 from __future__ import annotations
 
@@ -115,7 +116,9 @@ def runners(quick: bool = False, rows=ROWS):
 
 
 def cases(quick: bool = False):
-    for name, fa, hf_call in runners(quick):
+    # the default thresholds only: with thresholds 0 every one of the 3072 masks is upsampled
+    # by both libraries, minutes per call on 2 cores (python -m fastattn.bench.sam_auto --all)
+    for name, fa, hf_call in runners(quick, ROWS[:1]):
         impls = {"fastattn": fa}
         if hf_call is not None:
             impls["torch"] = hf_call
@@ -124,11 +127,11 @@ def cases(quick: bool = False):
                           "(per-batch decode + filter; final NMS needs torchvision)"})
 
 
-def main(quick: bool = False, repeats: int = 3):
+def main(quick: bool = False, repeats: int = 3, rows=ROWS[:1]):
     """One measurement per row, interleaved fastattn / transformers / transformers / fastattn
     ..., medians; prints seconds, the ratio and the number of masks."""
     import statistics
-    for name, fa, hf_call in runners(quick):
+    for name, fa, hf_call in runners(quick, rows):
         masks = len(fa())                   # warm-up, and the count
         kept = None if hf_call is None else sum(len(o["iou_scores"]) for o in hf_call())
         times = {"fastattn": [], "transformers": []}
@@ -258,4 +261,4 @@ def disk_agreement(radii=(8, 16, 32, 64, 128, 256), widths=(2.0, 4.0, 8.0, 16.0)
 
 if __name__ == "__main__":
     import sys
-    main(quick="--quick" in sys.argv)
+    main(quick="--quick" in sys.argv, rows=ROWS if "--all" in sys.argv else ROWS[:1])
