@@ -562,3 +562,22 @@ def test_predicted_decode_time_is_within_a_loose_band_of_the_measured():
         measured = measure_decoder(model, batch=1, seq_len=32, steps=steps)["decode"]
     assert predicted.bound == "memory"
     assert 0.25 < measured / predicted.seconds < 4, (measured, predicted.seconds, m)
+
+
+@pytest.mark.parametrize("model_type, task", [
+    ("bert", None), ("bert", "sequence_classification"), ("bert", "token_classification"),
+    ("roberta", None), ("roberta", "sequence_classification"), ("xlm-roberta", None),
+    ("distilbert", "sequence_classification"), ("distilbert", "question_answering"),
+    ("electra", "replaced_token_detection"), ("electra", "sequence_classification")])
+def test_encoder_family_params_equal_checkpoint_elements(tmp_path, model_type, task):
+    """Every BERT-family checkpoint, bare or with its task head: cost's parameters equal the
+    elements of the tensors written, from the config alone and from the loaded model."""
+    import math
+
+    from fastattn.io import Checkpoint
+    from fastattn.testing import write_encoder_checkpoint
+    write_encoder_checkpoint(tmp_path, model_type, task, tokenizer=False)
+    with Checkpoint(tmp_path) as ckpt:
+        elements = sum(math.prod(ckpt.shape(name)) for name in ckpt.keys())
+    assert analysis.cost(tmp_path, seq_len=8).params == elements
+    assert analysis.cost(fastattn.load(tmp_path), seq_len=8).params == elements

@@ -323,3 +323,17 @@ def test_goals_command_refuses_unknown_cases(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--only", "gpt2,gpt5"])
     assert e.value.code == 2 and "unknown case(s) gpt5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model_type", ["roberta", "distilbert"])
+def test_text_attention_of_other_encoder_families(tmp_path, model_type):
+    """fastattn attention reads every BERT-family directory (tokenizer from load_tokenizer):
+    one row per token, each a probability distribution."""
+    if model_type == "roberta":
+        pytest.importorskip("tokenizers")
+    from fastattn.analysis.attention_map import text_attention
+    from fastattn.testing import write_encoder_checkpoint
+    write_encoder_checkpoint(tmp_path, model_type)
+    tokens, matrix, title = text_attention(tmp_path, "the cat sat on the mat", head=0)
+    assert matrix.shape == (len(tokens), len(tokens)) and model_type in title
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-5)

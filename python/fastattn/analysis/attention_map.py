@@ -2,28 +2,29 @@
 model with ``output_attentions=True`` (the attention kernel's returned probabilities), pick a
 layer and a head (or the mean over heads).
 
-BERT-family directories are tokenized with their vocab.txt (fastattn's WordPiece), decoders
-(GPT-2, LLaMA, Mistral, Qwen2) with their tokenizer.json (the ``tokenizers`` package).
+BERT-family directories (BERT, RoBERTa, XLM-R, DistilBERT, ELECTRA) are tokenized by
+``fastattn.tokenizers.load_tokenizer`` (vocab.txt: fastattn's WordPiece; else tokenizer.json),
+decoders (GPT-2, LLaMA, Mistral, Qwen2) with their tokenizer.json (the ``tokenizers`` package).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .cost import DECODERS
+from .cost import DECODERS, ENCODERS
 
 
 def tokenize(model_dir, model_type: str, text: str) -> tuple[list[int], list[str]]:
     """(ids, token strings) of ``text`` with the directory's tokenizer."""
-    if model_type == "bert":
-        from ..tokenizers import WordPieceTokenizer
-        enc = WordPieceTokenizer.from_pretrained(model_dir).encode(text)
+    if model_type in ENCODERS:
+        from ..tokenizers import load_tokenizer
+        enc = load_tokenizer(model_dir).encode(text)
         return list(enc.ids), list(enc.tokens)
     if model_type in DECODERS:
         from ..tokenizers.tokenizer_json import load_tokenizer_json
         enc = load_tokenizer_json(model_dir).encode(text)
         return list(enc.ids), list(enc.tokens)
-    raise ValueError(f"attention maps of text models only (bert, gpt2, llama, mistral, "
-                     f"qwen2); {model_type!r} is not one")
+    raise ValueError(f"attention maps of text models only ({', '.join(ENCODERS + DECODERS)}); "
+                     f"{model_type!r} is not one")
 
 
 def select(attentions, layer, head):
@@ -52,10 +53,9 @@ def text_attention(model_dir, text: str, *, layer=-1, head="mean", model=None):
     ones."""
     from ..loading import load, load_config
     config = load_config(model_dir)
-    if config.model_type != "bert" and config.model_type not in DECODERS:
-        raise ValueError(f"attention maps of text models only (bert, gpt2, llama, mistral, "
-                         f"qwen2); {config.model_type!r} is not one (vision: fastattn "
-                         f"classify --rollout)")
+    if config.model_type not in ENCODERS + DECODERS:
+        raise ValueError(f"attention maps of text models only ({', '.join(ENCODERS + DECODERS)}); "
+                         f"{config.model_type!r} is not one (vision: fastattn classify --rollout)")
     ids, tokens = tokenize(model_dir, config.model_type, text)
     if not ids:
         raise ValueError(f"the text {text!r} has no tokens")

@@ -19,6 +19,7 @@ from .result import Cost
 
 MODES = ("prefill", "decode")
 DECODERS = ("gpt2", "llama", "mistral", "qwen2")
+ENCODERS = ("bert", "roberta", "xlm-roberta", "distilbert", "electra")
 
 
 def resolve_config(model_or_config):
@@ -106,7 +107,7 @@ def cost(model_or_config, *, batch: int = 1, seq_len: int | None = None,
         else:
             from .text import bert_cost
             bert_cost(t, config, batch=batch, tokens=seq_len,
-                      pooler=model is None or getattr(model, "pooler", None) is not None)
+                      pooler=None if model is None else model.pooler is not None)
     return Cost(model_type=model_type, mode=mode, batch=batch, seq_len=seq_len,
                 context=context, weights_dtype=weights_dtype, kv_dtype=kv_dtype,
                 params=int(t.params), parts=t.parts.parts(), weight_memory=t.params * wb,

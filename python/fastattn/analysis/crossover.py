@@ -41,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from .cost import DECODERS, cost, resolve_config
+from .cost import DECODERS, ENCODERS, cost, resolve_config
 
 ATTENTION_PARTS = ("attn_scores", "attn_values")
 
@@ -62,7 +62,7 @@ def _stack_and_head(config):
     if config.model_type in DECODERS:
         s = decoder_stack(config)
         return s, s.hidden * config.vocab_size, 0.0     # LM head on every position
-    if config.model_type == "bert":
+    if config.model_type in ENCODERS:
         s = bert_stack(config)
         return s, 0.0, 2.0 * s.hidden * s.hidden        # pooler: one row per sequence
     raise ValueError(f"crossover: text models only (gpt2, llama, mistral, qwen2, bert), "

@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from .cost import ENCODERS
+
 
 def seconds(fn, repeats: int = 3, *, best: bool = False) -> float:
     """Wall seconds of ``fn()``: run once untimed, then ``repeats`` timed runs; their median,
@@ -69,7 +71,7 @@ def measure_encoder(model, config, *, batch: int, seq_len: int = 0, image_size: 
     """{"forward": seconds} of a BERT forward over ``seq_len`` tokens, or of a vision model
     at ``image_size`` pixels square."""
     rng = np.random.default_rng(seed)
-    if config.model_type == "bert":
+    if config.model_type in ENCODERS:
         ids = rng.integers(0, config.vocab_size, (batch, seq_len))
         return {"forward": seconds(lambda: model(ids, return_dict=True), repeats, best=True)}
     pixels = rng.standard_normal((batch, config.num_channels, image_size, image_size),

@@ -62,19 +62,49 @@ def decoder_cost(t: Tally, c, *, batch: int, tokens: int, context: int, decode: 
     return s
 
 
-def bert_cost(t: Tally, c, *, batch: int, tokens: int, pooler: bool = True) -> Stack:
-    """Word + position + token-type embeddings and their LayerNorm, the post-norm blocks, and
-    the pooler (tanh of a dense layer on each sequence's first token) when the checkpoint has
-    one (a config alone: assumed, as BertModel's default)."""
+def bert_cost(t: Tally, c, *, batch: int, tokens: int, pooler: bool | None = None) -> Stack:
+    """A BERT-family encoder (BERT, RoBERTa, XLM-R, DistilBERT, ELECTRA): word + position
+    (+ token-type) embeddings and their LayerNorm (ELECTRA: at embedding_size, then
+    embeddings_project to the hidden width), the post-norm blocks, the pooler (tanh of a dense
+    layer on each sequence's first token) and the task head of ``c.task``. ``pooler`` None:
+    the checkpoint rule of models/bert/schema.py (BERT / RoBERTa / XLM-R bare encoders and
+    BERT's sequence classifier have one)."""
     s = bert_stack(c)
-    h = s.hidden
-    t.embedding("embeddings", c.vocab_size, h)
-    t.embedding("embeddings", c.max_position_embeddings, h)
-    t.embedding("embeddings", c.type_vocab_size, h)
-    t.elementwise("embeddings", t.rows * h, 2 * ADD_FLOPS, read=3, written=1)
-    t.norm("norms", "layer", h)
+    h, e = s.hidden, c.embedding_width
+    tables = 3 if c.type_vocab_size else 2
+    t.embedding("embeddings", c.vocab_size, e)
+    t.embedding("embeddings", c.max_position_embeddings, e)
+    if c.type_vocab_size:
+        t.embedding("embeddings", c.type_vocab_size, e)
+    t.elementwise("embeddings", t.rows * e, (tables - 1) * ADD_FLOPS, read=tables, written=1)
+    t.norm("norms", "layer", e)
+    if e != h:
+        t.linear("embeddings", e, h, bias=True)
     add_stack(t, s, batch=batch, tokens=tokens, context=0, decode=False)
+    task, sequence_head = c.task, c.traits["sequence_head"]
+    if pooler is None:
+        pooler = (sequence_head == "pooler" if task == "sequence_classification"
+                  else task is None and c.model_type in ("bert", "roberta", "xlm-roberta"))
     if pooler:
         t.linear("pooler", h, h, bias=True, rows=batch)
         t.elementwise("activation", batch * h, ACTIVATION_FLOPS["tanh"])
+    _encoder_head(t, c, task, sequence_head, batch)
     return s
+
+
+def _encoder_head(t: Tally, c, task, sequence_head: str, batch: int) -> None:
+    """The task head's layers (models/bert/model.py head_logits), part "classifier"."""
+    h, labels = c.hidden_size, c.num_labels
+    if task == "sequence_classification":       # on each sequence's first token
+        if sequence_head != "pooler":           # out(act(dense(x[:, 0])))
+            t.linear("classifier", h, h, bias=True, rows=batch)
+            t.elementwise("activation", batch * h, ACTIVATION_FLOPS[sequence_head])
+        t.linear("classifier", h, labels, bias=True, rows=batch)
+    elif task == "token_classification":
+        t.linear("classifier", h, labels, bias=True)
+    elif task == "question_answering":          # start and end logits
+        t.linear("classifier", h, 2, bias=True)
+    elif task == "replaced_token_detection":    # ELECTRA: out(gelu(dense(x))), one logit
+        t.linear("classifier", h, h, bias=True)
+        t.elementwise("activation", t.rows * h, ACTIVATION_FLOPS["gelu"])
+        t.linear("classifier", h, 1, bias=True)

@@ -54,11 +54,15 @@ def photo(size: int, seed: int = 0) -> np.ndarray:
     return walk.astype(np.uint8)
 
 
-def build(directory: str, quick: bool):
-    """(fastattn model, transformers SamModel) with the same random weights."""
-    import transformers
-
+def build(directory: str, quick: bool, with_torch: bool = True):
+    """(fastattn model, transformers SamModel) with the same random weights; without torch
+    (``with_torch=False``) a fastattn.testing checkpoint and None."""
     import fastattn
+    if not with_torch:
+        from ..testing import write_sam_checkpoint
+        write_sam_checkpoint(directory, {"model_type": "sam", **sam_config(quick)})
+        return fastattn.load(directory, mmap=False), None
+    import transformers
     hf = transformers.SamModel(transformers.SamConfig(**sam_config(quick))).eval()
     hf.save_pretrained(directory)
     return fastattn.load(directory, mmap=False), hf
@@ -95,7 +99,7 @@ def runners(quick: bool = False, rows=ROWS):
     size, n = (256, 8) if quick else (1024, 32)
     image = photo(size)
     with tempfile.TemporaryDirectory() as directory:
-        model, hf = build(directory, quick)
+        model, hf = build(directory, quick, torch is not None)
     predictor = SamAutomaticMaskGenerator(model).predictor
     predictor.set_image(image)
     pipe = chunks = None
