@@ -51,6 +51,7 @@ start=$(date +%s)
 python -m pytest -q -p no:cacheprovider --capture=sys \
   tests/test_boundary.py tests/test_fuzz_*.py tests/test_safetensors.py \
   tests/test_checkpoint.py tests/test_loading.py tests/test_kv_cache.py tests/test_attention.py \
+  tests/test_attention_rel_pos.py \
   tests/test_matmul.py tests/test_softmax.py tests/test_norm.py tests/test_activation.py \
   tests/test_rope.py tests/test_resample.py tests/test_resample_interpolate.py tests/test_conv.py \
   tests/test_layout.py tests/test_validate.py \
