@@ -2,6 +2,9 @@
 needs to line them up with the input. Attribute names follow the ``tokenizers`` package."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import chain
+
 
 class Encoding:
     """One encoded sequence (made by ``WordPieceTokenizer.encode``, or by the tokenizer.json
@@ -123,3 +126,70 @@ class Encoding:
         return all(getattr(self, k) == getattr(other, k) for k in self._FIELDS)
 
     __hash__ = None
+
+
+# ------------------------------------------------------------------------------ batches
+# What WordPieceTokenizer.encode_batch and TokenizerJson.encode_batch share: the checks of
+# their arguments and the padding of the encodings into (batch, length) arrays.
+
+def check_batch_arguments(texts, pairs, padding, max_length):
+    """TypeError / ValueError for bad ``texts`` / ``pairs`` lists or a bad ``padding``; returns
+    ``padding`` normalised to False, "longest" or "max_length"."""
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise TypeError(f"texts must be a list of str, got {type(texts).__name__}")
+    if pairs is not None:
+        if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
+            raise TypeError(f"pairs must be None or a list of str, got "
+                            f"{type(pairs).__name__}")
+        if len(pairs) != len(texts):
+            raise ValueError(f"texts and pairs have different lengths: {len(texts)} and "
+                             f"{len(pairs)}")
+    if padding is True:
+        padding = "longest"
+    if padding not in (False, "longest", "max_length"):
+        raise ValueError(f"padding must be a bool, 'longest' or 'max_length', got "
+                         f"{padding!r}")
+    if padding == "max_length" and max_length is None:
+        raise ValueError("padding='max_length' needs max_length")
+    return padding
+
+
+def pad_batch(encs, padding, max_length, pad_token_id, no_pad_message: str,
+              return_numpy: bool) -> dict:
+    """``input_ids``, ``token_type_ids`` and ``attention_mask`` of ``encs`` padded on the right
+    (pad id, type 0, mask 0) to the longest (``padding="longest"``) or to ``max_length``
+    (``"max_length"``); NumPy int64 (batch, length) arrays or lists (``return_numpy=False``).
+    ``padding=False``: unequal lengths need ``return_numpy=False``. ``no_pad_message``: the
+    ValueError's text when padding is asked and ``pad_token_id`` is None."""
+    lengths = [len(e) for e in encs]
+    if padding:
+        if pad_token_id is None:
+            raise ValueError(no_pad_message)
+        width = max_length if padding == "max_length" else max(lengths, default=0)
+    elif len(set(lengths)) > 1:
+        if return_numpy:
+            raise ValueError("sequences have different lengths: use padding=True or "
+                             "return_numpy=False")
+        return {"input_ids": [e.ids for e in encs],
+                "token_type_ids": [e.type_ids for e in encs],
+                "attention_mask": [e.attention_mask for e in encs]}
+    else:
+        width = lengths[0] if lengths else 0
+    pad = pad_token_id if padding else 0
+    if not return_numpy:
+        return {"input_ids": [e.ids + [pad] * (width - len(e)) for e in encs],
+                "token_type_ids": [e.type_ids + [0] * (width - len(e)) for e in encs],
+                "attention_mask": [[1] * len(e) + [0] * (width - len(e)) for e in encs]}
+    import numpy as np
+    n = len(encs)
+    lens = np.array(lengths, dtype=np.int64).reshape(n, 1)
+    cols = np.arange(width, dtype=np.int64)
+    valid = cols < lens  # (n, width): True on real tokens, False on padding
+    input_ids = np.full((n, width), pad, dtype=np.int64)
+    # Row-major boolean assignment fills row 0's tokens, then row 1's, ...
+    input_ids[valid] = np.fromiter(chain.from_iterable(e.ids for e in encs), np.int64,
+                                   count=int(lens.sum()))
+    first = np.array([e._first_segment_length() for e in encs], dtype=np.int64).reshape(n, 1)
+    return {"input_ids": input_ids,
+            "token_type_ids": ((cols >= first) & valid).astype(np.int64),
+            "attention_mask": valid.astype(np.int64)}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from .encoding import check_batch_arguments, pad_batch
+
 
 def load_tokenizer_json(model_dir) -> "tokenizers.Tokenizer":  # noqa: F821
     """The `tokenizers.Tokenizer` of `model_dir/tokenizer.json` (FileNotFoundError naming the file
@@ -233,23 +235,7 @@ class TokenizerJson:
         right with the pad id (as WordPieceTokenizer.encode_batch: ``padding`` True /
         "longest" / "max_length" / False; NumPy int64 (batch, length) arrays, or lists with
         ``return_numpy=False``)."""
-        from collections.abc import Sequence
-        if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
-            raise TypeError(f"texts must be a list of str, got {type(texts).__name__}")
-        if pairs is not None:
-            if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
-                raise TypeError(f"pairs must be None or a list of str, got "
-                                f"{type(pairs).__name__}")
-            if len(pairs) != len(texts):
-                raise ValueError(f"texts and pairs have different lengths: {len(texts)} and "
-                                 f"{len(pairs)}")
-        if padding is True:
-            padding = "longest"
-        if padding not in (False, "longest", "max_length"):
-            raise ValueError(f"padding must be a bool, 'longest' or 'max_length', got "
-                             f"{padding!r}")
-        if padding == "max_length" and max_length is None:
-            raise ValueError("padding='max_length' needs max_length")
+        padding = check_batch_arguments(texts, pairs, padding, max_length)
         for i, t in enumerate(texts):
             _check_text(f"texts[{i}]", t)
             if pairs is not None:
@@ -260,30 +246,8 @@ class TokenizerJson:
         inputs = list(texts) if pairs is None else list(zip(texts, pairs))
         encs = [self._finish(e, pairs is not None, limit, truncation)
                 for e in self._tok.encode_batch(inputs, add_special_tokens=add_special_tokens)]
-        lengths = [len(e.ids) for e in encs]
-        if padding:
-            if self.pad_token_id is None:
-                raise ValueError("padding needs a pad token (none in the vocabulary)")
-            width = max_length if padding == "max_length" else max(lengths, default=0)
-        elif len(set(lengths)) > 1:
-            if return_numpy:
-                raise ValueError("sequences have different lengths: use padding=True or "
-                                 "return_numpy=False")
-            return {"input_ids": [e.ids for e in encs],
-                    "token_type_ids": [e.type_ids for e in encs],
-                    "attention_mask": [e.attention_mask for e in encs]}
-        else:
-            width = lengths[0] if lengths else 0
-        pad = self.pad_token_id if padding else 0
-        out = {"input_ids": [e.ids + [pad] * (width - len(e.ids)) for e in encs],
-               "token_type_ids": [e.type_ids + [0] * (width - len(e.ids)) for e in encs],
-               "attention_mask": [[1] * len(e.ids) + [0] * (width - len(e.ids))
-                                  for e in encs]}
-        if not return_numpy:
-            return out
-        import numpy as np
-        return {k: np.array(v, dtype=np.int64).reshape(len(encs), width)
-                for k, v in out.items()}
+        return pad_batch(encs, padding, max_length, self.pad_token_id,
+                         "padding needs a pad token (none in the vocabulary)", return_numpy)
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
         """The text of a sequence of ids (the tokenizer.json's decoder: byte-level BPE

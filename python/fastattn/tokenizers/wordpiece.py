@@ -24,7 +24,7 @@ from operator import add, is_, itemgetter
 from typing import Iterable, Sequence
 
 from .._validate import integer, is_integer, str_items
-from .encoding import Encoding
+from .encoding import Encoding, check_batch_arguments, pad_batch
 from .normalize import SPLIT_RE, BasicTokenizer
 
 # Chunks up to this many characters are cached; the cache is emptied when it reaches
@@ -438,22 +438,7 @@ class WordPieceTokenizer:
         lengths agree). Returns NumPy int64 arrays of shape (batch, length) by default, lists
         of lists with ``return_numpy=False``.
         """
-        if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
-            raise TypeError(f"texts must be a list of str, got {type(texts).__name__}")
-        if pairs is not None:
-            if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
-                raise TypeError(f"pairs must be None or a list of str, got "
-                                f"{type(pairs).__name__}")
-            if len(pairs) != len(texts):
-                raise ValueError(f"texts and pairs have different lengths: {len(texts)} and "
-                                 f"{len(pairs)}")
-        if padding is True:
-            padding = "longest"
-        if padding not in (False, "longest", "max_length"):
-            raise ValueError(f"padding must be a bool, 'longest' or 'max_length', got "
-                             f"{padding!r}")
-        if padding == "max_length" and max_length is None:
-            raise ValueError("padding='max_length' needs max_length")
+        padding = check_batch_arguments(texts, pairs, padding, max_length)
         encs = [self.encode(t, None if pairs is None else pairs[i],
                             add_special_tokens=add_special_tokens,
                             max_length=max_length if truncation else None,
@@ -463,39 +448,8 @@ class WordPieceTokenizer:
                 if len(e) > max_length:
                     raise ValueError(f"texts[{i}] has {len(e)} tokens, more than max_length="
                                      f"{max_length}; pass truncation=True to cut it")
-        lengths = [len(e) for e in encs]
-        if padding:
-            width = max_length if padding == "max_length" else max(lengths, default=0)
-            if self.pad_token_id is None:
-                raise ValueError(f"padding needs {self.pad_token!r} in the vocabulary")
-        elif len(set(lengths)) > 1:
-            if return_numpy:
-                raise ValueError("sequences have different lengths: use padding=True or "
-                                 "return_numpy=False")
-            return {"input_ids": [e.ids for e in encs],
-                    "token_type_ids": [e.type_ids for e in encs],
-                    "attention_mask": [e.attention_mask for e in encs]}
-        else:
-            width = lengths[0] if lengths else 0
-        pad = self.pad_token_id if padding else 0
-        if not return_numpy:
-            return {"input_ids": [e.ids + [pad] * (width - len(e)) for e in encs],
-                    "token_type_ids": [e.type_ids + [0] * (width - len(e)) for e in encs],
-                    "attention_mask": [[1] * len(e) + [0] * (width - len(e)) for e in encs]}
-        import numpy as np
-        n = len(encs)
-        lens = np.array(lengths, dtype=np.int64).reshape(n, 1)
-        cols = np.arange(width, dtype=np.int64)
-        valid = cols < lens  # (n, width): True on real tokens, False on padding
-        input_ids = np.full((n, width), pad, dtype=np.int64)
-        # Row-major boolean assignment fills row 0's tokens, then row 1's, ...
-        input_ids[valid] = np.fromiter(chain.from_iterable(e.ids for e in encs), np.int64,
-                                       count=int(lens.sum()))
-        first = np.array([e._first_segment_length() for e in encs],
-                         dtype=np.int64).reshape(n, 1)
-        return {"input_ids": input_ids,
-                "token_type_ids": ((cols >= first) & valid).astype(np.int64),
-                "attention_mask": valid.astype(np.int64)}
+        return pad_batch(encs, padding, max_length, self.pad_token_id,
+                         f"padding needs {self.pad_token!r} in the vocabulary", return_numpy)
 
     # ---------------------------------------------------------------------------- decoding
     def decode(self, ids, skip_special_tokens: bool = True,
