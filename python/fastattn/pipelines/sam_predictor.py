@@ -34,19 +34,20 @@ import threading
 
 import numpy as np
 
+from ..models.sam.prompt_encoder import ABSENT, LABELS, NOT_A_POINT
 from ..ops import interpolate
 from ..vision import as_image, resize
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)      # the official Sam.pixel_mean (0-255 RGB)
 PIXEL_STD = (58.395, 57.12, 57.375)         # the official Sam.pixel_std
 MASK_THRESHOLD = 0.0                        # Sam.mask_threshold: a pixel is in the mask if logit > 0
-# Point labels: 1 foreground, 0 background, 2 / 3 box corners (top-left, bottom-right), -1 the
-# reference's "not a point", -10 absent (the padding of a batched point set).
-POINT_LABELS = (-10, -1, 0, 1, 2, 3)
-PAD_LABEL = -10
+# Point labels (the prompt encoder's): 1 foreground, 0 background, 2 / 3 box corners (top-left,
+# bottom-right), -1 the reference's "not a point", -10 absent (the padding of a batched point set).
+POINT_LABELS = LABELS
+PAD_LABEL = ABSENT
 # Labels whose coordinates are ignored by the model (their positional encoding is zeroed), so
 # they are not checked against the image bounds.
-_COORDINATE_FREE_LABELS = (-10, -1)
+_COORDINATE_FREE_LABELS = (ABSENT, NOT_A_POINT)
 EMBEDDING_FORMAT = "fastattn.sam_embedding"
 EMBEDDING_VERSION = "1"
 # Upscaling works on a few prompts at a time so that the float32 S x S intermediate stays
