@@ -30,6 +30,7 @@ import numpy as np
 from ...layers import LayerNorm, Linear, MLP
 from ...activation_names import activation_name
 from ...ops import attention, conv2d, interpolate
+from ..pixels import check_pixel_values
 from ..weights import take_listed
 from .config import SamVisionConfig
 from .rel_pos import RelPosTables
@@ -67,26 +68,11 @@ class SamImageEncoder:
 
     # ------------------------------------------------------------------------------ forward
     def _pixels(self, pixel_values) -> np.ndarray:
-        x = pixel_values
         v = self.config
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"sam image encoder: pixel_values must be a float32 numpy array "
-                            f"(B, {v.num_channels}, S, S), got {type(x).__name__}")
-        if x.dtype != np.float32:
-            raise TypeError(f"sam image encoder: pixel_values must be float32, got {x.dtype} "
-                            "(normalise the image and convert with .astype(np.float32))")
-        if x.ndim != 4 or x.shape[1] != v.num_channels:
-            raise ValueError(f"sam image encoder: pixel_values must be (batch, "
-                             f"{v.num_channels}, height, width), got shape {x.shape}")
-        b, _, h, w = x.shape
-        p = v.patch_size
-        if b == 0:
-            raise ValueError(f"sam image encoder: pixel_values holds no image (shape {x.shape})")
-        if h < p or w < p or h % p or w % p:
-            raise ValueError(f"sam image encoder: image size {h}x{w} must be a positive multiple "
-                             f"of the patch size {p} (the model takes {v.image_size}x"
-                             f"{v.image_size}: resize the longest side and pad)")
-        return x
+        return check_pixel_values("sam image encoder", pixel_values, v.num_channels,
+                                  (v.patch_size, v.patch_size),
+                                  f"the model takes {v.image_size}x{v.image_size}: resize the "
+                                  f"longest side and pad")
 
     def position_embedding(self, gh: int, gw: int) -> np.ndarray:
         """The (gh, gw, D) absolute position embedding: the checkpoint's for its own grid, else

@@ -23,6 +23,7 @@ import numpy as np
 from ...layers import Attention, LayerNorm, Linear, MLP, TransformerBlock, activation_name
 from ...ops import conv2d, interpolate
 from ..output import ModelOutput
+from ..pixels import check_pixel_values
 from ..weights import take_listed
 from .config import ViTConfig
 from .schema import HF_PREFIXES, vit_tensor_shapes
@@ -121,29 +122,10 @@ class ViTModel:
     def _pixels(self, pixel_values) -> np.ndarray:
         """pixel_values checked: (B, C, H, W) float32, C the config's, H and W multiples of the
         patch size (at least one patch); any strides (copied when not C-contiguous)."""
-        x = pixel_values
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"vit: pixel_values must be a float32 numpy array (B, C, H, W), "
-                            f"got {type(x).__name__}")
-        if x.dtype != np.float32:
-            raise TypeError(f"vit: pixel_values must be float32, got {x.dtype} (convert with "
-                            ".astype(np.float32))")
-        if x.ndim != 4:
-            raise ValueError(f"vit: pixel_values must be (batch, channels, height, width), got "
-                             f"shape {x.shape}")
         c = self.config
-        b, ch, h, w = x.shape
-        if ch != c.num_channels:
-            raise ValueError(f"vit: pixel_values has {ch} channels (shape {x.shape}), the model "
-                             f"expects {c.num_channels}")
-        if b == 0:
-            raise ValueError(f"vit: pixel_values holds no image (shape {x.shape})")
-        ph, pw = c.patch_hw
-        if h < ph or w < pw or h % ph or w % pw:
-            raise ValueError(f"vit: image size {h}x{w} must be a positive multiple of the patch "
-                             f"size {ph}x{pw} (resize or crop it first; the model was trained "
-                             f"at {c.image_hw[0]}x{c.image_hw[1]})")
-        return np.ascontiguousarray(x)
+        return check_pixel_values("vit", pixel_values, c.num_channels, c.patch_hw,
+                                  f"resize or crop it first; the model was trained at "
+                                  f"{c.image_hw[0]}x{c.image_hw[1]}")
 
     def position_embeddings(self, gh: int, gw: int) -> np.ndarray:
         """The position embeddings (num_prefix_tokens + gh * gw, hidden) for a gh x gw patch
