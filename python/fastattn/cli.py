@@ -4,7 +4,8 @@ kernels run on, `fastattn generate` continues a prompt with a decoder checkpoint
 a BERT-family model, `fastattn classify` labels images with a vision checkpoint (and shows
 where a ViT looked), `fastattn classify-text` labels texts with a sequence-classification
 checkpoint (BERT, RoBERTa, XLM-R, DistilBERT, ...), `fastattn segment` cuts masks out of an
-image with Segment Anything, `fastattn analyze` predicts (and measures) what a model costs
+image with Segment Anything, `fastattn embed-corpus` embeds a corpus on Ray Data (files in,
+Parquet shards out), `fastattn analyze` predicts (and measures) what a model costs
 here, `fastattn attention` draws a text model's attention over a text."""
 from __future__ import annotations
 
@@ -191,6 +192,40 @@ def cmd_embed(args) -> int:
         print(f"query: {args.query[q]}")
         for rank, (i, s) in enumerate(zip(rows, row_scores), start=1):
             print(f"{rank:3d}  {s:+.4f}  {lines[i]}")
+    return 0
+
+
+def cmd_embed_corpus(args) -> int:
+    """``fastattn embed-corpus MODEL_DIR INPUT... --out DIR``: fastattn.distributed.embed_corpus
+    on a local Ray instance or a cluster (--address); resumable (docs/distributed.md)."""
+    try:
+        from fastattn.distributed import embed_corpus
+    except ImportError as e:
+        print(f"fastattn embed-corpus: {e}", file=sys.stderr)
+        return 2
+
+    def shard_done(row):
+        note = f", {row['error_rows']} error rows" if row["error_rows"] else ""
+        print(f"# wrote {row['shard']}: {row['rows']} rows{note}", file=sys.stderr, flush=True)
+
+    try:
+        s = embed_corpus(args.model_dir, args.inputs, args.out, task=args.task,
+                         actors=args.actors, threads_per_actor=args.threads_per_actor,
+                         batch_size=args.batch_size, shard_rows=args.shard_rows,
+                         pooling=args.pooling, normalize=args.normalize,
+                         text_column=args.text_column, top_k=args.top_k,
+                         max_retries=args.max_retries, address=args.address,
+                         on_shard=shard_done)
+    except (OSError, ValueError) as e:
+        print(f"fastattn embed-corpus: {e}", file=sys.stderr)
+        return 2
+    rate = f", {s['rows'] / s['seconds']:.1f} rows/s" if s["seconds"] else ""
+    print(f"{s['out']}: {s['shards']} shards ({s['written']} written now, {s['skipped']} "
+          f"already there); {s['rows']} rows written in {s['seconds']:.1f} s{rate}; "
+          f"{len(s['actors'])} actors x {args.threads_per_actor} threads")
+    if s["error_rows"]:
+        print(f"{s['error_rows']} rows failed (null result, reason in their error column); "
+              f"first: " + "; ".join(s["first_errors"][:3]))
     return 0
 
 
@@ -697,6 +732,40 @@ def main(argv=None) -> int:
     s.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
     _add_mmap_flag(s)
     s.set_defaults(func=cmd_segment)
+    ec = sub.add_parser("embed-corpus",
+                        help="embed (or classify) a corpus on Ray Data: files in, Parquet "
+                             "shards out; resumable; a local Ray instance or a cluster "
+                             "(needs `pip install fastattn[ray]`, docs/distributed.md)")
+    ec.add_argument("model_dir", metavar="MODEL_DIR")
+    ec.add_argument("inputs", nargs="+", metavar="INPUT",
+                    help="text files (one row per line), .jsonl (a text field per line), "
+                         ".parquet (a text column); with an image task: images or folders")
+    ec.add_argument("--out", required=True, metavar="DIR",
+                    help="output folder of Parquet shards; rerunning skips the shards "
+                         "already written")
+    ec.add_argument("--task", choices=("embed", "classify-text", "classify-image", "sam-embed"),
+                    default="embed", help="sentence embeddings (default), text or image "
+                                          "labels, or SAM image embeddings")
+    ec.add_argument("--address", default="local",
+                    help="'local' (default): start Ray here; 'auto' or ray://HOST:PORT: join "
+                         "that Ray cluster")
+    ec.add_argument("--actors", type=int,
+                    help="model replicas (default: the cluster's CPUs / --threads-per-actor)")
+    ec.add_argument("--threads-per-actor", type=int, default=1,
+                    help="CPUs reserved and kernel threads per actor (default 1)")
+    ec.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
+    ec.add_argument("--shard-rows", type=int, default=1024,
+                    help="rows per chunk of work and per output shard (default 1024)")
+    ec.add_argument("--pooling", choices=("mean", "cls"), default="mean")
+    ec.add_argument("--no-normalize", dest="normalize", action="store_false",
+                    help="keep the raw pooled vectors (default: unit length)")
+    ec.add_argument("--text-column", default="text",
+                    help="the JSONL field / Parquet column holding the text (default text)")
+    ec.add_argument("--top-k", type=int, default=5, help="classify tasks: labels per row")
+    ec.add_argument("--max-retries", type=int, default=3,
+                    help="restarts of a dead worker and retries of its chunk before the job "
+                         "fails (default 3)")
+    ec.set_defaults(func=cmd_embed_corpus)
     args = parser.parse_args(argv)
     return args.func(args)
 
