@@ -357,6 +357,38 @@ def test_cli_embed_corpus(cluster, model_dir, corpus, tmp_path, capsys):
     assert main(["embed-corpus", model_dir, str(tmp_path / "nope.txt"), "--out", out]) == 2
 
 
+def test_cli_sam_embed_a_folder_of_images(cluster, tmp_path, capsys):
+    pytest.importorskip("PIL")
+    from fastattn.cli import main
+    from fastattn.pipelines import SamPredictor
+    from fastattn.testing import write_sam_checkpoint
+    sam = write_sam_checkpoint(tmp_path / "sam")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(1)
+    images = {f"{n}.png": rng.integers(0, 256, (24 + 8 * n, 40, 3), dtype=np.uint8)
+              for n in range(3)}
+    for name, image in images.items():
+        (photos / name).write_bytes(_png(image))
+    (photos / "1.png").write_bytes(_png(images["1.png"])[:50])       # truncated
+    (photos / "notes.txt").write_text("not an image: not picked up from a folder")
+    out = str(tmp_path / "out")
+    assert main(["embed-corpus", sam, str(photos), "--out", out, "--task", "sam-embed",
+                 "--shard-rows", "2", "--actors", "1"]) == 0
+    assert "2 shards (2 written now, 0 already there); 3 rows" in capsys.readouterr().out
+    table = pds.dataset(out, format="parquet").to_table().sort_by("source")
+    assert [os.path.basename(p) for p in table.column("source").to_pylist()] == \
+        ["0.png", "1.png", "2.png"]
+    assert "cannot read the image" in table.column("error")[1].as_py()
+    predictor = SamPredictor(fastattn.load(sam))
+    shape = tuple(table.column("embedding_shape")[0].as_py())
+    for row in (0, 2):
+        predictor.set_image(images[f"{row}.png"])
+        np.testing.assert_array_equal(
+            vectors_of(table.column("embedding").take([row]))[0].reshape(shape),
+            predictor.features[0])
+
+
 # -- without Ray ---------------------------------------------------------------------------------
 
 def test_importing_fastattn_does_not_import_ray():

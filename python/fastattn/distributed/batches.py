@@ -201,13 +201,22 @@ class ClassifyImageBatches(_ModelBatches):
         table = as_table(batch)
         images, errors = _images(table, self.image_column, "ClassifyImageBatches")
         rows = [None] * len(images)
-        for i, image in enumerate(images):
-            if image is None:
-                continue
-            try:
-                rows[i] = self.classifier.classify(image, top_k=self.top_k)[0]
-            except ValueError as e:       # e.g. an image too small for the processor
-                errors[i] = f"ClassifyImageBatches: {e}"
+        good = [i for i, image in enumerate(images) if image is not None]
+        try:       # one forward pass for the batch (the processor brings every image to one size)
+            out = self.classifier.classify([images[i] for i in good], top_k=self.top_k) \
+                if good else []
+        except ValueError:
+            out = None
+        if out is None:      # some image the processor refuses: find it, one image at a time
+            out = []
+            for i in good:
+                try:
+                    out.append(self.classifier.classify(images[i], top_k=self.top_k)[0])
+                except ValueError as e:
+                    out.append(None)
+                    errors[i] = f"ClassifyImageBatches: {e}"
+        for i, labels in zip(good, out):
+            rows[i] = labels
         return with_columns(table, _labelled(rows, len(images), errors))
 
 

@@ -287,7 +287,10 @@ class ShardWorker:
             out = out.drop_columns(["image"])            # the path is the source column
         final = os.path.join(self.out_dir, chunk["shard"])
         tmp = os.path.join(self.out_dir, f".{chunk['shard']}.{uuid.uuid4().hex}.tmp")
-        pq.write_table(out, tmp)
+        with open(tmp, "wb") as f:
+            pq.write_table(out, f)
+            f.flush()
+            os.fsync(f.fileno())      # on disk before it has its name (a node that loses power)
         os.replace(tmp, final)        # atomic: the shard's name appears only when complete
         failed = [e for e in errors if e is not None]
         return {"shard": chunk["shard"], "rows": out.num_rows, "error_rows": len(failed),
@@ -350,6 +353,8 @@ def embed_corpus(model_dir, inputs, out_dir, *, task: str = "embed", actors: int
     if actors is not None and (isinstance(actors, bool) or not isinstance(actors, int)
                                or actors < 1):
         raise ValueError(f"embed_corpus: actors must be an int >= 1, got {actors!r}")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"embed_corpus: max_retries must be an int >= 0, got {max_retries!r}")
     if not os.path.isfile(os.path.join(model_dir, "config.json")):
         raise FileNotFoundError(f"embed_corpus: {model_dir!r} is not a model directory (no "
                                 "config.json)")
