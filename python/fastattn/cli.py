@@ -205,7 +205,8 @@ def cmd_embed_corpus(args) -> int:
         return 2
 
     def shard_done(row):
-        note = f", {row['error_rows']} error rows" if row["error_rows"] else ""
+        n = row["error_rows"]
+        note = f", {n} error row{'s' if n != 1 else ''}" if n else ""
         print(f"# wrote {row['shard']}: {row['rows']} rows{note}", file=sys.stderr, flush=True)
 
     try:
@@ -222,10 +223,13 @@ def cmd_embed_corpus(args) -> int:
     rate = f", {s['rows'] / s['seconds']:.1f} rows/s" if s["seconds"] else ""
     print(f"{s['out']}: {s['shards']} shards ({s['written']} written now, {s['skipped']} "
           f"already there); {s['rows']} rows written in {s['seconds']:.1f} s{rate}; "
-          f"{len(s['actors'])} actors x {args.threads_per_actor} threads")
+          f"{len(s['actors'])} actor{'s' if len(s['actors']) != 1 else ''} x "
+          f"{args.threads_per_actor} "
+          f"thread{'s' if args.threads_per_actor != 1 else ''}")
     if s["error_rows"]:
-        print(f"{s['error_rows']} rows failed (null result, reason in their error column); "
-              f"first: " + "; ".join(s["first_errors"][:3]))
+        n = s["error_rows"]
+        print(f"{n} row{'s' if n != 1 else ''} failed (null result, reason in the error "
+              f"column); first: " + "; ".join(s["first_errors"][:3]))
     return 0
 
 

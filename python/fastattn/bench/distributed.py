@@ -99,15 +99,17 @@ def ray_job(model_dir: str, path: str, actors: int, threads: int, shard_rows: in
     return s
 
 
-def single_process(model_dir: str, path: str) -> int:
+def single_process(model_dir: str, path: str, stop_ray: bool = True) -> int:
     """The same job in this process, no Ray: lines in, SentenceEmbedder (fastattn's threads),
-    one Parquet file with the same columns out."""
+    one Parquet file with the same columns out. ``stop_ray``: first shut down the Ray instance
+    the suite started (its idle processes would share the cores)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from ..distributed.columns import fixed_size_vectors
     from ..pipelines.embeddings import SentenceEmbedder
-    _stop_ray()
+    if stop_ray:
+        _stop_ray()
     with open(path, encoding="utf-8") as f:
         lines = [line.rstrip("\n") for line in f]
     vectors = SentenceEmbedder(model_dir)(lines, batch_size=32)
@@ -161,10 +163,16 @@ def cases(quick: bool = False, rows: int | None = None):
 
 
 def main(argv=None) -> int:
-    """Rows/s of the three rows and the goals' ratios, medians of ``--repeats`` jobs."""
+    """Rows/s of the three rows and the goals' ratios: medians of ``--repeats`` rounds, each
+    round one job of each row (order reversed every other round, so a drifting load from
+    other processes lands on every row alike; one untimed job first). The Ray instance stays up
+    through the rounds (idle during the single-process job); the load average is printed:
+    this is a throughput on a machine that may be shared."""
     import argparse
+    import statistics
+    import time
 
-    from . import run
+    from .. import get_num_threads
     p = argparse.ArgumentParser(prog="python -m fastattn.bench.distributed")
     p.add_argument("--rows", type=int, help=f"lines (default {FULL_ROWS}, --quick {QUICK_ROWS})")
     p.add_argument("--repeats", type=int, default=3)
@@ -173,15 +181,36 @@ def main(argv=None) -> int:
     if not available():
         print("needs Ray Data: pip install fastattn[ray]", file=sys.stderr)
         return 2
-    rate = {}
-    for r in run(cases(args.quick, args.rows), repeats=args.repeats):
-        rate[r.op] = r.extra["rows"] / r.seconds["fastattn"]
-        print(f"{r.op:<16} {r.shape:<22} {r.seconds['fastattn']:8.2f} s/job "
-              f"{rate[r.op]:8.1f} rows/s", flush=True)
-    two, one = rate["ray embed 2x1"], rate["ray embed 1x1"]
-    single = next(v for k, v in rate.items() if k.startswith("1 process"))
-    print(f"ray 2x1 / ray 1x1 = {two / one:.2f}x (goal >= 1.8x); ray 2x1 / 1 process = "
-          f"{two / single:.2f}x (goal >= 0.9x)")
+    rows = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
+    directory = tempfile.mkdtemp(prefix="fastattn-bench-corpus-")
+    try:
+        model_dir, path, _ = make_corpus(directory, args.quick, rows)
+        shard_rows = max(1, rows // 16)
+        jobs = {"ray 1 actor x 1 thread": lambda: ray_job(model_dir, path, 1, 1, shard_rows),
+                "ray 2 actors x 1 thread": lambda: ray_job(model_dir, path, 2, 1, shard_rows),
+                f"1 process x {get_num_threads()} threads":
+                    lambda: single_process(model_dir, path, stop_ray=False)}
+        load = os.getloadavg()[0]
+        jobs["ray 2 actors x 1 thread"]()                    # warm-up, untimed
+        times = {name: [] for name in jobs}
+        for r in range(args.repeats):
+            for name in (list(jobs) if r % 2 == 0 else list(jobs)[::-1]):
+                t0 = time.perf_counter()
+                jobs[name]()
+                times[name].append(time.perf_counter() - t0)
+        rate = {name: rows / statistics.median(t) for name, t in times.items()}
+        print(f"# {rows} lines of 32 tokens, {'hidden 64 x 2 layers' if args.quick else 'MiniLM-L6 shape'}"
+              f", text file -> Parquet; medians of {args.repeats} rounds; load average "
+              f"{load:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores)")
+        for name, t in times.items():
+            print(f"{name:<26} {statistics.median(t):7.2f} s/job {rate[name]:8.1f} rows/s   "
+                  f"(jobs: {', '.join(f'{x:.2f}' for x in t)} s)")
+        one, two, single = rate.values()
+        print(f"ray 2x1 / ray 1x1 = {two / one:.2f}x (goal >= 1.8x); ray 2x1 / 1 process = "
+              f"{two / single:.2f}x (goal >= 0.9x)")
+    finally:
+        _stop_ray()
+        shutil.rmtree(directory, ignore_errors=True)
     return 0
 
 
