@@ -357,6 +357,27 @@ def test_cli_embed_corpus(cluster, model_dir, corpus, tmp_path, capsys):
     assert main(["embed-corpus", model_dir, str(tmp_path / "nope.txt"), "--out", out]) == 2
 
 
+def test_embed_corpus_classify_text(cluster, corpus, tmp_path):
+    inputs, expected = corpus
+    model = tmp_path / "classifier"
+    write_encoder_checkpoint(model, "bert", "sequence_classification", hidden=32, layers=2,
+                             heads=4, intermediate=64, num_labels=3)
+    out = str(tmp_path / "out")
+    s = embed_corpus(str(model), inputs[2:], out, task="classify-text", top_k=2, actors=1,
+                     shard_rows=7)
+    assert (s["written"], s["rows"], s["error_rows"]) == (2, 14, 1)
+    table = read_output(out)
+    assert table.column_names == ["source", "row", "text", "labels", "scores", "error"]
+    texts = [expected[(inputs[2], i)] for i in range(13)]
+    want = TextClassifier(model)(texts, top_k=2)
+    assert table.column("labels").to_pylist()[:13] == [[d["label"] for d in w] for w in want]
+    # other batches than the single call: logits within float32 rounding (~ATOL), and a
+    # softmax probability moves by at most 1/2 of a logit's change; stored as float32
+    np.testing.assert_allclose(np.array(table.column("scores").to_pylist()[:13]),
+                               [[d["score"] for d in w] for w in want], rtol=0, atol=ATOL)
+    assert table.column("labels")[13].as_py() is None and table.column("error")[13].as_py()
+
+
 def test_cli_sam_embed_a_folder_of_images(cluster, tmp_path, capsys):
     pytest.importorskip("PIL")
     from fastattn.cli import main

@@ -199,9 +199,10 @@ def main(argv=None) -> int:
                 jobs[name]()
                 times[name].append(time.perf_counter() - t0)
         rate = {name: rows / statistics.median(t) for name, t in times.items()}
-        print(f"# {rows} lines of 32 tokens, {'hidden 64 x 2 layers' if args.quick else 'MiniLM-L6 shape'}"
-              f", text file -> Parquet; medians of {args.repeats} rounds; load average "
-              f"{load:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores)")
+        model = "hidden 64 x 2 layers" if args.quick else "MiniLM-L6 shape"
+        print(f"# {rows} lines of 32 tokens, {model}, text file -> Parquet; medians of "
+              f"{args.repeats} rounds; load average {load:.1f} before, "
+              f"{os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores)")
         for name, t in times.items():
             print(f"{name:<26} {statistics.median(t):7.2f} s/job {rate[name]:8.1f} rows/s   "
                   f"(jobs: {', '.join(f'{x:.2f}' for x in t)} s)")

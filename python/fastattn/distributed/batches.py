@@ -104,7 +104,7 @@ def _texts(table, name: str, op: str) -> tuple[list, list]:
     return texts, errors
 
 
-def _labelled(rows: list, n: int, errors: list) -> dict:
+def _labelled(rows: list, errors: list) -> dict:
     """``labels`` list<string> and ``scores`` list<float32> columns from per-row lists of
     (label, score) (None for failed rows)."""
     labels = [None if r is None else [l for l, _ in r] for r in rows]
@@ -142,7 +142,7 @@ class ClassifyTextBatches(_ModelBatches):
             for i, labels in zip(good, out):
                 rows[i] = [(d["label"], d["score"]) for d in labels]
         return with_columns(table, {self.text_column: pa.array(texts, type=pa.string()),
-                                    **_labelled(rows, len(texts), errors)})
+                                    **_labelled(rows, errors)})
 
 
 def decode_image(value, op: str) -> tuple[np.ndarray | None, str | None]:
@@ -217,7 +217,7 @@ class ClassifyImageBatches(_ModelBatches):
                     errors[i] = f"ClassifyImageBatches: {e}"
         for i, labels in zip(good, out):
             rows[i] = labels
-        return with_columns(table, _labelled(rows, len(images), errors))
+        return with_columns(table, _labelled(rows, errors))
 
 
 class SamEmbedBatches(_ModelBatches):

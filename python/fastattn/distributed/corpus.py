@@ -366,7 +366,8 @@ def embed_corpus(model_dir, inputs, out_dir, *, task: str = "embed", actors: int
                "sam-embed": {}}[task]
     chunks, recorded = plan(inputs, task, shard_rows)
     os.makedirs(out_dir, exist_ok=True)
-    settings = {k: v for k, v in options.items() if k != "batch_size"}   # results don't depend on it
+    # batch_size is not a setting of the plan: the results do not depend on it
+    settings = {k: v for k, v in options.items() if k != "batch_size"}
     check_manifest(out_dir, {"format": MANIFEST_FORMAT, "version": 1, "task": task,
                              "model_dir": os.path.abspath(model_dir), "settings": settings,
                              "shard_rows": shard_rows, "inputs": recorded})
