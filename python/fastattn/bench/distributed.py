@@ -19,7 +19,11 @@ down before the single-process row (which needs the cores to itself). ``--quick`
 2-layer model, 32 lines.
 
 Needs Ray Data (``pip install fastattn[ray]``); without it the suite has no case.
-``python -m fastattn.bench.distributed [--rows N] [--repeats R]`` prints rows/s and the goals.
+``python -m fastattn.bench.distributed [--rows N] [--repeats R]`` prints rows/s and the goals,
+in rounds of one job per row (so a drifting load from other processes lands on every row
+alike), and rows per CPU-second (the actors' and the driver's process CPU time; Ray's own
+raylet / GCS processes not counted): on a shared machine the rows/s depend on what else runs,
+the CPU time per row much less, and their ratio is the engine's overhead.
 """
 from __future__ import annotations
 
@@ -86,23 +90,32 @@ def _stop_ray():
         _started_ray = False
 
 
-def ray_job(model_dir: str, path: str, actors: int, threads: int, shard_rows: int) -> dict:
-    """One embed_corpus job into a new folder (removed after)."""
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def ray_job(model_dir: str, path: str, actors: int, threads: int, shard_rows: int) -> float:
+    """One embed_corpus job into a new folder (removed after). Returns the CPU seconds of
+    its actors (start-up, imports and model load included) and of this driver process
+    (Ray's raylet and GCS processes not counted)."""
     from ..distributed import embed_corpus
     _ensure_ray()
     out = tempfile.mkdtemp(prefix="fastattn-bench-ray-")
+    cpu = _cpu()
     try:
         s = embed_corpus(model_dir, [path], out, actors=actors, threads_per_actor=threads,
                          shard_rows=shard_rows, batch_size=32)
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    return s
+    return _cpu() - cpu + sum(a["cpu_seconds"] for a in s["actors"].values())
 
 
-def single_process(model_dir: str, path: str, stop_ray: bool = True) -> int:
+def single_process(model_dir: str, path: str, stop_ray: bool = True) -> float:
     """The same job in this process, no Ray: lines in, SentenceEmbedder (fastattn's threads),
     one Parquet file with the same columns out. ``stop_ray``: first shut down the Ray instance
-    the suite started (its idle processes would share the cores)."""
+    the suite started (its idle processes would share the cores). Returns the CPU seconds of
+    this process (all its threads) for the job."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -110,6 +123,7 @@ def single_process(model_dir: str, path: str, stop_ray: bool = True) -> int:
     from ..pipelines.embeddings import SentenceEmbedder
     if stop_ray:
         _stop_ray()
+    cpu = _cpu()
     with open(path, encoding="utf-8") as f:
         lines = [line.rstrip("\n") for line in f]
     vectors = SentenceEmbedder(model_dir)(lines, batch_size=32)
@@ -124,7 +138,7 @@ def single_process(model_dir: str, path: str, stop_ray: bool = True) -> int:
             os.path.join(out, "part.parquet"))
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    return len(lines)
+    return _cpu() - cpu
 
 
 def available() -> bool:
@@ -193,22 +207,27 @@ def main(argv=None) -> int:
         load = os.getloadavg()[0]
         jobs["ray 2 actors x 1 thread"]()                    # warm-up, untimed
         times = {name: [] for name in jobs}
+        cpu = {name: [] for name in jobs}
         for r in range(args.repeats):
             for name in (list(jobs) if r % 2 == 0 else list(jobs)[::-1]):
                 t0 = time.perf_counter()
-                jobs[name]()
+                cpu[name].append(jobs[name]())
                 times[name].append(time.perf_counter() - t0)
         rate = {name: rows / statistics.median(t) for name, t in times.items()}
+        per_cpu = {name: rows / statistics.median(c) for name, c in cpu.items()}
         model = "hidden 64 x 2 layers" if args.quick else "MiniLM-L6 shape"
         print(f"# {rows} lines of 32 tokens, {model}, text file -> Parquet; medians of "
               f"{args.repeats} rounds; load average {load:.1f} before, "
               f"{os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores)")
         for name, t in times.items():
-            print(f"{name:<26} {statistics.median(t):7.2f} s/job {rate[name]:8.1f} rows/s   "
-                  f"(jobs: {', '.join(f'{x:.2f}' for x in t)} s)")
+            print(f"{name:<26} {statistics.median(t):7.2f} s/job {rate[name]:8.1f} rows/s "
+                  f"{per_cpu[name]:8.1f} rows/CPU-s   (jobs: {', '.join(f'{x:.2f}' for x in t)} s)")
         one, two, single = rate.values()
         print(f"ray 2x1 / ray 1x1 = {two / one:.2f}x (goal >= 1.8x); ray 2x1 / 1 process = "
               f"{two / single:.2f}x (goal >= 0.9x)")
+        one, two, single = per_cpu.values()
+        print(f"rows per CPU-second (what the load of other processes changes least): ray 2x1 / "
+              f"1 process = {two / single:.2f}x, ray 1x1 / 1 process = {one / single:.2f}x")
     finally:
         _stop_ray()
         shutil.rmtree(directory, ignore_errors=True)

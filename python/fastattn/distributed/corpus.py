@@ -246,7 +246,8 @@ def _summary_schema():
     import pyarrow as pa
     return pa.schema([("shard", pa.string()), ("rows", pa.int64()), ("error_rows", pa.int64()),
                       ("first_errors", pa.list_(pa.string())), ("pid", pa.int64()),
-                      ("threads", pa.int64()), ("loads", pa.int64())])
+                      ("threads", pa.int64()), ("loads", pa.int64()),
+                      ("cpu_seconds", pa.float64())])
 
 
 class ShardWorker:
@@ -293,9 +294,12 @@ class ShardWorker:
             os.fsync(f.fileno())      # on disk before it has its name (a node that loses power)
         os.replace(tmp, final)        # atomic: the shard's name appears only when complete
         failed = [e for e in errors if e is not None]
+        t = os.times()
         return {"shard": chunk["shard"], "rows": out.num_rows, "error_rows": len(failed),
                 "first_errors": failed[:3], "pid": os.getpid(), "threads": get_num_threads(),
-                "loads": getattr(self.model, "loads", 1)}
+                "loads": getattr(self.model, "loads", 1),
+                # this actor process's CPU time so far (start-up and model load included)
+                "cpu_seconds": t.user + t.system}
 
 
 # -- the job (driver) ----------------------------------------------------------------------------
@@ -337,8 +341,8 @@ def embed_corpus(model_dir, inputs, out_dir, *, task: str = "embed", actors: int
     ``on_shard(summary)``: called on the driver per shard written.
 
     Returns a summary: shards written and skipped (already there), rows and error rows
-    written by this run, the first error messages, and per actor (pid) its threads and
-    model loads."""
+    written by this run, the first error messages, and per actor (pid) its threads, model
+    loads and CPU seconds (the process's, at its last shard)."""
     if task not in TASKS:
         raise ValueError(f"embed_corpus: task must be one of {TASKS}, got {task!r}")
     if isinstance(inputs, (str, os.PathLike)):
@@ -407,7 +411,9 @@ def embed_corpus(model_dir, inputs, out_dir, *, task: str = "embed", actors: int
             summary["rows"] += row["rows"]
             summary["error_rows"] += row["error_rows"]
             summary["first_errors"] += list(row["first_errors"])[:3]
-            summary["actors"][row["pid"]] = {"threads": row["threads"], "loads": row["loads"]}
+            actor = summary["actors"].setdefault(row["pid"], {"cpu_seconds": 0.0})
+            actor.update(threads=row["threads"], loads=row["loads"],
+                         cpu_seconds=max(actor["cpu_seconds"], row["cpu_seconds"]))
             if on_shard is not None:
                 on_shard(row)
     finally:
