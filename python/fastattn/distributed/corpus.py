@@ -312,7 +312,8 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
     if ray.is_initialized():
         return False
     if address in (None, "", "local"):
-        ray.init(num_cpus=num_cpus, include_dashboard=False)
+        # "local": a new instance even where RAY_ADDRESS names a cluster (ray.init's rule)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
     else:
         ray.init(address=address)
     return True
