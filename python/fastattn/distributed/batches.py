@@ -1,11 +1,11 @@
 """The map_batches callables: one per task, each holding its model for the actor's life.
 
-Ray Data runs a callable class as a pool of actors (``concurrency=N``), constructing it once
-per actor: the model is loaded there (memory-mapped weights: the actors on a node share the
-page cache) and every batch then runs on it. ``num_cpus=T`` reserves T cores per actor;
-``actor_threads`` gives fastattn's kernels exactly T threads, so N actors x T threads fill a
-node without oversubscribing it (OpenMP's default, one thread per core in every actor, would
-run N x cores threads on cores cores).
+Ray Data runs a callable class as a pool of actors (``ActorPoolStrategy(size=N)``),
+constructing it once per actor: the model is loaded there and every batch then runs on it (the
+checkpoint is memory-mapped, but each actor holds its own packed weight matrices).
+``num_cpus=T`` reserves T cores per actor; ``actor_threads`` gives fastattn's kernels exactly
+T threads, so N actors x T threads fill a node without oversubscribing it (OpenMP's default,
+one thread per core in every actor, would run N x cores threads on cores cores).
 
 Every callable takes a batch (pyarrow Table, pandas DataFrame or dict of NumPy arrays),
 returns a pyarrow Table with the batch's columns and its results added, and never raises for
