@@ -56,7 +56,7 @@ def cluster():
     # The test callables below are defined in this module, which Ray's workers cannot import
     # (tests/ is not on their path): ship them by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
@@ -251,6 +251,24 @@ def test_image_batches_equal_their_pipelines(tmp_path):
             predictor.features[0])
         assert out.column("original_size")[row].as_py() == list(predictor.original_size)
         assert out.column("input_size")[row].as_py() == list(predictor.input_size)
+
+
+def test_embed_corpus_refuses_bad_arguments_before_starting_ray(model_dir, corpus, tmp_path):
+    inputs, _ = corpus
+    out = str(tmp_path / "out")
+    with pytest.raises(ValueError, match="task must be one of"):
+        embed_corpus(model_dir, inputs, out, task="translate")
+    with pytest.raises(ValueError, match="actors must be an int >= 1"):
+        embed_corpus(model_dir, inputs, out, actors=0)
+    with pytest.raises(ValueError, match="shard_rows"):
+        embed_corpus(model_dir, inputs, out, shard_rows=0)
+    with pytest.raises(FileNotFoundError, match="not a model directory"):
+        embed_corpus(str(tmp_path), inputs, out)
+    with pytest.raises(FileNotFoundError, match="no such input file"):
+        embed_corpus(model_dir, [str(tmp_path / "missing.txt")], out)
+    with pytest.raises(ValueError, match="no column 'body'"):
+        embed_corpus(model_dir, inputs[2:], out, text_column="body")
+    assert not os.path.exists(out)          # refused while planning: nothing written
 
 
 # -- on Ray ----------------------------------------------------------------------------------------

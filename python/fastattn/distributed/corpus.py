@@ -94,11 +94,16 @@ def _line_chunks(path: str, index: int, kind: str, shard_rows: int) -> tuple[lis
     return chunks, rows
 
 
-def _parquet_chunks(path: str, index: int, shard_rows: int) -> tuple[list, int]:
+def _parquet_chunks(path: str, index: int, shard_rows: int,
+                    text_column: str) -> tuple[list, int]:
     """Chunks of whole row groups of a Parquet file, at least ``shard_rows`` rows each (a
     row group is not split: reading part of one reads all of it)."""
     import pyarrow.parquet as pq
-    meta = pq.ParquetFile(path).metadata
+    f = pq.ParquetFile(path)
+    if text_column not in f.schema_arrow.names:
+        raise ValueError(f"embed_corpus: {path!r} has no column {text_column!r} (columns: "
+                         f"{f.schema_arrow.names}); name it with text_column= / --text-column")
+    meta = f.metadata
     chunks, groups, start, row = [], [], 0, 0
     for g in range(meta.num_row_groups):
         groups.append(g)
@@ -123,7 +128,8 @@ def image_files(inputs) -> list[str]:
     return out
 
 
-def plan(inputs, task: str, shard_rows: int) -> tuple[list[Chunk], list[dict]]:
+def plan(inputs, task: str, shard_rows: int,
+         text_column: str = "text") -> tuple[list[Chunk], list[dict]]:
     """(chunks, inputs as recorded in the manifest: path and row count)."""
     if task not in TEXT_TASKS:
         paths = image_files(inputs)
@@ -141,7 +147,7 @@ def plan(inputs, task: str, shard_rows: int) -> tuple[list[Chunk], list[dict]]:
             raise FileNotFoundError(f"embed_corpus: no such input file: {path!r}")
         kind = input_kind(path, task)
         if kind == "parquet":
-            c, rows = _parquet_chunks(path, i, shard_rows)
+            c, rows = _parquet_chunks(path, i, shard_rows, text_column)
         else:
             c, rows = _line_chunks(path, i, kind, shard_rows)
         chunks += c
@@ -369,7 +375,7 @@ def embed_corpus(model_dir, inputs, out_dir, *, task: str = "embed", actors: int
                                  "batch_size": batch_size, "max_length": max_length},
                "classify-image": {"top_k": top_k},
                "sam-embed": {}}[task]
-    chunks, recorded = plan(inputs, task, shard_rows)
+    chunks, recorded = plan(inputs, task, shard_rows, text_column)
     os.makedirs(out_dir, exist_ok=True)
     # batch_size is not a setting of the plan: the results do not depend on it
     settings = {k: v for k, v in options.items() if k != "batch_size"}
