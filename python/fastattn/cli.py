@@ -757,7 +757,8 @@ def main(argv=None) -> int:
                     help="model replicas (default: the cluster's CPUs / --threads-per-actor)")
     ec.add_argument("--threads-per-actor", type=int, default=1,
                     help="CPUs reserved and kernel threads per actor (default 1)")
-    ec.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
+    ec.add_argument("--batch-size", type=int, default=32,
+                    help="texts per forward pass (default 32)")
     ec.add_argument("--shard-rows", type=int, default=1024,
                     help="rows per chunk of work and per output shard (default 1024)")
     ec.add_argument("--pooling", choices=("mean", "cls"), default="mean")
@@ -765,7 +766,8 @@ def main(argv=None) -> int:
                     help="keep the raw pooled vectors (default: unit length)")
     ec.add_argument("--text-column", default="text",
                     help="the JSONL field / Parquet column holding the text (default text)")
-    ec.add_argument("--top-k", type=int, default=5, help="classify tasks: labels per row")
+    ec.add_argument("--top-k", type=int, default=5,
+                    help="classify tasks: labels per row, best first (default 5)")
     ec.add_argument("--max-retries", type=int, default=3,
                     help="restarts of a dead worker and retries of its chunk before the job "
                          "fails (default 3)")
