@@ -30,6 +30,11 @@
 // (chunks with m_c = -inf contribute nothing; all -inf: zeros). The merge runs after every item
 // has finished, so q is fully read before out is written: out may alias q.
 //
+// 16-bit K/V (the KV cache's float16 / bfloat16): the same loops templated over the element
+// type (core/vec16.h); each K row slice is converted once per register block of query rows
+// (vcvtph2ps, or a zero-extend and shift for bfloat16) and each V slice once per block of rows,
+// so the conversion costs one instruction per Vec::size elements against R FMAs.
+//
 // Numerics: float32 throughout; exp ~2 ulp (core/vec_math.h); o and l accumulate <= 64 terms
 // per block plus one rescale per block, so the error grows with the number of blocks in a
 // chunk, ~(64 + keys/64) eps relative to sum_j p_j |v_j| (tests/test_kv_cache.py).
@@ -43,6 +48,7 @@
 #include "core/parallel.h"
 #include "core/reduce.h"
 #include "core/util.h"
+#include "core/vec16.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
@@ -68,6 +74,18 @@ struct Problem {
 inline const float* row_at(const AttentionTensor& t, int64_t b, int64_t h, int64_t i) {
   return t.data + b * t.stride_b + h * t.stride_h + i * t.stride_l;
 }
+// row_at for K/V held as T (float, or uint16_t: k.data then points to 16-bit storage).
+template <class T>
+inline const T* elems_at(const AttentionTensor& t, int64_t b, int64_t h, int64_t i) {
+  return reinterpret_cast<const T*>(t.data) + b * t.stride_b + h * t.stride_h + i * t.stride_l;
+}
+
+// Hints `len` elements of T from p into L2, one hint per 64-byte line.
+template <class T>
+inline void prefetch_elems(const T* p, int64_t len) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t x = 0; x < len * static_cast<int64_t>(sizeof(T)); x += 64) prefetch<2>(c + x);
+}
 
 // One query row of a register block: its query, visible keys [lo, hi), user-mask row, state.
 struct Row {
@@ -83,8 +101,9 @@ struct Row {
 // The next block's first rows to hint into L2 while this one is computed: the kernel streams
 // K and V from memory, and the hardware prefetchers alone leave it latency bound (the P.V
 // loop walks V by columns).
+template <class T>
 struct Ahead {
-  const float *k, *v;
+  const T *k, *v;
   int64_t n;  // rows to hint, 0 for none
 };
 
@@ -102,10 +121,10 @@ inline void apply_user_mask(const DecodeArgs& a, int64_t off, int64_t j0, int64_
 }
 
 // One register block of R query rows against the contiguous key run [j0, j0 + n): K row i of
-// the run at kb + i * ldk, V row i at vb + i * ldv.
-template <int R>
-void attend_block(const DecodeArgs& a, const Row* rows, const float* kb, int64_t ldk,
-                  const float* vb, int64_t ldv, int64_t j0, int64_t n, const Ahead& pf) {
+// the run at kb + i * ldk, V row i at vb + i * ldv; elements of type T read as E (vec16.h).
+template <int R, class E, class T>
+void attend_block(const DecodeArgs& a, const Row* rows, const T* kb, int64_t ldk,
+                  const T* vb, int64_t ldv, int64_t j0, int64_t n, const Ahead<T>& pf) {
   constexpr int W = Vec::size;
   const int64_t D = a.dim, Dv = a.dim_v;
   alignas(64) float s[R][kKeyBlock];
@@ -115,15 +134,15 @@ void attend_block(const DecodeArgs& a, const Row* rows, const float* kb, int64_t
   int64_t j = 0;
   for (; j + 2 <= n; j += 2) {
     for (int64_t i = j; i < j + 2 && i < pf.n; ++i) {
-      prefetch_floats<2>(pf.k + i * ldk, D);
-      prefetch_floats<2>(pf.v + i * ldv, Dv);
+      prefetch_elems(pf.k + i * ldk, D);
+      prefetch_elems(pf.v + i * ldv, Dv);
     }
-    const float* k0 = kb + j * ldk;
-    const float* k1 = k0 + ldk;
+    const T* k0 = kb + j * ldk;
+    const T* k1 = k0 + ldk;
     Vec a0[R], a1[R];
     for (int r = 0; r < R; ++r) { a0[r] = Vec::zero(); a1[r] = Vec::zero(); }
     for_each_vec(D, [&](int64_t d, int cnt) {
-      const Vec kv0 = load_n(k0 + d, cnt), kv1 = load_n(k1 + d, cnt);
+      const Vec kv0 = load_elems<E>(k0 + d, cnt), kv1 = load_elems<E>(k1 + d, cnt);
       for (int r = 0; r < R; ++r) {
         const Vec qv = load_n(rows[r].q + d, cnt);
         a0[r] = fmadd(qv, kv0, a0[r]);
@@ -136,11 +155,11 @@ void attend_block(const DecodeArgs& a, const Row* rows, const float* kb, int64_t
     }
   }
   for (; j < n; ++j) {
-    const float* kj = kb + j * ldk;
+    const T* kj = kb + j * ldk;
     Vec acc[R];
     for (int r = 0; r < R; ++r) acc[r] = Vec::zero();
     for_each_vec(D, [&](int64_t d, int cnt) {
-      const Vec kv = load_n(kj + d, cnt);
+      const Vec kv = load_elems<E>(kj + d, cnt);
       for (int r = 0; r < R; ++r) acc[r] = fmadd(load_n(rows[r].q + d, cnt), kv, acc[r]);
     });
     for (int r = 0; r < R; ++r) s[r][j] = saturate_score(hsum(acc[r]) * a.scale);
@@ -188,8 +207,8 @@ void attend_block(const DecodeArgs& a, const Row* rows, const float* kb, int64_t
       a1[r] = Vec::load(rows[r].o + d + W);
     }
     for (int64_t i = 0; i < n; ++i) {
-      const float* vj = vb + i * ldv + d;
-      const Vec v0 = Vec::load(vj), v1 = Vec::load(vj + W);
+      const T* vj = vb + i * ldv + d;
+      const Vec v0 = E::load(vj), v1 = E::load(vj + W);
       for (int r = 0; r < R; ++r) {
         const Vec p = Vec::broadcast(s[r][i]);
         a0[r] = fmadd(p, v0, a0[r]);
@@ -206,14 +225,16 @@ void attend_block(const DecodeArgs& a, const Row* rows, const float* kb, int64_t
     Vec acc[R];
     for (int r = 0; r < R; ++r) acc[r] = load_n(rows[r].o + d, cnt);
     for (int64_t i = 0; i < n; ++i) {
-      const Vec vv = load_n(vb + i * ldv + d, cnt);
+      const Vec vv = load_elems<E>(vb + i * ldv + d, cnt);
       for (int r = 0; r < R; ++r) acc[r] = fmadd(Vec::broadcast(s[r][i]), vv, acc[r]);
     }
     for (int r = 0; r < R; ++r) store_n(rows[r].o + d, acc[r], cnt);
   }
 }
 
-// Work item (b, g, c): the group's G * T query rows over chunk c of the keys [lo, hi).
+// Work item (b, g, c): the group's G * T query rows over chunk c of the keys [lo, hi), K/V
+// elements of type T read as E.
+template <class E, class Store>
 void attend_item(const Problem& P, int64_t item) {
   const DecodeArgs& a = *P.a;
   const int64_t c = item % P.chunks, bg = item / P.chunks;
@@ -229,8 +250,8 @@ void attend_item(const Problem& P, int64_t item) {
     m_base[r] = ninf();
     l_base[r] = 0.0f;
   }
-  const float* const kg = row_at(a.k, b, g, 0);
-  const float* const vg = row_at(a.v, b, g, 0);
+  const Store* const kg = elems_at<Store>(a.k, b, g, 0);
+  const Store* const vg = elems_at<Store>(a.v, b, g, 0);
   const int64_t ldk = a.k.stride_l, ldv = a.v.stride_l;
 
   for (int64_t j0 = c0; j0 < c1;) {
@@ -263,15 +284,15 @@ void attend_item(const Problem& P, int64_t item) {
         if (row.lo < min_lo) min_lo = row.lo;
       }
       if (j0 >= max_hi || j1 <= min_lo) continue;  // block invisible to all R rows
-      const float* kb = kg + slot * ldk;
-      const float* vb = vg + slot * ldv;
-      const Ahead pf{kg + pf_slot * ldk, vg + pf_slot * ldv, rb == 0 ? pf_n : 0};
+      const Store* kb = kg + slot * ldk;
+      const Store* vb = vg + slot * ldv;
+      const Ahead<Store> pf{kg + pf_slot * ldk, vg + pf_slot * ldv, rb == 0 ? pf_n : 0};
       const int64_t n = j1 - j0;
       switch (R) {
-        case 4: attend_block<4>(a, rows, kb, ldk, vb, ldv, j0, n, pf); break;
-        case 3: attend_block<3>(a, rows, kb, ldk, vb, ldv, j0, n, pf); break;
-        case 2: attend_block<2>(a, rows, kb, ldk, vb, ldv, j0, n, pf); break;
-        default: attend_block<1>(a, rows, kb, ldk, vb, ldv, j0, n, pf); break;
+        case 4: attend_block<4, E>(a, rows, kb, ldk, vb, ldv, j0, n, pf); break;
+        case 3: attend_block<3, E>(a, rows, kb, ldk, vb, ldv, j0, n, pf); break;
+        case 2: attend_block<2, E>(a, rows, kb, ldk, vb, ldv, j0, n, pf); break;
+        default: attend_block<1, E>(a, rows, kb, ldk, vb, ldv, j0, n, pf); break;
       }
     }
     j0 = j1;
@@ -345,7 +366,13 @@ void decode_attention(const DecodeArgs& a) {
   P.part_o = part_o.data();
   P.part_m = part_ml.data();
   P.part_l = part_ml.data() + items * P.rows;
-  parallel_for_each_dynamic(items, [&](int64_t item) { attend_item(P, item); });
+  parallel_for_each_dynamic(items, [&](int64_t item) {
+    switch (a.kv_dtype) {
+      case KVDtype::float16: attend_item<Float16, uint16_t>(P, item); break;
+      case KVDtype::bfloat16: attend_item<BFloat16, uint16_t>(P, item); break;
+      default: attend_item<Float32, float>(P, item); break;
+    }
+  });
   // Rows per merge chunk: a row's merge is ~chunks x Dv multiply-adds, far below a thread's
   // grain, so 16 rows (~2k FMAs at Dv = 128) per chunk keeps small problems on one thread.
   constexpr int64_t kMergeRowsGrain = 16;
