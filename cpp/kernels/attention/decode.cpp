@@ -49,6 +49,7 @@
 #include "core/reduce.h"
 #include "core/util.h"
 #include "core/vec16.h"
+#include "core/vec_reduce.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
@@ -153,9 +154,24 @@ void attend_block(const DecodeArgs& a, const Row* rows, const T* kb, int64_t ldk
         a1[r] = fmadd(qv, kv1, a1[r]);
       }
     });
-    for (int r = 0; r < R; ++r) {
-      s[r][j] = saturate_score(hsum(a0[r]) * a.scale);
-      s[r][j + 1] = saturate_score(hsum(a1[r]) * a.scale);
+    if constexpr (2 * R == W) {
+      // a full register block: the 2R dot products reduced together (core/vec_reduce.h),
+      // scaled and saturated as one vector: saturate_score's rule, NaN kept (min / max
+      // return their second operand when either is NaN)
+      Vec acc[W];
+      for (int r = 0; r < R; ++r) { acc[2 * r] = a0[r]; acc[2 * r + 1] = a1[r]; }
+      const Vec top = Vec::broadcast(kMaxScore), bottom = Vec::broadcast(-kMaxScore);
+      alignas(64) float sums[W];
+      max(bottom, min(top, sum_lanes(acc) * Vec::broadcast(a.scale))).store(sums);
+      for (int r = 0; r < R; ++r) {
+        s[r][j] = sums[2 * r];
+        s[r][j + 1] = sums[2 * r + 1];
+      }
+    } else {
+      for (int r = 0; r < R; ++r) {
+        s[r][j] = saturate_score(hsum(a0[r]) * a.scale);
+        s[r][j + 1] = saturate_score(hsum(a1[r]) * a.scale);
+      }
     }
   }
   for (; j < n; ++j) {
