@@ -134,9 +134,38 @@ void attend_block(const DecodeArgs& a, const Row* rows, const T* kb, int64_t ldk
   const int64_t D = a.dim, Dv = a.dim_v;
   alignas(64) float s[R][kKeyBlock];
 
-  // Scores, two keys at a time: each K row is loaded once for the R queries, and the 2R
-  // independent accumulators hide the FMA latency (one chain per row would stall on it).
+  // Scores, KS = W / R keys at a time (SIMD paths): R x KS = W accumulators, one per (row,
+  // key), reduced together by sum_lanes (core/vec_reduce.h) instead of W separate hsums;
+  // each K row is loaded (and converted) once for the R queries, and the W independent
+  // accumulators hide the FMA latency. The keys left over go two at a time, then one.
   int64_t j = 0;
+  constexpr int KS = W / R;
+  if constexpr (W > 4 && KS > 2 && KS * R == W) {
+    const Vec top = Vec::broadcast(kMaxScore), bottom = Vec::broadcast(-kMaxScore);
+    for (; j + KS <= n; j += KS) {
+      for (int64_t i = j; i < j + KS && i < pf.n; ++i) {
+        prefetch_elems(pf.k + i * ldk, D);
+        prefetch_elems(pf.v + i * ldv, Dv);
+      }
+      const T* k0 = kb + j * ldk;
+      Vec acc[W];
+      for (int i = 0; i < W; ++i) acc[i] = Vec::zero();
+      for_each_vec(D, [&](int64_t d, int cnt) {
+        Vec kv[KS];
+        for (int c = 0; c < KS; ++c) kv[c] = load_elems<E>(k0 + c * ldk + d, cnt);
+        for (int r = 0; r < R; ++r) {
+          const Vec qv = load_n(rows[r].q + d, cnt);
+          for (int c = 0; c < KS; ++c) acc[r * KS + c] = fmadd(qv, kv[c], acc[r * KS + c]);
+        }
+      });
+      // scaled and saturated as one vector: saturate_score's rule, NaN kept (min / max
+      // return their second operand when either is NaN)
+      alignas(64) float sums[W];
+      max(bottom, min(top, sum_lanes(acc) * Vec::broadcast(a.scale))).store(sums);
+      for (int r = 0; r < R; ++r)
+        for (int c = 0; c < KS; ++c) s[r][j + c] = sums[r * KS + c];
+    }
+  }
   for (; j + 2 <= n; j += 2) {
     for (int64_t i = j; i < j + 2 && i < pf.n; ++i) {
       prefetch_elems(pf.k + i * ldk, D);
