@@ -186,7 +186,8 @@ def build(data, name):
     elif name in ("kv_to_float32", "kv_from_float32"):
         shape = tuple(small(data, 0, 5) for _ in range(small(data, 0, 3))) + (small(data, 0, 9),)
         half = shape[:-1] + (2 * shape[-1],)   # uint16 view of a guarded float32 array
-        bits = lambda **kw: c.array(shape, contiguous=True, **kw).view(np.uint16)  # noqa: E731
+        def bits(**kw):
+            return c.array(shape, contiguous=True, **kw).view(np.uint16)
         if name == "kv_to_float32":
             c.val(bits()), c.arr(half, writable=True, contiguous=True)
         else:

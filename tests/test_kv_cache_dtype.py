@@ -163,7 +163,7 @@ def test_decode_split_kv_chunks_thread_invariant(isa, rng, dtype):
         f32.append(0, dequantized(k[:, :, t:t + 60], dtype), dequantized(v[:, :, t:t + 60], dtype))
     for T in (1, 37):
         q = rng.standard_normal((1, 8, T, 40)).astype(np.float32)
-        got = assert_thread_invariant(lambda: half.attend(0, q))
+        got = assert_thread_invariant(lambda q=q: half.attend(0, q))
         np.testing.assert_array_equal(got, f32.attend(0, q))
 
 

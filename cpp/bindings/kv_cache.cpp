@@ -70,6 +70,30 @@ void require_shape4(const py::array& a, const char* op, const char* name, int64_
                           ", T, " + std::to_string(d3) + ")");
 }
 
+// src -> out: 16-bit `dtype` bit patterns to float32 (to_float32), or float32 to 16 bits.
+void convert(const py::object& src_obj, const py::object& out_obj, const std::string& name,
+             const char* op, bool to_float32) {
+  const KVDtype dtype = kv_dtype(name, op);
+  if (dtype == KVDtype::float32)
+    throw py::value_error(std::string(op) + ": dtype must be 'float16' or 'bfloat16'");
+  const py::array src = bind::ndarray(src_obj, op, "src");
+  const py::array out = bind::ndarray(out_obj, op, "out");
+  const KVDtype src_type = to_float32 ? dtype : KVDtype::float32;
+  require_dense(src, op, "src", src.ndim(), false, src_type);
+  require_dense(out, op, "out", src.ndim(), true, to_float32 ? KVDtype::float32 : dtype);
+  bind::require_same_shape(src, out, op, "src", "out");
+  bind::require_separate(out, src, op, "out", "src", false);
+  const void* sp = src.data();
+  void* dp = const_cast<void*>(out.data());
+  const int64_t n = src.size();
+  const KVCacheKernels& k = kernels<KVCacheKernels>();
+  py::gil_scoped_release release;
+  if (to_float32)
+    k.to_float32(static_cast<const uint16_t*>(sp), static_cast<float*>(dp), n, dtype);
+  else
+    k.from_float32(static_cast<const float*>(sp), static_cast<uint16_t*>(dp), n, dtype);
+}
+
 }  // namespace
 
 void bind_kv_cache(py::module_& m) {
@@ -155,44 +179,13 @@ void bind_kv_cache(py::module_& m) {
 
   // 16-bit storage <-> float32, elementwise over C-contiguous arrays of the same shape: what
   // KVCache.keys() / values() return, and the rounding of a chunk's new keys (attend_new).
-  m.def("kv_to_float32", [](const py::object& src_obj, const py::object& out_obj,
-                            const std::string& dtype_name) {
-    const char* op = "KVCache.to_float32";
-    const KVDtype dtype = kv_dtype(dtype_name, op);
-    if (dtype == KVDtype::float32)
-      throw py::value_error(std::string(op) + ": dtype must be 'float16' or 'bfloat16'");
-    const py::array src = bind::ndarray(src_obj, op, "src");
-    const py::array out = bind::ndarray(out_obj, op, "out");
-    require_dense(src, op, "src", src.ndim(), false, dtype);
-    require_dense(out, op, "out", src.ndim(), true);
-    bind::require_same_shape(src, out, op, "src", "out");
-    bind::require_separate(out, src, op, "out", "src", false);
-    const auto* sp = static_cast<const uint16_t*>(src.data());
-    float* op_ = bind::mutable_floats(out);
-    const int64_t n = src.size();
-    const auto fn = kernels<KVCacheKernels>().to_float32;
-    py::gil_scoped_release release;
-    fn(sp, op_, n, dtype);
+  m.def("kv_to_float32", [](const py::object& src, const py::object& out,
+                            const std::string& dtype) {
+    convert(src, out, dtype, "KVCache.to_float32", true);
   }, py::arg("src"), py::arg("out"), py::arg("dtype"));
-
-  m.def("kv_from_float32", [](const py::object& src_obj, const py::object& out_obj,
-                              const std::string& dtype_name) {
-    const char* op = "KVCache.from_float32";
-    const KVDtype dtype = kv_dtype(dtype_name, op);
-    if (dtype == KVDtype::float32)
-      throw py::value_error(std::string(op) + ": dtype must be 'float16' or 'bfloat16'");
-    const py::array src = bind::ndarray(src_obj, op, "src");
-    const py::array out = bind::ndarray(out_obj, op, "out");
-    require_dense(src, op, "src", src.ndim(), false);
-    require_dense(out, op, "out", src.ndim(), true, dtype);
-    bind::require_same_shape(src, out, op, "src", "out");
-    bind::require_separate(out, src, op, "out", "src", false);
-    const float* sp = static_cast<const float*>(src.data());
-    auto* op_ = static_cast<uint16_t*>(const_cast<void*>(out.data()));
-    const int64_t n = src.size();
-    const auto fn = kernels<KVCacheKernels>().from_float32;
-    py::gil_scoped_release release;
-    fn(sp, op_, n, dtype);
+  m.def("kv_from_float32", [](const py::object& src, const py::object& out,
+                              const std::string& dtype) {
+    convert(src, out, dtype, "KVCache.from_float32", false);
   }, py::arg("src"), py::arg("out"), py::arg("dtype"));
 }
 
