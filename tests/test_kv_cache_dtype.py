@@ -318,3 +318,36 @@ def test_greedy_generation_with_a_16_bit_cache_tracks_float32(name, dtype):
     streamed = np.stack(list(fastattn.pipelines.iterate_generation(model, ids, new,
                                                                    kv_dtype=dtype)), axis=1)
     np.testing.assert_array_equal(streamed, out[:, 6:])
+
+
+class _Letters:
+    """A tokenizer of single characters (ids 0..99 <-> chr(32 + id)): enough for the text
+    pipeline's plumbing."""
+
+    class _Encoding:
+        def __init__(self, ids):
+            self.ids = ids
+
+    def encode(self, text):
+        return self._Encoding([ord(c) - 32 for c in text])
+
+    def decode(self, ids):
+        return "".join(chr(32 + i) for i in ids)
+
+
+def test_text_generator_passes_kv_dtype_through(tmp_path):
+    from fastattn.pipelines import TextGenerator
+    model = _model("llama", std=0.2)
+    model.config.eos_token_id = None
+    asked = []
+    start = model.start_generation
+    model.start_generation = lambda *a, **kw: asked.append(kw.get("kv_dtype")) or start(*a, **kw)
+    gen = TextGenerator(tmp_path, model=model, tokenizer=_Letters(), kv_dtype="bfloat16")
+    text16 = gen("hello", 6)
+    text32 = gen("hello", 6, kv_dtype="float32")
+    assert asked == ["bfloat16", None]   # float32: the two-argument protocol call
+    assert len(text16) == len(text32) == 6
+    assert text16 == _Letters().decode(model.generate(
+        np.array([_Letters().encode("hello").ids]), 6, kv_dtype="bfloat16")[0, 5:].tolist())
+    with pytest.raises(ValueError, match="TextGenerator: dtype must be"):
+        TextGenerator(tmp_path, model=model, tokenizer=_Letters(), kv_dtype="int4")
