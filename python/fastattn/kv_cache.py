@@ -259,7 +259,8 @@ class KVCache:
             out_t = sum_j softmax_j(scale q_t . k_j) v_j
 
         Computed on the ring's (at most) two contiguous segments, no reordering copy; equals
-        ``fastattn.reference.cached_attention`` over the logically ordered history."""
+        ``fastattn.reference.cached_attention`` over the logically ordered history (a 16-bit
+        cache: over the stored values, ``keys()`` / ``values()``, converted in registers)."""
         op = "KVCache.attend"
         layer = self._layer(op, layer)
         q_given = q   # out= is checked against the caller's q, not the contiguous copy
