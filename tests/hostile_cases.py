@@ -161,8 +161,16 @@ def build(data, name):
     elif name in ("kv_append", "kv_attend"):
         layers, b, h, s, d = (small(data, 1, 2), small(data, 1, 2), small(data, 1, 2),
                               small(data, 1, 12), small(data, 1, 9))
+        dtype = data.draw(st.sampled_from(["float32", "float16", "bfloat16"]))
         store = (layers, b, h, s, d)
-        c.arr(store, writable=True, contiguous=True), c.arr(store, writable=True, contiguous=True)
+        if dtype == "float32":
+            c.arr(store, writable=True, contiguous=True)
+            c.arr(store, writable=True, contiguous=True)
+        else:
+            # 16-bit stores: a guarded float32 buffer seen as uint16, head_dim 2d
+            for _ in range(2):
+                c.val(c.array(store, writable=True, contiguous=True).view(np.uint16))
+            d = 2 * d
         c.val(small(data, 0, layers - 1))
         t = small(data, 1, s)
         if name == "kv_append":
@@ -174,6 +182,17 @@ def build(data, name):
             c.arr((b, hq, t, d), writable=True, contiguous=True)
             length = t + small(data, 0, s - t)
             c.val(length), c.val(data.draw(st.sampled_from([0, 1, s - t + 1]))), c.val(0.5)
+        c.val(dtype)
+    elif name in ("kv_to_float32", "kv_from_float32"):
+        shape = tuple(small(data, 0, 5) for _ in range(small(data, 0, 3))) + (small(data, 0, 9),)
+        half = shape[:-1] + (2 * shape[-1],)   # uint16 view of a guarded float32 array
+        def bits(**kw):
+            return c.array(shape, contiguous=True, **kw).view(np.uint16)
+        if name == "kv_to_float32":
+            c.val(bits()), c.arr(half, writable=True, contiguous=True)
+        else:
+            c.arr(half, contiguous=True), c.val(bits(writable=True))
+        c.val(data.draw(st.sampled_from(["float16", "bfloat16"])))
     elif name == "resample":
         p, h, w = small(data, 0, 3), small(data, 1, 9), small(data, 1, 9)
         oh, ow, ky, kx = small(data, 0, 9), small(data, 0, 9), small(data, 0, 4), small(data, 0, 4)
@@ -223,7 +242,8 @@ def build(data, name):
 
 ENTRY_POINTS = ["softmax", "layer_norm", "rms_norm", "activation", "vector_math", "swiglu",
                 "matmul", "matmul_2d", "matmul_pack_b", "matmul_packed", "attention", "rope",
-                "kv_append", "kv_attend", "resample", "conv2d", "conv_transpose2d"]
+                "kv_append", "kv_attend", "kv_to_float32", "kv_from_float32", "resample",
+                "conv2d", "conv_transpose2d"]
 
 INT_EXTREMES = [-1, -2, 2**31, 2**31 - 1, 2**32 + 1, 2**62, 2**63 - 1, -2**63, 2**64]
 FLOAT_EXTREMES = [float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e39, -1e39, 5e-324]

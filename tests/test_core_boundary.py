@@ -44,6 +44,7 @@ nr = _core.matmul_panel_width()
 buf = f32(64)
 q4, k4, v4 = f32(1, 2, 3, 4), f32(1, 1, 5, 4), f32(1, 1, 5, 4)
 store = f32(1, 1, 1, 8, 4)
+u16store = np.zeros((1, 1, 1, 8, 4), np.uint16)   # a float16 / bfloat16 KV store
 packed_34 = f32(-(-4 // nr) * nr * 3)   # a (3, 4) b packed
 
 def i64(*shape):
@@ -356,6 +357,47 @@ HOSTILE = [
      r"out is read-only"),
     ("kv_attend heads", "_core.kv_attend(f32(1, 1, 2, 8, 4), f32(1, 1, 2, 8, 4), 0, f32(1, 3, 1, 4), f32(1, 3, 1, 4), 1, 0, 1.0)",
      r"q has shape"),
+    # KV cache, 16-bit storage: the store's dtype must match the dtype argument
+    ("kv_append float32 store as float16", "_core.kv_append(store, store.copy(), 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 0, 'float16')",
+     r"KVCache.append: kstore must be uint16 \(native byte order: float16 bit patterns\), got float32"),
+    ("kv_append uint16 store as float32", "_core.kv_append(u16store, u16store.copy(), 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 0)",
+     r"kstore must be float32"),
+    ("kv_append int16 store", "_core.kv_append(u16store.view(np.int16), u16store.copy(), 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 0, 'bfloat16')",
+     r"kstore must be uint16"),
+    ("kv_append big-endian store", "_core.kv_append(u16store.astype('>u2'), u16store.copy(), 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 0, 'float16')",
+     r"kstore must be uint16"),
+    ("kv_append mixed stores", "_core.kv_append(u16store, store, 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 0, 'float16')",
+     r"vstore must be uint16"),
+    ("kv_append dtype name", "_core.kv_append(u16store, u16store.copy(), 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 0, 'half')",
+     r"dtype must be 'float32', 'float16' or 'bfloat16', got 'half'"),
+    ("kv_append dtype None", "_core.kv_append(u16store, u16store.copy(), 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 0, None)", None),
+    ("kv_append uint16 k", "_core.kv_append(u16store, u16store.copy(), 0, np.zeros((1, 1, 1, 4), np.uint16), f32(1, 1, 1, 4), 0, 'float16')",
+     r"k must be float32"),
+    ("kv_append 16-bit T > S", "_core.kv_append(u16store, u16store.copy(), 0, f32(1, 1, 9, 4), f32(1, 1, 9, 4), 0, 'bfloat16')",
+     r"need 1 <= T <= 8"),
+    ("kv_append 16-bit read-only store", "_core.kv_append(ro(u16store.copy()), u16store.copy(), 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 0, 'float16')",
+     r"kstore is read-only"),
+    ("kv_attend float32 store as bfloat16", "_core.kv_attend(store, store.copy(), 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 1, 0, 1.0, 'bfloat16')",
+     r"KVCache.attend: kstore must be uint16"),
+    ("kv_attend uint16 store as float32", "_core.kv_attend(u16store, u16store.copy(), 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 1, 0, 1.0)",
+     r"kstore must be float32"),
+    ("kv_attend 16-bit strided store", "_core.kv_attend(np.zeros((1, 1, 1, 8, 8), np.uint16)[..., ::2], u16store.copy(), 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 1, 0, 1.0, 'float16')",
+     r"kstore must be C-contiguous"),
+    ("kv_attend 16-bit length 2**62", "_core.kv_attend(u16store, u16store.copy(), 0, f32(1, 1, 1, 4), f32(1, 1, 1, 4), 2**62, 0, 1.0, 'float16')",
+     r"not stored"),
+    ("kv_attend 16-bit out uint16", "_core.kv_attend(u16store, u16store.copy(), 0, f32(1, 1, 1, 4), np.zeros((1, 1, 1, 4), np.uint16), 1, 0, 1.0, 'float16')",
+     r"out must be float32"),
+    ("kv_to_float32 float32 src", "_core.kv_to_float32(f32(4), f32(4), 'float16')", r"KVCache.to_float32: src must be uint16"),
+    ("kv_to_float32 dtype float32", "_core.kv_to_float32(np.zeros(4, np.uint16), f32(4), 'float32')", r"dtype must be 'float16' or 'bfloat16'"),
+    ("kv_to_float32 shape", "_core.kv_to_float32(np.zeros(4, np.uint16), f32(5), 'bfloat16')", r"out has shape"),
+    ("kv_to_float32 list", "_core.kv_to_float32([0, 1], f32(2), 'bfloat16')", r"src must be a numpy.ndarray, got list"),
+    ("kv_to_float32 read-only out", "_core.kv_to_float32(np.zeros(4, np.uint16), ro(f32(4)), 'float16')", r"out is read-only"),
+    ("kv_to_float32 strided src", "_core.kv_to_float32(np.zeros(8, np.uint16)[::2], f32(4), 'float16')", r"src must be C-contiguous"),
+    ("kv_to_float32 out overlaps src", "[_core.kv_to_float32(b.view(np.uint16)[:4], b[:4], 'float16') for b in [f32(8)]]", r"out overlaps src"),
+    ("kv_from_float32 uint16 src", "_core.kv_from_float32(np.zeros(4, np.uint16), np.zeros(4, np.uint16), 'float16')", r"KVCache.from_float32: src must be float32"),
+    ("kv_from_float32 float32 out", "_core.kv_from_float32(f32(4), f32(4), 'bfloat16')", r"out must be uint16"),
+    ("kv_from_float32 rank", "_core.kv_from_float32(f32(2, 2), np.zeros(4, np.uint16), 'float16')", r"out"),
+    ("kv_from_float32 dtype 5", "_core.kv_from_float32(f32(4), np.zeros(4, np.uint16), 5)", None),
     # resample (max_pool2d, adaptive_avg_pool2d, interpolate): tap tables checked entry by entry
     ("resample list x", "_core.resample([[[0.0]]], o3, i64(1, 2), f32(1, 2), i64(1, 2), f32(1, 2), 'sum')",
      r"resample: x must be a numpy.ndarray, got list"),
@@ -446,6 +488,10 @@ VALID = [
     ("attention rel decode path", "_core.attention(f32(1, 2, 1, 4), k4, v4, f32(1, 2, 1, 4), None, False, 0, 1.0, None, bc((1, 2, 1, 5)), bc((1, 2, 1, 1)))"),
     ("attention in place", "[_core.attention(a, k4, v4, a, None, False, 0, 0.5, None) for a in [f32(1, 2, 3, 4)]]"),
     ("kv_attend in place", "[_core.kv_attend(store, store.copy(), 0, a, a, 2, 0, 1.0) for a in [f32(1, 1, 2, 4)]]"),
+    ("kv 16-bit append, attend in place", "[(_core.kv_append(u16store, u16store.copy(), 0, f32(1, 1, 3, 4), f32(1, 1, 3, 4), 6, 'bfloat16'), "
+     "_core.kv_attend(u16store, u16store.copy(), 0, a, a, 2, 0, 1.0, 'float16')) for a in [f32(1, 1, 2, 4)]]"),
+    ("kv conversions empty and 0-d", "_core.kv_to_float32(np.zeros((0, 3), np.uint16), f32(0, 3), 'float16'); "
+     "_core.kv_from_float32(np.array(2.0, np.float32), np.zeros((), np.uint16), 'bfloat16')"),
     ("softmax empty rows", "_core.softmax(f32(3, 0), f32(3, 0), True); _core.softmax(f32(0, 4), f32(0, 4), False)"),
     ("norms empty", "_core.layer_norm(f32(3, 0), f32(0), f32(0), 1e-5, f32(3, 0)); _core.rms_norm(f32(0, 4), None, 0.0, f32(0, 4))"),
     ("matmul K = 0", "_core.matmul(f32(3, 0), f32(0, 4), f32(3, 4), f32(4), 'relu', f32(3, 4))"),

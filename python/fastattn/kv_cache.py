@@ -1,4 +1,5 @@
-"""KVCache: preallocated float32 keys/values per layer, a ring buffer with a sliding window,
+"""KVCache: preallocated keys/values per layer (float32, or 16-bit float16 / bfloat16 storage
+converted in the kernels), a ring buffer with a sliding window,
 decode / chunked-prefill attention computed directly on the ring, and the policy that serves a
 causal attention layer from it (``attend_new``: decode in place, or prefill over cached + new
 keys) (docs/kv_cache.md). Safe to share between threads: every public method holds the
@@ -19,6 +20,26 @@ from .ops.attention import attention
 # per append (max_chunk = capacity - W + 1) for 63 more slots of memory.
 STREAM_CHUNK = 64
 
+# Storage dtypes: float32, or 16 bits per element held as uint16 bit patterns (IEEE binary16,
+# or bfloat16: float32's top half). docs/kv_cache.md ("Storage dtype") gives the error bounds.
+KV_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def kv_dtype(op: str, dtype) -> str:
+    """``dtype`` as one of KV_DTYPES: the name, or numpy's float32 / float16 dtype (numpy has
+    no bfloat16). TypeError for anything else than a str or a numpy dtype, ValueError for
+    another name."""
+    if isinstance(dtype, (np.dtype, type)) and not isinstance(dtype, str):
+        try:
+            dtype = np.dtype(dtype).name
+        except TypeError:
+            raise TypeError(f"{op}: dtype must be one of {', '.join(KV_DTYPES)}, got "
+                            f"{dtype!r}") from None
+    if not isinstance(dtype, str):
+        raise TypeError(f"{op}: dtype must be a str (one of {', '.join(KV_DTYPES)}), got "
+                        f"{type(dtype).__name__}")
+    return val.one_of(op, "dtype", dtype, KV_DTYPES)
+
 
 def _locked(method):
     """Runs ``method`` holding the cache's lock for the whole call, kernel included. The
@@ -35,8 +56,14 @@ def _locked(method):
 class KVCache:
     """Keys and values of ``num_layers`` attention layers for ``batch`` sequences.
 
-    ``KVCache(num_layers, batch, kv_heads, head_dim, capacity, *, window=None)`` allocates
-    ``2 * num_layers * batch * kv_heads * capacity * head_dim`` float32 once.
+    ``KVCache(num_layers, batch, kv_heads, head_dim, capacity, *, window=None,
+    dtype="float32")`` allocates ``2 * num_layers * batch * kv_heads * capacity * head_dim``
+    elements once (``nbytes``): float32, or with ``dtype="float16"`` / ``"bfloat16"`` 16 bits
+    each, half the bytes. A 16-bit cache rounds what it stores to nearest (ties to even;
+    float16 turns magnitudes of 65520 and more into inf), returns float32 from ``keys`` /
+    ``values``, and attends over the stored (rounded) keys and values, converting them in
+    registers: the result is float32 attention over the dequantized cache
+    (docs/kv_cache.md, "Storage dtype").
 
     * Without ``window``: token ``j`` lives in slot ``j``; at most ``capacity`` tokens, and an
       append past it raises ValueError leaving the cache unchanged.
@@ -70,7 +97,7 @@ class KVCache:
     """
 
     def __init__(self, num_layers: int, batch: int, kv_heads: int, head_dim: int,
-                 capacity: int, *, window: int | None = None):
+                 capacity: int, *, window: int | None = None, dtype="float32"):
         op = "KVCache"
         self.num_layers = val.integer(op, "num_layers", num_layers, 1)
         self.batch = val.integer(op, "batch", batch, 1)
@@ -78,34 +105,36 @@ class KVCache:
         self.head_dim = val.integer(op, "head_dim", head_dim, 1)
         self.capacity = val.integer(op, "capacity", capacity, 1)
         self.window = None if window is None else val.integer(op, "window", window, 1)
+        self.dtype = kv_dtype(op, dtype)
         # A ring only if the window fits in the storage; else the window never excludes a key.
         self._wraps = self.window is not None and self.window <= self.capacity
         self._max_chunk = self.capacity - self.window + 1 if self._wraps else self.capacity
         shape = (self.num_layers, self.batch, self.kv_heads, self.capacity, self.head_dim)
-        self._k = np.zeros(shape, np.float32)
-        self._v = np.zeros(shape, np.float32)
+        storage = np.float32 if self.dtype == "float32" else np.uint16  # 16-bit bit patterns
+        self._k = np.zeros(shape, storage)
+        self._v = np.zeros(shape, storage)
         self._lengths = np.zeros(self.num_layers, np.int64)
         # Re-entrant: attend_new (locked) calls attend, keys and values (locked too).
         self._lock = threading.RLock()
 
     @classmethod
     def for_stream(cls, num_layers: int, batch: int, kv_heads: int, head_dim: int,
-                   tokens: int, *, window: int | None = None) -> "KVCache":
+                   tokens: int, *, window: int | None = None, dtype="float32") -> "KVCache":
         """A cache for a stream of ``tokens`` tokens (prompt + generated), sized by the stream
         and never by the window alone: ``tokens`` slots, also with a sliding ``window`` longer
         than the stream (it never wraps; ``.window`` is still ``window``, what the model's
         attention layers check); otherwise a ring of ``window + STREAM_CHUNK - 1`` slots,
         constant in memory however long the stream, that takes prompt chunks of
         ``STREAM_CHUNK`` tokens. Either way ``min(window, tokens) + STREAM_CHUNK`` slots at
-        most."""
+        most. ``dtype``: the storage, as for the constructor."""
         op = "KVCache.for_stream"
         tokens = val.integer(op, "tokens", tokens, 1)
         if window is not None:
             window = val.integer(op, "window", window, 1)
         if window is None or tokens < window:
-            return cls(num_layers, batch, kv_heads, head_dim, tokens, window=window)
+            return cls(num_layers, batch, kv_heads, head_dim, tokens, window=window, dtype=dtype)
         return cls(num_layers, batch, kv_heads, head_dim, window + STREAM_CHUNK - 1,
-                   window=window)
+                   window=window, dtype=dtype)
 
     # ------------------------------------------------------------------ state
     @property
@@ -114,6 +143,12 @@ class KVCache:
         """Tokens appended so far to each layer (``(num_layers,)`` int64, a copy); this counts
         evicted tokens too: it is the next absolute position."""
         return self._lengths.copy()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the key and value storage: 2 x layers x batch x kv_heads x capacity x
+        head_dim x (4 for float32, 2 for float16 / bfloat16)."""
+        return self._k.nbytes + self._v.nbytes
 
     @property
     def wraps(self) -> bool:
@@ -209,7 +244,7 @@ class KVCache:
 
     def _write(self, layer: int, k: np.ndarray, v: np.ndarray, length: int) -> None:
         """Stores validated k, v (T <= max_chunk tokens) at positions length.. (lock held)."""
-        _core.kv_append(self._k, self._v, layer, k, v, length)
+        _core.kv_append(self._k, self._v, layer, k, v, length, self.dtype)
         self._lengths[layer] = length + k.shape[2]
 
     @_locked
@@ -224,7 +259,8 @@ class KVCache:
             out_t = sum_j softmax_j(scale q_t . k_j) v_j
 
         Computed on the ring's (at most) two contiguous segments, no reordering copy; equals
-        ``fastattn.reference.cached_attention`` over the logically ordered history."""
+        ``fastattn.reference.cached_attention`` over the logically ordered history (a 16-bit
+        cache: over the stored values, ``keys()`` / ``values()``, converted in registers)."""
         op = "KVCache.attend"
         layer = self._layer(op, layer)
         q_given = q   # out= is checked against the caller's q, not the contiguous copy
@@ -243,7 +279,7 @@ class KVCache:
         window = 0 if self.window is None else self.window
         return _layout.run_into(
             out, lambda o: _core.kv_attend(self._k, self._v, layer, q, o, length, window,
-                                           float(scale)),
+                                           float(scale), self.dtype),
             _layout.contiguous_or_none)
 
     # ------------------------------------------------------------------ a layer's step
@@ -261,7 +297,10 @@ class KVCache:
         on the ring in place (``attend``: reads K/V once, split-KV). Anything else (a prompt,
         or a padded batch) attends over (cached keys ++ new keys) BEFORE appending, so a
         sliding-window ring never drops keys that an early query of the chunk still needs;
-        the chunk is then appended ``max_chunk`` tokens at a time."""
+        the chunk is then appended ``max_chunk`` tokens at a time. A 16-bit cache rounds the
+        new keys and values to its storage first, so both paths attend over what the cache
+        holds (a prompt then gives the bits of decoding it token by token, to float32
+        attention's rounding)."""
         op = "KVCache.attend_new"
         layer = self._layer(op, layer)
         # Everything is validated before anything is written, so an error leaves the cache
@@ -278,11 +317,12 @@ class KVCache:
             scale = self._scale(op, scale)   # attend's rule, checked before the append
             self._write(layer, k, v, length)
             return self.attend(layer, q, scale=scale)
+        k_new, v_new = self._rounded(k), self._rounded(v)
         if length > 0:
-            k_all = np.concatenate([self.keys(layer), k], axis=2)
-            v_all = np.concatenate([self.values(layer), v], axis=2)
+            k_all = np.concatenate([self.keys(layer), k_new], axis=2)
+            v_all = np.concatenate([self.values(layer), v_new], axis=2)
         else:
-            k_all, v_all = k, v
+            k_all, v_all = k_new, v_new
         mask = None
         if key_mask is not None:
             mask = np.ascontiguousarray(key_mask[:, -k_all.shape[2]:])[:, None, None, :]
@@ -295,6 +335,21 @@ class KVCache:
         return out
 
     # ------------------------------------------------------------------ inspection
+    def _rounded(self, x: np.ndarray) -> np.ndarray:
+        """float32 x (C-contiguous) as this cache stores it: rounded to the 16-bit storage and
+        back (the identity for float32)."""
+        if self.dtype == "float32":
+            return x
+        bits = np.empty(x.shape, np.uint16)
+        _core.kv_from_float32(x, bits, self.dtype)
+        return self._float32(bits)
+
+    def _float32(self, bits: np.ndarray) -> np.ndarray:
+        """A C-contiguous array of 16-bit storage as float32 (exact)."""
+        out = np.empty(bits.shape, np.float32)
+        _core.kv_to_float32(bits, out, self.dtype)
+        return out
+
     def _ordered(self, store: np.ndarray, layer) -> np.ndarray:
         layer = self._layer("KVCache.keys", layer)
         length = int(self._lengths[layer])
@@ -302,12 +357,14 @@ class KVCache:
         if self.window is not None:
             first = max(first, length - self.window)
         slots = np.arange(first, length) % self.capacity
-        return store[layer][:, :, slots].copy()
+        ordered = np.ascontiguousarray(store[layer][:, :, slots])   # a new array either way
+        return ordered if self.dtype == "float32" else self._float32(ordered)
 
     @_locked
     def keys(self, layer: int) -> np.ndarray:
-        """Logically ordered copy ``(batch, kv_heads, n, head_dim)`` of the keys attention can
-        still see: all tokens, or with a window the last ``min(length, W)``."""
+        """Logically ordered float32 copy ``(batch, kv_heads, n, head_dim)`` of the keys
+        attention can still see: all tokens, or with a window the last ``min(length, W)``
+        (a 16-bit cache's stored values, converted exactly)."""
         return self._ordered(self._k, layer)
 
     @_locked
@@ -319,6 +376,6 @@ class KVCache:
     def __repr__(self) -> str:
         return (f"KVCache(num_layers={self.num_layers}, batch={self.batch}, "
                 f"kv_heads={self.kv_heads}, head_dim={self.head_dim}, "
-                f"capacity={self.capacity}, window={self.window}, "
+                f"capacity={self.capacity}, window={self.window}, dtype={self.dtype!r}, "
                 f"lengths={self._lengths.tolist()})")
 

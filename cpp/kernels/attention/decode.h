@@ -11,6 +11,9 @@
 // (kernels/attention/key_rule.h) and, for attention, the user's mask and relative-position bias:
 //   out[b, h, t] = sum_j softmax_j(scale q[b, h, t] . k[b, h / G, j] + bias[j]) v[b, h / G, j]
 // A row with no visible key gives zeros. Algorithm, split policy, numerics: decode.cpp.
+// K and V may be stored in 16 bits (the KV cache's float16 / bfloat16 dtypes, `kv_dtype`):
+// each row is converted to float32 in registers as it is streamed (exact), so the result is
+// float32 attention over the dequantized keys and values, at half the bytes read.
 #pragma once
 
 #ifndef FASTATTN_ISA_NAMESPACE
@@ -22,6 +25,7 @@
 
 #include "kernels/attention/attention.h"
 #include "kernels/attention/key_rule.h"
+#include "kernels/kv_cache.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
@@ -65,6 +69,9 @@ struct DecodeArgs {
   int64_t batch, heads_q, heads_kv, len_q, dim, dim_v;  // B, Hq, Hkv, T, D, Dv
   AttentionTensor q, out;  // (B, Hq, T, D) and (B, Hq, T, Dv); out may alias q (read first)
   AttentionTensor k, v;    // slot s of (b, g): data + b stride_b + g stride_h + s stride_l
+  KVDtype kv_dtype;        // K/V elements: float32 (the default, 0), or uint16_t bit patterns
+                           // of float16 / bfloat16 whose pointer is stored in k.data / v.data
+                           // (strides in elements); q, out and the mask are float32 always
   int64_t slots;           // S: key j lives in slot j mod S (attention: S = length, no wrap)
   int64_t length;          // keys [0, length) exist by position; queries are the last T
   int64_t first_key;       // the oldest stored key (ring: max(0, length - S)); every key a

@@ -35,8 +35,9 @@ def cache_bytes(stack, tokens: int, batch: int, element_bytes: float) -> float:
 def kv_cache_bytes(config, tokens: int, batch: int = 1, dtype: str = "float32", *,
                    kv_heads: int | None = None) -> int:
     """Bytes of a decoder's KV cache for a generation of ``tokens`` tokens (prompt + new):
-    in float32, exactly what ``model.start_generation(batch, tokens)`` allocates
-    (KVCache.for_stream); other dtypes scale it. ``config``: as ``cost`` takes it (a model,
+    exactly what ``model.start_generation(batch, tokens, kv_dtype=dtype)`` allocates
+    (KVCache.for_stream; ``KVCache.nbytes``) for the cache dtypes float32, float16 and
+    bfloat16; other dtypes (int8, ...) scale it by their bytes per element. ``config``: as ``cost`` takes it (a model,
     a config, a config.json dict or a model directory); ``kv_heads`` replaces the model's."""
     from .cost import DECODERS, _count, resolve_config
     from .text import decoder_stack

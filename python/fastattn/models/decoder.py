@@ -89,16 +89,17 @@ class DecoderLM:
         return np.ascontiguousarray(x, dtype=np.float32)
 
     # -- generation protocol (see fastattn.pipelines.generation) ----------------------------------------
-    def start_generation(self, batch: int, capacity: int) -> KVCache:
+    def start_generation(self, batch: int, capacity: int, kv_dtype="float32") -> KVCache:
         if self.max_positions is not None and capacity > self.max_positions:
             raise ValueError(f"generate: prompt + max_new_tokens = {capacity} exceeds the model's "
                              f"{self.max_positions} positions")
         # Sized by the stream: `capacity` slots, also with a window longer than the stream (the
         # cache keeps the window, which the attention layers check, and never wraps); a stream
         # that reaches the window gets a ring (Mistral's rolling buffer): constant memory
-        # however long the stream, never more than window + STREAM_CHUNK - 1 slots.
+        # however long the stream, never more than window + STREAM_CHUNK - 1 slots. kv_dtype:
+        # the storage ("float16" / "bfloat16": half the bytes a decode step reads).
         return KVCache.for_stream(len(self.blocks), batch, self.num_kv_heads, self.head_dim,
-                                  capacity, window=self.window)
+                                  capacity, window=self.window, dtype=kv_dtype)
 
     def step(self, cache: KVCache, ids, positions, key_mask) -> np.ndarray:
         x = self._embed(ids, positions)
@@ -109,7 +110,7 @@ class DecoderLM:
 
     def generate(self, input_ids, max_new_tokens: int, *, temperature: float = 0.0,
                  top_k=None, top_p=None, seed=None, eos_token_id=None, attention_mask=None,
-                 stream: bool = False):
+                 stream: bool = False, kv_dtype="float32"):
         """Greedy (temperature 0) or sampled generation with a KV cache:
         ``fastattn.pipelines.generate(self, ...)`` (the loop lives there; kept as a method for
         existing callers). eos_token_id defaults to the config's."""
@@ -118,4 +119,4 @@ class DecoderLM:
             eos_token_id = getattr(self.config, "eos_token_id", None)
         return generate(self, input_ids, max_new_tokens, temperature=temperature, top_k=top_k,
                         top_p=top_p, seed=seed, eos_token_id=eos_token_id,
-                        attention_mask=attention_mask, stream=stream)
+                        attention_mask=attention_mask, stream=stream, kv_dtype=kv_dtype)

@@ -3,8 +3,11 @@ sampling, batched prompts with left padding, EOS per sequence, streaming.
 
 The loop is model-agnostic. A model provides
 
-    model.start_generation(batch, capacity) -> state
-        fresh per-call decoding state (its KV cache)
+    model.start_generation(batch, capacity, kv_dtype="float32") -> state
+        fresh per-call decoding state (its KV cache, stored in kv_dtype: "float32", or
+        "float16" / "bfloat16" for half the bytes, fastattn.KVCache; kv_dtype is passed only
+        when it is not "float32", so ``start_generation(batch, capacity)`` suffices for a
+        model without a 16-bit cache)
     model.step(state, input_ids (B, T), positions (B, T), key_mask (B, Lk) bool or None)
         -> logits (B, V) float32 of the LAST position of the chunk
 
@@ -18,6 +21,8 @@ from __future__ import annotations
 from typing import Iterator
 
 import numpy as np
+
+from ..kv_cache import kv_dtype as _kv_dtype
 
 
 def _check_ids(input_ids, attention_mask):
@@ -106,22 +111,29 @@ def _check_sampling(max_new_tokens, temperature, top_k, top_p):
 def iterate_generation(model, input_ids, max_new_tokens: int, *, temperature: float = 0.0,
                        top_k: int | None = None, top_p: float | None = None,
                        seed: int | None = None, eos_token_id=None,
-                       attention_mask=None) -> Iterator[np.ndarray]:
+                       attention_mask=None, kv_dtype="float32") -> Iterator[np.ndarray]:
     """Returns an iterator yielding the next token of every sequence, (B,) int64, one step at a
     time. Sequences that have produced an EOS token keep yielding it; the loop ends when all
-    have, or after max_new_tokens steps. Arguments are validated here, before any step."""
+    have, or after max_new_tokens steps. ``kv_dtype``: the KV cache's storage ("float32",
+    "float16" or "bfloat16": half the cache bytes, K/V rounded to 16 bits; docs/kv_cache.md).
+    Arguments are validated here, before any step."""
     _check_sampling(max_new_tokens, temperature, top_k, top_p)
     ids, mask = _check_ids(input_ids, attention_mask)
+    kv_dtype = _kv_dtype("generate", kv_dtype)
     eos = set(np.atleast_1d(eos_token_id).tolist()) if eos_token_id is not None else set()
-    return _steps(model, ids, mask, max_new_tokens, temperature, top_k, top_p, seed, eos)
+    return _steps(model, ids, mask, max_new_tokens, temperature, top_k, top_p, seed, eos,
+                  kv_dtype)
 
 
-def _steps(model, ids, mask, max_new_tokens, temperature, top_k, top_p, seed, eos):
+def _steps(model, ids, mask, max_new_tokens, temperature, top_k, top_p, seed, eos, kv_dtype):
     batch, length = ids.shape
     if max_new_tokens == 0:
         return
     rng = np.random.default_rng(seed)
-    state = model.start_generation(batch, length + max_new_tokens)
+    # kv_dtype is passed only when it is not the default, so a model written for the
+    # two-argument protocol (no 16-bit cache) keeps working with float32
+    extra = {} if kv_dtype == "float32" else {"kv_dtype": kv_dtype}
+    state = model.start_generation(batch, length + max_new_tokens, **extra)
     positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)
     key_mask = None if mask.all() else mask
     logits = model.step(state, ids, positions, key_mask)
@@ -144,15 +156,17 @@ def _steps(model, ids, mask, max_new_tokens, temperature, top_k, top_p, seed, eo
 
 def generate(model, input_ids, max_new_tokens: int, *, temperature: float = 0.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-             eos_token_id=None, attention_mask=None, stream: bool = False):
+             eos_token_id=None, attention_mask=None, stream: bool = False,
+             kv_dtype="float32"):
     """Generates up to max_new_tokens tokens after each prompt.
 
     Returns (B, length + new) int64: the prompts followed by the new tokens (sequences that hit
     EOS early are padded with it). With stream=True returns an iterator over each step's (B,)
-    tokens instead. See the module docstring for the model protocol."""
+    tokens instead. ``kv_dtype``: the KV cache's storage (iterate_generation). See the module
+    docstring for the model protocol."""
     steps = iterate_generation(model, input_ids, max_new_tokens, temperature=temperature,
                                top_k=top_k, top_p=top_p, seed=seed, eos_token_id=eos_token_id,
-                               attention_mask=attention_mask)
+                               attention_mask=attention_mask, kv_dtype=kv_dtype)
     if stream:
         return steps
     ids, _ = _check_ids(input_ids, attention_mask)

@@ -46,9 +46,11 @@ class TextStream:
 
 
 def generate_text(model, tokenizer, prompt: str, max_new_tokens: int, *, temperature=0.0,
-                  top_k=None, top_p=None, seed=None, stats: dict | None = None) -> Iterator[str]:
+                  top_k=None, top_p=None, seed=None, stats: dict | None = None,
+                  kv_dtype="float32") -> Iterator[str]:
     """Yields the continuation of `prompt` piece by piece (greedy or sampled). If `stats` is a
-    dict it receives prompt_tokens, new_tokens, prefill_s and decode_s."""
+    dict it receives prompt_tokens, new_tokens, prefill_s and decode_s. `kv_dtype`: the KV
+    cache's storage, "float32", "float16" or "bfloat16" (fastattn.pipelines.generate)."""
     ids = np.asarray([tokenizer.encode(prompt).ids], dtype=np.int64)
     if ids.shape[1] == 0:
         raise ValueError("generate: the prompt encodes to no tokens")
@@ -58,7 +60,8 @@ def generate_text(model, tokenizer, prompt: str, max_new_tokens: int, *, tempera
     first = None
     count = 0
     for tokens in generate(model, ids, max_new_tokens, temperature=temperature, top_k=top_k,
-                           top_p=top_p, seed=seed, eos_token_id=eos, stream=True):
+                           top_p=top_p, seed=seed, eos_token_id=eos, stream=True,
+                           kv_dtype=kv_dtype):
         if first is None:
             first = time.perf_counter()
         count += 1
@@ -88,17 +91,23 @@ class TextGenerator:
 
     mmap=False reads the weights into memory instead of mapping the files (fastattn.load): for
     a long-running service whose model files may be replaced or truncated under it.
+    kv_dtype="float16" / "bfloat16" keeps each generation's KV cache in 16 bits (half the
+    bytes; docs/kv_cache.md); a call may override it (``gen(prompt, kv_dtype="float32")``).
     """
 
-    def __init__(self, model_dir, *, model=None, tokenizer=None, mmap: bool = True):
+    def __init__(self, model_dir, *, model=None, tokenizer=None, mmap: bool = True,
+                 kv_dtype="float32"):
+        from ..kv_cache import kv_dtype as check_kv_dtype
         from ..loading import load
+        self.kv_dtype = check_kv_dtype("TextGenerator", kv_dtype)
         model_dir = os.fspath(model_dir)
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer_json(model_dir)
         self.model = model if model is not None else load(model_dir, mmap=mmap)
 
     def stream(self, prompt: str, max_new_tokens: int = 64, **sampling) -> Iterator[str]:
         """The continuation piece by piece; ``sampling``: temperature, top_k, top_p, seed,
-        stats (see generate_text)."""
+        stats, kv_dtype (default: this pipeline's; see generate_text)."""
+        sampling.setdefault("kv_dtype", self.kv_dtype)
         return generate_text(self.model, self.tokenizer, prompt, max_new_tokens, **sampling)
 
     def __call__(self, prompt: str, max_new_tokens: int = 64, **sampling) -> str:
