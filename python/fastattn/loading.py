@@ -23,12 +23,14 @@ from .io.json_fields import JsonFields, read_config_json
 
 @dataclasses.dataclass(frozen=True)
 class Family:
-    """A model family's entry points: each a callable or a "module:attribute" string; and
-    `layers`, the config attribute counting the layers."""
+    """A model family's entry points: each a callable or a "module:attribute" string;
+    `layers`, the config attribute counting the layers; `formats`, whether the builder takes
+    `weights=` (the Linear weights' format, fastattn.models.weights), else float32 only."""
     config: object          # class with from_dict(raw, where) -> config
-    build: object           # (config, source) -> model
+    build: object           # (config, source[, weights=]) -> model
     tensor_shapes: object   # (config, **options) -> {name: shape}
     layers: str = "num_hidden_layers"
+    formats: bool = True
 
 
 _GPT2 = Family("fastattn.models.gpt2:GPT2Config", "fastattn.models.gpt2:build_gpt2",
@@ -39,11 +41,13 @@ _BERT = Family("fastattn.models.bert:BertConfig", "fastattn.models.bert:BertMode
                "fastattn.models.bert:bert_tensor_shapes")
 _VIT = Family("fastattn.models.vit:ViTConfig", "fastattn.models.vit:ViTModel.from_weights",
               "fastattn.models.vit:vit_tensor_shapes")
+# SAM's and ResNet's weights are float32 in memory whatever the file (see load)
 _SAM = Family("fastattn.models.sam:SamConfig", "fastattn.models.sam:SamModel.from_weights",
-              "fastattn.models.sam:sam_tensor_shapes")
+              "fastattn.models.sam:sam_tensor_shapes", formats=False)
 _RESNET = Family("fastattn.models.resnet:ResNetConfig",
                  "fastattn.models.resnet:ResNetModel.from_weights",
-                 "fastattn.models.resnet:resnet_tensor_shapes", layers="num_blocks")
+                 "fastattn.models.resnet:resnet_tensor_shapes", layers="num_blocks",
+                 formats=False)
 
 FAMILIES: dict[str, Family] = {
     "gpt2": _GPT2, "llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA, "bert": _BERT,
@@ -126,11 +130,32 @@ def load_config(path_or_dict):
     return family_part(model_type, "config").from_dict(raw, where)
 
 
-def load(path, *, mmap: bool = True):
+def _check_weights(where: str, model_type: str, weights) -> str:
+    """`weights` checked (one of LOAD_FORMATS) and refused for a family kept in float32."""
+    from .models.weights import check_format
+    check_format("load", weights)
+    if weights not in ("as-stored", "float32") and not FAMILIES[model_type].formats:
+        raise ValueError(f"load: {where}: weights={weights!r} is not available for "
+                         f"{model_type!r} models, whose weights are float32 in memory; use "
+                         "weights='float32' (or 'as-stored')")
+    return weights
+
+
+def load(path, *, mmap: bool = True, weights: str = "as-stored"):
     """The model in a Hugging Face model directory: config.json plus model.safetensors or
     model.safetensors.index.json with its shards; or a single .safetensors file whose tensor
     names a family recognises (FILE_FAMILIES: the official segment-anything state dict, its
     sizes read from the shapes).
+
+    weights: the format of the Linear layers' matrices in memory (the transformer blocks',
+    the LM head's / classifier's; embeddings, norms, biases and convolutions are float32):
+    "float32", "bfloat16", "float16", "q8", "q4" (converted or quantized at load), or
+    "as-stored" (default): each matrix in the checkpoint's own format, so a BF16 / F16
+    checkpoint stays 16-bit (viewed in place in the mapped file where its layout allows) and a
+    file written by `fastattn quantize` stays quantized; float32 files load as float32. As
+    BF16 and F16 widen to float32 exactly, "as-stored" computes with the very values
+    "float32" would, in half the memory. SAM and ResNet are float32 whatever the file (other
+    formats: ValueError). See docs/quantization.md.
 
     mmap=True maps the weight files: instant open, no copy, pages shared between processes;
     but the model's weights are then the files, so a file truncated or overwritten in place
@@ -145,6 +170,7 @@ def load(path, *, mmap: bool = True):
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such model directory: {path!r}")
     if os.path.isfile(path) and path.endswith(".safetensors"):
+        _check_weights(repr(path), "sam", weights)
         return _load_file(path, mmap)
     if not os.path.isdir(path):
         raise NotADirectoryError(f"load: {path!r} is not a directory (pass the model directory "
@@ -152,6 +178,7 @@ def load(path, *, mmap: bool = True):
                                  "official segment-anything .safetensors file)")
     config = load_config(path)
     _check_known(config.model_type)
+    _check_weights(repr(path), config.model_type, weights)
     with Checkpoint(path, mmap=mmap) as checkpoint:
         # Each layer has tensors of its own, so a layer count above the checkpoint's tensor
         # count is wrong; refused here, because the builders list every name of every layer
@@ -165,6 +192,8 @@ def load(path, *, mmap: bool = True):
         # Tensors the model keeps are views that hold the file mapping (or the buffer read
         # from it) themselves; closing drops only the checkpoint's own reference.
         try:
+            if FAMILIES[config.model_type].formats:
+                return build(config, checkpoint, weights=weights)
             return build(config, checkpoint)
         except ValueError as e:
             if type(e) is not ValueError:   # a subclass keeps its type (and message)

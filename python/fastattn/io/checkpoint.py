@@ -139,6 +139,10 @@ class Checkpoint(Mapping):
     def shape(self, name: str) -> tuple:
         return self._file(name).shape(name)
 
+    def release(self, name: str) -> None:
+        """Hands back the mapped pages of `name` read so far (SafetensorsFile.release)."""
+        self._file(name).release(name)
+
     @property
     def files(self) -> list[str]:
         """The safetensors files in use (paths)."""

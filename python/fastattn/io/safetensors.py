@@ -285,6 +285,24 @@ class SafetensorsFile(Mapping):
             _fail(self.path, f"tensor {name!r}: BOOL bytes must be 0 or 1")
         return array
 
+    def release(self, name: str) -> None:
+        """Hands the pages of tensor `name` that this process has read back to the kernel
+        (madvise MADV_DONTNEED on the whole pages inside its bytes): for a tensor that has been
+        copied (packed, converted, quantized) and is not read again. The mapping is read-only
+        and file-backed, so nothing is lost: a later read faults the pages in again from the
+        page cache or the file. Without it a mapped tensor's pages stay resident (counted in
+        RSS as file pages) next to the copy for as long as the mapping lives. A no-op for
+        mmap=False (the data is one bytes object) and where madvise is not available."""
+        begin, end = self._entry(name)[2:]
+        if not isinstance(self._buffer, _mmap.mmap) or not hasattr(_mmap, "MADV_DONTNEED"):
+            return
+        page = _mmap.PAGESIZE
+        # only pages wholly inside the tensor: its neighbours' pages may still be needed
+        first = -(-(self._offset + begin) // page) * page
+        last = (self._offset + end) // page * page
+        if last > first:
+            self._buffer.madvise(_mmap.MADV_DONTNEED, first, last - first)
+
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
         """Drops this object's mapping (or buffer). Arrays already handed out keep it alive
