@@ -179,6 +179,8 @@ def load(path, *, mmap: bool = True, weights: str = "as-stored"):
     config = load_config(path)
     _check_known(config.model_type)
     _check_weights(repr(path), config.model_type, weights)
+    from .quantize import check_quantization_config
+    check_quantization_config(read_config_json(path)[0], repr(path))
     with Checkpoint(path, mmap=mmap) as checkpoint:
         # Each layer has tensors of its own, so a layer count above the checkpoint's tensor
         # count is wrong; refused here, because the builders list every name of every layer

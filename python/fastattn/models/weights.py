@@ -60,8 +60,13 @@ def _code(source, name: str) -> str:
 
 
 def _raw(source, name: str) -> np.ndarray:
-    """The stored elements of `name` without conversion (BF16 / F16 as uint16 bit patterns)."""
-    array = source.raw(name) if hasattr(source, "raw") else np.asarray(source[name])
+    """The stored elements of `name` without conversion (BF16 as uint16 bit patterns)."""
+    return source.raw(name) if hasattr(source, "raw") else np.asarray(source[name])
+
+
+def _bits(source, name: str) -> np.ndarray:
+    """A BF16 / F16 tensor's 16-bit patterns as uint16 (the formats' storage dtype)."""
+    array = _raw(source, name)
     return array.view(np.uint16) if array.dtype == np.float16 else array
 
 
@@ -137,7 +142,7 @@ class Tensors(Mapping):
             return None
         stored = _STORED_FORMAT.get(code)
         if stored in ("bfloat16", "float16") and fmt in ("as-stored", stored):
-            bits = _raw(self.source, name)
+            bits = _bits(self.source, name)
             # canonical storage is (out, in); GPT-2's Conv1D (in, out) needs a 16-bit transpose
             return stored, bits if layout == "out_in" else np.ascontiguousarray(bits.T)
         return None
