@@ -1,0 +1,286 @@
+// Low-precision-weight matmul (lowp.h): two paths, chosen by M.
+//
+// Small M (decode, M <= kGemvMaxM): the weight is streamed once (bandwidth bound: the point of
+// the smaller formats), each 32-element step of a row converted in registers (lowp_simd.h) and
+// multiplied by the float32 activations, R rows of W^T side by side (R independent FMA chains
+// per activation row, R streams for the prefetcher). A is copied once into a zero-padded
+// contiguous buffer (M x Kp, read from L1 by every row). Each output element is one FMA chain
+// over k in steps of Vec::size lanes, then hsum: the same operations wherever its row of W^T
+// falls, so splitting N across threads never changes a bit. More than 4 rows of A go 4 at a
+// time (the weight is then read once per 4 rows: the panel path takes over above kGemvMaxM).
+//
+// Large M (prefill): columns of W are converted, a block of kPanelsPerBlock panels at a time,
+// into float32 panels in exactly the layout of the float32 pre-packed matmul (matmul.h:
+// packed[p * K * NR + k * NR + j % NR]), which then runs through the MatmulKernels table's
+// gemm_packed (the float32 micro-kernel, its blocking and threading), with the epilogue's bias
+// and residual offset to the block's columns. Converting costs O(K N) against the product's
+// O(M K N): a few percent at M = 128 (docs/weight_formats.md, measured). The conversion of a
+// block is split by panel across the threads; the product is gemm_packed's, bit-identical
+// for any thread count; each element of C is exactly what float32 matmul gives for the
+// dequantised weight.
+#include "kernels/matmul/lowp.h"
+
+#include <cstring>
+
+#include "core/memory.h"
+#include "core/parallel.h"
+#include "core/threading.h"
+#include "core/util.h"
+#include "kernels/matmul/internal.h"
+#include "kernels/matmul/lowp_simd.h"
+
+namespace fastattn {
+namespace FASTATTN_ISA_NAMESPACE {
+
+namespace {
+
+constexpr int W = Vec::size;
+constexpr int G = kLowpGroups;        // Vecs per 32-element step
+constexpr int64_t kStep = kLowpBlock;  // elements per step (one q8 / q4 block)
+
+// Largest M of the streaming path (measured, docs/weight_formats.md "Kernels").
+constexpr int64_t kGemvMaxM = 4;
+// Panels converted per gemm_packed call (the block of columns): 8 panels of K x NR floats
+// (K = 2048: 2 MiB at NR = 32) stay in the 2-4 MiB L2 between conversion and product, and a
+// block's product is long enough (M = 128: ~1 ms) to amortise the two thread-team starts.
+constexpr int64_t kPanelsPerBlock = 8;
+// Weight bytes a thread must get on the streaming path before another thread is woken:
+// streaming 128 KiB takes ~5 us at one core's ~20 GB/s, about the fork/join cost.
+constexpr int64_t kGemvGrainBytes = int64_t{1} << 17;
+
+// Per-thread scratch of this file (matmul_scratch's slots belong to gemm.cpp, whose
+// gemm_packed this file calls on the same thread): 0 = A padded, 1 = converted panels.
+float* lowp_scratch(int slot, std::size_t count) {
+  static thread_local AlignedFloats buffers[2];
+  buffers[slot].reserve(count);
+  return buffers[slot].data();
+}
+
+// This ISA path's float32 matmul kernels (the table the bindings see for this path).
+const MatmulKernels& float_kernels() {
+  static const MatmulKernels table = [] {
+    MatmulKernels t;
+    register_kernels(t, Tag{});
+    return t;
+  }();
+  return table;
+}
+
+// One format: bytes per row of the stored weight, and step s (elements [32 s, 32 s + 32)) of
+// a row converted to G Vecs of float32. `full`: the step lies inside K (always for q8 / q4,
+// whose rows are padded to Kp); otherwise only its first K - 32 s elements exist.
+template <WeightFormat F>
+struct Format;
+
+template <>
+struct Format<WeightFormat::bfloat16> {
+  static int64_t row_bytes(int64_t K) { return 2 * K; }
+  static void step(const uint8_t* row, const uint16_t*, int64_t s, int64_t K, Vec* out) {
+    const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + s * kStep;
+    uint16_t tail[kStep];
+    if ((s + 1) * kStep > K) {  // the row's last, partial step: zeros past K
+      std::memset(tail, 0, sizeof tail);
+      std::memcpy(tail, p, static_cast<std::size_t>(K - s * kStep) * 2);
+      p = tail;
+    }
+    for (int g = 0; g < G; ++g) out[g] = from_bf16(p + g * W);
+  }
+};
+
+template <>
+struct Format<WeightFormat::float16> {
+  static int64_t row_bytes(int64_t K) { return 2 * K; }
+  static void step(const uint8_t* row, const uint16_t*, int64_t s, int64_t K, Vec* out) {
+    const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + s * kStep;
+    uint16_t tail[kStep];
+    if ((s + 1) * kStep > K) {
+      std::memset(tail, 0, sizeof tail);
+      std::memcpy(tail, p, static_cast<std::size_t>(K - s * kStep) * 2);
+      p = tail;
+    }
+    for (int g = 0; g < G; ++g) out[g] = from_f16(p + g * W);
+  }
+};
+
+// q8 / q4: w = q * d, exact in float32 (8-bit q times an 11-bit d).
+template <>
+struct Format<WeightFormat::q8> {
+  static int64_t row_bytes(int64_t K) { return round_up(K, kStep); }
+  static void step(const uint8_t* row, const uint16_t* scales, int64_t s, int64_t, Vec* out) {
+    const int8_t* p = reinterpret_cast<const int8_t*>(row) + s * kStep;
+    const Vec d = Vec::broadcast(half_to_float(scales[s]));
+    for (int g = 0; g < G; ++g) out[g] = from_i8(p + g * W) * d;
+  }
+};
+
+template <>
+struct Format<WeightFormat::q4> {
+  static int64_t row_bytes(int64_t K) { return round_up(K, kStep) / 2; }
+  static void step(const uint8_t* row, const uint16_t* scales, int64_t s, int64_t, Vec* out) {
+    const uint8_t* p = row + s * (kStep / 2);
+    const Vec d = Vec::broadcast(half_to_float(scales[s]));
+    for (int g = 0; g < G; ++g) out[g] = from_q4(p, g) * d;
+  }
+};
+
+template <WeightFormat F>
+const uint8_t* row_ptr(const LowpMatrix& w, int64_t n) {
+  return static_cast<const uint8_t*>(w.weight) + n * Format<F>::row_bytes(w.K);
+}
+inline const uint16_t* scale_row(const LowpMatrix& w, int64_t n) {
+  return w.scales ? w.scales + n * (round_up(w.K, kStep) / kStep) : nullptr;
+}
+
+// ------------------------------------------------------------------ streaming (small M)
+
+// C[m, n0 + r] = sum_k A[m, k] W[k, n0 + r] for MB rows of A (abuf, row stride lda, zero
+// past K) and R rows of W^T from n0: MB x R accumulators, one chain each.
+template <WeightFormat F, int MB, int R>
+void gemv_rows(const LowpMatrix& w, int64_t n0, const float* abuf, int64_t lda, float* c,
+               int64_t ldc) {
+  const int64_t K = w.K, steps = ceil_div(K, kStep);
+  const uint8_t* rows[R];
+  const uint16_t* srows[R];
+  for (int r = 0; r < R; ++r) rows[r] = row_ptr<F>(w, n0 + r), srows[r] = scale_row(w, n0 + r);
+  Vec acc[MB][R];
+  for (int m = 0; m < MB; ++m)
+    for (int r = 0; r < R; ++r) acc[m][r] = Vec::zero();
+  for (int64_t s = 0; s < steps; ++s) {
+    Vec wv[R][G];
+    for (int r = 0; r < R; ++r) Format<F>::step(rows[r], srows[r], s, K, wv[r]);
+    for (int m = 0; m < MB; ++m)
+      for (int g = 0; g < G; ++g) {
+        const Vec av = Vec::load(abuf + m * lda + s * kStep + g * W);
+        for (int r = 0; r < R; ++r) acc[m][r] = fmadd(av, wv[r][g], acc[m][r]);
+      }
+  }
+  for (int m = 0; m < MB; ++m)
+    for (int r = 0; r < R; ++r) c[m * ldc + n0 + r] = hsum(acc[m][r]);
+}
+
+// Rows of W^T side by side: 4 (AVX-512's 32 registers hold 4 x 4 accumulators; AVX2's 16 and
+// baseline's hold 4 x 2 with the weights and activations beside them).
+template <int MB>
+constexpr int rows_side_by_side() { return W == 16 || MB <= 2 ? 4 : 2; }
+
+template <WeightFormat F, int MB>
+void gemv_block(const LowpMatrix& w, int64_t n0, int64_t n1, const float* abuf, int64_t lda,
+                float* c, int64_t ldc) {
+  constexpr int R = rows_side_by_side<MB>();
+  int64_t n = n0;
+  for (; n + R <= n1; n += R) gemv_rows<F, MB, R>(w, n, abuf, lda, c, ldc);
+  for (; n < n1; ++n) gemv_rows<F, MB, 1>(w, n, abuf, lda, c, ldc);
+}
+
+template <WeightFormat F>
+void gemv(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc,
+          const MatmulEpilogue& ep) {
+  const int64_t K = w.K, N = w.N, lda = round_up(K, kStep);
+  float* abuf = lowp_scratch(0, static_cast<std::size_t>(M * lda));
+  for (int64_t m = 0; m < M; ++m) {
+    float* dst = abuf + m * lda;
+    for (int64_t k = 0; k < K; ++k) dst[k] = a.data[m * a.rs + k * a.cs];
+    for (int64_t k = K; k < lda; ++k) dst[k] = 0.0f;
+  }
+  // Work items: groups of 4 rows of W^T (one gemv_rows call at R = 4).
+  constexpr int64_t kRowsPerItem = 4;
+  const int64_t items = ceil_div(N, kRowsPerItem);
+  const int64_t item_bytes = kRowsPerItem * Format<F>::row_bytes(K) * ceil_div(M, 4);
+  parallel_for(items, ceil_div(kGemvGrainBytes, item_bytes), [&](int64_t i0, int64_t i1) {
+    const int64_t n0 = i0 * kRowsPerItem, n1 = i1 * kRowsPerItem < N ? i1 * kRowsPerItem : N;
+    for (int64_t m0 = 0; m0 < M; m0 += 4) {
+      const float* am = abuf + m0 * lda;
+      float* cm = c + m0 * ldc;
+      switch (M - m0 < 4 ? M - m0 : 4) {
+        case 1: gemv_block<F, 1>(w, n0, n1, am, lda, cm, ldc); break;
+        case 2: gemv_block<F, 2>(w, n0, n1, am, lda, cm, ldc); break;
+        case 3: gemv_block<F, 3>(w, n0, n1, am, lda, cm, ldc); break;
+        default: gemv_block<F, 4>(w, n0, n1, am, lda, cm, ldc); break;
+      }
+    }
+    epilogue_rows(c, ldc, M, 0, n0, n1, ep);
+  });
+}
+
+// ------------------------------------------------------------------ panels (large M)
+
+// Columns [n0, n0 + cols) of W (rows of W^T), cols <= NR, into one float32 panel:
+// dst[k * NR + j] = W[k, n0 + j], zero for j >= cols.
+template <WeightFormat F>
+void convert_panel(const LowpMatrix& w, int64_t n0, int cols, int NR, float* dst) {
+  constexpr int kMaxNR = 64;
+  alignas(64) float tmp[kMaxNR][kStep];
+  const int64_t K = w.K, steps = ceil_div(K, kStep);
+  for (int j = cols; j < NR; ++j)
+    for (int k = 0; k < kStep; ++k) tmp[j][k] = 0.0f;
+  for (int64_t s = 0; s < steps; ++s) {
+    for (int j = 0; j < cols; ++j) {
+      Vec v[G];
+      Format<F>::step(row_ptr<F>(w, n0 + j), scale_row(w, n0 + j), s, K, v);
+      for (int g = 0; g < G; ++g) v[g].store(&tmp[j][g * W]);
+    }
+    const int64_t kc = K - s * kStep < kStep ? K - s * kStep : kStep;
+    float* d = dst + s * kStep * NR;
+    for (int64_t k = 0; k < kc; ++k)
+      for (int j = 0; j < NR; ++j) d[k * NR + j] = tmp[j][k];
+  }
+}
+
+template <WeightFormat F>
+void gemm_panels(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc,
+                 const MatmulEpilogue& ep) {
+  const MatmulKernels& fk = float_kernels();
+  const int NR = fk.panel_width();
+  const int64_t K = w.K, N = w.N, block = kPanelsPerBlock * NR;
+  float* panels = lowp_scratch(1, static_cast<std::size_t>(kPanelsPerBlock * NR * K));
+  for (int64_t j0 = 0; j0 < N; j0 += block) {
+    const int64_t cols = N - j0 < block ? N - j0 : block, np = ceil_div(cols, NR);
+    parallel_for(np, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t j = p * NR;
+        convert_panel<F>(w, j0 + j, static_cast<int>(cols - j < NR ? cols - j : NR), NR,
+                         panels + p * K * NR);
+      }
+    });
+    MatmulEpilogue e = ep;
+    if (e.bias) e.bias += j0;
+    if (e.residual) e.residual += j0;
+    fk.gemm_packed(M, cols, K, a, panels, c + j0, ldc, e);
+  }
+}
+
+template <WeightFormat F>
+void matmul_format(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc,
+                   const MatmulEpilogue& ep) {
+  if (M <= kGemvMaxM) gemv<F>(M, a, w, c, ldc, ep);
+  else gemm_panels<F>(M, a, w, c, ldc, ep);
+}
+
+void lowp_matmul(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc,
+                 const MatmulEpilogue& ep) {
+  if (M <= 0 || w.N <= 0) return;
+  if (w.K <= 0) {  // an empty sum: C = epilogue(0)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < w.N; ++j) c[i * ldc + j] = 0.0f;
+    epilogue_rows(c, ldc, M, 0, 0, w.N, ep);
+    return;
+  }
+  switch (w.format) {
+    case WeightFormat::bfloat16: return matmul_format<WeightFormat::bfloat16>(M, a, w, c, ldc, ep);
+    case WeightFormat::float16: return matmul_format<WeightFormat::float16>(M, a, w, c, ldc, ep);
+    case WeightFormat::q8: return matmul_format<WeightFormat::q8>(M, a, w, c, ldc, ep);
+    case WeightFormat::q4: return matmul_format<WeightFormat::q4>(M, a, w, c, ldc, ep);
+  }
+}
+
+int64_t gemv_max_m() { return kGemvMaxM; }
+
+}  // namespace
+
+void register_kernels(LowpKernels& t, Tag) {
+  t.matmul = lowp_matmul;
+  t.gemv_max_m = gemv_max_m;
+}
+
+}  // namespace FASTATTN_ISA_NAMESPACE
+}  // namespace fastattn
