@@ -195,13 +195,33 @@ def load(path, *, mmap: bool = True, weights: str = "as-stored"):
         # from it) themselves; closing drops only the checkpoint's own reference.
         try:
             if FAMILIES[config.model_type].formats:
-                return build(config, checkpoint, weights=weights)
-            return build(config, checkpoint)
+                model = build(config, checkpoint, weights=weights)
+            else:
+                model = build(config, checkpoint)
+            _return_freed_heap()
+            return model
         except ValueError as e:
             if type(e) is not ValueError:   # a subclass keeps its type (and message)
                 raise
             # "checkpoint: tensor 'x' has shape ...": which checkpoint, for a server's log
             raise ValueError(f"load: {path!r}: {e}") from e
+
+
+def _return_freed_heap() -> None:
+    """Gives the heap pages freed by a load's transient copies (a fused matrix concatenated
+    before packing, the quantizer's float temporaries) back to the kernel: glibc keeps freed
+    blocks below its mmap threshold (raised up to 32 MiB as large blocks are freed) in the
+    heap, where they would stay resident next to the model. malloc_trim(0) releases every free
+    page (docs/quantization.md, "Memory"); elsewhere than glibc this does nothing."""
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
 
 
 def _load_file(path: str, mmap: bool):

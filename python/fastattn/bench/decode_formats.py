@@ -226,6 +226,70 @@ def memory_rows(shape, formats=FORMATS) -> list[dict]:
     return rows
 
 
+# accuracy models: GPT-2 small's shape, TinyLlama's width with 4 layers (vocab 2000), and
+# all-MiniLM-L6-v2's shape for sentence embeddings (random weights: transformers' init)
+ACCURACY_GPT2 = dict(model_type="gpt2", n_embd=768, n_head=12, n_layer=12, n_positions=1024,
+                     vocab_size=50257, layer_norm_epsilon=1e-5, activation_function="gelu_new")
+ACCURACY_LLAMA = dict(llama_config(dict(TINYLLAMA, layers=4)), max_position_embeddings=2048)
+ACCURACY_MINILM = dict(model_type="bert", hidden_size=384, num_hidden_layers=6,
+                       num_attention_heads=12, intermediate_size=1536, vocab_size=30522,
+                       max_position_embeddings=512, type_vocab_size=2, layer_norm_eps=1e-12,
+                       hidden_act="gelu", architectures=["BertModel"])
+
+
+def decoder_accuracy(config, prompt: int = 16, new: int = 64, seed: int = 0) -> list[dict]:
+    """Per format vs float32 on a random checkpoint of `config`: max |logit difference| over
+    the float32 greedy continuation (prompt + new tokens, teacher-forced), the rms of the
+    float32 logits, the share of positions whose top-1 agrees (teacher-forced), and the
+    number of tokens a free-running greedy continuation in the format matches float32's
+    before the first difference."""
+    from ..loading import builder_for
+    tensors = random_checkpoint_of(config, seed)
+    build = builder_for(config["model_type"])
+    cfg = types.SimpleNamespace(**config) if config["model_type"] == "llama" else config
+    reference = build(cfg, tensors, weights="float32")
+    ids = np.random.default_rng(seed).integers(0, config["vocab_size"], (1, prompt))
+    tokens = reference.generate(ids, new, eos_token_id=None)
+    seq = tokens if tokens.shape[1] == prompt + new else np.concatenate([ids, tokens], 1)
+    expected = reference(seq)[0, prompt - 1:-1]
+    rows = []
+    for fmt in FORMATS[1:]:
+        model = build(cfg, tensors, weights=fmt)
+        logits = model(seq)[0, prompt - 1:-1]
+        free = model.generate(ids, new, eos_token_id=None)
+        free = free if free.shape[1] == prompt + new else np.concatenate([ids, free], 1)
+        same = np.flatnonzero(free[0, prompt:] != seq[0, prompt:])
+        rows.append(dict(format=fmt, max_abs_diff=float(np.abs(logits - expected).max()),
+                         logit_rms=float(np.sqrt(np.mean(expected**2))),
+                         top1_agreement=float(np.mean(np.argmax(logits, -1)
+                                                      == np.argmax(expected, -1))),
+                         greedy_prefix=int(same[0]) if same.size else new))
+        del model
+    return rows
+
+
+def random_checkpoint_of(config, seed=0):
+    from ..testing import random_checkpoint
+    return random_checkpoint(config, seed)
+
+
+def embedding_accuracy(config=None, seed: int = 0) -> list[dict]:
+    """Per format: min and mean cosine similarity to float32 of mean-pooled sentence embeddings
+    (8 random sentences of 32 tokens) of a random BERT of `config` (MiniLM's shape)."""
+    from ..models.bert import BertModel
+    config = config or ACCURACY_MINILM
+    tensors = random_checkpoint_of(config, seed)
+    ids = np.random.default_rng(seed).integers(5, config["vocab_size"], (8, 32))
+    mask = np.ones_like(ids)
+    a = BertModel.from_weights(config, tensors, weights="float32")(ids, mask).mean(1)
+    rows = []
+    for fmt in FORMATS[1:]:
+        b = BertModel.from_weights(config, tensors, weights=fmt)(ids, mask).mean(1)
+        cos = np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+        rows.append(dict(format=fmt, min_cos=float(cos.min()), mean_cos=float(cos.mean())))
+    return rows
+
+
 def main() -> None:
     import argparse
 
@@ -237,7 +301,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--memory", action="store_true",
                         help="also the resident memory of a load per format")
+    parser.add_argument("--accuracy", action="store_true",
+                        help="only the accuracy tables (no timing)")
     args = parser.parse_args()
+    if args.accuracy:
+        for name, config in (("gpt2", ACCURACY_GPT2), ("llama", ACCURACY_LLAMA)):
+            for r in decoder_accuracy(config):
+                print(f"accuracy {name:<6} {r['format']:<9} max|dlogit| {r['max_abs_diff']:.4f} "
+                      f"(logit rms {r['logit_rms']:.3f})  top-1 agreement "
+                      f"{100 * r['top1_agreement']:.1f}%  greedy prefix {r['greedy_prefix']}",
+                      flush=True)
+        for r in embedding_accuracy():
+            print(f"accuracy minilm {r['format']:<9} cosine min {r['min_cos']:.6f} "
+                  f"mean {r['mean_cos']:.6f}", flush=True)
+        return
     bw = machine().bandwidth
     print(f"# read bandwidth {bw / 1e9:.1f} GB/s ({get_num_threads()} threads, "
           "fastattn.analysis.machine)")

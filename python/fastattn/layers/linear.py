@@ -5,11 +5,12 @@ import numpy as np
 
 from .. import _validate as v
 from .. import ops
+from ..weight_formats import WEIGHT_FORMATS
 
 # weight layouts: PyTorch nn.Linear's (out_features, in_features), GPT-2 Conv1D's transpose
 LAYOUTS = ("out_in", "in_out")
-# a Linear weight's formats in memory (fastattn.WEIGHT_FORMATS; docs/quantization.md)
-FORMATS = ("float32", "bfloat16", "float16", "q8", "q4")
+# a Linear weight's formats in memory (docs/weight_formats.md, docs/quantization.md)
+FORMATS = WEIGHT_FORMATS
 
 
 def packed_matrix(w: np.ndarray, weights: str, transpose: bool) -> "ops.PackedMatrix":
