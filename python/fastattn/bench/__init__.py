@@ -24,7 +24,7 @@ import numpy as np
 # Modules of cases, in the order `fastattn bench` runs them.
 SUITES = ["softmax", "norm", "activation", "matmul", "attention", "rope", "kv_cache", "conv",
           "resample", "tokenizer", "models", "bert", "text_classification", "vit", "resnet",
-          "sam", "sam_auto"]
+          "sam", "sam_auto", "weight_formats"]
 
 
 @dataclass
