@@ -143,7 +143,7 @@ def quantize_q8(wt: np.ndarray, op: str = "quantize_q8") -> dict:
     x = _blocks(wt)
     d16 = _scale(op, np.abs(x).max(axis=-1) / np.float32(127), "q8")
     q = np.clip(_quotient(x, d16), -127, 127).astype(np.int8)
-    return {"weight": q.reshape(wt.shape[0], -1), "scales": d16}
+    return {"weight": q.reshape(x.shape[0], x.shape[1] * BLOCK), "scales": d16}
 
 
 def quantize_q4(wt: np.ndarray, op: str = "quantize_q4") -> dict:
@@ -155,27 +155,29 @@ def quantize_q4(wt: np.ndarray, op: str = "quantize_q4") -> dict:
     d16 = _scale(op, m / np.float32(-8), "q4")
     q = (np.clip(_quotient(x, d16), -8, 7) + 8).astype(np.uint8)  # nibbles 0..15
     packed = q[..., :BLOCK // 2] | (q[..., BLOCK // 2:] << 4)
-    return {"weight": packed.reshape(wt.shape[0], -1), "scales": d16}
+    return {"weight": packed.reshape(x.shape[0], x.shape[1] * BLOCK // 2), "scales": d16}
 
 
 def dequantize_q8(weight: np.ndarray, scales: np.ndarray, k: int) -> np.ndarray:
-    n = weight.shape[0]
-    q = weight.reshape(n, -1, BLOCK).astype(np.float32)
-    return (q * scales.view(np.float16).astype(np.float32)[..., None]).reshape(n, -1)[:, :k]
+    n, blocks = scales.shape
+    q = weight.reshape(n, blocks, BLOCK).astype(np.float32)
+    d = scales.view(np.float16).astype(np.float32)[..., None]
+    return (q * d).reshape(n, blocks * BLOCK)[:, :k]
 
 
 def q4_values(weight: np.ndarray) -> np.ndarray:
     """uint8 (N, Kp / 2) -> the signed quants (N, Kp / 32, 32) as int8 in [-8, 7]."""
     n = weight.shape[0]
-    b = weight.reshape(n, -1, BLOCK // 2)
+    b = weight.reshape(n, weight.shape[1] * 2 // BLOCK, BLOCK // 2)
     q = np.concatenate([b & 0x0F, b >> 4], axis=-1).astype(np.int8)
     return q - np.int8(8)
 
 
 def dequantize_q4(weight: np.ndarray, scales: np.ndarray, k: int) -> np.ndarray:
-    n = weight.shape[0]
+    n, blocks = scales.shape
     q = q4_values(weight).astype(np.float32)
-    return (q * scales.view(np.float16).astype(np.float32)[..., None]).reshape(n, -1)[:, :k]
+    d = scales.view(np.float16).astype(np.float32)[..., None]
+    return (q * d).reshape(n, blocks * BLOCK)[:, :k]
 
 
 # ------------------------------------------------------------------ the table

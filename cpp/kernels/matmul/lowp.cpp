@@ -108,7 +108,7 @@ struct Format<WeightFormat::q8> {
   static int64_t row_bytes(int64_t K) { return round_up(K, kStep); }
   static void step(const uint8_t* row, const uint16_t* scales, int64_t s, int64_t, Vec* out) {
     const int8_t* p = reinterpret_cast<const int8_t*>(row) + s * kStep;
-    const Vec d = Vec::broadcast(half_to_float(scales[s]));
+    const Vec d = Vec::broadcast(scale_to_float(scales[s]));
     for (int g = 0; g < G; ++g) out[g] = from_i8(p + g * W) * d;
   }
 };
@@ -118,7 +118,7 @@ struct Format<WeightFormat::q4> {
   static int64_t row_bytes(int64_t K) { return round_up(K, kStep) / 2; }
   static void step(const uint8_t* row, const uint16_t* scales, int64_t s, int64_t, Vec* out) {
     const uint8_t* p = row + s * (kStep / 2);
-    const Vec d = Vec::broadcast(half_to_float(scales[s]));
+    const Vec d = Vec::broadcast(scale_to_float(scales[s]));
     for (int g = 0; g < G; ++g) out[g] = from_q4(p, g) * d;
   }
 };
@@ -145,7 +145,13 @@ void gemv_rows(const LowpMatrix& w, int64_t n0, const float* abuf, int64_t lda, 
   Vec acc[MB][R];
   for (int m = 0; m < MB; ++m)
     for (int r = 0; r < R; ++r) acc[m][r] = Vec::zero();
+  // Each row of W^T is a short stream (q8, K = 2048: 32 cache lines), too short for the
+  // hardware prefetcher to ramp up on: the same step of the rows R ahead (the next call's,
+  // contiguous after these) is hinted now, once per 64-byte line, ~R rows of bytes ahead.
+  const int64_t step_bytes = Format<F>::row_bytes(kStep), ahead = R * Format<F>::row_bytes(K);
   for (int64_t s = 0; s < steps; ++s) {
+    if ((s * step_bytes) % 64 == 0)
+      for (int r = 0; r < R; ++r) prefetch(rows[r] + ahead + s * step_bytes);
     Vec wv[R][G];
     for (int r = 0; r < R; ++r) Format<F>::step(rows[r], srows[r], s, K, wv[r]);
     for (int m = 0; m < MB; ++m)
@@ -208,7 +214,7 @@ void gemv(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc
 // dst[k * NR + j] = W[k, n0 + j], zero for j >= cols.
 template <WeightFormat F>
 void convert_panel(const LowpMatrix& w, int64_t n0, int cols, int NR, float* dst) {
-  constexpr int kMaxNR = 64;
+  constexpr int kMaxNR = 64;  // NR is 2 Vecs: 8 (baseline), 16 (AVX2), 32 (AVX-512)
   alignas(64) float tmp[kMaxNR][kStep];
   const int64_t K = w.K, steps = ceil_div(K, kStep);
   for (int j = cols; j < NR; ++j)
@@ -221,8 +227,13 @@ void convert_panel(const LowpMatrix& w, int64_t n0, int cols, int NR, float* dst
     }
     const int64_t kc = K - s * kStep < kStep ? K - s * kStep : kStep;
     float* d = dst + s * kStep * NR;
-    for (int64_t k = 0; k < kc; ++k)
-      for (int j = 0; j < NR; ++j) d[k * NR + j] = tmp[j][k];
+    if (kc == kStep) {  // 8 x 8 transposes (8 divides NR and the step)
+      for (int j = 0; j < NR; j += 8)
+        for (int k = 0; k < kStep; k += 8) transpose8x8(&tmp[j][k], kStep, d + k * NR + j, NR);
+    } else {  // K's last, partial step: only its kc rows exist in the panel
+      for (int64_t k = 0; k < kc; ++k)
+        for (int j = 0; j < NR; ++j) d[k * NR + j] = tmp[j][k];
+    }
   }
 }
 

@@ -48,6 +48,42 @@ inline float bfloat16_to_float(uint16_t h) {
   return out;
 }
 
+// A q8 / q4 block's float16 scale as float: F16C's vcvtph2ps where the path has it (the
+// portable half_to_float's branches cost as much as converting the block's 32 quants).
+inline float scale_to_float(uint16_t h) {
+#if defined(__F16C__)
+  return _cvtsh_ss(h);
+#else
+  return half_to_float(h);
+#endif
+}
+
+// dst[k * ds + j] = src[j * ss + k] for j, k < 8: an 8 x 8 block of floats transposed (the
+// panel path's conversion writes W's rows as the panel's columns).
+inline void transpose8x8(const float* src, int64_t ss, float* dst, int64_t ds) {
+#if defined(__AVX2__)
+  __m256 r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);      // a0 b0 a1 b1 | a4 b4 a5 b5
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);  // a2 b2 a3 b3 | a6 b6 a7 b7
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));      // column 0 | 4
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));  // 1 | 5
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));  // 2 | 6
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));  // 3 | 7
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+  }
+#else
+  for (int k = 0; k < 8; ++k)
+    for (int j = 0; j < 8; ++j) dst[k * ds + j] = src[j * ss + k];
+#endif
+}
+
 // Elements of a 32-block per Vec, and which 16-byte half of a q4 block a Vec's group reads.
 constexpr int kLowpGroups = 32 / Vec::size;
 

@@ -72,8 +72,10 @@ class PackedMatrix:
                 raise TypeError(f"{op}: storage[{name!r}] must be a numpy.ndarray, got "
                                 f"{type(x).__name__}")
             # 16-bit patterns: uint16 and float16 are the same bytes (safetensors F16 / BF16)
-            alias = {np.dtype(np.uint16): np.dtype(np.float16),
-                     np.dtype(np.float16): np.dtype(np.uint16)}.get(dtype)
+            # (bfloat16 bits only as uint16: a float16 array would be another number format)
+            alias = None if (weights, name) == ("bfloat16", "weight") else {
+                np.dtype(np.uint16): np.dtype(np.float16),
+                np.dtype(np.float16): np.dtype(np.uint16)}.get(dtype)
             if x.dtype != dtype and x.dtype != alias:
                 raise TypeError(f"{op}: storage[{name!r}] must be {dtype}"
                                 f"{f' (or {alias})' if alias is not None else ''} for "
