@@ -202,8 +202,12 @@ def test_safetensors_writes_16_bit_patterns(tmp_path, rng):
 # matrix is concatenated before packing: up to 2 x 1408 x 512 float32 = 5.5 MiB here), the
 # kernel's fault-around (up to 64 KiB mapped per file fault) and the forward's activations.
 ALLOWANCE = 12 << 20
+# File pages still mapped after a load: only the edges of tensors read (fault-around maps up to
+# 64 KiB around each fault) and a model's few pages touched in place; the 8 MiB BF16 (16 MiB
+# F32) embedding, read once to convert or left unread, must not be among them.
+FILE_ALLOWANCE = 4 << 20
 MEMORY_MODEL = dict(LLAMA, hidden_size=512, intermediate_size=1408, num_attention_heads=8,
-                    num_key_value_heads=2, vocab_size=2000, num_hidden_layers=3)
+                    num_key_value_heads=2, vocab_size=8000, num_hidden_layers=3)
 
 
 @pytest.mark.parametrize("fmt,dtype", [(f, "F32") for f in FORMATS] + [("as-stored", "BF16")])
@@ -218,8 +222,8 @@ def test_resident_memory_is_the_formats_bytes(tmp_path, fmt, dtype):
     assert m["held"] > 0.15 * file_bytes           # (a model was measured: q4 holds ~22%)
     for when in ("load", "forward"):
         assert m[when]["VmRSS"] <= 1.10 * m["held"] + ALLOWANCE, (when, m)
-    if fmt != "as-stored":      # copies made: the file pages read for them were released
-        assert m["load"]["RssFile"] <= ALLOWANCE, m
+    # the file pages read for copies were released, those used in place not read yet
+    assert m["load"]["RssFile"] <= FILE_ALLOWANCE, m
 
 
 # --------------------------------------------------------------------------- accuracy

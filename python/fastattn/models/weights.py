@@ -99,8 +99,9 @@ class Tensors(Mapping):
                 raise ValueError(f"checkpoint: tensor {name!r} is a quantized matrix (with "
                                  f"{name + SCALES!r}), which this model reads as a plain "
                                  "tensor: quantize only Linear weights")
-            array = np.asarray(self.source[name])
-            copied = array.dtype != np.float32 or not array.flags.c_contiguous
+            array = np.asarray(self.source[name])   # a checkpoint converts 16-bit tensors
+            copied = (_code(self.source, name) != "F32" or array.dtype != np.float32
+                      or not array.flags.c_contiguous)
             array = np.ascontiguousarray(array, dtype=np.float32)
             if copied:
                 self._release(name)
