@@ -210,15 +210,17 @@ MEMORY_MODEL = dict(LLAMA, hidden_size=512, intermediate_size=1408, num_attentio
                     num_key_value_heads=2, vocab_size=8000, num_hidden_layers=3)
 
 
-@pytest.mark.parametrize("fmt,dtype", [(f, "F32") for f in FORMATS] + [("as-stored", "BF16")])
-def test_resident_memory_is_the_formats_bytes(tmp_path, fmt, dtype):
+@pytest.mark.parametrize("fmt,dtype,mmap", [(f, "F32", True) for f in FORMATS] + [
+    ("as-stored", "BF16", True), ("as-stored", "BF16", False), ("float32", "F32", False)])
+def test_resident_memory_is_the_formats_bytes(tmp_path, fmt, dtype, mmap):
     """RSS growth of a load (and after a forward) within 10% of the bytes the model holds in
-    its format + ALLOWANCE: the mapped checkpoint pages that packing read are given back."""
+    its format + ALLOWANCE: the mapped checkpoint pages that packing read are given back; with
+    mmap=False the file's buffer is freed after the load (the model copied what it keeps)."""
     tensors = random_checkpoint(MEMORY_MODEL, seed=0)
     save_checkpoint(tmp_path, MEMORY_MODEL, tensors, dtype=dtype)
     file_bytes = sum(a.nbytes for a in tensors.values()) // (2 if dtype == "BF16" else 1)
     del tensors
-    m = load_memory(tmp_path, fmt)
+    m = load_memory(tmp_path, fmt, mmap)
     assert m["held"] > 0.15 * file_bytes           # (a model was measured: q4 holds ~22%)
     for when in ("load", "forward"):
         assert m[when]["VmRSS"] <= 1.10 * m["held"] + ALLOWANCE, (when, m)
@@ -294,3 +296,25 @@ def test_encoders_load_every_format(tmp_path, fmt):
         # a classifier output after SERIES matmuls at most (2 layers x 4 + pooler + head)
         assert np.abs(run(model) - expected).max() <= SIGMAS * math.sqrt(SERIES + 2) * RHO[
             fmt] * max(scale, 1.0), name
+
+
+def test_quantize_shards_and_renamed_encoders(tmp_path, monkeypatch):
+    """A large output is sharded with an index (SHARD_BYTES lowered to see it on a tiny
+    model); a RoBERTa masked-LM checkpoint (names renamed by the BERT builder) keeps its
+    matrices under their own names and its tied MLM decoder float32."""
+    import fastattn.quantize as q
+    from fastattn.testing import write_encoder_checkpoint
+    write_encoder_checkpoint(tmp_path / "src", "roberta", "masked_lm", tokenizer=False)
+    monkeypatch.setattr(q, "SHARD_BYTES", 8 << 10)
+    summary = quantize(tmp_path / "src", tmp_path / "out", "q8")
+    assert (tmp_path / "out" / "model.safetensors.index.json").exists()
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+    with fastattn.Checkpoint(tmp_path / "out") as c:
+        scaled = sorted(n[:-len(".scales")] for n in c.keys() if n.endswith(".scales"))
+    assert len(scaled) == summary["matrices"] and all(n.endswith(".weight") for n in scaled)
+    model, reference = fastattn.load(tmp_path / "out"), fastattn.load(tmp_path / "src",
+                                                                      weights="q8")
+    assert formats_of(model) == {"q8"}
+    ids = np.arange(3, 15)[None]
+    np.testing.assert_array_equal(model.mlm_logits(model(ids)),
+                                  reference.mlm_logits(reference(ids)))

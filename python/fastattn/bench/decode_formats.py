@@ -120,10 +120,10 @@ import gc, json, sys
 import numpy as np
 import fastattn
 from fastattn.bench.decode_formats import held_bytes, resident
-path, weights = sys.argv[1], sys.argv[2]
+path, weights, mmap = sys.argv[1], sys.argv[2], sys.argv[3] == "mmap"
 gc.collect()
 before = resident()
-model = fastattn.load(path, weights=weights)
+model = fastattn.load(path, weights=weights, mmap=mmap)
 gc.collect()
 loaded = resident()
 held = held_bytes(model)
@@ -136,14 +136,16 @@ print(json.dumps({"held": held,
 """
 
 
-def load_memory(path, weights: str) -> dict:
-    """{"held": bytes the model holds, "load": RSS growth by fastattn.load(path, weights=),
+def load_memory(path, weights: str, mmap: bool = True) -> dict:
+    """{"held": bytes the model holds, "load": RSS growth by fastattn.load(path, weights=,
+    mmap=),
     "forward": RSS growth after one 1-token forward} (growths: dicts VmRSS / RssAnon /
     RssFile, bytes), measured in a fresh interpreter so nothing else is counted."""
     env = dict(os.environ)
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run([sys.executable, "-c", _CHILD, os.fspath(path), weights], env=env,
+    done = subprocess.run([sys.executable, "-c", _CHILD, os.fspath(path), weights,
+                           "mmap" if mmap else "read"], env=env,
                           capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"load_memory: the child failed:\n{done.stderr[-2000:]}")

@@ -89,6 +89,10 @@ class Tensors(Mapping):
         self.quantized = {n for n in self.shapes if n + SCALES in names
                           and _code(source, n) in ("I8", "U8")}
         self._float32: dict[str, np.ndarray] = {}
+        # A checkpoint read into memory (mmap=False): everything the model keeps is copied out
+        # of the file's buffer, so the buffer is freed once the load is done instead of
+        # staying alive (the whole file) under the views of the few tensors kept in place.
+        self._own = getattr(source, "mmap", True) is False
 
     # -- mapping: float32 tensors ------------------------------------------------------------
     def __getitem__(self, name: str) -> np.ndarray:
@@ -105,6 +109,8 @@ class Tensors(Mapping):
             array = np.ascontiguousarray(array, dtype=np.float32)
             if copied:
                 self._release(name)
+            elif self._own:
+                array = array.copy()
             self._float32[name] = array
         return self._float32[name]
 
@@ -172,6 +178,9 @@ class Tensors(Mapping):
         stored = [self._storage(name, layout, self.weights) for name in names]
         if all(s is not None for s in stored) and len({s[0] for s in stored}) == 1:
             fmt = stored[0][0]
+            if self._own and len(stored) == 1:    # (a fused matrix is a new array anyway)
+                stored = [(fmt, {k: a.copy() for k, a in stored[0][1].items()}
+                           if isinstance(stored[0][1], dict) else stored[0][1].copy())]
             if fmt in ("q8", "q4"):
                 storage = {key: (stored[0][1][key] if len(stored) == 1 else
                                  np.concatenate([s[1][key] for s in stored]))

@@ -138,6 +138,8 @@ class _Renamed:
         if attribute in ("source", "names"):   # not set yet (copy, pickle): no recursion
             raise AttributeError(attribute)
         method = getattr(self.source, attribute)
+        if not callable(method):           # e.g. a checkpoint's `mmap` flag
+            return method
         if attribute == "record_matrix":
             return lambda name, layout, saved: method(self.names[name], layout,
                                                       self.names.get(saved, saved))
