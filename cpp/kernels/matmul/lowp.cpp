@@ -215,9 +215,11 @@ void gemv(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc
 // q_a = round(a / d_a) in [-127, 127] (|a| / d_a <= 127 (1 + 2^-23): never past 127.5), so
 // |a - q_a d_a| <= d_a / 2 (1 + 2^-20) per element. Returns false when a has a non-finite
 // value (the float path then propagates it as float32 matmul would).
-bool quantize_rows(int64_t M, StridedMatrix a, int64_t K, int64_t Kp, int8_t* qa, float* da) {
+bool quantize_rows(int64_t M, StridedMatrix a, int64_t K, int64_t Kp, int64_t lda, int8_t* qa,
+                   float* da) {
   const int64_t nb = Kp / kStep;
-  for (int64_t m = 0; m < M; ++m)
+  for (int64_t m = 0; m < M; ++m) {
+    std::memset(qa + m * lda + Kp, 0, static_cast<std::size_t>(lda - Kp));
     for (int64_t b = 0; b < nb; ++b) {
       float x[kStep], amax = 0.0f;
       for (int64_t i = 0; i < kStep; ++i) {
@@ -229,25 +231,29 @@ bool quantize_rows(int64_t M, StridedMatrix a, int64_t K, int64_t Kp, int8_t* qa
       }
       const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
       da[m * nb + b] = d;
-      int8_t* q = qa + m * Kp + b * kStep;
+      int8_t* q = qa + m * lda + b * kStep;
       for (int64_t i = 0; i < kStep; ++i)
         q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
     }
+  }
   return true;
 }
 
 template <WeightFormat F>
-inline WBlock load_block(const uint8_t* row, int64_t b) {
-  if constexpr (F == WeightFormat::q8) return load_q8_block(reinterpret_cast<const int8_t*>(row) + b * kStep);
-  else return load_q4_block(row + b * (kStep / 2));
+inline WBlock load_block(const uint8_t* row, int64_t b, int nblocks) {
+  if constexpr (F == WeightFormat::q8)
+    return load_q8_block(reinterpret_cast<const int8_t*>(row) + b * kStep, nblocks);
+  else
+    return load_q4_block(row + b * (kStep / 2), nblocks);
 }
 
-// C[m, n0 + r] = sum over blocks of d_w d_a (q_w . q_a) for MB rows of quantised A and R rows
-// of W^T: MB x R accumulators, one chain of blocks each (the same prefetch as gemv_rows).
+// C[m, n0 + r] = sum over blocks of d_w d_a (q_w . q_a) for MB rows of quantised A (row
+// stride lda bytes, zero past Kp) and R rows of W^T: MB x R accumulators, one chain each,
+// kDotBlocks blocks a step (the same prefetch as gemv_rows).
 template <WeightFormat F, int MB, int R>
 void gemv_rows_i8(const LowpMatrix& w, int64_t n0, const int8_t* qa, const float* da,
-                  int64_t Kp, float* c, int64_t ldc) {
-  const int64_t nb = Kp / kStep;
+                  int64_t lda, float* c, int64_t ldc) {
+  const int64_t nb = round_up(w.K, kStep) / kStep;
   const uint8_t* rows[R];
   const uint16_t* srows[R];
   for (int r = 0; r < R; ++r) rows[r] = row_ptr<F>(w, n0 + r), srows[r] = scale_row(w, n0 + r);
@@ -255,16 +261,22 @@ void gemv_rows_i8(const LowpMatrix& w, int64_t n0, const int8_t* qa, const float
   for (int m = 0; m < MB; ++m)
     for (int r = 0; r < R; ++r) acc[m][r] = block_acc_zero();
   const int64_t step_bytes = Format<F>::row_bytes(kStep), ahead = R * Format<F>::row_bytes(w.K);
-  for (int64_t b = 0; b < nb; ++b) {
-    if ((b * step_bytes) % 64 == 0)
-      for (int r = 0; r < R; ++r) prefetch(rows[r] + ahead + b * step_bytes);
+  for (int64_t b = 0; b < nb; b += kDotBlocks) {
+    for (int64_t x = b; x < b + kDotBlocks; ++x)
+      if ((x * step_bytes) % 64 == 0)
+        for (int r = 0; r < R; ++r) prefetch(rows[r] + ahead + x * step_bytes);
+    const int nblk = nb - b < kDotBlocks ? static_cast<int>(nb - b) : kDotBlocks;
     WBlock wb[R];
-    float dw[R];
-    for (int r = 0; r < R; ++r) wb[r] = load_block<F>(rows[r], b), dw[r] = scale_to_float(srows[r][b]);
+    float d0[R], d1[R];
+    for (int r = 0; r < R; ++r) {
+      wb[r] = load_block<F>(rows[r], b, nblk);
+      d0[r] = scale_to_float(srows[r][b]);
+      d1[r] = nblk > 1 ? scale_to_float(srows[r][b + 1]) : 0.0f;
+    }
     for (int m = 0; m < MB; ++m) {
-      const int8_t* am = qa + m * Kp + b * kStep;
-      const float dam = da[m * nb + b];
-      for (int r = 0; r < R; ++r) block_acc_add(acc[m][r], wb[r], am, dw[r] * dam);
+      const int8_t* am = qa + m * lda + b * kStep;
+      const float a0 = da[m * nb + b], a1 = nblk > 1 ? da[m * nb + b + 1] : 0.0f;
+      for (int r = 0; r < R; ++r) block_acc_add(acc[m][r], wb[r], am, d0[r] * a0, d1[r] * a1);
     }
   }
   for (int m = 0; m < MB; ++m)
@@ -273,11 +285,11 @@ void gemv_rows_i8(const LowpMatrix& w, int64_t n0, const int8_t* qa, const float
 
 template <WeightFormat F, int MB>
 void gemv_block_i8(const LowpMatrix& w, int64_t n0, int64_t n1, const int8_t* qa,
-                   const float* da, int64_t Kp, float* c, int64_t ldc) {
+                   const float* da, int64_t lda, float* c, int64_t ldc) {
   constexpr int R = rows_side_by_side<MB>();
   int64_t n = n0;
-  for (; n + R <= n1; n += R) gemv_rows_i8<F, MB, R>(w, n, qa, da, Kp, c, ldc);
-  for (; n < n1; ++n) gemv_rows_i8<F, MB, 1>(w, n, qa, da, Kp, c, ldc);
+  for (; n + R <= n1; n += R) gemv_rows_i8<F, MB, R>(w, n, qa, da, lda, c, ldc);
+  for (; n < n1; ++n) gemv_rows_i8<F, MB, 1>(w, n, qa, da, lda, c, ldc);
 }
 
 // Per-thread int8 scratch (A's quants), beside lowp_scratch's floats.
@@ -291,24 +303,27 @@ int8_t* lowp_bytes(std::size_t count) {
 template <WeightFormat F>
 bool gemv_i8(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc,
              const MatmulEpilogue& ep) {
+  // A's quant rows padded with zeros to whole steps of kDotBlocks blocks (the last step's
+  // loads stay inside)
   const int64_t K = w.K, N = w.N, Kp = round_up(K, kStep), nb = Kp / kStep;
-  int8_t* qa = lowp_bytes(static_cast<std::size_t>(M * Kp));
+  const int64_t lda = round_up(Kp, kDotBlocks * kStep);
+  int8_t* qa = lowp_bytes(static_cast<std::size_t>(M * lda));
   float* da = lowp_scratch(0, static_cast<std::size_t>(M * nb));
-  if (!quantize_rows(M, a, K, Kp, qa, da)) return false;
+  if (!quantize_rows(M, a, K, Kp, lda, qa, da)) return false;
   constexpr int64_t kRowsPerItem = 4;
   const int64_t items = ceil_div(N, kRowsPerItem);
   const int64_t item_bytes = kRowsPerItem * Format<F>::row_bytes(K) * ceil_div(M, 4);
   parallel_for(items, ceil_div(kGemvGrainBytes, item_bytes), [&](int64_t i0, int64_t i1) {
     const int64_t n0 = i0 * kRowsPerItem, n1 = i1 * kRowsPerItem < N ? i1 * kRowsPerItem : N;
     for (int64_t m0 = 0; m0 < M; m0 += 4) {
-      const int8_t* qm = qa + m0 * Kp;
+      const int8_t* qm = qa + m0 * lda;
       const float* dm = da + m0 * nb;
       float* cm = c + m0 * ldc;
       switch (M - m0 < 4 ? M - m0 : 4) {
-        case 1: gemv_block_i8<F, 1>(w, n0, n1, qm, dm, Kp, cm, ldc); break;
-        case 2: gemv_block_i8<F, 2>(w, n0, n1, qm, dm, Kp, cm, ldc); break;
-        case 3: gemv_block_i8<F, 3>(w, n0, n1, qm, dm, Kp, cm, ldc); break;
-        default: gemv_block_i8<F, 4>(w, n0, n1, qm, dm, Kp, cm, ldc); break;
+        case 1: gemv_block_i8<F, 1>(w, n0, n1, qm, dm, lda, cm, ldc); break;
+        case 2: gemv_block_i8<F, 2>(w, n0, n1, qm, dm, lda, cm, ldc); break;
+        case 3: gemv_block_i8<F, 3>(w, n0, n1, qm, dm, lda, cm, ldc); break;
+        default: gemv_block_i8<F, 4>(w, n0, n1, qm, dm, lda, cm, ldc); break;
       }
     }
     epilogue_rows(c, ldc, M, 0, n0, n1, ep);
