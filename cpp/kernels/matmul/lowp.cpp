@@ -7,7 +7,8 @@
 // contiguous buffer (M x Kp, read from L1 by every row). Each output element is one FMA chain
 // over k in steps of Vec::size lanes, then hsum: the same operations wherever its row of W^T
 // falls, so splitting N across threads never changes a bit. More than 4 rows of A go 4 at a
-// time (the weight is then read once per 4 rows: the panel path takes over above kGemvMaxM).
+// time, each group of W's rows reused from L1 for all of them (the panel path takes over above
+// kGemvMaxM).
 //
 // Large M (prefill): columns of W are converted, a block of kPanelsPerBlock panels at a time,
 // into float32 panels in exactly the layout of the float32 pre-packed matmul (matmul.h:
@@ -39,8 +40,11 @@ constexpr int W = Vec::size;
 constexpr int G = kLowpGroups;        // Vecs per 32-element step
 constexpr int64_t kStep = kLowpBlock;  // elements per step (one q8 / q4 block)
 
-// Largest M of the streaming path (measured, docs/weight_formats.md "Kernels").
-constexpr int64_t kGemvMaxM = 4;
+// Largest M of the streaming path. Measured (1 thread, 2048 x 2048, ms a call, streaming /
+// panels): bf16 M = 8 0.83 / 1.88, 16 1.48 / 2.27, 24 2.24 / ~2.3; q8 16 1.86 / 2.33, 24
+// 2.80 / ~2.3: the streaming path's cost grows with M (4 rows of A a pass over W's rows in L1),
+// the panels' conversion is paid once; they cross between 16 and 24.
+constexpr int64_t kGemvMaxM = 16;
 // Panels converted per gemm_packed call (the block of columns): 8 panels of K x NR floats
 // (K = 2048: 2 MiB at NR = 32) stay in the 2-4 MiB L2 between conversion and product, and a
 // block's product is long enough (M = 128: ~1 ms) to amortise the two thread-team starts.
@@ -195,14 +199,19 @@ void gemv(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc
   const int64_t item_bytes = kRowsPerItem * Format<F>::row_bytes(K) * ceil_div(M, 4);
   parallel_for(items, ceil_div(kGemvGrainBytes, item_bytes), [&](int64_t i0, int64_t i1) {
     const int64_t n0 = i0 * kRowsPerItem, n1 = i1 * kRowsPerItem < N ? i1 * kRowsPerItem : N;
-    for (int64_t m0 = 0; m0 < M; m0 += 4) {
-      const float* am = abuf + m0 * lda;
-      float* cm = c + m0 * ldc;
-      switch (M - m0 < 4 ? M - m0 : 4) {
-        case 1: gemv_block<F, 1>(w, n0, n1, am, lda, cm, ldc); break;
-        case 2: gemv_block<F, 2>(w, n0, n1, am, lda, cm, ldc); break;
-        case 3: gemv_block<F, 3>(w, n0, n1, am, lda, cm, ldc); break;
-        default: gemv_block<F, 4>(w, n0, n1, am, lda, cm, ldc); break;
+    // per item (4 rows of W^T, in L1 after the first chunk of A's rows) all of A's rows, 4 at
+    // a time: the weight is read from memory once for any M
+    for (int64_t j0 = n0; j0 < n1; j0 += kRowsPerItem) {
+      const int64_t j1 = j0 + kRowsPerItem < n1 ? j0 + kRowsPerItem : n1;
+      for (int64_t m0 = 0; m0 < M; m0 += 4) {
+        const float* am = abuf + m0 * lda;
+        float* cm = c + m0 * ldc;
+        switch (M - m0 < 4 ? M - m0 : 4) {
+          case 1: gemv_block<F, 1>(w, j0, j1, am, lda, cm, ldc); break;
+          case 2: gemv_block<F, 2>(w, j0, j1, am, lda, cm, ldc); break;
+          case 3: gemv_block<F, 3>(w, j0, j1, am, lda, cm, ldc); break;
+          default: gemv_block<F, 4>(w, j0, j1, am, lda, cm, ldc); break;
+        }
       }
     }
     epilogue_rows(c, ldc, M, 0, n0, n1, ep);
@@ -315,15 +324,18 @@ bool gemv_i8(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t 
   const int64_t item_bytes = kRowsPerItem * Format<F>::row_bytes(K) * ceil_div(M, 4);
   parallel_for(items, ceil_div(kGemvGrainBytes, item_bytes), [&](int64_t i0, int64_t i1) {
     const int64_t n0 = i0 * kRowsPerItem, n1 = i1 * kRowsPerItem < N ? i1 * kRowsPerItem : N;
-    for (int64_t m0 = 0; m0 < M; m0 += 4) {
-      const int8_t* qm = qa + m0 * lda;
-      const float* dm = da + m0 * nb;
-      float* cm = c + m0 * ldc;
-      switch (M - m0 < 4 ? M - m0 : 4) {
-        case 1: gemv_block_i8<F, 1>(w, n0, n1, qm, dm, lda, cm, ldc); break;
-        case 2: gemv_block_i8<F, 2>(w, n0, n1, qm, dm, lda, cm, ldc); break;
-        case 3: gemv_block_i8<F, 3>(w, n0, n1, qm, dm, lda, cm, ldc); break;
-        default: gemv_block_i8<F, 4>(w, n0, n1, qm, dm, lda, cm, ldc); break;
+    for (int64_t j0 = n0; j0 < n1; j0 += kRowsPerItem) {  // as in gemv: W read once
+      const int64_t j1 = j0 + kRowsPerItem < n1 ? j0 + kRowsPerItem : n1;
+      for (int64_t m0 = 0; m0 < M; m0 += 4) {
+        const int8_t* qm = qa + m0 * lda;
+        const float* dm = da + m0 * nb;
+        float* cm = c + m0 * ldc;
+        switch (M - m0 < 4 ? M - m0 : 4) {
+          case 1: gemv_block_i8<F, 1>(w, j0, j1, qm, dm, lda, cm, ldc); break;
+          case 2: gemv_block_i8<F, 2>(w, j0, j1, qm, dm, lda, cm, ldc); break;
+          case 3: gemv_block_i8<F, 3>(w, j0, j1, qm, dm, lda, cm, ldc); break;
+          default: gemv_block_i8<F, 4>(w, j0, j1, qm, dm, lda, cm, ldc); break;
+        }
       }
     }
     epilogue_rows(c, ldc, M, 0, n0, n1, ep);
