@@ -10,7 +10,7 @@
 // time, each group of W's rows reused from L1 for all of them (the panel path takes over above
 // kGemvMaxM).
 //
-// Large M (prefill): columns of W are converted, a block of kPanelsPerBlock panels at a time,
+// Large M (prefill): columns of W are converted, a block of kBlockColumns at a time,
 // into float32 panels in exactly the layout of the float32 pre-packed matmul (matmul.h:
 // packed[p * K * NR + k * NR + j % NR]), which then runs through the MatmulKernels table's
 // gemm_packed (the float32 micro-kernel, its blocking and threading), with the epilogue's bias
@@ -45,10 +45,12 @@ constexpr int64_t kStep = kLowpBlock;  // elements per step (one q8 / q4 block)
 // 2.80 / ~2.3: the streaming path's cost grows with M (4 rows of A a pass over W's rows in L1),
 // the panels' conversion is paid once; they cross between 16 and 24.
 constexpr int64_t kGemvMaxM = 16;
-// Panels converted per gemm_packed call (the block of columns): 8 panels of K x NR floats
-// (K = 2048: 2 MiB at NR = 32) stay in the 2-4 MiB L2 between conversion and product, and a
-// block's product is long enough (M = 128: ~1 ms) to amortise the two thread-team starts.
-constexpr int64_t kPanelsPerBlock = 8;
+// Columns converted per gemm_packed call (the block of panels): each call re-reads all of A
+// (M x K floats, 1 MiB at 128 x 2048) and restarts the thread team, so fewer, wider blocks
+// are cheaper. Measured (1 thread, float32 pre-packed 128 x 2048 @ 2048 x 2048 cut into
+// column blocks, CPU ms): blocks of 256 / 512 / 1024 columns 9.11 / 7.25 / 7.79, one call
+// 7.27. The converted block (K x 512 floats: 4 MiB at K = 2048) is per-thread scratch.
+constexpr int64_t kBlockColumns = 512;
 // Weight bytes a thread must get on the streaming path before another thread is woken:
 // streaming 128 KiB takes ~5 us at one core's ~20 GB/s, about the fork/join cost.
 constexpr int64_t kGemvGrainBytes = int64_t{1} << 17;
@@ -377,8 +379,8 @@ void gemm_panels(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int6
                  const MatmulEpilogue& ep) {
   const MatmulKernels& fk = float_kernels();
   const int NR = fk.panel_width();
-  const int64_t K = w.K, N = w.N, block = kPanelsPerBlock * NR;
-  float* panels = lowp_scratch(1, static_cast<std::size_t>(kPanelsPerBlock * NR * K));
+  const int64_t K = w.K, N = w.N, block = round_up(kBlockColumns, NR);
+  float* panels = lowp_scratch(1, static_cast<std::size_t>(block * K));
   for (int64_t j0 = 0; j0 < N; j0 += block) {
     const int64_t cols = N - j0 < block ? N - j0 : block, np = ceil_div(cols, NR);
     parallel_for(np, 1, [&](int64_t p0, int64_t p1) {
