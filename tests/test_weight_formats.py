@@ -22,9 +22,16 @@ LOWP = ("bfloat16", "float16", "q8", "q4")
 FORMATS = fastattn.WEIGHT_FORMATS
 
 
-def product_tolerance(a64, wd64):
+def product_tolerance(a64, wd64, fmt="float32"):
+    """The product's float32 bound; for q8 / q4 at M <= the streaming threshold the kernel
+    also rounds the activations to int8 per block (weight_formats.quantize_activations,
+    llama.cpp's way): their error bound is added (weight_formats.activation_error_bound)."""
     k = a64.shape[-1]
-    return (k + 2) * U * (np.abs(a64) @ np.abs(wd64)) + 1e-30
+    tol = (k + 2) * U * (np.abs(a64) @ np.abs(wd64)) + 1e-30
+    a2 = a64.reshape(-1, k)
+    if fmt in ("q8", "q4") and a2.shape[0] <= _core.matmul_lowp_gemv_max_m() and k:
+        tol = tol + wf.activation_error_bound(a2.astype(np.float32), wd64).reshape(tol.shape)
+    return tol
 
 
 def weight(rng, k, n):
@@ -54,12 +61,12 @@ def test_matmul_against_float64_of_dequantised_weight(isa, rng, fmt, m, k, n):
     y = fastattn.matmul(a, pm)
     a64, wd64 = a.astype(np.float64), wd.astype(np.float64)
     err = np.abs(y - a64 @ wd64)
-    assert np.all(err <= product_tolerance(a64, wd64))
+    assert np.all(err <= product_tolerance(a64, wd64, fmt))
     # and against the float32 weight: the product's bound plus the format's (module doc)
     e = wf.error_bound(np.ascontiguousarray(w.T), pm.storage() if fmt != "float32" else {},
                        fmt).T
     err32 = np.abs(y - a64 @ w.astype(np.float64))
-    assert np.all(err32 <= product_tolerance(a64, wd64) + np.abs(a64) @ e + 1e-30)
+    assert np.all(err32 <= product_tolerance(a64, wd64, fmt) + np.abs(a64) @ e + 1e-30)
 
 
 @pytest.mark.parametrize("fmt", LOWP)
@@ -121,7 +128,7 @@ def test_fused_epilogue(isa, rng, fmt, m, activation):
     z = a64 @ wd64 + bias
     expected = fastattn.reference.matmul(a64, wd64, bias=bias.astype(np.float64),
                                          activation=activation, residual=res.astype(np.float64))
-    assert_epilogue_within(y, expected, z, product_tolerance(a64, wd64), epilogue=True,
+    assert_epilogue_within(y, expected, z, product_tolerance(a64, wd64, fmt), epilogue=True,
                            residual=res)
     # in place on the residual
     r2 = res.copy()
@@ -151,7 +158,7 @@ def test_strided_and_batched_a(isa, rng, fmt):
         assert not a.flags.c_contiguous or a.shape[0] == 1
         y = fastattn.matmul(a, pm)
         a64 = a.astype(np.float64)
-        assert np.all(np.abs(y - a64 @ wd64) <= product_tolerance(a64, wd64))
+        assert np.all(np.abs(y - a64 @ wd64) <= product_tolerance(a64, wd64, fmt))
     a3 = rng.standard_normal((2, 3, k)).astype(np.float32)
     y3 = fastattn.matmul(a3, pm)
     assert y3.shape == (2, 3, n)
@@ -212,7 +219,7 @@ def test_from_storage_is_zero_copy_on_read_only_arrays(rng, fmt):
     a = rng.standard_normal((2, k)).astype(np.float32)
     y = fastattn.matmul(a, pm)
     a64, wd64 = a.astype(np.float64), pm.unpacked().astype(np.float64)
-    assert np.all(np.abs(y - a64 @ wd64) <= product_tolerance(a64, wd64))
+    assert np.all(np.abs(y - a64 @ wd64) <= product_tolerance(a64, wd64, fmt))
     # safetensors gives F16 as float16 or uint16: both wrap without a copy
     if fmt in ("float16", "q8", "q4"):
         key = "weight" if fmt == "float16" else "scales"
@@ -232,7 +239,7 @@ def test_storage_is_the_same_on_every_isa_path(rng):
             with fastattn.use_isa(isa):
                 y = fastattn.matmul(a, pm)
             a64, wd64 = a.astype(np.float64), pm.unpacked().astype(np.float64)
-            assert np.all(np.abs(y - a64 @ wd64) <= product_tolerance(a64, wd64))
+            assert np.all(np.abs(y - a64 @ wd64) <= product_tolerance(a64, wd64, fmt))
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -294,3 +301,32 @@ def test_from_storage_errors_name_the_key(rng):
 
 def test_gemv_threshold_is_reported():
     assert _core.matmul_lowp_gemv_max_m() >= 1
+
+
+@pytest.mark.parametrize("fmt", ["q8", "q4"])
+def test_int8_path_is_exact_integer_dots_of_quantised_activations(isa, rng, fmt):
+    # the streaming path computes sum_b d_w d_a (q_w . q_a): with activations that are already
+    # int8 multiples of d_a, the activation error term vanishes and only float rounding stays
+    k, n = 96, 20
+    pm = fastattn.PackedMatrix(weight(rng, k, n), weights=fmt)
+    a = rng.integers(-127, 128, (1, k)).astype(np.float32)
+    a[0, ::32] = 127                     # d_a = 1 in every block: q_a = a exactly
+    q, d = wf.quantize_activations(a)
+    np.testing.assert_array_equal(q[0], a[0].astype(np.int8))
+    assert np.all(d == 1)
+    wd64 = pm.unpacked().astype(np.float64)
+    y = fastattn.matmul(a, pm)
+    exact = a.astype(np.float64) @ wd64
+    nb = 3
+    assert np.all(np.abs(y - exact) <= (nb + 5) * U * (np.abs(a) @ np.abs(wd64)))
+
+
+@pytest.mark.parametrize("fmt", ["q8", "q4"])
+def test_non_finite_activations_propagate(isa, rng, fmt):
+    pm = fastattn.PackedMatrix(weight(rng, 40, 8), weights=fmt)
+    a = rng.standard_normal((1, 40)).astype(np.float32)
+    a[0, 5] = np.inf
+    y = fastattn.matmul(a, pm)
+    expected = a.astype(np.float64) @ pm.unpacked().astype(np.float64)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    np.testing.assert_array_equal(y[np.isinf(expected)], expected[np.isinf(expected)])

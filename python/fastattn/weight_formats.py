@@ -237,3 +237,35 @@ def error_bound(wt: np.ndarray, storage: dict, weights: str) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         clamped = np.where(ds != 0, wt / ds, 0) > 7.5
     return np.maximum(np.where(clamped, dk * (8 / (1 - 2.0 ** -11) - 7), dk / 2), floor)
+
+
+# ------------------------------------------------------------------ the int8 streaming path
+
+def quantize_activations(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What matmul's q8 / q4 streaming path (M rows up to ``_core.matmul_lowp_gemv_max_m()``)
+    does to the float32 activations (M, K) before its int8 x int8 block dots, llama.cpp's
+    way: per block of 32 along K, d_a = max|a| / 127 (float32), q_a = round(a / d_a) in
+    [-127, 127]. Returns (q_a int8 (M, Kp), d_a float32 (M, Kp / 32)). |a - q_a d_a| <=
+    d_a / 2 (1 + 2^-20) elementwise (the kernel multiplies by 1 / d_a: 2^-22 relative more)."""
+    m, k = a.shape
+    x = _blocks(np.asarray(a, np.float32))
+    d = (np.abs(x).max(axis=-1) / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d > 0, np.float32(1) / np.where(d > 0, d, 1), np.float32(0))
+    q = np.rint(x * inv[..., None].astype(np.float32)).astype(np.int8)
+    return q.reshape(m, x.shape[1] * BLOCK), d
+
+
+def activation_error_bound(a: np.ndarray, wd: np.ndarray) -> np.ndarray:
+    """Bound on |C - a @ wd| for the int8 streaming path (M, N), wd the dequantised (K, N):
+    the activations' rounding d_a / 2 (1 + 2^-20) per element through |wd|, plus the float32
+    sums: per output one exact integer dot per block, scaled (1 rounding for d_w d_a) and
+    accumulated over nb = Kp / 32 blocks in 8 lanes plus the lane sum, (nb + 5) u relative to
+    sum |wd| (|a| + d_a / 2)."""
+    k = a.shape[1]
+    _, d = quantize_activations(a)
+    dk = np.repeat(d.astype(np.float64), BLOCK, axis=1)[:, :k]
+    awd = np.abs(np.asarray(wd, np.float64))
+    nb = padded_k(k) // BLOCK
+    return (0.5 * (1 + 2.0 ** -20) * (dk @ awd)
+            + (nb + 5) * 2.0 ** -24 * ((np.abs(a.astype(np.float64)) + dk / 2) @ awd))

@@ -7,9 +7,10 @@
 // contiguous buffer (M x Kp, read from L1 by every row). Each output element is one FMA chain
 // over k in steps of Vec::size lanes, then hsum: the same operations wherever its row of W^T
 // falls, so splitting N across threads never changes a bit. More than 4 rows of A go 4 at a
-// time (the weight is then read once per 4 rows: the panel path takes over above kGemvMaxM).
+// time, each group of W's rows reused from L1 for all of them (the panel path takes over above
+// kGemvMaxM).
 //
-// Large M (prefill): columns of W are converted, a block of kPanelsPerBlock panels at a time,
+// Large M (prefill): columns of W are converted, a block of kBlockColumns at a time,
 // into float32 panels in exactly the layout of the float32 pre-packed matmul (matmul.h:
 // packed[p * K * NR + k * NR + j % NR]), which then runs through the MatmulKernels table's
 // gemm_packed (the float32 micro-kernel, its blocking and threading), with the epilogue's bias
@@ -20,6 +21,7 @@
 // dequantised weight.
 #include "kernels/matmul/lowp.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "core/memory.h"
@@ -38,12 +40,17 @@ constexpr int W = Vec::size;
 constexpr int G = kLowpGroups;        // Vecs per 32-element step
 constexpr int64_t kStep = kLowpBlock;  // elements per step (one q8 / q4 block)
 
-// Largest M of the streaming path (measured, docs/weight_formats.md "Kernels").
-constexpr int64_t kGemvMaxM = 4;
-// Panels converted per gemm_packed call (the block of columns): 8 panels of K x NR floats
-// (K = 2048: 2 MiB at NR = 32) stay in the 2-4 MiB L2 between conversion and product, and a
-// block's product is long enough (M = 128: ~1 ms) to amortise the two thread-team starts.
-constexpr int64_t kPanelsPerBlock = 8;
+// Largest M of the streaming path. Measured (1 thread, 2048 x 2048, ms a call, streaming /
+// panels): bf16 M = 8 0.83 / 1.88, 16 1.48 / 2.27, 24 2.24 / ~2.3; q8 16 1.86 / 2.33, 24
+// 2.80 / ~2.3: the streaming path's cost grows with M (4 rows of A a pass over W's rows in L1),
+// the panels' conversion is paid once; they cross between 16 and 24.
+constexpr int64_t kGemvMaxM = 16;
+// Columns converted per gemm_packed call (the block of panels): each call re-reads all of A
+// (M x K floats, 1 MiB at 128 x 2048) and restarts the thread team, so fewer, wider blocks
+// are cheaper. Measured (1 thread, float32 pre-packed 128 x 2048 @ 2048 x 2048 cut into
+// column blocks, CPU ms): blocks of 256 / 512 / 1024 columns 9.11 / 7.25 / 7.79, one call
+// 7.27. The converted block (K x 512 floats: 4 MiB at K = 2048) is per-thread scratch.
+constexpr int64_t kBlockColumns = 512;
 // Weight bytes a thread must get on the streaming path before another thread is woken:
 // streaming 128 KiB takes ~5 us at one core's ~20 GB/s, about the fork/join cost.
 constexpr int64_t kGemvGrainBytes = int64_t{1} << 17;
@@ -194,18 +201,148 @@ void gemv(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc
   const int64_t item_bytes = kRowsPerItem * Format<F>::row_bytes(K) * ceil_div(M, 4);
   parallel_for(items, ceil_div(kGemvGrainBytes, item_bytes), [&](int64_t i0, int64_t i1) {
     const int64_t n0 = i0 * kRowsPerItem, n1 = i1 * kRowsPerItem < N ? i1 * kRowsPerItem : N;
-    for (int64_t m0 = 0; m0 < M; m0 += 4) {
-      const float* am = abuf + m0 * lda;
-      float* cm = c + m0 * ldc;
-      switch (M - m0 < 4 ? M - m0 : 4) {
-        case 1: gemv_block<F, 1>(w, n0, n1, am, lda, cm, ldc); break;
-        case 2: gemv_block<F, 2>(w, n0, n1, am, lda, cm, ldc); break;
-        case 3: gemv_block<F, 3>(w, n0, n1, am, lda, cm, ldc); break;
-        default: gemv_block<F, 4>(w, n0, n1, am, lda, cm, ldc); break;
+    // per item (4 rows of W^T, in L1 after the first chunk of A's rows) all of A's rows, 4 at
+    // a time: the weight is read from memory once for any M
+    for (int64_t j0 = n0; j0 < n1; j0 += kRowsPerItem) {
+      const int64_t j1 = j0 + kRowsPerItem < n1 ? j0 + kRowsPerItem : n1;
+      for (int64_t m0 = 0; m0 < M; m0 += 4) {
+        const float* am = abuf + m0 * lda;
+        float* cm = c + m0 * ldc;
+        switch (M - m0 < 4 ? M - m0 : 4) {
+          case 1: gemv_block<F, 1>(w, j0, j1, am, lda, cm, ldc); break;
+          case 2: gemv_block<F, 2>(w, j0, j1, am, lda, cm, ldc); break;
+          case 3: gemv_block<F, 3>(w, j0, j1, am, lda, cm, ldc); break;
+          default: gemv_block<F, 4>(w, j0, j1, am, lda, cm, ldc); break;
+        }
       }
     }
     epilogue_rows(c, ldc, M, 0, n0, n1, ep);
   });
+}
+
+// ------------------------------------------------------------------ int8 x int8 (q8, q4)
+
+// A's rows quantised per block of 32 (llama.cpp's Q8_0 for activations): d_a = max|a| / 127,
+// q_a = round(a / d_a) in [-127, 127] (|a| / d_a <= 127 (1 + 2^-23): never past 127.5), so
+// |a - q_a d_a| <= d_a / 2 (1 + 2^-20) per element. Returns false when a has a non-finite
+// value (the float path then propagates it as float32 matmul would).
+bool quantize_rows(int64_t M, StridedMatrix a, int64_t K, int64_t Kp, int64_t lda, int8_t* qa,
+                   float* da) {
+  const int64_t nb = Kp / kStep;
+  for (int64_t m = 0; m < M; ++m) {
+    std::memset(qa + m * lda + Kp, 0, static_cast<std::size_t>(lda - Kp));
+    for (int64_t b = 0; b < nb; ++b) {
+      float x[kStep], amax = 0.0f;
+      for (int64_t i = 0; i < kStep; ++i) {
+        const int64_t k = b * kStep + i;
+        x[i] = k < K ? a.data[m * a.rs + k * a.cs] : 0.0f;
+        const float ax = x[i] < 0 ? -x[i] : x[i];
+        if (!(ax <= 3.0e38f)) return false;  // inf or NaN (3e38 / 127 keeps 1 / d finite)
+        amax = ax > amax ? ax : amax;
+      }
+      const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+      da[m * nb + b] = d;
+      int8_t* q = qa + m * lda + b * kStep;
+      for (int64_t i = 0; i < kStep; ++i)
+        q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
+    }
+  }
+  return true;
+}
+
+template <WeightFormat F>
+inline WBlock load_block(const uint8_t* row, int64_t b, int nblocks) {
+  if constexpr (F == WeightFormat::q8)
+    return load_q8_block(reinterpret_cast<const int8_t*>(row) + b * kStep, nblocks);
+  else
+    return load_q4_block(row + b * (kStep / 2), nblocks);
+}
+
+// C[m, n0 + r] = sum over blocks of d_w d_a (q_w . q_a) for MB rows of quantised A (row
+// stride lda bytes, zero past Kp) and R rows of W^T: MB x R accumulators, one chain each,
+// kDotBlocks blocks a step (the same prefetch as gemv_rows).
+template <WeightFormat F, int MB, int R>
+void gemv_rows_i8(const LowpMatrix& w, int64_t n0, const int8_t* qa, const float* da,
+                  int64_t lda, float* c, int64_t ldc) {
+  const int64_t nb = round_up(w.K, kStep) / kStep;
+  const uint8_t* rows[R];
+  const uint16_t* srows[R];
+  for (int r = 0; r < R; ++r) rows[r] = row_ptr<F>(w, n0 + r), srows[r] = scale_row(w, n0 + r);
+  BlockAcc acc[MB][R];
+  for (int m = 0; m < MB; ++m)
+    for (int r = 0; r < R; ++r) acc[m][r] = block_acc_zero();
+  const int64_t step_bytes = Format<F>::row_bytes(kStep), ahead = R * Format<F>::row_bytes(w.K);
+  for (int64_t b = 0; b < nb; b += kDotBlocks) {
+    for (int64_t x = b; x < b + kDotBlocks; ++x)
+      if ((x * step_bytes) % 64 == 0)
+        for (int r = 0; r < R; ++r) prefetch(rows[r] + ahead + x * step_bytes);
+    const int nblk = nb - b < kDotBlocks ? static_cast<int>(nb - b) : kDotBlocks;
+    WBlock wb[R];
+    float d0[R], d1[R];
+    for (int r = 0; r < R; ++r) {
+      wb[r] = load_block<F>(rows[r], b, nblk);
+      d0[r] = scale_to_float(srows[r][b]);
+      d1[r] = nblk > 1 ? scale_to_float(srows[r][b + 1]) : 0.0f;
+    }
+    for (int m = 0; m < MB; ++m) {
+      const int8_t* am = qa + m * lda + b * kStep;
+      const float a0 = da[m * nb + b], a1 = nblk > 1 ? da[m * nb + b + 1] : 0.0f;
+      for (int r = 0; r < R; ++r) block_acc_add(acc[m][r], wb[r], am, d0[r] * a0, d1[r] * a1);
+    }
+  }
+  for (int m = 0; m < MB; ++m)
+    for (int r = 0; r < R; ++r) c[m * ldc + n0 + r] = block_acc_sum(acc[m][r]);
+}
+
+template <WeightFormat F, int MB>
+void gemv_block_i8(const LowpMatrix& w, int64_t n0, int64_t n1, const int8_t* qa,
+                   const float* da, int64_t lda, float* c, int64_t ldc) {
+  constexpr int R = rows_side_by_side<MB>();
+  int64_t n = n0;
+  for (; n + R <= n1; n += R) gemv_rows_i8<F, MB, R>(w, n, qa, da, lda, c, ldc);
+  for (; n < n1; ++n) gemv_rows_i8<F, MB, 1>(w, n, qa, da, lda, c, ldc);
+}
+
+// Per-thread int8 scratch (A's quants), beside lowp_scratch's floats.
+int8_t* lowp_bytes(std::size_t count) {
+  static thread_local AlignedFloats buffer;
+  buffer.reserve((count + 3) / 4);
+  return reinterpret_cast<int8_t*>(buffer.data());
+}
+
+// The int8 streaming path; false (nothing done) when A has a non-finite value.
+template <WeightFormat F>
+bool gemv_i8(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc,
+             const MatmulEpilogue& ep) {
+  // A's quant rows padded with zeros to whole steps of kDotBlocks blocks (the last step's
+  // loads stay inside)
+  const int64_t K = w.K, N = w.N, Kp = round_up(K, kStep), nb = Kp / kStep;
+  const int64_t lda = round_up(Kp, kDotBlocks * kStep);
+  int8_t* qa = lowp_bytes(static_cast<std::size_t>(M * lda));
+  float* da = lowp_scratch(0, static_cast<std::size_t>(M * nb));
+  if (!quantize_rows(M, a, K, Kp, lda, qa, da)) return false;
+  constexpr int64_t kRowsPerItem = 4;
+  const int64_t items = ceil_div(N, kRowsPerItem);
+  const int64_t item_bytes = kRowsPerItem * Format<F>::row_bytes(K) * ceil_div(M, 4);
+  parallel_for(items, ceil_div(kGemvGrainBytes, item_bytes), [&](int64_t i0, int64_t i1) {
+    const int64_t n0 = i0 * kRowsPerItem, n1 = i1 * kRowsPerItem < N ? i1 * kRowsPerItem : N;
+    for (int64_t j0 = n0; j0 < n1; j0 += kRowsPerItem) {  // as in gemv: W read once
+      const int64_t j1 = j0 + kRowsPerItem < n1 ? j0 + kRowsPerItem : n1;
+      for (int64_t m0 = 0; m0 < M; m0 += 4) {
+        const int8_t* qm = qa + m0 * lda;
+        const float* dm = da + m0 * nb;
+        float* cm = c + m0 * ldc;
+        switch (M - m0 < 4 ? M - m0 : 4) {
+          case 1: gemv_block_i8<F, 1>(w, j0, j1, qm, dm, lda, cm, ldc); break;
+          case 2: gemv_block_i8<F, 2>(w, j0, j1, qm, dm, lda, cm, ldc); break;
+          case 3: gemv_block_i8<F, 3>(w, j0, j1, qm, dm, lda, cm, ldc); break;
+          default: gemv_block_i8<F, 4>(w, j0, j1, qm, dm, lda, cm, ldc); break;
+        }
+      }
+    }
+    epilogue_rows(c, ldc, M, 0, n0, n1, ep);
+  });
+  return true;
 }
 
 // ------------------------------------------------------------------ panels (large M)
@@ -242,8 +379,8 @@ void gemm_panels(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int6
                  const MatmulEpilogue& ep) {
   const MatmulKernels& fk = float_kernels();
   const int NR = fk.panel_width();
-  const int64_t K = w.K, N = w.N, block = kPanelsPerBlock * NR;
-  float* panels = lowp_scratch(1, static_cast<std::size_t>(kPanelsPerBlock * NR * K));
+  const int64_t K = w.K, N = w.N, block = round_up(kBlockColumns, NR);
+  float* panels = lowp_scratch(1, static_cast<std::size_t>(block * K));
   for (int64_t j0 = 0; j0 < N; j0 += block) {
     const int64_t cols = N - j0 < block ? N - j0 : block, np = ceil_div(cols, NR);
     parallel_for(np, 1, [&](int64_t p0, int64_t p1) {
@@ -263,8 +400,10 @@ void gemm_panels(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int6
 template <WeightFormat F>
 void matmul_format(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc,
                    const MatmulEpilogue& ep) {
-  if (M <= kGemvMaxM) gemv<F>(M, a, w, c, ldc, ep);
-  else gemm_panels<F>(M, a, w, c, ldc, ep);
+  if (M > kGemvMaxM) return gemm_panels<F>(M, a, w, c, ldc, ep);
+  if constexpr (F == WeightFormat::q8 || F == WeightFormat::q4)
+    if (gemv_i8<F>(M, a, w, c, ldc, ep)) return;
+  gemv<F>(M, a, w, c, ldc, ep);
 }
 
 void lowp_matmul(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc,

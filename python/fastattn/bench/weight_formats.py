@@ -15,7 +15,8 @@ formats of a shape in one block (time_blocks: settled blocks, A B C then C B A) 
 format against float32 and its GB/s as a fraction of the read bandwidth measured in the same run
 (analysis.machine.measure_bandwidth: a float32 GEMV over 256 MiB). ``--quick``: one GEMV shape
 over 16 MiB of copies and a 32-row prefill, a smoke run of seconds (16 MiB may sit in L3: its
-bandwidth figures then mean nothing).
+bandwidth figures then mean nothing). ``--cpu-time --threads 1``: the least CPU seconds of a
+call instead of wall-clock medians, for a machine shared with other work (cpu_seconds).
 """
 from __future__ import annotations
 
@@ -98,14 +99,39 @@ def cases(quick: bool = False):
                    flops=2.0 * M * K * N, goal="within 10% of float32", extra={"format": fmt})
 
 
-def report(quick: bool = False, repeats: int = 7) -> list[dict]:
+def cpu_seconds(impls: dict, repeats: int) -> dict:
+    """The least process CPU seconds a call of each implementation takes (time.process_time,
+    all threads summed; after one warm-up call). For a machine shared with other work, where
+    wall-clock medians mostly measure the neighbours: a call's CPU time is what it costs
+    whoever else runs, though a core waiting on memory counts as busy. Use it with 1 thread."""
+    import time
+    out = {}
+    for name, fn in impls.items():
+        fn()
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.process_time()
+            fn()
+            best = min(best, time.process_time() - t0)
+        out[name] = best
+    return out
+
+
+def report(quick: bool = False, repeats: int = 7, cpu_time: bool = False) -> list[dict]:
     """All formats of each shape timed in one block; prints and returns the rows."""
     from fastattn.analysis.machine import measure_bandwidth
-    bw = measure_bandwidth(64 << 20 if quick else 256 << 20, repeats=3)
+    if cpu_time:   # the bandwidth reference: a float32 GEMV over 256 MiB, CPU seconds too
+        w = fastattn.PackedMatrix(np.ones((4096, (64 << 20 if quick else 256 << 20) // 16384),
+                                          np.float32))
+        x1 = np.ones((1, 4096), np.float32)
+        bw = w.nbytes / cpu_seconds({"f32": lambda: fastattn.matmul(x1, w)}, repeats)["f32"]
+        del w
+    else:
+        bw = measure_bandwidth(64 << 20 if quick else 256 << 20, repeats=3)
     total = 16 << 20 if quick else 256 << 20
     print(f"# {fastattn.get_isa()}, {fastattn.get_num_threads()} threads; read bandwidth "
-          f"{bw / 1e9:.1f} GB/s (float32 GEMV over {(64 if quick else 256)} MiB); medians of "
-          f"{repeats}")
+          f"{bw / 1e9:.1f} GB/s (float32 GEMV over {(64 if quick else 256)} MiB); "
+          f"{'least CPU seconds' if cpu_time else 'medians'} of {repeats}")
     print(f"{'case':<28} {'format':<9} {'ms':>9} {'vs f32':>7} {'GB/s':>7} {'% bw':>6} "
           f"{'MB':>7}")
     rows = []
@@ -115,7 +141,8 @@ def report(quick: bool = False, repeats: int = 7) -> list[dict]:
     jobs.append((f"prefill {M}x{K}@{K}x{N}", lambda: prefill_calls(M, K, N), False))
     for name, make, is_gemv in jobs:
         calls = make()
-        sec = time_blocks({f: c for f, (c, _) in calls.items()}, repeats)
+        timer = cpu_seconds if cpu_time else time_blocks
+        sec = timer({f: c for f, (c, _) in calls.items()}, repeats)
         for fmt, (_, nbytes) in calls.items():
             t = sec[fmt]
             gbs = nbytes / t / 1e9
@@ -138,12 +165,15 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--isa", default=None)
+    p.add_argument("--cpu-time", action="store_true",
+                   help="least process CPU seconds instead of wall-clock medians (a loaded "
+                        "machine; use with --threads 1)")
     args = p.parse_args(argv)
     if args.threads:
         fastattn.set_num_threads(args.threads)
     if args.isa:
         fastattn.set_isa(args.isa)
-    report(args.quick, args.repeats)
+    report(args.quick, args.repeats, args.cpu_time)
     return 0
 
 
