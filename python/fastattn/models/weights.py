@@ -179,8 +179,9 @@ class Tensors(Mapping):
         if all(s is not None for s in stored) and len({s[0] for s in stored}) == 1:
             fmt = stored[0][0]
             if self._own and len(stored) == 1:    # (a fused matrix is a new array anyway)
-                stored = [(fmt, {k: a.copy() for k, a in stored[0][1].items()}
-                           if isinstance(stored[0][1], dict) else stored[0][1].copy())]
+                kept = stored[0][1]
+                stored = [(fmt, {key: a.copy() for key, a in kept.items()}
+                           if isinstance(kept, dict) else kept.copy())]
             if fmt in ("q8", "q4"):
                 storage = {key: (stored[0][1][key] if len(stored) == 1 else
                                  np.concatenate([s[1][key] for s in stored]))
@@ -233,6 +234,9 @@ class Tensors(Mapping):
 
 
 class Weights:
+    """Which tensors of `source` a builder has checked (`check`, `take`), for refusing the
+    ones it does not understand (`check_all_used`)."""
+
     def __init__(self, source, prefix: str = "", ignore=()):
         self.source = source
         self.prefix = prefix
