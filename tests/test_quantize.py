@@ -155,8 +155,15 @@ def test_quantize_writes_a_file_that_loads_without_conversion(tmp_path, config, 
     # back to float32: the dequantized values, packed
     dequantized = fastattn.load(out, weights="float32")
     assert formats_of(dequantized) == {"float32"}
-    # the same values; the float32 kernels' summation order differs from the format's
-    np.testing.assert_allclose(dequantized(ids), reference(ids), rtol=0, atol=1e-4)
+    expected = dequantized(ids)
+    if fmt in ("q8", "q4"):
+        # the same weights, but q8 / q4 products of up to 16 rows (10 here) quantize the
+        # activations per block of 32 as well (weight_formats.md, llama.cpp's int8 x int8
+        # dots): q8's rounding again, on the other operand
+        atol = logit_tolerance("q8", expected)
+    else:
+        atol = 1e-4    # the same values; only the kernels' summation order differs
+    np.testing.assert_allclose(expected, reference(ids), rtol=0, atol=atol)
 
 
 def test_quantize_refuses(tmp_path):
