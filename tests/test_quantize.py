@@ -95,11 +95,13 @@ def test_load_refuses_unknown_formats_and_unsupported_families(tmp_path):
     write(tmp_path, LLAMA)
     with pytest.raises(ValueError, match="weights must be one of as-stored.*got 'int4'"):
         fastattn.load(tmp_path, weights="int4")
-    from fastattn.testing import write_sam_checkpoint
-    sam = tmp_path / "sam.safetensors"
-    write_sam_checkpoint(sam, official_names=True)
-    with pytest.raises(ValueError, match="weights='q8' is not available for 'sam'"):
-        fastattn.load(sam, weights="q8")
+    resnet = {"model_type": "resnet", "num_channels": 3, "hidden_act": "relu",
+              "embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1],
+              "layer_type": "basic"}
+    write(tmp_path / "resnet", resnet)
+    with pytest.raises(ValueError, match="weights='q8' is not available for 'resnet'"):
+        fastattn.load(tmp_path / "resnet", weights="q8")
+    assert fastattn.load(tmp_path / "resnet", weights="float32") is not None
     config = json.loads((tmp_path / "config.json").read_text())
     config["quantization_config"] = {"quant_method": "gptq", "bits": 4}
     (tmp_path / "config.json").write_text(json.dumps(config))
@@ -325,3 +327,24 @@ def test_quantize_shards_and_renamed_encoders(tmp_path, monkeypatch):
     ids = np.arange(3, 15)[None]
     np.testing.assert_array_equal(model.mlm_logits(model(ids)),
                                   reference.mlm_logits(reference(ids)))
+
+
+@pytest.mark.parametrize("fmt", ["q8", "bfloat16"])
+def test_sam_image_encoder_formats(tmp_path, fmt):
+    """SAM converts its image encoder's block matrices (the official single file too); the
+    image embeddings within the derived tolerance of float32's; no quantized file for SAM."""
+    from fastattn.testing import write_sam_checkpoint
+    official = write_sam_checkpoint(tmp_path / "sam.safetensors", official_names=True)
+    model = fastattn.load(official, weights=fmt)
+    assert formats_of(model.image_encoder.blocks) == {fmt}
+    assert formats_of(model.mask_decoder) == {"float32"}
+    pixels = np.random.default_rng(0).standard_normal((1, 3, 128, 128), dtype=np.float32)
+    expected = fastattn.load(official).get_image_embeddings(pixels)
+    got = model.get_image_embeddings(pixels)
+    # blocks x (qkv, proj, 2 MLP) matmuls in series, then the float32 neck
+    series = 4 * len(model.image_encoder.blocks)
+    rms = float(np.sqrt(np.mean(expected**2)))
+    assert 0 < np.abs(got - expected).max() <= SIGMAS * math.sqrt(series) * RHO[fmt] * rms
+    directory = write_sam_checkpoint(tmp_path / "hf")
+    with pytest.raises(ValueError, match="'sam' models have no quantized file format"):
+        quantize(directory, tmp_path / "q", "q8")

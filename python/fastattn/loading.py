@@ -41,9 +41,9 @@ _BERT = Family("fastattn.models.bert:BertConfig", "fastattn.models.bert:BertMode
                "fastattn.models.bert:bert_tensor_shapes")
 _VIT = Family("fastattn.models.vit:ViTConfig", "fastattn.models.vit:ViTModel.from_weights",
               "fastattn.models.vit:vit_tensor_shapes")
-# SAM's and ResNet's weights are float32 in memory whatever the file (see load)
+# ResNet's weights are float32 in memory whatever the file (see load)
 _SAM = Family("fastattn.models.sam:SamConfig", "fastattn.models.sam:SamModel.from_weights",
-              "fastattn.models.sam:sam_tensor_shapes", formats=False)
+              "fastattn.models.sam:sam_tensor_shapes")
 _RESNET = Family("fastattn.models.resnet:ResNetConfig",
                  "fastattn.models.resnet:ResNetModel.from_weights",
                  "fastattn.models.resnet:resnet_tensor_shapes", layers="num_blocks",
@@ -57,7 +57,7 @@ FAMILIES: dict[str, Family] = {
 
 # A single .safetensors file (no config.json) is a checkpoint whose sizes its tensor shapes
 # carry: the families that read one, tried in order: (claims(names) -> bool, "module:loader"),
-# the loader taking (file mapping, where) -> model.
+# the loader taking (file mapping, where, weights=) -> model.
 FILE_FAMILIES = [
     ("fastattn.models.sam.schema:is_official", "fastattn.models.sam:SamModel.from_official"),
 ]
@@ -154,8 +154,9 @@ def load(path, *, mmap: bool = True, weights: str = "as-stored"):
     checkpoint stays 16-bit (viewed in place in the mapped file where its layout allows) and a
     file written by `fastattn quantize` stays quantized; float32 files load as float32. As
     BF16 and F16 widen to float32 exactly, "as-stored" computes with the very values
-    "float32" would, in half the memory. SAM and ResNet are float32 whatever the file (other
-    formats: ValueError). See docs/quantization.md.
+    "float32" would, in half the memory. SAM converts its image encoder's blocks only
+    ("as-stored" is float32 there); ResNet is float32 whatever the file (other formats:
+    ValueError). See docs/quantization.md.
 
     mmap=True maps the weight files: instant open, no copy, pages shared between processes;
     but the model's weights are then the files, so a file truncated or overwritten in place
@@ -171,7 +172,7 @@ def load(path, *, mmap: bool = True, weights: str = "as-stored"):
         raise FileNotFoundError(f"load: no such model directory: {path!r}")
     if os.path.isfile(path) and path.endswith(".safetensors"):
         _check_weights(repr(path), "sam", weights)
-        return _load_file(path, mmap)
+        return _load_file(path, mmap, weights)
     if not os.path.isdir(path):
         raise NotADirectoryError(f"load: {path!r} is not a directory (pass the model directory "
                                  "holding config.json and the safetensors weights, or an "
@@ -224,7 +225,7 @@ def _return_freed_heap() -> None:
     trim(0)
 
 
-def _load_file(path: str, mmap: bool):
+def _load_file(path: str, mmap: bool, weights: str):
     """The model in one .safetensors file without config.json (FILE_FAMILIES)."""
     from .io.safetensors import SafetensorsFile
     with SafetensorsFile(path, mmap=mmap) as f:
@@ -232,7 +233,7 @@ def _load_file(path: str, mmap: bool):
         for claims, loader in FILE_FAMILIES:
             if _resolve(claims)(names):
                 try:
-                    return _resolve(loader)(f, repr(path))
+                    return _resolve(loader)(f, repr(path), weights=weights)
                 except ValueError as e:
                     if type(e) is not ValueError:
                         raise

@@ -132,10 +132,14 @@ def quantize(model_dir, out_dir, weights: str = "q8") -> dict:
         raise ValueError(f"quantize: {model_dir!r} is already a fastattn {stored} file; "
                          "quantize the original checkpoint")
     config = load_config(model_dir)
-    if config.model_type not in FAMILIES or not FAMILIES[config.model_type].formats:
-        raise ValueError(f"quantize: {config.model_type!r} models keep float32 weights; "
-                         "weight formats exist for gpt2, llama / mistral / qwen2, the BERT "
-                         "family and ViT")
+    # SAM converts its image encoder at load (from float32 arrays it builds its parts from),
+    # so there is no file layout to record for it
+    if (config.model_type not in FAMILIES or not FAMILIES[config.model_type].formats
+            or config.model_type == "sam"):
+        raise ValueError(f"quantize: {config.model_type!r} models have no quantized file "
+                         "format; files exist for gpt2, llama / mistral / qwen2, the BERT "
+                         "family and ViT (SAM: fastattn.load(..., weights=) converts its "
+                         "image encoder at load)")
     with Checkpoint(model_dir) as checkpoint:
         source = _Recording(checkpoint)
         # built once, as stored, to learn which tensors are Linear weights (and to check
