@@ -158,10 +158,9 @@ inline Vec from_q4(const uint8_t* p, int g) {
 // The streaming path for q8 / q4 (lowp.cpp) multiplies the weight's quants by the activation's,
 // quantised per block of 32 to int8 (llama.cpp's way): per block the 32 products are summed
 // exactly in integers, then scaled by d_w d_a into a float32 accumulator.
-//   WBlock: one block of 32 signed quants (q4's nibbles minus 8), loaded and widened once
-//   BlockAcc: float32 partial sums; add(acc, w, a, s0, s1): acc += s0 * sum_i w_i a_i (and
-//   s1 times the second block's)
-// kDotBlocks blocks are loaded and multiplied at a time (1 on every path, see below).
+//   WBlock: one block of 32 quants (q8: signed; q4: its nibbles 0..15), loaded once
+//   BlockAcc: float32 partial sums; block_acc_add(acc, w, a, s): acc += s * sum_i w_i a_i
+//   (block_acc_add_u for unsigned w)
 // AVX2: vpmaddubsw multiplies unsigned by
 // signed bytes, so |w| times a with w's sign moved onto a (vpsignb); pairs of products fit
 // int16 (|w| <= 128, |a| <= 127: 2 * 128 * 127 = 32512 < 32767, never saturating), then
@@ -171,23 +170,29 @@ inline Vec from_q4(const uint8_t* p, int g) {
 // form, measured slower here than this 256-bit code on the AVX-512 path: q8 / q4 at 1024 x
 // 1024 in cache 62 / 102 us against 45 / 57 us a call, so the AVX-512 path runs this one.)
 #if defined(__AVX2__)
-constexpr int kDotBlocks = 1;
 struct WBlock {
   __m256i q;
 };
 using BlockAcc = __m256;
 inline BlockAcc block_acc_zero() { return _mm256_setzero_ps(); }
-inline WBlock load_q8_block(const int8_t* p, int) {
+inline WBlock load_q8_block(const int8_t* p) {
   return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))};
 }
-// bytes i = 0..15 hold elements i (low nibble) and i + 16 (high nibble); q = nibble - 8
-inline WBlock load_q4_block(const uint8_t* p, int) {
+// q4's nibbles as they are, 0..15 (unsigned: vpmaddubsw's first operand takes them directly;
+// the caller subtracts 8 sum(q_a) per block)
+inline WBlock load_q4u_block(const uint8_t* p) {
   const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m128i m = _mm_set1_epi8(0x0F);
-  const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
-  return {_mm256_sub_epi8(u, _mm256_set1_epi8(8))};
+  return {_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m))};
 }
-inline void block_acc_add(BlockAcc& acc, const WBlock& w, const int8_t* a, float s, float) {
+// acc += s * sum_i u_i a_i for unsigned u in [0, 15] (pairs: 2 * 15 * 127, far from int16's
+// limit)
+inline void block_acc_add_u(BlockAcc& acc, const WBlock& u, const int8_t* a, float s) {
+  const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+  const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(u.q, av), _mm256_set1_epi16(1));
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_set1_ps(s), acc);
+}
+inline void block_acc_add(BlockAcc& acc, const WBlock& w, const int8_t* a, float s) {
   const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
   const __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(w.q), _mm256_sign_epi8(av, w.q));
   const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
@@ -200,29 +205,31 @@ inline float block_acc_sum(BlockAcc a) {
   return _mm_cvtss_f32(x);
 }
 #else
-constexpr int kDotBlocks = 1;
 struct WBlock {
   int8_t q[32];
 };
 using BlockAcc = float;
 inline BlockAcc block_acc_zero() { return 0.0f; }
-inline WBlock load_q8_block(const int8_t* p, int) {
+inline WBlock load_q8_block(const int8_t* p) {
   WBlock w;
   std::memcpy(w.q, p, 32);
   return w;
 }
-inline WBlock load_q4_block(const uint8_t* p, int) {
+inline WBlock load_q4u_block(const uint8_t* p) {
   WBlock w;
   for (int i = 0; i < 16; ++i) {
-    w.q[i] = static_cast<int8_t>((p[i] & 0x0F) - 8);
-    w.q[i + 16] = static_cast<int8_t>((p[i] >> 4) - 8);
+    w.q[i] = static_cast<int8_t>(p[i] & 0x0F);
+    w.q[i + 16] = static_cast<int8_t>(p[i] >> 4);
   }
   return w;
 }
-inline void block_acc_add(BlockAcc& acc, const WBlock& w, const int8_t* a, float s, float) {
+inline void block_acc_add(BlockAcc& acc, const WBlock& w, const int8_t* a, float s) {
   int32_t dot = 0;
   for (int i = 0; i < 32; ++i) dot += static_cast<int32_t>(w.q[i]) * a[i];
   acc += static_cast<float>(dot) * s;
+}
+inline void block_acc_add_u(BlockAcc& acc, const WBlock& u, const int8_t* a, float s) {
+  block_acc_add(acc, u, a, s);
 }
 inline float block_acc_sum(BlockAcc a) { return a; }
 #endif
