@@ -385,7 +385,7 @@ void gemm_panels(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int6
                  const MatmulEpilogue& ep) {
   const MatmulKernels& fk = float_kernels();
   const int NR = fk.panel_width();
-  const int64_t K = w.K, N = w.N, block = round_up(kBlockColumns, NR);
+  const int64_t K = w.K, N = w.N, block = round_up(N < kBlockColumns ? N : kBlockColumns, NR);
   float* panels = lowp_scratch(1, static_cast<std::size_t>(block * K));
   for (int64_t j0 = 0; j0 < N; j0 += block) {
     const int64_t cols = N - j0 < block ? N - j0 : block, np = ceil_div(cols, NR);
