@@ -336,3 +336,17 @@ def test_non_finite_activations_propagate(isa, rng, fmt):
     expected = a.astype(np.float64) @ pm.unpacked().astype(np.float64)
     np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
     np.testing.assert_array_equal(y[np.isinf(expected)], expected[np.isinf(expected)])
+
+
+def test_python_threads_sharing_a_matrix(rng):
+    # per-thread scratch (A's quants, converted panels): concurrent calls on one PackedMatrix
+    # give what each gives alone
+    from concurrent.futures import ThreadPoolExecutor
+    for fmt in LOWP:
+        pm = fastattn.PackedMatrix(weight(rng, 96, 80), weights=fmt)
+        inputs = [rng.standard_normal((m, 96)).astype(np.float32) for m in (1, 3, 40, 2, 24, 1)]
+        alone = [fastattn.matmul(a, pm) for a in inputs]
+        with ThreadPoolExecutor(3) as pool:
+            together = list(pool.map(lambda a: fastattn.matmul(a, pm), inputs * 3))
+        for i, y in enumerate(together):
+            np.testing.assert_array_equal(y, alone[i % len(inputs)])
