@@ -250,24 +250,16 @@ def quantize_activations(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q.reshape(m, x.shape[1] * BLOCK), d
 
 
-def activation_error_bound(a: np.ndarray, wd: np.ndarray, weights: str = "q8",
-                           storage: dict | None = None) -> np.ndarray:
+def activation_error_bound(a: np.ndarray, wd: np.ndarray) -> np.ndarray:
     """Bound on |C - a @ wd| for the int8 streaming path (M, N), wd the dequantised (K, N):
     the activations' rounding d_a / 2 (1 + 2^-20) per element through |wd|, plus the float32
-    sums: per output one exact integer dot per block, scaled (1 rounding for d_w d_a) and
-    accumulated over nb = Kp / 32 blocks in 8 lanes plus the lane sum, (nb + 5) u relative to
-    the terms' magnitudes. q8: those are sum |wd| (|a| + d_a / 2). q4 (``storage`` needed)
-    multiplies the unsigned nibbles u = q + 8 (<= 15) and subtracts 8 d_w d_a sum(q_a) per
-    block in a second chain, so its terms reach (15 + 8 + 8) |d_w| per element: 32 |d_w|
-    (|a| + d_a / 2) bounds them."""
+    sums: per output one exact integer dot per block (q4's too: its nibble offset is taken off
+    in integers), scaled (1 rounding for d_w d_a) and accumulated over nb = Kp / 32 blocks in 8
+    lanes plus the lane sum, (nb + 5) u relative to sum |wd| (|a| + d_a / 2)."""
     k = a.shape[1]
     _, d = quantize_activations(a)
     dk = np.repeat(d.astype(np.float64), BLOCK, axis=1)[:, :k]
     awd = np.abs(np.asarray(wd, np.float64))
     nb = padded_k(k) // BLOCK
-    mag = awd
-    if weights == "q4":
-        dw = np.abs(storage["scales"].view(np.float16).astype(np.float64))
-        mag = 32 * np.repeat(dw, BLOCK, axis=1)[:, :k].T     # (K, N)
     return (0.5 * (1 + 2.0 ** -20) * (dk @ awd)
-            + (nb + 5) * 2.0 ** -24 * ((np.abs(a.astype(np.float64)) + dk / 2) @ mag))
+            + (nb + 5) * 2.0 ** -24 * ((np.abs(a.astype(np.float64)) + dk / 2) @ awd))

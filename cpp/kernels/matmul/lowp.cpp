@@ -224,11 +224,9 @@ void gemv(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc
 
 // A's rows quantised per block of 32 (llama.cpp's Q8_0 for activations): d_a = max|a| / 127,
 // q_a = round(a / d_a) in [-127, 127] (|a| / d_a <= 127 (1 + 2^-23): never past 127.5), so
-// |a - q_a d_a| <= d_a / 2 (1 + 2^-20) per element. Also ca = 8 d_a sum(q_a) per block, for
-// q4's dots taken on the unsigned nibbles u = q + 8. Returns false when a has a non-finite
+// |a - q_a d_a| <= d_a / 2 (1 + 2^-20) per element. Returns false when a has a non-finite
 // value (the float path then propagates it as float32 matmul would).
-bool quantize_rows(int64_t M, StridedMatrix a, int64_t K, int64_t Kp, int8_t* qa, float* da,
-                   float* ca) {
+bool quantize_rows(int64_t M, StridedMatrix a, int64_t K, int64_t Kp, int8_t* qa, float* da) {
   const int64_t lda = Kp;
   const int64_t nb = Kp / kStep;
   for (int64_t m = 0; m < M; ++m) {
@@ -244,12 +242,7 @@ bool quantize_rows(int64_t M, StridedMatrix a, int64_t K, int64_t Kp, int8_t* qa
       const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
       da[m * nb + b] = d;
       int8_t* q = qa + m * lda + b * kStep;
-      int32_t sum = 0;
-      for (int64_t i = 0; i < kStep; ++i) {
-        q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
-        sum += q[i];
-      }
-      ca[m * nb + b] = static_cast<float>(8 * sum) * d;  // q4's offset: (u - 8) . q_a
+      for (int64_t i = 0; i < kStep; ++i) q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
     }
   }
   return true;
@@ -257,20 +250,18 @@ bool quantize_rows(int64_t M, StridedMatrix a, int64_t K, int64_t Kp, int8_t* qa
 
 // C[m, n0 + r] = sum over blocks of d_w d_a (q_w . q_a) for MB rows of quantised A (row
 // stride lda bytes, zero past Kp) and R rows of W^T: MB x R accumulators, one chain each (the
-// same prefetch as gemv_rows). q4 multiplies the unsigned nibbles u = q + 8 (vpmaddubsw takes
-// them as they are: no sign juggling) and subtracts sum_b d_w 8 d_a sum(q_a) at the end, a
-// scalar chain per output.
+// same prefetch as gemv_rows). q4 multiplies its unsigned nibbles u = q + 8 as they are and
+// subtracts 8 sum(q_a) per lane in integers (lowp_simd.h): each block's dot stays exact.
 template <WeightFormat F, int MB, int R>
 void gemv_rows_i8(const LowpMatrix& w, int64_t n0, const int8_t* qa, const float* da,
-                  const float* ca, int64_t lda, float* c, int64_t ldc) {
+                  int64_t lda, float* c, int64_t ldc) {
   const int64_t nb = round_up(w.K, kStep) / kStep;
   const uint8_t* rows[R];
   const uint16_t* srows[R];
   for (int r = 0; r < R; ++r) rows[r] = row_ptr<F>(w, n0 + r), srows[r] = scale_row(w, n0 + r);
   BlockAcc acc[MB][R];
-  float off[MB][R];
   for (int m = 0; m < MB; ++m)
-    for (int r = 0; r < R; ++r) acc[m][r] = block_acc_zero(), off[m][r] = 0.0f;
+    for (int r = 0; r < R; ++r) acc[m][r] = block_acc_zero();
   const int64_t step_bytes = Format<F>::row_bytes(kStep), ahead = R * Format<F>::row_bytes(w.K);
   for (int64_t b = 0; b < nb; ++b) {
     if ((b * step_bytes) % 64 == 0)
@@ -287,27 +278,25 @@ void gemv_rows_i8(const LowpMatrix& w, int64_t n0, const int8_t* qa, const float
     for (int m = 0; m < MB; ++m) {
       const int8_t* am = qa + m * lda + b * kStep;
       const float dam = da[m * nb + b];
-      for (int r = 0; r < R; ++r) {
-        if constexpr (F == WeightFormat::q8) {
-          block_acc_add(acc[m][r], wb[r], am, dw[r] * dam);
-        } else {
-          block_acc_add_u(acc[m][r], wb[r], am, dw[r] * dam);
-          off[m][r] += dw[r] * ca[m * nb + b];
-        }
+      if constexpr (F == WeightFormat::q8) {
+        for (int r = 0; r < R; ++r) block_acc_add(acc[m][r], wb[r], am, dw[r] * dam);
+      } else {
+        const Q4Offset off = q4_offset(am);
+        for (int r = 0; r < R; ++r) block_acc_add_q4(acc[m][r], wb[r], am, dw[r] * dam, off);
       }
     }
   }
   for (int m = 0; m < MB; ++m)
-    for (int r = 0; r < R; ++r) c[m * ldc + n0 + r] = block_acc_sum(acc[m][r]) - off[m][r];
+    for (int r = 0; r < R; ++r) c[m * ldc + n0 + r] = block_acc_sum(acc[m][r]);
 }
 
 template <WeightFormat F, int MB>
 void gemv_block_i8(const LowpMatrix& w, int64_t n0, int64_t n1, const int8_t* qa,
-                   const float* da, const float* ca, int64_t lda, float* c, int64_t ldc) {
+                   const float* da, int64_t lda, float* c, int64_t ldc) {
   constexpr int R = rows_side_by_side<MB>();
   int64_t n = n0;
-  for (; n + R <= n1; n += R) gemv_rows_i8<F, MB, R>(w, n, qa, da, ca, lda, c, ldc);
-  for (; n < n1; ++n) gemv_rows_i8<F, MB, 1>(w, n, qa, da, ca, lda, c, ldc);
+  for (; n + R <= n1; n += R) gemv_rows_i8<F, MB, R>(w, n, qa, da, lda, c, ldc);
+  for (; n < n1; ++n) gemv_rows_i8<F, MB, 1>(w, n, qa, da, lda, c, ldc);
 }
 
 // Per-thread int8 scratch (A's quants), beside lowp_scratch's floats.
@@ -324,9 +313,8 @@ bool gemv_i8(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t 
   const int64_t K = w.K, N = w.N, Kp = round_up(K, kStep), nb = Kp / kStep;
   const int64_t lda = Kp;
   int8_t* qa = lowp_bytes(static_cast<std::size_t>(M * lda));
-  float* da = lowp_scratch(0, static_cast<std::size_t>(2 * M * nb));
-  float* ca = da + M * nb;
-  if (!quantize_rows(M, a, K, Kp, qa, da, ca)) return false;
+  float* da = lowp_scratch(0, static_cast<std::size_t>(M * nb));
+  if (!quantize_rows(M, a, K, Kp, qa, da)) return false;
   constexpr int64_t kRowsPerItem = 4;
   const int64_t items = ceil_div(N, kRowsPerItem);
   const int64_t item_bytes = kRowsPerItem * Format<F>::row_bytes(K) * ceil_div(M, 4);
@@ -336,13 +324,13 @@ bool gemv_i8(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t 
       const int64_t j1 = j0 + kRowsPerItem < n1 ? j0 + kRowsPerItem : n1;
       for (int64_t m0 = 0; m0 < M; m0 += 4) {
         const int8_t* qm = qa + m0 * lda;
-        const float *dm = da + m0 * nb, *cam = ca + m0 * nb;
+        const float* dm = da + m0 * nb;
         float* cm = c + m0 * ldc;
         switch (M - m0 < 4 ? M - m0 : 4) {
-          case 1: gemv_block_i8<F, 1>(w, j0, j1, qm, dm, cam, lda, cm, ldc); break;
-          case 2: gemv_block_i8<F, 2>(w, j0, j1, qm, dm, cam, lda, cm, ldc); break;
-          case 3: gemv_block_i8<F, 3>(w, j0, j1, qm, dm, cam, lda, cm, ldc); break;
-          default: gemv_block_i8<F, 4>(w, j0, j1, qm, dm, cam, lda, cm, ldc); break;
+          case 1: gemv_block_i8<F, 1>(w, j0, j1, qm, dm, lda, cm, ldc); break;
+          case 2: gemv_block_i8<F, 2>(w, j0, j1, qm, dm, lda, cm, ldc); break;
+          case 3: gemv_block_i8<F, 3>(w, j0, j1, qm, dm, lda, cm, ldc); break;
+          default: gemv_block_i8<F, 4>(w, j0, j1, qm, dm, lda, cm, ldc); break;
         }
       }
     }

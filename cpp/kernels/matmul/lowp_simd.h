@@ -160,7 +160,7 @@ inline Vec from_q4(const uint8_t* p, int g) {
 // exactly in integers, then scaled by d_w d_a into a float32 accumulator.
 //   WBlock: one block of 32 quants (q8: signed; q4: its nibbles 0..15), loaded once
 //   BlockAcc: float32 partial sums; block_acc_add(acc, w, a, s): acc += s * sum_i w_i a_i
-//   (block_acc_add_u for unsigned w)
+//   (block_acc_add_q4 for q4's nibbles u: (u - 8) . a)
 // AVX2: vpmaddubsw multiplies unsigned by
 // signed bytes, so |w| times a with w's sign moved onto a (vpsignb); pairs of products fit
 // int16 (|w| <= 128, |a| <= 127: 2 * 128 * 127 = 32512 < 32767, never saturating), then
@@ -185,12 +185,20 @@ inline WBlock load_q4u_block(const uint8_t* p) {
   const __m128i m = _mm_set1_epi8(0x0F);
   return {_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m))};
 }
-// acc += s * sum_i u_i a_i for unsigned u in [0, 15] (pairs: 2 * 15 * 127, far from int16's
-// limit)
-inline void block_acc_add_u(BlockAcc& acc, const WBlock& u, const int8_t* a, float s) {
+// q4's block dot (u - 8) . a, exact in int32 per lane: vpmaddubsw takes the unsigned nibbles
+// as they are (pairs: 2 * 15 * 127, far from int16's limit), and each lane's 8 * (sum of its 4
+// a's) - Q4Offset, made once per block of A and used for every row of W - is subtracted.
+using Q4Offset = __m256i;
+inline Q4Offset q4_offset(const int8_t* a) {
+  const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), av),
+                           _mm256_set1_epi16(1));
+}
+inline void block_acc_add_q4(BlockAcc& acc, const WBlock& u, const int8_t* a, float s,
+                             const Q4Offset& off) {
   const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
   const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(u.q, av), _mm256_set1_epi16(1));
-  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_set1_ps(s), acc);
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(p32, off)), _mm256_set1_ps(s), acc);
 }
 inline void block_acc_add(BlockAcc& acc, const WBlock& w, const int8_t* a, float s) {
   const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
@@ -228,8 +236,13 @@ inline void block_acc_add(BlockAcc& acc, const WBlock& w, const int8_t* a, float
   for (int i = 0; i < 32; ++i) dot += static_cast<int32_t>(w.q[i]) * a[i];
   acc += static_cast<float>(dot) * s;
 }
-inline void block_acc_add_u(BlockAcc& acc, const WBlock& u, const int8_t* a, float s) {
-  block_acc_add(acc, u, a, s);
+struct Q4Offset {};
+inline Q4Offset q4_offset(const int8_t*) { return {}; }
+inline void block_acc_add_q4(BlockAcc& acc, const WBlock& u, const int8_t* a, float s,
+                             const Q4Offset&) {
+  int32_t dot = 0;
+  for (int i = 0; i < 32; ++i) dot += (static_cast<int32_t>(u.q[i]) - 8) * a[i];
+  acc += static_cast<float>(dot) * s;
 }
 inline float block_acc_sum(BlockAcc a) { return a; }
 #endif
