@@ -346,3 +346,17 @@ def test_python_threads_sharing_a_matrix(rng):
             together = list(pool.map(lambda a: fastattn.matmul(a, pm), inputs * 3))
         for i, y in enumerate(together):
             np.testing.assert_array_equal(y, alone[i % len(inputs)])
+
+
+@pytest.mark.parametrize("fmt", LOWP)
+def test_panel_path_is_float32_matmul_of_the_dequantised_weight(isa, rng, fmt):
+    # above the streaming threshold the weight is converted into the float32 panels and the
+    # float32 kernel runs on them: the same bits as a PackedMatrix of pm.unpacked()
+    m = _core.matmul_lowp_gemv_max_m() + 1
+    for k, n in ((45, 70), (300, 530), (64, 1)):
+        pm = fastattn.PackedMatrix(weight(rng, k, n), weights=fmt)
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal(n).astype(np.float32)
+        f32 = fastattn.PackedMatrix(pm.unpacked())
+        np.testing.assert_array_equal(fastattn.matmul(a, pm, bias=b, activation="gelu"),
+                                      fastattn.matmul(a, f32, bias=b, activation="gelu"))
