@@ -346,22 +346,28 @@ bool gemv_i8(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t 
 template <WeightFormat F>
 void convert_panel(const LowpMatrix& w, int64_t n0, int cols, int NR, float* dst) {
   constexpr int kMaxNR = 64;  // NR is 2 Vecs: 8 (baseline), 16 (AVX2), 32 (AVX-512)
-  alignas(64) float tmp[kMaxNR][kStep];
   const int64_t K = w.K, steps = ceil_div(K, kStep);
-  for (int j = cols; j < NR; ++j)
-    for (int k = 0; k < kStep; ++k) tmp[j][k] = 0.0f;
   for (int64_t s = 0; s < steps; ++s) {
-    for (int j = 0; j < cols; ++j) {
-      Vec v[G];
-      Format<F>::step(row_ptr<F>(w, n0 + j), scale_row(w, n0 + j), s, K, v);
-      for (int g = 0; g < G; ++g) v[g].store(&tmp[j][g * W]);
-    }
     const int64_t kc = K - s * kStep < kStep ? K - s * kStep : kStep;
     float* d = dst + s * kStep * NR;
-    if (kc == kStep) {  // 8 x 8 transposes (8 divides NR and the step)
-      for (int j = 0; j < NR; j += 8)
-        for (int k = 0; k < kStep; k += 8) transpose8x8(&tmp[j][k], kStep, d + k * NR + j, NR);
+    if (kc == kStep) {  // 8 rows at a time, converted and transposed in registers
+      for (int j0 = 0; j0 < NR; j0 += 8) {
+        Vec v[8][G];
+        for (int j = 0; j < 8; ++j) {
+          if (j0 + j < cols)
+            Format<F>::step(row_ptr<F>(w, n0 + j0 + j), scale_row(w, n0 + j0 + j), s, K, v[j]);
+          else
+            for (int g = 0; g < G; ++g) v[j][g] = Vec::zero();
+        }
+        store_step_transposed(v, d + j0, NR);
+      }
     } else {  // K's last, partial step: only its kc rows exist in the panel
+      alignas(64) float tmp[kMaxNR][kStep];
+      for (int j = 0; j < NR; ++j) {
+        Vec v[G];
+        if (j < cols) Format<F>::step(row_ptr<F>(w, n0 + j), scale_row(w, n0 + j), s, K, v);
+        for (int g = 0; g < G; ++g) (j < cols ? v[g] : Vec::zero()).store(&tmp[j][g * W]);
+      }
       for (int64_t k = 0; k < kc; ++k)
         for (int j = 0; j < NR; ++j) d[k * NR + j] = tmp[j][k];
     }

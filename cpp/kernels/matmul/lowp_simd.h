@@ -58,19 +58,20 @@ inline float scale_to_float(uint16_t h) {
 #endif
 }
 
-// dst[k * ds + j] = src[j * ss + k] for j, k < 8: an 8 x 8 block of floats transposed (the
-// panel path's conversion writes W's rows as the panel's columns).
-inline void transpose8x8(const float* src, int64_t ss, float* dst, int64_t ds) {
+// Elements of a 32-block per Vec, and which 16-byte half of a q4 block a Vec's group reads.
+constexpr int kLowpGroups = 32 / Vec::size;
+
 #if defined(__AVX2__)
-  __m256 r[8], t[8], u[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
+// r[j] = 8 floats of row j (8 k's) -> dst[k * ds + j]: an 8 x 8 transpose in registers.
+inline void transpose8x8_store(const __m256 (&r)[8], float* dst, int64_t ds) {
+  __m256 t[8], u[8];
   for (int i = 0; i < 8; i += 2) {
     t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);      // a0 b0 a1 b1 | a4 b4 a5 b5
     t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);  // a2 b2 a3 b3 | a6 b6 a7 b7
   }
   for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));      // column 0 | 4
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));  // 1 | 5
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));          // k 0 | 4
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));      // 1 | 5
     u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));  // 2 | 6
     u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));  // 3 | 7
   }
@@ -78,14 +79,33 @@ inline void transpose8x8(const float* src, int64_t ss, float* dst, int64_t ds) {
     _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
     _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
   }
+}
+#endif
+
+// One 32-element step of 8 rows of W^T, converted (v[j][g]: row j's elements g W .. g W + W),
+// written as 8 columns of a panel: dst[k * ds + j] for k < 32, j < 8 (the panel path's
+// conversion: W's rows become the panel's columns), transposed in registers.
+inline void store_step_transposed(const Vec (&v)[8][kLowpGroups], float* dst, int64_t ds) {
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+  for (int g = 0; g < kLowpGroups; ++g)
+    for (int h = 0; h < 2; ++h) {
+      __m256 r[8];
+      for (int j = 0; j < 8; ++j)
+        r[j] = h ? _mm512_extractf32x8_ps(v[j][g].v, 1) : _mm512_castps512_ps256(v[j][g].v);
+      transpose8x8_store(r, dst + (g * 16 + h * 8) * ds, ds);
+    }
+#elif defined(__AVX2__)
+  for (int g = 0; g < kLowpGroups; ++g) {
+    __m256 r[8];
+    for (int j = 0; j < 8; ++j) r[j] = v[j][g].v;
+    transpose8x8_store(r, dst + g * 8 * ds, ds);
+  }
 #else
-  for (int k = 0; k < 8; ++k)
-    for (int j = 0; j < 8; ++j) dst[k * ds + j] = src[j * ss + k];
+  for (int g = 0; g < kLowpGroups; ++g)
+    for (int i = 0; i < Vec::size; ++i)
+      for (int j = 0; j < 8; ++j) dst[(g * Vec::size + i) * ds + j] = v[j][g].v[i];
 #endif
 }
-
-// Elements of a 32-block per Vec, and which 16-byte half of a q4 block a Vec's group reads.
-constexpr int kLowpGroups = 32 / Vec::size;
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 // Vec::size elements from p.
