@@ -66,7 +66,8 @@ def test_matmul_against_float64_of_dequantised_weight(isa, rng, fmt, m, k, n):
     e = wf.error_bound(np.ascontiguousarray(w.T), pm.storage() if fmt != "float32" else {},
                        fmt).T
     err32 = np.abs(y - a64 @ w.astype(np.float64))
-    assert np.all(err32 <= product_tolerance(a64, wd64, fmt) + np.abs(a64) @ e + 1e-30)
+    tol = product_tolerance(a64, wd64, fmt)
+    assert np.all(err32 <= tol + np.abs(a64) @ e + 1e-30)
 
 
 @pytest.mark.parametrize("fmt", LOWP)
@@ -119,7 +120,8 @@ def test_q4_layout_and_clamp():
 def test_fused_epilogue(isa, rng, fmt, m, activation):
     k, n = 50, 37
     w, a = weight(rng, k, n), rng.standard_normal((m, k)).astype(np.float32)
-    bias, res = rng.standard_normal(n).astype(np.float32), rng.standard_normal((m, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    res = rng.standard_normal((m, n)).astype(np.float32)
     pm = fastattn.PackedMatrix(np.ascontiguousarray(w.T), transpose=True, weights=fmt)
     out = np.full((m, n), np.nan, np.float32)
     y = fastattn.matmul(a, pm, bias=bias, activation=activation, residual=res, out=out)
@@ -128,8 +130,8 @@ def test_fused_epilogue(isa, rng, fmt, m, activation):
     z = a64 @ wd64 + bias
     expected = fastattn.reference.matmul(a64, wd64, bias=bias.astype(np.float64),
                                          activation=activation, residual=res.astype(np.float64))
-    assert_epilogue_within(y, expected, z, product_tolerance(a64, wd64, fmt), epilogue=True,
-                           residual=res)
+    assert_epilogue_within(y, expected, z, product_tolerance(a64, wd64, fmt),
+                           epilogue=True, residual=res)
     # in place on the residual
     r2 = res.copy()
     fastattn.matmul(a, pm, bias=bias, activation=activation, residual=r2, out=r2)
@@ -317,7 +319,7 @@ def test_int8_path_is_exact_integer_dots_of_quantised_activations(isa, rng, fmt)
     wd64 = pm.unpacked().astype(np.float64)
     y = fastattn.matmul(a, pm)
     exact = a.astype(np.float64) @ wd64
-    nb = 3
+    nb = 3    # the float sums only (activation_error_bound's second term)
     assert np.all(np.abs(y - exact) <= (nb + 5) * U * (np.abs(a) @ np.abs(wd64)))
 
 
@@ -330,3 +332,31 @@ def test_non_finite_activations_propagate(isa, rng, fmt):
     expected = a.astype(np.float64) @ pm.unpacked().astype(np.float64)
     np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
     np.testing.assert_array_equal(y[np.isinf(expected)], expected[np.isinf(expected)])
+
+
+def test_python_threads_sharing_a_matrix(rng):
+    # per-thread scratch (A's quants, converted panels): concurrent calls on one PackedMatrix
+    # give what each gives alone
+    from concurrent.futures import ThreadPoolExecutor
+    for fmt in LOWP:
+        pm = fastattn.PackedMatrix(weight(rng, 96, 80), weights=fmt)
+        inputs = [rng.standard_normal((m, 96)).astype(np.float32) for m in (1, 3, 40, 2, 24, 1)]
+        alone = [fastattn.matmul(a, pm) for a in inputs]
+        with ThreadPoolExecutor(3) as pool:
+            together = list(pool.map(lambda a: fastattn.matmul(a, pm), inputs * 3))
+        for i, y in enumerate(together):
+            np.testing.assert_array_equal(y, alone[i % len(inputs)])
+
+
+@pytest.mark.parametrize("fmt", LOWP)
+def test_panel_path_is_float32_matmul_of_the_dequantised_weight(isa, rng, fmt):
+    # above the streaming threshold the weight is converted into the float32 panels and the
+    # float32 kernel runs on them: the same bits as a PackedMatrix of pm.unpacked()
+    m = _core.matmul_lowp_gemv_max_m() + 1
+    for k, n in ((45, 70), (300, 530), (64, 1)):
+        pm = fastattn.PackedMatrix(weight(rng, k, n), weights=fmt)
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal(n).astype(np.float32)
+        f32 = fastattn.PackedMatrix(pm.unpacked())
+        np.testing.assert_array_equal(fastattn.matmul(a, pm, bias=b, activation="gelu"),
+                                      fastattn.matmul(a, f32, bias=b, activation="gelu"))

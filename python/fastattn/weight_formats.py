@@ -9,18 +9,12 @@ Canonical storage is "out_in": row n of the (N, K) matrix W^T (nn.Linear's layou
 is contiguous along the reduction axis K, so a BF16 checkpoint's Linear weight already *is*
 bfloat16 storage.
 
-=========  =====================================================  ==============  ==================
-format     storage (names -> arrays)                               bytes / weight  error vs float32 w
-=========  =====================================================  ==============  ==================
-float32    weight float32 (N, K)                                   4               0
-bfloat16   weight uint16 (N, K): the high half of float32's bits   2               |e| <= 2^-8 |w|
-float16    weight uint16 (N, K): IEEE binary16 bits                 2               |e| <= 2^-11 |w|
-                                                                                   (|w| in [2^-14,
-                                                                                   65504]; see docs)
-q8         weight int8 (N, Kp), scales float16 (N, Kp / 32)        34 / 32         |e| <= d / 2
-q4         weight uint8 (N, Kp / 2), scales float16 (N, Kp / 32)   18 / 32         |e| <= |d| / 2,
-                                                                                   |d| at +7.5 .. +8
-=========  =====================================================  ==============  ==================
+- float32: weight float32 (N, K); 4 bytes a weight; exact.
+- bfloat16: weight uint16 (N, K), the high half of float32's bits; 2 bytes; |e| <= 2^-8 |w|.
+- float16: weight uint16 (N, K), IEEE binary16; 2 bytes; |e| <= 2^-11 |w| in [2^-14, 65504].
+- q8: weight int8 (N, Kp), scales float16 (N, Kp / 32); 34 / 32 bytes; |e| <= d / 2.
+- q4: weight uint8 (N, Kp / 2), scales float16 (N, Kp / 32); 18 / 32 bytes; |e| <= |d| / 2,
+  up to ~|d| for a value clamped at +7 (below).
 
 Kp = K rounded up to a multiple of 32 (the padding is quantised zeros). Rounding: bfloat16 and
 float16 round to nearest, ties to even (NaN stays NaN, beyond the range gives inf). q8 and q4
@@ -259,9 +253,9 @@ def quantize_activations(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def activation_error_bound(a: np.ndarray, wd: np.ndarray) -> np.ndarray:
     """Bound on |C - a @ wd| for the int8 streaming path (M, N), wd the dequantised (K, N):
     the activations' rounding d_a / 2 (1 + 2^-20) per element through |wd|, plus the float32
-    sums: per output one exact integer dot per block, scaled (1 rounding for d_w d_a) and
-    accumulated over nb = Kp / 32 blocks in 8 lanes plus the lane sum, (nb + 5) u relative to
-    sum |wd| (|a| + d_a / 2)."""
+    sums: per output one exact integer dot per block (q4's too: its nibble offset is taken off
+    in integers), scaled (1 rounding for d_w d_a) and accumulated over nb = Kp / 32 blocks in 8
+    lanes plus the lane sum, (nb + 5) u relative to sum |wd| (|a| + d_a / 2)."""
     k = a.shape[1]
     _, d = quantize_activations(a)
     dk = np.repeat(d.astype(np.float64), BLOCK, axis=1)[:, :k]

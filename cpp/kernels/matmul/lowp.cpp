@@ -226,11 +226,10 @@ void gemv(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc
 // q_a = round(a / d_a) in [-127, 127] (|a| / d_a <= 127 (1 + 2^-23): never past 127.5), so
 // |a - q_a d_a| <= d_a / 2 (1 + 2^-20) per element. Returns false when a has a non-finite
 // value (the float path then propagates it as float32 matmul would).
-bool quantize_rows(int64_t M, StridedMatrix a, int64_t K, int64_t Kp, int64_t lda, int8_t* qa,
-                   float* da) {
+bool quantize_rows(int64_t M, StridedMatrix a, int64_t K, int64_t Kp, int8_t* qa, float* da) {
+  const int64_t lda = Kp;
   const int64_t nb = Kp / kStep;
   for (int64_t m = 0; m < M; ++m) {
-    std::memset(qa + m * lda + Kp, 0, static_cast<std::size_t>(lda - Kp));
     for (int64_t b = 0; b < nb; ++b) {
       float x[kStep], amax = 0.0f;
       for (int64_t i = 0; i < kStep; ++i) {
@@ -243,24 +242,16 @@ bool quantize_rows(int64_t M, StridedMatrix a, int64_t K, int64_t Kp, int64_t ld
       const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
       da[m * nb + b] = d;
       int8_t* q = qa + m * lda + b * kStep;
-      for (int64_t i = 0; i < kStep; ++i)
-        q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
+      for (int64_t i = 0; i < kStep; ++i) q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
     }
   }
   return true;
 }
 
-template <WeightFormat F>
-inline WBlock load_block(const uint8_t* row, int64_t b, int nblocks) {
-  if constexpr (F == WeightFormat::q8)
-    return load_q8_block(reinterpret_cast<const int8_t*>(row) + b * kStep, nblocks);
-  else
-    return load_q4_block(row + b * (kStep / 2), nblocks);
-}
-
 // C[m, n0 + r] = sum over blocks of d_w d_a (q_w . q_a) for MB rows of quantised A (row
-// stride lda bytes, zero past Kp) and R rows of W^T: MB x R accumulators, one chain each,
-// kDotBlocks blocks a step (the same prefetch as gemv_rows).
+// stride lda bytes, zero past Kp) and R rows of W^T: MB x R accumulators, one chain each (the
+// same prefetch as gemv_rows). q4 multiplies its unsigned nibbles u = q + 8 as they are and
+// subtracts 8 sum(q_a) per lane in integers (lowp_simd.h): each block's dot stays exact.
 template <WeightFormat F, int MB, int R>
 void gemv_rows_i8(const LowpMatrix& w, int64_t n0, const int8_t* qa, const float* da,
                   int64_t lda, float* c, int64_t ldc) {
@@ -272,22 +263,27 @@ void gemv_rows_i8(const LowpMatrix& w, int64_t n0, const int8_t* qa, const float
   for (int m = 0; m < MB; ++m)
     for (int r = 0; r < R; ++r) acc[m][r] = block_acc_zero();
   const int64_t step_bytes = Format<F>::row_bytes(kStep), ahead = R * Format<F>::row_bytes(w.K);
-  for (int64_t b = 0; b < nb; b += kDotBlocks) {
-    for (int64_t x = b; x < b + kDotBlocks; ++x)
-      if ((x * step_bytes) % 64 == 0)
-        for (int r = 0; r < R; ++r) prefetch(rows[r] + ahead + x * step_bytes);
-    const int nblk = nb - b < kDotBlocks ? static_cast<int>(nb - b) : kDotBlocks;
+  for (int64_t b = 0; b < nb; ++b) {
+    if ((b * step_bytes) % 64 == 0)
+      for (int r = 0; r < R; ++r) prefetch(rows[r] + ahead + b * step_bytes);
     WBlock wb[R];
-    float d0[R], d1[R];
+    float dw[R];
     for (int r = 0; r < R; ++r) {
-      wb[r] = load_block<F>(rows[r], b, nblk);
-      d0[r] = scale_to_float(srows[r][b]);
-      d1[r] = nblk > 1 ? scale_to_float(srows[r][b + 1]) : 0.0f;
+      if constexpr (F == WeightFormat::q8)
+        wb[r] = load_q8_block(reinterpret_cast<const int8_t*>(rows[r]) + b * kStep);
+      else
+        wb[r] = load_q4u_block(rows[r] + b * (kStep / 2));
+      dw[r] = scale_to_float(srows[r][b]);
     }
     for (int m = 0; m < MB; ++m) {
       const int8_t* am = qa + m * lda + b * kStep;
-      const float a0 = da[m * nb + b], a1 = nblk > 1 ? da[m * nb + b + 1] : 0.0f;
-      for (int r = 0; r < R; ++r) block_acc_add(acc[m][r], wb[r], am, d0[r] * a0, d1[r] * a1);
+      const float dam = da[m * nb + b];
+      if constexpr (F == WeightFormat::q8) {
+        for (int r = 0; r < R; ++r) block_acc_add(acc[m][r], wb[r], am, dw[r] * dam);
+      } else {
+        const Q4Offset off = q4_offset(am);
+        for (int r = 0; r < R; ++r) block_acc_add_q4(acc[m][r], wb[r], am, dw[r] * dam, off);
+      }
     }
   }
   for (int m = 0; m < MB; ++m)
@@ -314,13 +310,11 @@ int8_t* lowp_bytes(std::size_t count) {
 template <WeightFormat F>
 bool gemv_i8(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t ldc,
              const MatmulEpilogue& ep) {
-  // A's quant rows padded with zeros to whole steps of kDotBlocks blocks (the last step's
-  // loads stay inside)
   const int64_t K = w.K, N = w.N, Kp = round_up(K, kStep), nb = Kp / kStep;
-  const int64_t lda = round_up(Kp, kDotBlocks * kStep);
+  const int64_t lda = Kp;
   int8_t* qa = lowp_bytes(static_cast<std::size_t>(M * lda));
   float* da = lowp_scratch(0, static_cast<std::size_t>(M * nb));
-  if (!quantize_rows(M, a, K, Kp, lda, qa, da)) return false;
+  if (!quantize_rows(M, a, K, Kp, qa, da)) return false;
   constexpr int64_t kRowsPerItem = 4;
   const int64_t items = ceil_div(N, kRowsPerItem);
   const int64_t item_bytes = kRowsPerItem * Format<F>::row_bytes(K) * ceil_div(M, 4);
@@ -352,22 +346,28 @@ bool gemv_i8(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int64_t 
 template <WeightFormat F>
 void convert_panel(const LowpMatrix& w, int64_t n0, int cols, int NR, float* dst) {
   constexpr int kMaxNR = 64;  // NR is 2 Vecs: 8 (baseline), 16 (AVX2), 32 (AVX-512)
-  alignas(64) float tmp[kMaxNR][kStep];
   const int64_t K = w.K, steps = ceil_div(K, kStep);
-  for (int j = cols; j < NR; ++j)
-    for (int k = 0; k < kStep; ++k) tmp[j][k] = 0.0f;
   for (int64_t s = 0; s < steps; ++s) {
-    for (int j = 0; j < cols; ++j) {
-      Vec v[G];
-      Format<F>::step(row_ptr<F>(w, n0 + j), scale_row(w, n0 + j), s, K, v);
-      for (int g = 0; g < G; ++g) v[g].store(&tmp[j][g * W]);
-    }
     const int64_t kc = K - s * kStep < kStep ? K - s * kStep : kStep;
     float* d = dst + s * kStep * NR;
-    if (kc == kStep) {  // 8 x 8 transposes (8 divides NR and the step)
-      for (int j = 0; j < NR; j += 8)
-        for (int k = 0; k < kStep; k += 8) transpose8x8(&tmp[j][k], kStep, d + k * NR + j, NR);
+    if (kc == kStep) {  // 8 rows at a time, converted and transposed in registers
+      for (int j0 = 0; j0 < NR; j0 += 8) {
+        Vec v[8][G];
+        for (int j = 0; j < 8; ++j) {
+          if (j0 + j < cols)
+            Format<F>::step(row_ptr<F>(w, n0 + j0 + j), scale_row(w, n0 + j0 + j), s, K, v[j]);
+          else
+            for (int g = 0; g < G; ++g) v[j][g] = Vec::zero();
+        }
+        store_step_transposed(v, d + j0, NR);
+      }
     } else {  // K's last, partial step: only its kc rows exist in the panel
+      alignas(64) float tmp[kMaxNR][kStep];
+      for (int j = 0; j < NR; ++j) {
+        Vec v[G];
+        if (j < cols) Format<F>::step(row_ptr<F>(w, n0 + j), scale_row(w, n0 + j), s, K, v);
+        for (int g = 0; g < G; ++g) (j < cols ? v[g] : Vec::zero()).store(&tmp[j][g * W]);
+      }
       for (int64_t k = 0; k < kc; ++k)
         for (int j = 0; j < NR; ++j) d[k * NR + j] = tmp[j][k];
     }
@@ -379,7 +379,7 @@ void gemm_panels(int64_t M, StridedMatrix a, const LowpMatrix& w, float* c, int6
                  const MatmulEpilogue& ep) {
   const MatmulKernels& fk = float_kernels();
   const int NR = fk.panel_width();
-  const int64_t K = w.K, N = w.N, block = round_up(kBlockColumns, NR);
+  const int64_t K = w.K, N = w.N, block = round_up(N < kBlockColumns ? N : kBlockColumns, NR);
   float* panels = lowp_scratch(1, static_cast<std::size_t>(block * K));
   for (int64_t j0 = 0; j0 < N; j0 += block) {
     const int64_t cols = N - j0 < block ? N - j0 : block, np = ceil_div(cols, NR);

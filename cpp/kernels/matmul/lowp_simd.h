@@ -58,19 +58,20 @@ inline float scale_to_float(uint16_t h) {
 #endif
 }
 
-// dst[k * ds + j] = src[j * ss + k] for j, k < 8: an 8 x 8 block of floats transposed (the
-// panel path's conversion writes W's rows as the panel's columns).
-inline void transpose8x8(const float* src, int64_t ss, float* dst, int64_t ds) {
+// Elements of a 32-block per Vec, and which 16-byte half of a q4 block a Vec's group reads.
+constexpr int kLowpGroups = 32 / Vec::size;
+
 #if defined(__AVX2__)
-  __m256 r[8], t[8], u[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
+// r[j] = 8 floats of row j (8 k's) -> dst[k * ds + j]: an 8 x 8 transpose in registers.
+inline void transpose8x8_store(const __m256 (&r)[8], float* dst, int64_t ds) {
+  __m256 t[8], u[8];
   for (int i = 0; i < 8; i += 2) {
     t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);      // a0 b0 a1 b1 | a4 b4 a5 b5
     t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);  // a2 b2 a3 b3 | a6 b6 a7 b7
   }
   for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));      // column 0 | 4
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));  // 1 | 5
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));          // k 0 | 4
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));      // 1 | 5
     u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));  // 2 | 6
     u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));  // 3 | 7
   }
@@ -78,14 +79,33 @@ inline void transpose8x8(const float* src, int64_t ss, float* dst, int64_t ds) {
     _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
     _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
   }
+}
+#endif
+
+// One 32-element step of 8 rows of W^T, converted (v[j][g]: row j's elements g W .. g W + W),
+// written as 8 columns of a panel: dst[k * ds + j] for k < 32, j < 8 (the panel path's
+// conversion: W's rows become the panel's columns), transposed in registers.
+inline void store_step_transposed(const Vec (&v)[8][kLowpGroups], float* dst, int64_t ds) {
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+  for (int g = 0; g < kLowpGroups; ++g)
+    for (int h = 0; h < 2; ++h) {
+      __m256 r[8];
+      for (int j = 0; j < 8; ++j)
+        r[j] = h ? _mm512_extractf32x8_ps(v[j][g].v, 1) : _mm512_castps512_ps256(v[j][g].v);
+      transpose8x8_store(r, dst + (g * 16 + h * 8) * ds, ds);
+    }
+#elif defined(__AVX2__)
+  for (int g = 0; g < kLowpGroups; ++g) {
+    __m256 r[8];
+    for (int j = 0; j < 8; ++j) r[j] = v[j][g].v;
+    transpose8x8_store(r, dst + g * 8 * ds, ds);
+  }
 #else
-  for (int k = 0; k < 8; ++k)
-    for (int j = 0; j < 8; ++j) dst[k * ds + j] = src[j * ss + k];
+  for (int g = 0; g < kLowpGroups; ++g)
+    for (int i = 0; i < Vec::size; ++i)
+      for (int j = 0; j < 8; ++j) dst[(g * Vec::size + i) * ds + j] = v[j][g].v[i];
 #endif
 }
-
-// Elements of a 32-block per Vec, and which 16-byte half of a q4 block a Vec's group reads.
-constexpr int kLowpGroups = 32 / Vec::size;
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 // Vec::size elements from p.
@@ -158,10 +178,9 @@ inline Vec from_q4(const uint8_t* p, int g) {
 // The streaming path for q8 / q4 (lowp.cpp) multiplies the weight's quants by the activation's,
 // quantised per block of 32 to int8 (llama.cpp's way): per block the 32 products are summed
 // exactly in integers, then scaled by d_w d_a into a float32 accumulator.
-//   WBlock: one block of 32 signed quants (q4's nibbles minus 8), loaded and widened once
-//   BlockAcc: float32 partial sums; add(acc, w, a, s0, s1): acc += s0 * sum_i w_i a_i (and
-//   s1 times the second block's)
-// kDotBlocks blocks are loaded and multiplied at a time (1 on every path, see below).
+//   WBlock: one block of 32 quants (q8: signed; q4: its nibbles 0..15), loaded once
+//   BlockAcc: float32 partial sums; block_acc_add(acc, w, a, s): acc += s * sum_i w_i a_i
+//   (block_acc_add_q4 for q4's nibbles u: (u - 8) . a)
 // AVX2: vpmaddubsw multiplies unsigned by
 // signed bytes, so |w| times a with w's sign moved onto a (vpsignb); pairs of products fit
 // int16 (|w| <= 128, |a| <= 127: 2 * 128 * 127 = 32512 < 32767, never saturating), then
@@ -171,23 +190,37 @@ inline Vec from_q4(const uint8_t* p, int g) {
 // form, measured slower here than this 256-bit code on the AVX-512 path: q8 / q4 at 1024 x
 // 1024 in cache 62 / 102 us against 45 / 57 us a call, so the AVX-512 path runs this one.)
 #if defined(__AVX2__)
-constexpr int kDotBlocks = 1;
 struct WBlock {
   __m256i q;
 };
 using BlockAcc = __m256;
 inline BlockAcc block_acc_zero() { return _mm256_setzero_ps(); }
-inline WBlock load_q8_block(const int8_t* p, int) {
+inline WBlock load_q8_block(const int8_t* p) {
   return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))};
 }
-// bytes i = 0..15 hold elements i (low nibble) and i + 16 (high nibble); q = nibble - 8
-inline WBlock load_q4_block(const uint8_t* p, int) {
+// q4's nibbles as they are, 0..15 (unsigned: vpmaddubsw's first operand takes them directly;
+// the caller subtracts 8 sum(q_a) per block)
+inline WBlock load_q4u_block(const uint8_t* p) {
   const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m128i m = _mm_set1_epi8(0x0F);
-  const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
-  return {_mm256_sub_epi8(u, _mm256_set1_epi8(8))};
+  return {_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m))};
 }
-inline void block_acc_add(BlockAcc& acc, const WBlock& w, const int8_t* a, float s, float) {
+// q4's block dot (u - 8) . a, exact in int32 per lane: vpmaddubsw takes the unsigned nibbles
+// as they are (pairs: 2 * 15 * 127, far from int16's limit), and each lane's 8 * (sum of its 4
+// a's) - Q4Offset, made once per block of A and used for every row of W - is subtracted.
+using Q4Offset = __m256i;
+inline Q4Offset q4_offset(const int8_t* a) {
+  const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), av),
+                           _mm256_set1_epi16(1));
+}
+inline void block_acc_add_q4(BlockAcc& acc, const WBlock& u, const int8_t* a, float s,
+                             const Q4Offset& off) {
+  const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+  const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(u.q, av), _mm256_set1_epi16(1));
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(p32, off)), _mm256_set1_ps(s), acc);
+}
+inline void block_acc_add(BlockAcc& acc, const WBlock& w, const int8_t* a, float s) {
   const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
   const __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(w.q), _mm256_sign_epi8(av, w.q));
   const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
@@ -200,28 +233,35 @@ inline float block_acc_sum(BlockAcc a) {
   return _mm_cvtss_f32(x);
 }
 #else
-constexpr int kDotBlocks = 1;
 struct WBlock {
   int8_t q[32];
 };
 using BlockAcc = float;
 inline BlockAcc block_acc_zero() { return 0.0f; }
-inline WBlock load_q8_block(const int8_t* p, int) {
+inline WBlock load_q8_block(const int8_t* p) {
   WBlock w;
   std::memcpy(w.q, p, 32);
   return w;
 }
-inline WBlock load_q4_block(const uint8_t* p, int) {
+inline WBlock load_q4u_block(const uint8_t* p) {
   WBlock w;
   for (int i = 0; i < 16; ++i) {
-    w.q[i] = static_cast<int8_t>((p[i] & 0x0F) - 8);
-    w.q[i + 16] = static_cast<int8_t>((p[i] >> 4) - 8);
+    w.q[i] = static_cast<int8_t>(p[i] & 0x0F);
+    w.q[i + 16] = static_cast<int8_t>(p[i] >> 4);
   }
   return w;
 }
-inline void block_acc_add(BlockAcc& acc, const WBlock& w, const int8_t* a, float s, float) {
+inline void block_acc_add(BlockAcc& acc, const WBlock& w, const int8_t* a, float s) {
   int32_t dot = 0;
   for (int i = 0; i < 32; ++i) dot += static_cast<int32_t>(w.q[i]) * a[i];
+  acc += static_cast<float>(dot) * s;
+}
+struct Q4Offset {};
+inline Q4Offset q4_offset(const int8_t*) { return {}; }
+inline void block_acc_add_q4(BlockAcc& acc, const WBlock& u, const int8_t* a, float s,
+                             const Q4Offset&) {
+  int32_t dot = 0;
+  for (int i = 0; i < 32; ++i) dot += (static_cast<int32_t>(u.q[i]) - 8) * a[i];
   acc += static_cast<float>(dot) * s;
 }
 inline float block_acc_sum(BlockAcc a) { return a; }
