@@ -133,6 +133,24 @@ def build(data, name):
         c.optional((n,), contiguous=True)
         c.val(data.draw(st.sampled_from([None, "relu", "silu"])))
         c.optional((m, n))
+    elif name == "matmul_lowp":
+        # the weight and scales in a format's storage (random bits: any pattern is a weight)
+        m, n, k = small(data, 0, 20), small(data, 0, 40), small(data, 0, 70)
+        fmt = data.draw(st.sampled_from(["bfloat16", "float16", "q8", "q4"]))
+        kp = -(-k // 32) * 32
+        shape, dtype = {"bfloat16": ((n, k), np.uint16), "float16": ((n, k), np.uint16),
+                        "q8": ((n, kp), np.int8), "q4": ((n, kp // 2), np.uint8)}[fmt]
+        bits = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+        c.arr((m, k)), c.val(fmt)
+        c.val(bits.integers(0, 256, (n, shape[1] * np.dtype(dtype).itemsize), np.uint8)
+              .view(dtype))
+        c.val(None if fmt in ("bfloat16", "float16") else
+              bits.uniform(-1, 1, (n, kp // 32)).astype(np.float16))
+        c.val(k), c.val(n)
+        c.arr((m, n), writable=True)
+        c.optional((n,), contiguous=True)
+        c.val(data.draw(st.sampled_from([None, "relu", "silu"])))
+        c.optional((m, n))
     elif name == "attention":
         b, hkv, lq, lk, d = (small(data, 0, 4), small(data, 1, 3), small(data, 0, 9),
                              small(data, 0, 9), small(data, 0, 17))
@@ -241,9 +259,9 @@ def build(data, name):
 
 
 ENTRY_POINTS = ["softmax", "layer_norm", "rms_norm", "activation", "vector_math", "swiglu",
-                "matmul", "matmul_2d", "matmul_pack_b", "matmul_packed", "attention", "rope",
-                "kv_append", "kv_attend", "kv_to_float32", "kv_from_float32", "resample",
-                "conv2d", "conv_transpose2d"]
+                "matmul", "matmul_2d", "matmul_pack_b", "matmul_packed", "matmul_lowp",
+                "attention", "rope", "kv_append", "kv_attend", "kv_to_float32",
+                "kv_from_float32", "resample", "conv2d", "conv_transpose2d"]
 
 INT_EXTREMES = [-1, -2, 2**31, 2**31 - 1, 2**32 + 1, 2**62, 2**63 - 1, -2**63, 2**64]
 FLOAT_EXTREMES = [float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e39, -1e39, 5e-324]

@@ -47,6 +47,10 @@ store = f32(1, 1, 1, 8, 4)
 u16store = np.zeros((1, 1, 1, 8, 4), np.uint16)   # a float16 / bfloat16 KV store
 packed_34 = f32(-(-4 // nr) * nr * 3)   # a (3, 4) b packed
 
+# matmul_lowp: a (3, 4) @ (4, 3) product's storage (K = 4 pads to one 32-block)
+lw16, lw8, lw4 = np.zeros((3, 4), np.uint16), np.zeros((3, 32), np.int8), np.zeros((3, 16), np.uint8)
+ls = np.ones((3, 1), np.float16)
+
 def i64(*shape):
     return np.zeros(shape, np.int64)
 
@@ -137,6 +141,63 @@ HOSTILE = [
     ("swiglu shapes", "_core.swiglu(x, f32(3, 5), f32(3, 4))", r"up has shape \(3, 5\)"),
     ("swiglu overlap up", "_core.swiglu(x, buf[:12].reshape(3, 4), buf[2:14].reshape(3, 4))", r"out overlaps up"),
     ("swiglu int8", "_core.swiglu(x.astype(np.int8), x, f32(3, 4))", r"gate must be float32"),
+    # matmul_lowp (weight formats): the storage's dtype, shape and contiguity against K, N
+    ("matmul_lowp format", "_core.matmul_lowp(x, 'q5', lw8, ls, 4, 3, f32(3, 3), None, None, None)",
+     r"weights must be 'bfloat16', 'float16', 'q8' or 'q4', got 'q5'"),
+    ("matmul_lowp format int", "_core.matmul_lowp(x, 8, lw8, ls, 4, 3, f32(3, 3), None, None, None)",
+     r"weights must be a str"),
+    ("matmul_lowp q8 uint8 weight", "_core.matmul_lowp(x, 'q8', lw4, ls, 4, 3, f32(3, 3), None, None, None)",
+     r"weight must be int8 for q8, got uint8"),
+    ("matmul_lowp q8 short weight", "_core.matmul_lowp(x, 'q8', lw8[:, :16], ls, 4, 3, f32(3, 3), None, None, None)",
+     r"weight has shape \(3, 16\), expected \(3, 32\)"),
+    ("matmul_lowp q8 strided weight", "_core.matmul_lowp(x, 'q8', np.zeros((3, 64), np.int8)[:, ::2], ls, 4, 3, f32(3, 3), None, None, None)",
+     r"weight must be C-contiguous"),
+    ("matmul_lowp q4 scales float32", "_core.matmul_lowp(x, 'q4', lw4, f32(3, 1), 4, 3, f32(3, 3), None, None, None)",
+     r"scales must be float16, got float32"),
+    ("matmul_lowp q4 scales shape", "_core.matmul_lowp(x, 'q4', lw4, np.zeros((3, 2), np.float16), 4, 3, f32(3, 3), None, None, None)",
+     r"scales has shape \(3, 2\), expected \(3, 1\)"),
+    ("matmul_lowp q4 scales missing", "_core.matmul_lowp(x, 'q4', lw4, None, 4, 3, f32(3, 3), None, None, None)",
+     r"scales must be a numpy.ndarray, got NoneType"),
+    ("matmul_lowp bf16 scales given", "_core.matmul_lowp(x, 'bfloat16', lw16, ls, 4, 3, f32(3, 3), None, None, None)",
+     r"scales must be None for bfloat16"),
+    ("matmul_lowp bf16 float32 weight", "_core.matmul_lowp(x, 'bfloat16', f32(3, 4), None, 4, 3, f32(3, 3), None, None, None)",
+     r"weight must be uint16 for bfloat16, got float32"),
+    ("matmul_lowp bf16 big-endian weight", "_core.matmul_lowp(x, 'bfloat16', lw16.astype('>u2'), None, 4, 3, f32(3, 3), None, None, None)",
+     r"weight must be uint16"),
+    ("matmul_lowp K mismatch", "_core.matmul_lowp(x, 'bfloat16', np.zeros((3, 5), np.uint16), None, 5, 3, f32(3, 3), None, None, None)",
+     r"a has shape \(3, 4\), which does not fit the weight \(K = 5\)"),
+    ("matmul_lowp K negative", "_core.matmul_lowp(x, 'bfloat16', lw16, None, -4, 3, f32(3, 3), None, None, None)",
+     r"K and N must be >= 0"),
+    ("matmul_lowp K huge", "_core.matmul_lowp(x, 'q8', lw8, ls, 2**63 - 1, 3, f32(3, 3), None, None, None)",
+     r"K and N must be >= 0"),
+    ("matmul_lowp N huge", "_core.matmul_lowp(x, 'q8', lw8, ls, 4, 2**62, f32(3, 3), None, None, None)",
+     r"K and N must be >= 0"),
+    ("matmul_lowp K float", "_core.matmul_lowp(x, 'q8', lw8, ls, 4.0, 3, f32(3, 3), None, None, None)", None),
+    ("matmul_lowp out shape", "_core.matmul_lowp(x, 'q8', lw8, ls, 4, 3, f32(3, 4), None, None, None)",
+     r"out has shape \(3, 4\), expected \(3, 3\)"),
+    ("matmul_lowp out read-only", "_core.matmul_lowp(x, 'q8', lw8, ls, 4, 3, ro(f32(3, 3)), None, None, None)",
+     r"out is read-only"),
+    ("matmul_lowp out zero-stride", "_core.matmul_lowp(x, 'q8', lw8, ls, 4, 3, zero_stride((3, 3)), None, None, None)",
+     r"zero strides"),
+    ("matmul_lowp out columns strided", "_core.matmul_lowp(x, 'q8', lw8, ls, 4, 3, f32(3, 6)[:, ::2], None, None, None)",
+     r"out rows must be contiguous"),
+    ("matmul_lowp out overlaps a", "[_core.matmul_lowp(b[:, :4], 'q8', lw8, ls, 4, 3, b[:, 2:5], None, None, None) for b in [f32(3, 8)]]",
+     r"out overlaps a"),
+    ("matmul_lowp out overlaps weight", "[_core.matmul_lowp(x, 'bfloat16', b.view(np.uint16)[:12].reshape(3, 4), None, 4, 3, b[2:11].reshape(3, 3), None, None, None) for b in [f32(16)]]",
+     r"out overlaps weight"),
+    ("matmul_lowp bias list", "_core.matmul_lowp(x, 'q8', lw8, ls, 4, 3, f32(3, 3), [1.0] * 3, None, None)",
+     r"bias must be a numpy.ndarray, got list"),
+    ("matmul_lowp bias shape", "_core.matmul_lowp(x, 'q8', lw8, ls, 4, 3, f32(3, 3), f32(4), None, None)",
+     r"bias has shape \(4,\), expected \(3,\)"),
+    ("matmul_lowp residual shape", "_core.matmul_lowp(x, 'q8', lw8, ls, 4, 3, f32(3, 3), None, None, f32(3, 4))",
+     r"residual has shape \(3, 4\), expected \(3, 3\)"),
+    ("matmul_lowp activation", "_core.matmul_lowp(x, 'q8', lw8, ls, 4, 3, f32(3, 3), None, 'tanh', None)",
+     r"activation must be None, 'relu'"),
+    ("matmul_lowp a float64", "_core.matmul_lowp(x.astype(np.float64), 'q8', lw8, ls, 4, 3, f32(3, 3), None, None, None)",
+     r"a must be float32"),
+    ("matmul_lowp a 3-D", "_core.matmul_lowp(f32(1, 3, 4), 'q8', lw8, ls, 4, 3, f32(3, 3), None, None, None)",
+     r"a must be 2-D"),
+    ("matmul_lowp_gemv_max_m extra arg", "_core.matmul_lowp_gemv_max_m(1)", None),
     # matmul: the freed-memory bug was a list bias / residual converted to a dying temporary
     ("matmul list bias", "_core.matmul(x, f32(4, 3), f32(3, 3), [1.0] * 3, None, None)",
      r"matmul: bias must be a numpy.ndarray, got list"),
@@ -475,6 +536,9 @@ NONE_OR_ERROR = [
 # Inputs that are valid though unusual: broadcast (zero-stride) and read-only inputs, empty
 # arrays. Must run.
 VALID = [
+    ("matmul_lowp read-only storage, K = 0, M = 0", "_core.matmul_lowp(x, 'q4', ro(lw4), ro(ls.copy()), 4, 3, f32(3, 3), f32(3), 'silu', f32(3, 3)); "
+     "_core.matmul_lowp(f32(2, 0), 'q8', np.zeros((3, 0), np.int8), np.zeros((3, 0), np.float16), 0, 3, f32(2, 3), f32(3), None, None); "
+     "_core.matmul_lowp(f32(0, 4), 'float16', lw16.view(np.float16), None, 4, 3, f32(0, 3), None, None, None)"),
     ("softmax broadcast x", "_core.softmax(np.broadcast_to(f32(4), (3, 4)), f32(3, 4), False)"),
     ("layer_norm read-only x", "_core.layer_norm(ro(f32(3, 4)), None, None, 0.0, f32(3, 4))"),
     ("matmul broadcast a, b", "_core.matmul(bc((3, 4)), bc((4, 5)), f32(3, 5), None, None, None)"),

@@ -23,14 +23,15 @@ def test_load_dispatches_on_model_type(tmp_path, rng, monkeypatch):
     save_checkpoint(tmp_path, TINY_GPT2, tensors, shards=2)
     calls = []
 
-    def fake_build(config, source):
-        calls.append(config)
+    def fake_build(config, source, weights):
+        calls.append((config, weights))
         return {name: source[name] for name in source.keys()}
 
     monkeypatch.setitem(loading.FAMILIES, "gpt2",
                         dataclasses.replace(loading.FAMILIES["gpt2"], build=fake_build))
     model = fastattn.load(tmp_path)
-    assert [c.model_type for c in calls] == ["gpt2"] and calls[0].n_embd == 8
+    assert [c.model_type for c, _ in calls] == ["gpt2"] and calls[0][0].n_embd == 8
+    assert calls[0][1] == "as-stored"     # load's default format reaches the builder
     assert sorted(model) == sorted(tensors)
     for name, value in tensors.items():
         np.testing.assert_array_equal(model[name], value)
@@ -51,7 +52,7 @@ def test_load_errors(tmp_path, rng, monkeypatch):
                                          "qwen2, resnet, roberta, sam, vit, xlm-roberta$"):
         fastattn.load(tmp_path)
     monkeypatch.setitem(loading.FAMILIES, "llama", dataclasses.replace(
-        loading.FAMILIES["llama"], build=lambda config, source: "built"))
+        loading.FAMILIES["llama"], build=lambda config, source, weights: "built"))
     save_checkpoint(tmp_path, LLAMA, random_tensors(rng, 2))   # one tensor per layer at least
     assert fastattn.load(tmp_path) == "built"
 

@@ -2,6 +2,8 @@
 // fastattn.ops own validation messages, out= handling and docstrings.
 #include "bindings/common.h"
 
+namespace fastattn { void bind_matmul_lowp(pybind11::module_& m); }  // matmul_lowp.cpp
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastattn private extension: SIMD + OpenMP kernels (use the fastattn package)";
   fastattn::bind_runtime(m);
@@ -9,6 +11,7 @@ PYBIND11_MODULE(_core, m) {
   fastattn::bind_norm(m);
   fastattn::bind_activation(m);
   fastattn::bind_matmul(m);
+  fastattn::bind_matmul_lowp(m);
   fastattn::bind_attention(m);
   fastattn::bind_rope(m);
   fastattn::bind_kv_cache(m);

@@ -22,6 +22,7 @@ from .ops import conv2d, conv_transpose2d  # noqa: E402
 from .position_encodings import (RandomFourierEncoding, alibi_bias, alibi_slopes,  # noqa: E402
                         sinusoidal_positions)
 from .kv_cache import KVCache  # noqa: E402
+from .weight_formats import WEIGHT_FORMATS  # noqa: E402
 from .io import Checkpoint, SafetensorsFile, save_checkpoint, save_safetensors  # noqa: E402
 from .loading import load, load_config  # noqa: E402
 
@@ -31,7 +32,7 @@ __all__ = [
     "WordPieceTokenizer", "train_wordpiece", "BertModel", "BertOutput", "embed",
     "cosine_similarity", "dot_scores", "top_k_neighbours",
     "softmax", "log_softmax", "layer_norm", "rms_norm", "gelu", "silu", "relu", "swiglu",
-    "matmul", "PackedMatrix", "attention", "conv2d", "conv_transpose2d",
+    "matmul", "PackedMatrix", "WEIGHT_FORMATS", "attention", "conv2d", "conv_transpose2d",
     "max_pool2d", "adaptive_avg_pool2d", "interpolate",
     "rope", "sinusoidal_positions", "alibi_slopes", "alibi_bias", "RandomFourierEncoding",
     "KVCache",

@@ -569,6 +569,17 @@ def _set_image(predictor, image, embedding_path) -> None:
         print(f"# image embedding saved to {embedding_path}", file=sys.stderr)
 
 
+def cmd_quantize(args) -> int:
+    from fastattn.quantize import describe, quantize
+    try:
+        summary = quantize(args.model_dir, args.out_dir, args.weights)
+    except (OSError, ValueError) as e:
+        print(f"fastattn quantize: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.out_dir}: {describe(summary)}")
+    return 0
+
+
 def _add_mmap_flag(parser) -> None:
     parser.add_argument("--no-mmap", dest="mmap", action="store_false",
                         help="read the weights into memory instead of mapping the files, so "
@@ -611,6 +622,14 @@ def main(argv=None) -> int:
     g.add_argument("--threads", type=int)
     _add_mmap_flag(g)
     g.set_defaults(func=cmd_generate)
+    q = sub.add_parser("quantize", help="write a model directory with its Linear weights in "
+                       "a weight format (q8, q4, bfloat16, float16) that fastattn.load keeps "
+                       "without a float32 copy (docs/quantization.md)")
+    q.add_argument("model_dir", help="input: config.json + safetensors weights")
+    q.add_argument("out_dir", help="output directory (created; tokenizer files are copied)")
+    q.add_argument("--weights", required=True, choices=["q8", "q4", "bfloat16", "float16"],
+                   help="the Linear weights' format")
+    q.set_defaults(func=cmd_quantize)
     e = sub.add_parser("embed", help="embed the lines of a file with a BERT-family model and "
                                      "print the nearest lines to a query (cosine similarity)")
     e.add_argument("model", metavar="MODEL_DIR",

@@ -23,12 +23,14 @@ from .io.json_fields import JsonFields, read_config_json
 
 @dataclasses.dataclass(frozen=True)
 class Family:
-    """A model family's entry points: each a callable or a "module:attribute" string; and
-    `layers`, the config attribute counting the layers."""
+    """A model family's entry points: each a callable or a "module:attribute" string;
+    `layers`, the config attribute counting the layers; `formats`, whether the builder takes
+    `weights=` (the Linear weights' format, fastattn.models.weights), else float32 only."""
     config: object          # class with from_dict(raw, where) -> config
-    build: object           # (config, source) -> model
+    build: object           # (config, source[, weights=]) -> model
     tensor_shapes: object   # (config, **options) -> {name: shape}
     layers: str = "num_hidden_layers"
+    formats: bool = True
 
 
 _GPT2 = Family("fastattn.models.gpt2:GPT2Config", "fastattn.models.gpt2:build_gpt2",
@@ -39,11 +41,13 @@ _BERT = Family("fastattn.models.bert:BertConfig", "fastattn.models.bert:BertMode
                "fastattn.models.bert:bert_tensor_shapes")
 _VIT = Family("fastattn.models.vit:ViTConfig", "fastattn.models.vit:ViTModel.from_weights",
               "fastattn.models.vit:vit_tensor_shapes")
+# ResNet's weights are float32 in memory whatever the file (see load)
 _SAM = Family("fastattn.models.sam:SamConfig", "fastattn.models.sam:SamModel.from_weights",
               "fastattn.models.sam:sam_tensor_shapes")
 _RESNET = Family("fastattn.models.resnet:ResNetConfig",
                  "fastattn.models.resnet:ResNetModel.from_weights",
-                 "fastattn.models.resnet:resnet_tensor_shapes", layers="num_blocks")
+                 "fastattn.models.resnet:resnet_tensor_shapes", layers="num_blocks",
+                 formats=False)
 
 FAMILIES: dict[str, Family] = {
     "gpt2": _GPT2, "llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA, "bert": _BERT,
@@ -53,7 +57,7 @@ FAMILIES: dict[str, Family] = {
 
 # A single .safetensors file (no config.json) is a checkpoint whose sizes its tensor shapes
 # carry: the families that read one, tried in order: (claims(names) -> bool, "module:loader"),
-# the loader taking (file mapping, where) -> model.
+# the loader taking (file mapping, where, weights=) -> model.
 FILE_FAMILIES = [
     ("fastattn.models.sam.schema:is_official", "fastattn.models.sam:SamModel.from_official"),
 ]
@@ -126,11 +130,33 @@ def load_config(path_or_dict):
     return family_part(model_type, "config").from_dict(raw, where)
 
 
-def load(path, *, mmap: bool = True):
+def _check_weights(where: str, model_type: str, weights) -> str:
+    """`weights` checked (one of LOAD_FORMATS) and refused for a family kept in float32."""
+    from .models.weights import check_format
+    check_format("load", weights)
+    if weights not in ("as-stored", "float32") and not FAMILIES[model_type].formats:
+        raise ValueError(f"load: {where}: weights={weights!r} is not available for "
+                         f"{model_type!r} models, whose weights are float32 in memory; use "
+                         "weights='float32' (or 'as-stored')")
+    return weights
+
+
+def load(path, *, mmap: bool = True, weights: str = "as-stored"):
     """The model in a Hugging Face model directory: config.json plus model.safetensors or
     model.safetensors.index.json with its shards; or a single .safetensors file whose tensor
     names a family recognises (FILE_FAMILIES: the official segment-anything state dict, its
     sizes read from the shapes).
+
+    weights: the format of the Linear layers' matrices in memory (the transformer blocks',
+    the LM head's / classifier's; embeddings, norms, biases and convolutions are float32):
+    "float32", "bfloat16", "float16", "q8", "q4" (converted or quantized at load), or
+    "as-stored" (default): each matrix in the checkpoint's own format, so a BF16 / F16
+    checkpoint stays 16-bit (viewed in place in the mapped file where its layout allows) and a
+    file written by `fastattn quantize` stays quantized; float32 files load as float32. As
+    BF16 and F16 widen to float32 exactly, "as-stored" computes with the very values
+    "float32" would, in half the memory. SAM converts its image encoder's blocks only
+    ("as-stored" is float32 there); ResNet is float32 whatever the file (other formats:
+    ValueError). See docs/quantization.md.
 
     mmap=True maps the weight files: instant open, no copy, pages shared between processes;
     but the model's weights are then the files, so a file truncated or overwritten in place
@@ -145,13 +171,17 @@ def load(path, *, mmap: bool = True):
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such model directory: {path!r}")
     if os.path.isfile(path) and path.endswith(".safetensors"):
-        return _load_file(path, mmap)
+        _check_weights(repr(path), "sam", weights)
+        return _load_file(path, mmap, weights)
     if not os.path.isdir(path):
         raise NotADirectoryError(f"load: {path!r} is not a directory (pass the model directory "
                                  "holding config.json and the safetensors weights, or an "
                                  "official segment-anything .safetensors file)")
     config = load_config(path)
     _check_known(config.model_type)
+    _check_weights(repr(path), config.model_type, weights)
+    from .quantize import check_quantization_config
+    check_quantization_config(read_config_json(path)[0], repr(path))
     with Checkpoint(path, mmap=mmap) as checkpoint:
         # Each layer has tensors of its own, so a layer count above the checkpoint's tensor
         # count is wrong; refused here, because the builders list every name of every layer
@@ -165,7 +195,12 @@ def load(path, *, mmap: bool = True):
         # Tensors the model keeps are views that hold the file mapping (or the buffer read
         # from it) themselves; closing drops only the checkpoint's own reference.
         try:
-            return build(config, checkpoint)
+            if FAMILIES[config.model_type].formats:
+                model = build(config, checkpoint, weights=weights)
+            else:
+                model = build(config, checkpoint)
+            _return_freed_heap()
+            return model
         except ValueError as e:
             if type(e) is not ValueError:   # a subclass keeps its type (and message)
                 raise
@@ -173,7 +208,24 @@ def load(path, *, mmap: bool = True):
             raise ValueError(f"load: {path!r}: {e}") from e
 
 
-def _load_file(path: str, mmap: bool):
+def _return_freed_heap() -> None:
+    """Gives the heap pages freed by a load's transient copies (a fused matrix concatenated
+    before packing, the quantizer's float temporaries) back to the kernel: glibc keeps freed
+    blocks below its mmap threshold (raised up to 32 MiB as large blocks are freed) in the
+    heap, where they would stay resident next to the model. malloc_trim(0) releases every free
+    page (docs/quantization.md, "Memory"); elsewhere than glibc this does nothing."""
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+
+
+def _load_file(path: str, mmap: bool, weights: str):
     """The model in one .safetensors file without config.json (FILE_FAMILIES)."""
     from .io.safetensors import SafetensorsFile
     with SafetensorsFile(path, mmap=mmap) as f:
@@ -181,7 +233,7 @@ def _load_file(path: str, mmap: bool):
         for claims, loader in FILE_FAMILIES:
             if _resolve(claims)(names):
                 try:
-                    return _resolve(loader)(f, repr(path))
+                    return _resolve(loader)(f, repr(path), weights=weights)
                 except ValueError as e:
                     if type(e) is not ValueError:
                         raise

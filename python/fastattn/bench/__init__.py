@@ -23,8 +23,8 @@ import numpy as np
 
 # Modules of cases, in the order `fastattn bench` runs them.
 SUITES = ["softmax", "norm", "activation", "matmul", "attention", "rope", "kv_cache", "conv",
-          "resample", "tokenizer", "models", "bert", "text_classification", "vit", "resnet",
-          "sam", "sam_auto", "distributed"]
+          "resample", "tokenizer", "models", "decode_formats", "weight_formats", "bert",
+          "text_classification", "vit", "resnet", "sam", "sam_auto", "distributed"]
 
 
 @dataclass

@@ -139,6 +139,10 @@ class Checkpoint(Mapping):
     def shape(self, name: str) -> tuple:
         return self._file(name).shape(name)
 
+    def release(self, name: str) -> None:
+        """Hands back the mapped pages of `name` read so far (SafetensorsFile.release)."""
+        self._file(name).release(name)
+
     @property
     def files(self) -> list[str]:
         """The safetensors files in use (paths)."""
@@ -183,12 +187,13 @@ def _split(names: list, sizes: dict, shards: int) -> list[list]:
 
 
 def save_checkpoint(path, config, tensors: Mapping, *, dtype: str | None = "F32",
-                    shards: int = 1) -> None:
+                    shards: int = 1, codes: Mapping | None = None) -> None:
     """Writes a model directory: config.json (`config`: a dict, or a config load_config gave:
     its attributes, with `extra`'s entries put back at the top level) and `tensors`
     as model.safetensors, or as `shards` files model-0000i-of-0000n.safetensors plus
     model.safetensors.index.json. Floating tensors are stored as `dtype` ("F32", "F16",
-    "BF16"; None keeps each array's dtype). Files carry {"format": "pt"} metadata, which
+    "BF16"; None keeps each array's dtype; `codes` names uint16 arrays holding BF16 / F16 bit
+    patterns, see save_safetensors). Files carry {"format": "pt"} metadata, which
     transformers expects. A stale file of the other layout is removed so it cannot win."""
     if not isinstance(config, Mapping):
         if not hasattr(config, "to_dict"):
@@ -209,7 +214,7 @@ def save_checkpoint(path, config, tensors: Mapping, *, dtype: str | None = "F32"
     if os.path.exists(os.path.join(path, stale)):
         os.remove(os.path.join(path, stale))
     if shards == 1:
-        save_safetensors(os.path.join(path, SINGLE_FILE), tensors, metadata, dtype)
+        save_safetensors(os.path.join(path, SINGLE_FILE), tensors, metadata, dtype, codes)
         return
     names = sorted(tensors)
     sizes = {n: np.asarray(tensors[n]).nbytes for n in names}
@@ -217,7 +222,7 @@ def save_checkpoint(path, config, tensors: Mapping, *, dtype: str | None = "F32"
     for i, group in enumerate(_split(names, sizes, shards), start=1):
         filename = f"model-{i:05d}-of-{shards:05d}.safetensors"
         save_safetensors(os.path.join(path, filename), {n: tensors[n] for n in group}, metadata,
-                         dtype)
+                         dtype, codes)
         with SafetensorsFile(os.path.join(path, filename)) as written:
             total += written.data_size
         weight_map.update({n: filename for n in group})

@@ -285,6 +285,24 @@ class SafetensorsFile(Mapping):
             _fail(self.path, f"tensor {name!r}: BOOL bytes must be 0 or 1")
         return array
 
+    def release(self, name: str) -> None:
+        """Hands the pages of tensor `name` that this process has read back to the kernel
+        (madvise MADV_DONTNEED on the whole pages inside its bytes): for a tensor that has been
+        copied (packed, converted, quantized) and is not read again. The mapping is read-only
+        and file-backed, so nothing is lost: a later read faults the pages in again from the
+        page cache or the file. Without it a mapped tensor's pages stay resident (counted in
+        RSS as file pages) next to the copy for as long as the mapping lives. A no-op for
+        mmap=False (the data is one bytes object) and where madvise is not available."""
+        begin, end = self._entry(name)[2:]
+        if not isinstance(self._buffer, _mmap.mmap) or not hasattr(_mmap, "MADV_DONTNEED"):
+            return
+        page = _mmap.PAGESIZE
+        # only pages wholly inside the tensor: its neighbours' pages may still be needed
+        first = -(-(self._offset + begin) // page) * page
+        last = (self._offset + end) // page * page
+        if last > first:
+            self._buffer.madvise(_mmap.MADV_DONTNEED, first, last - first)
+
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
         """Drops this object's mapping (or buffer). Arrays already handed out keep it alive
@@ -307,11 +325,21 @@ class SafetensorsFile(Mapping):
                 f"{'' if self.mmap else ', in memory'})")
 
 
-def _stored(name: str, array, dtype: str | None):
-    """(code, C-contiguous little-endian ndarray of the bytes to write) for one tensor."""
+def _stored(name: str, array, dtype: str | None, code: str | None = None):
+    """(code, C-contiguous little-endian ndarray of the bytes to write) for one tensor; `code`
+    ("BF16" or "F16"): the array is those 16-bit patterns already (uint16), written as they
+    are."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"save_safetensors: tensor {name!r} must be a numpy.ndarray, "
                         f"got {type(array).__name__}")
+    if code is not None:
+        if code not in ("BF16", "F16"):
+            raise ValueError(f"save_safetensors: codes[{name!r}] must be 'BF16' or 'F16', "
+                             f"got {code!r}")
+        if array.dtype != np.uint16:
+            raise TypeError(f"save_safetensors: tensor {name!r} given as {code} bit patterns "
+                            f"must be uint16, got {array.dtype}")
+        return code, np.require(array, dtype=np.dtype("<u2"), requirements="C")
     is_float = array.dtype.kind == "f"
     if dtype is not None and is_float:
         if dtype == "BF16":
@@ -327,11 +355,13 @@ def _stored(name: str, array, dtype: str | None):
 
 
 def save_safetensors(path, tensors: Mapping, metadata: Mapping | None = None,
-                     dtype: str | None = None) -> None:
+                     dtype: str | None = None, codes: Mapping | None = None) -> None:
     """Writes `tensors` (name -> ndarray) to a safetensors file at `path`.
 
     dtype None stores each array's own dtype; "F32", "F16" or "BF16" converts every floating
     array (BF16 rounds to nearest even; integer / bool arrays are stored as they are).
+    codes: name -> "BF16" / "F16" for uint16 arrays that are those bit patterns already
+    (a 16-bit weight's storage), written unchanged under that dtype.
     metadata: str -> str, stored as "__metadata__". The header lists tensors by name; the data
     buffer holds them by decreasing element size, then name, so that every tensor starts at a
     multiple of its element size (the header is space-padded to a multiple of 8 bytes) and
@@ -350,7 +380,7 @@ def save_safetensors(path, tensors: Mapping, metadata: Mapping | None = None,
     for name, array in tensors.items():
         if not isinstance(name, str) or name == "__metadata__":
             raise ValueError(f"save_safetensors: invalid tensor name {name!r}")
-        stored[name] = _stored(name, array, dtype)
+        stored[name] = _stored(name, array, dtype, (codes or {}).get(name))
     order = sorted(stored, key=lambda n: (-stored[n][1].itemsize, n))
     offsets, position = {}, 0
     for name in order:

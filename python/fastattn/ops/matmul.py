@@ -7,6 +7,7 @@ import numpy as np
 from .. import _core
 from .. import _layout
 from .. import _validate as v
+from .. import weight_formats as wf
 from ..activation_names import KERNEL_ACTIVATIONS
 from ..runtime import get_isa, use_isa
 
@@ -15,24 +16,95 @@ _ACTIVATIONS = (None, *KERNEL_ACTIVATIONS)
 
 
 class PackedMatrix:
-    """A (K, N) right-hand matmul operand packed once into the micro-kernel's panel layout.
+    """A (K, N) right-hand matmul operand, stored once in a weight format.
 
     ``PackedMatrix(w)`` packs ``w`` (K, N); ``PackedMatrix(w, transpose=True)`` packs ``w.T``
-    for a weight stored (N, K) as in PyTorch ``nn.Linear``. ``matmul(a, packed)`` then streams
-    the panels without repacking (docs/matmul.md, "Performance": the measured gain). The
-    packed copy is independent of ``w`` (later changes to ``w`` are not seen). The layout
-    belongs to the ISA path active when packing; under another path ``matmul`` repacks once and
-    caches it.
+    for a weight stored (N, K) as in PyTorch ``nn.Linear``. ``weights`` chooses the storage
+    (docs/weight_formats.md): "float32" (the micro-kernel's panels: ``matmul`` streams them
+    without repacking, docs/matmul.md "Performance"), "bfloat16", "float16" (16-bit, round to
+    nearest even), "q8" or "q4" (int8 / 4-bit with a float16 scale per block of 32 along K,
+    llama.cpp's Q8_0 / Q4_0). The matmul converts while it reads and accumulates in float32.
+    The stored copy is independent of ``w``. The float32 panel layout belongs to the ISA path
+    active when packing; under another path ``matmul`` repacks once and caches it. The other
+    formats are one layout for every path (rows of W^T along K, as ``storage()`` gives them).
     """
 
-    def __init__(self, w: np.ndarray, transpose: bool = False):
+    def __init__(self, w: np.ndarray, transpose: bool = False, weights: str = "float32"):
         w = v.float32_array("PackedMatrix", "w", w)
         if w.ndim != 2:
             raise ValueError(f"PackedMatrix: w must be 2-D, got {w.ndim}-D")
-        b = w.T if v.flag("PackedMatrix", "transpose", transpose) else w
+        transpose = v.flag("PackedMatrix", "transpose", transpose)
+        self._weights = wf.check_format("PackedMatrix", weights)
+        b = w.T if transpose else w
         self.shape = (int(b.shape[0]), int(b.shape[1]))  # (K, N)
         self._packs: dict[str, np.ndarray] = {}
-        self._pack(_layout.aligned_or_copy(b))
+        self._storage: dict[str, np.ndarray] = {}
+        if self._weights == "float32":
+            self._pack(_layout.aligned_or_copy(b))
+        else:
+            self._storage = wf.encode(b.T, self._weights)
+
+    @classmethod
+    def from_storage(cls, storage: dict, shape, weights: str) -> "PackedMatrix":
+        """Wraps a weight's canonical storage, as ``storage()`` returns it or as read from a
+        safetensors file (read-only memory-mapped views work): no float32 copy, and no copy at
+        all for C-contiguous arrays of the storage's dtype (bfloat16 / float16 bits may come as
+        uint16 or float16, the scales as float16 or uint16). ``shape`` is (K, N). float32
+        storage ({"weight": (N, K)}) is packed into panels (a copy). TypeError / ValueError
+        name the key."""
+        op = "PackedMatrix.from_storage"
+        weights = wf.check_format(op, weights)
+        if not isinstance(storage, dict):
+            raise TypeError(f"{op}: storage must be a dict of numpy arrays, got "
+                            f"{type(storage).__name__}")
+        if not (isinstance(shape, (tuple, list)) and len(shape) == 2):
+            raise ValueError(f"{op}: shape must be (K, N), got {shape!r}")
+        k = v.integer(op, "shape[0]", shape[0], minimum=0)
+        n = v.integer(op, "shape[1]", shape[1], minimum=0)
+        expected = wf.storage_shapes(weights, k, n)
+        if set(storage) != set(expected):
+            raise ValueError(f"{op}: {weights} storage has the keys {sorted(expected)}, got "
+                             f"{sorted(storage)}")
+        arrays = {}
+        for name, (dtype, shp) in expected.items():
+            x = storage[name]
+            if not isinstance(x, np.ndarray):
+                raise TypeError(f"{op}: storage[{name!r}] must be a numpy.ndarray, got "
+                                f"{type(x).__name__}")
+            # 16-bit patterns: uint16 and float16 are the same bytes (safetensors F16 / BF16)
+            # (bfloat16 bits only as uint16: a float16 array would be another number format)
+            alias = None if (weights, name) == ("bfloat16", "weight") else {
+                np.dtype(np.uint16): np.dtype(np.float16),
+                np.dtype(np.float16): np.dtype(np.uint16)}.get(dtype)
+            if x.dtype != dtype and x.dtype != alias:
+                raise TypeError(f"{op}: storage[{name!r}] must be {dtype}"
+                                f"{f' (or {alias})' if alias is not None else ''} for "
+                                f"{weights}, got {x.dtype}")
+            if tuple(x.shape) != shp:
+                raise ValueError(f"{op}: storage[{name!r}] has shape {v.shape_str(x.shape)}, "
+                                 f"expected {v.shape_str(shp)} for {weights} of shape (K, N) = "
+                                 f"{(k, n)}")
+            if not (x.flags.c_contiguous and x.flags.aligned):
+                x = np.ascontiguousarray(x)  # the kernels read rows along K in place
+            arrays[name] = x.view(dtype) if x.dtype != dtype else x
+        if weights == "float32":
+            return cls(arrays["weight"], transpose=True)
+        pm = cls.__new__(cls)
+        pm._weights, pm.shape, pm._packs, pm._storage = weights, (k, n), {}, arrays
+        return pm
+
+    @property
+    def weights(self) -> str:
+        """The weight format, one of ``fastattn.WEIGHT_FORMATS``."""
+        return self._weights
+
+    def storage(self) -> dict:
+        """The format's canonical storage, name -> array (docs/weight_formats.md): out_in, rows
+        of W^T along K. float32 / bfloat16 / float16: {"weight"}; q8 / q4: {"weight",
+        "scales"}. The held arrays themselves (float32: a new unpacked (N, K) copy)."""
+        if self._weights == "float32":
+            return {"weight": np.ascontiguousarray(self.unpacked().T)}
+        return dict(self._storage)
 
     def _pack(self, b: np.ndarray) -> np.ndarray:
         k, n = self.shape
@@ -44,9 +116,12 @@ class PackedMatrix:
         return data
 
     def unpacked(self) -> np.ndarray:
-        """The (K, N) matrix, unpacked into a new array."""
-        isa, data = next(iter(self._packs.items()))
+        """The (K, N) matrix in float32 (dequantised: the values matmul multiplies by), a new
+        array."""
         k, n = self.shape
+        if self._weights != "float32":
+            return np.ascontiguousarray(wf.decode(self._storage, self._weights, k).T)
+        isa, data = next(iter(self._packs.items()))
         if k == 0:  # no panel rows: reshape(-1, 0, nr) cannot infer the panel count
             return np.zeros((0, n), np.float32)
         with use_isa(isa):
@@ -55,15 +130,23 @@ class PackedMatrix:
         return np.ascontiguousarray(panels.transpose(1, 0, 2).reshape(k, -1)[:, :n])
 
     def data(self) -> np.ndarray:
-        """The packed panels for the current ISA path (packed now if not yet)."""
+        """The packed float32 panels for the current ISA path (packed now if not yet)."""
+        if self._weights != "float32":
+            raise ValueError(f"PackedMatrix.data: a {self._weights} matrix has no float32 "
+                             f"panels; storage() gives its arrays")
         data = self._packs.get(get_isa())
         return data if data is not None else self._pack(self.unpacked())
 
     @property
     def nbytes(self) -> int:
+        """Bytes held for the weight: the format's storage, scales included."""
+        if self._weights != "float32":
+            return int(sum(x.nbytes for x in self._storage.values()))
         return int(next(iter(self._packs.values())).nbytes)
 
     def __repr__(self) -> str:
+        if self._weights != "float32":
+            return f"PackedMatrix(shape={self.shape}, weights={self._weights!r})"
         return f"PackedMatrix(shape={self.shape}, isa={next(iter(self._packs))!r})"
 
 
@@ -170,7 +253,11 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
     r_k = None if residual is None else _layout.unit_rows_or_copy(residual.reshape(shape))
 
     def run(target):
-        if packed:
+        if packed and b.weights != "float32":
+            st = b._storage
+            _core.matmul_lowp(a_k, b.weights, st["weight"], st.get("scales"), K, N, target,
+                              bias, activation, r_k)
+        elif packed:
             _core.matmul_packed(a_k, b.data(), K, N, target, bias, activation, r_k)
         else:
             _core.matmul(a_k, b_k, target, bias, activation, r_k)

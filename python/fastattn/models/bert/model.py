@@ -132,6 +132,19 @@ class _Renamed:
     def __getitem__(self, name):
         return self.source[self.names[name]]
 
+    def __getattr__(self, attribute):
+        """The source's per-tensor accessors (raw, dtype, shape, release, record_matrix:
+        fastattn.models.weights) under the new names; AttributeError where it has none."""
+        if attribute in ("source", "names"):   # not set yet (copy, pickle): no recursion
+            raise AttributeError(attribute)
+        method = getattr(self.source, attribute)
+        if not callable(method):           # e.g. a checkpoint's `mmap` flag
+            return method
+        if attribute == "record_matrix":
+            return lambda name, layout, saved: method(self.names[name], layout,
+                                                      self.names.get(saved, saved))
+        return lambda name, *rest: method(self.names[name], *rest)
+
 
 
 
@@ -177,14 +190,17 @@ class BertModel:
         return self._mlm is not None
 
     @classmethod
-    def from_weights(cls, config, source) -> "BertModel":
+    def from_weights(cls, config, source, weights: str = "float32") -> "BertModel":
         """Builds the model from ``config`` (a BertConfig, a config.json dict, or an object
         with BertConfig's attributes) and ``source``, a mapping of checkpoint names to arrays:
         the tensors bert_tensor_shapes lists. The pooler and the heads are built when their
         tensors are present; the task is found from them (``config.architectures`` decides
         between BERT's sequence and token classifiers, whose tensors have the same names).
         Raises ValueError for an invalid config, a missing tensor, a wrong shape, or a tensor
-        the model does not use (named)."""
+        the model does not use (named). ``weights``: the format of the Linear layers'
+        matrices (the encoder's, the pooler's and the task heads'; fastattn.models.weights);
+        embeddings, norms and the masked-LM decoder (tied to the word embeddings) stay
+        float32."""
         c = BertConfig.of(config)
         source = _Renamed(source)
         names = set(source.keys())
@@ -206,12 +222,12 @@ class BertModel:
             decoder=mlm and m["decoder"] in names,
             decoder_bias=mlm and m["decoder_bias"] is not None and m["decoder_bias"] in names,
             task=None if mlm else task)
-        t = take_listed(source, shapes, ignore=("position_ids",))
+        t = take_listed(source, shapes, ignore=("position_ids",), weights=weights)
         h, heads, eps = c.hidden_size, c.num_attention_heads, c.layer_norm_eps
         act = activation_name(c.hidden_act)
 
         def dense(name):
-            return Linear(t[name + ".weight"], t[name + ".bias"])
+            return t.linear(name)
 
         def layer_norm(name):
             return LayerNorm(t[name + ".weight"], t[name + ".bias"], eps)
@@ -228,8 +244,7 @@ class BertModel:
         blocks = []
         for i in range(c.num_hidden_layers):
             p = prefix + n["root"].format(i)
-            qkv = Linear.concat([(t[p + n[r] + ".weight"], t[p + n[r] + ".bias"])
-                                 for r in ("q", "k", "v")])
+            qkv = t.linear([p + n[r] for r in ("q", "k", "v")])
             attn = Attention(qkv, dense(p + n["o"]), heads, heads, h // heads, causal=False)
             mlp = MLP(dense(p + n["up"]), dense(p + n["down"]), act)
             blocks.append(TransformerBlock(attn, mlp, layer_norm(p + n["ln1"]),

@@ -14,22 +14,25 @@ from .config import GPT2Config
 from .schema import gpt2_tensor_shapes
 
 
-def build_gpt2(config, source) -> DecoderLM:
+def build_gpt2(config, source, weights: str = "float32") -> DecoderLM:
     """A DecoderLM from ``config`` (a GPT2Config, a config.json dict or an object with its
     attributes) and ``source``, a mapping of checkpoint names to arrays: the tensors
     gpt2_tensor_shapes lists (lm_head.weight when the checkpoint has one, else the tied
-    embeddings). ValueError for a missing tensor, a wrong shape or a tensor it does not use."""
+    embeddings). ``weights``: the format of the blocks' and the LM head's matrices
+    (fastattn.models.weights; the tied head is converted too, the embedding it is tied to
+    stays float32). ValueError for a missing tensor, a wrong shape or a tensor it does not
+    use."""
     c = GPT2Config.of(config)
     names = set(source.keys())
     prefix = "transformer." if any(n.startswith("transformer.") for n in names) else ""
     shapes = gpt2_tensor_shapes(c, prefix=prefix, lm_head="lm_head.weight" in names)
     # attn.bias / attn.masked_bias are causal-mask buffers older checkpoints carry.
-    t = take_listed(source, shapes, ignore=(".attn.bias", ".attn.masked_bias"))
+    t = take_listed(source, shapes, ignore=(".attn.bias", ".attn.masked_bias"), weights=weights)
     e, heads, eps = c.n_embd, c.n_head, c.layer_norm_epsilon
     act = activation_name(c.activation_function)
 
     def conv1d(name):
-        return Linear(t[name + ".weight"], t[name + ".bias"], layout="in_out")
+        return t.linear(name, layout="in_out")
 
     def layer_norm(name):
         return LayerNorm(t[name + ".weight"], t[name + ".bias"], eps)
@@ -42,8 +45,11 @@ def build_gpt2(config, source) -> DecoderLM:
         mlp = MLP(conv1d(p + "mlp.c_fc"), conv1d(p + "mlp.c_proj"), act)
         blocks.append(TransformerBlock(attn, mlp, layer_norm(p + "ln_1"),
                                        layer_norm(p + "ln_2")))
-    wte = t[prefix + "wte.weight"]
-    lm_head = t.get("lm_head.weight", wte)
-    return DecoderLM(c, Embedding(wte), blocks, layer_norm(prefix + "ln_f"), Linear(lm_head),
+    # the LM head: its own tensor, or the token embeddings (tied), saved by `fastattn
+    # quantize` as lm_head.weight either way
+    head = "lm_head.weight" if "lm_head.weight" in t else prefix + "wte.weight"
+    lm_head = Linear(t.matrix(head, save_as="lm_head.weight"))
+    return DecoderLM(c, Embedding(t[prefix + "wte.weight"]), blocks,
+                     layer_norm(prefix + "ln_f"), lm_head,
                      position_embed=Embedding(t[prefix + "wpe.weight"]), num_kv_heads=heads,
                      head_dim=e // heads, max_positions=c.n_positions)

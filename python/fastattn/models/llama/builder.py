@@ -20,11 +20,13 @@ from .config import LlamaConfig
 from .schema import llama_tensor_shapes
 
 
-def build_llama(config, source) -> DecoderLM:
+def build_llama(config, source, weights: str = "float32") -> DecoderLM:
     """A DecoderLM from ``config`` (a LlamaConfig, a config.json dict or an object with its
     attributes) and ``source``, a mapping of checkpoint names to arrays: the tensors
-    llama_tensor_shapes lists (lm_head.weight unless tied and absent). ValueError for an
-    unsupported activation, a missing tensor, a wrong shape or a tensor it does not use."""
+    llama_tensor_shapes lists (lm_head.weight unless tied and absent). ``weights``: the
+    format of the blocks' and the LM head's matrices (fastattn.models.weights; a tied head is
+    converted too, the embedding stays float32). ValueError for an unsupported activation, a
+    missing tensor, a wrong shape or a tensor it does not use."""
     c = LlamaConfig.of(config)
     if activation_name(c.hidden_act) != "silu":
         raise ValueError(f"{c.model_type}: hidden_act {c.hidden_act!r} is not supported "
@@ -32,32 +34,29 @@ def build_llama(config, source) -> DecoderLM:
     names = set(source.keys())
     shapes = llama_tensor_shapes(
         c, lm_head=not c.tie_word_embeddings or "lm_head.weight" in names)
-    t = take_listed(source, shapes, ignore=("rotary_emb.inv_freq",))
+    t = take_listed(source, shapes, ignore=("rotary_emb.inv_freq",), weights=weights)
     d, eps = c.head_dim, c.rms_norm_eps
     # partial rotary (transformers: dim = int(head_dim * partial_rotary_factor))
     rotary_dim = int(d * c.partial_rotary_factor)
     rotary = RotaryConfig(theta=c.rope_theta, style="half", scaling=c.rope_scaling,
                           rotary_dim=None if rotary_dim == d else rotary_dim)
 
-    def linear(name):
-        return t[name + ".weight"], t.get(name + ".bias")
-
     blocks = []
     for i in range(c.num_hidden_layers):
         p = f"model.layers.{i}."
-        qkv = Linear.concat([linear(p + "self_attn.q_proj"), linear(p + "self_attn.k_proj"),
-                             linear(p + "self_attn.v_proj")])
-        o = Linear(*linear(p + "self_attn.o_proj"))
+        qkv = t.linear([p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj"])
+        o = t.linear(p + "self_attn.o_proj")
         attn = Attention(qkv, o, c.num_attention_heads, c.num_key_value_heads, d,
                          rotary=rotary, causal=True, window=c.sliding_window)
-        gate_up = Linear.concat([linear(p + "mlp.gate_proj"), linear(p + "mlp.up_proj")])
-        down = Linear(*linear(p + "mlp.down_proj"))
+        gate_up = t.linear([p + "mlp.gate_proj", p + "mlp.up_proj"])
+        down = t.linear(p + "mlp.down_proj")
         blocks.append(TransformerBlock(
             attn, GatedMLP(gate_up, down),
             RMSNorm(t[p + "input_layernorm.weight"], eps),
             RMSNorm(t[p + "post_attention_layernorm.weight"], eps)))
-    embed = t["model.embed_tokens.weight"]
     final = RMSNorm(t["model.norm.weight"], eps)
-    lm_head = t.get("lm_head.weight", embed)
-    return DecoderLM(c, Embedding(embed), blocks, final, Linear(lm_head),
+    # tied: the embedding matrix, saved by `fastattn quantize` as lm_head.weight
+    head = "lm_head.weight" if "lm_head.weight" in t else "model.embed_tokens.weight"
+    lm_head = Linear(t.matrix(head, save_as="lm_head.weight"))
+    return DecoderLM(c, Embedding(t["model.embed_tokens.weight"]), blocks, final, lm_head,
                      num_kv_heads=c.num_key_value_heads, head_dim=d, window=c.sliding_window)

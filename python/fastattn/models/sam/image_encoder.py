@@ -45,12 +45,15 @@ class SamImageEncoder:
     to arrays; ``config`` a SamVisionConfig. ValueError names a missing tensor, a wrong shape,
     or a tensor the encoder does not use."""
 
-    def __init__(self, weights: Mapping, config: SamVisionConfig):
+    def __init__(self, weights: Mapping, config: SamVisionConfig,
+                 weight_format: str = "float32"):
         if not isinstance(config, SamVisionConfig):
             raise TypeError(f"SamImageEncoder: config must be a SamVisionConfig, got "
                             f"{type(config).__name__}")
         v = self.config = config
-        t = take_listed(weights, vision_shapes(v))
+        # weight_format: the blocks' Linear matrices (qkv, proj, MLP; fastattn.models.weights);
+        # the patch and neck convolutions, positions and norms stay float32
+        t = take_listed(weights, vision_shapes(v), weights=weight_format)
         self.patch_weight = t["patch_embed.projection.weight"]
         self.patch_bias = t["patch_embed.projection.bias"]
         # (1, g, g, D) -> (g, g, D): added to the channels-last patch grid
@@ -128,7 +131,7 @@ class _Block:
             return LayerNorm(t[p + name + ".weight"], t[p + name + ".bias"], v.layer_norm_eps)
 
         def dense(name):
-            return Linear(t[p + name + ".weight"], t.get(p + name + ".bias"))
+            return t.linear(p + name)
 
         self.norm1, self.norm2 = norm("layer_norm1"), norm("layer_norm2")
         self.qkv, self.proj = dense("attn.qkv"), dense("attn.proj")

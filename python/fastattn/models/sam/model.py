@@ -61,10 +61,13 @@ class SamModel:
 
     # ------------------------------------------------------------------------------ building
     @classmethod
-    def from_weights(cls, config, source: Mapping) -> "SamModel":
+    def from_weights(cls, config, source: Mapping, weights: str = "float32") -> "SamModel":
         """The model from ``config`` (a SamConfig or a config.json dict) and ``source``, a
         mapping of Hugging Face SamModel names to arrays (official names are translated
-        first). ValueError names a missing tensor, a wrong shape, or an unknown tensor."""
+        first). ``weights``: the format of the image encoder's block matrices
+        (fastattn.models.weights; "as-stored" is float32 here: the components are built from
+        float32 arrays); the prompt encoder and the mask decoder stay float32. ValueError
+        names a missing tensor, a wrong shape, or an unknown tensor."""
         c = SamConfig.of(config)
         names = list(source.keys())
         spelled = {}      # Hugging Face name -> the checkpoint's own (official) name
@@ -90,16 +93,17 @@ class SamModel:
         pe = _tied_positional(source, names)
         parts["prompt_encoder."]["shared_embedding.positional_embedding"] = pe
         return cls(c,
-                   SamImageEncoder(parts["vision_encoder."], c.vision),
+                   SamImageEncoder(parts["vision_encoder."], c.vision, weights),
                    SamPromptEncoder(parts["prompt_encoder."], c.prompt),
                    SamMaskDecoder(parts["mask_decoder."], c.decoder))
 
     @classmethod
-    def from_official(cls, source: Mapping, where: str = "checkpoint") -> "SamModel":
+    def from_official(cls, source: Mapping, where: str = "checkpoint",
+                      weights: str = "float32") -> "SamModel":
         """The model of an official segment-anything state dict (name -> array; sam_vit_b /
-        _l / _h, sizes read from the shapes)."""
+        _l / _h, sizes read from the shapes); ``weights`` as in from_weights."""
         shapes = {name: tuple(np.shape(source[name])) for name in source.keys()}
-        return cls.from_weights(SamConfig.from_official_shapes(shapes, where), source)
+        return cls.from_weights(SamConfig.from_official_shapes(shapes, where), source, weights)
 
     # ------------------------------------------------------------------------------ forward
     def get_image_embeddings(self, pixel_values) -> np.ndarray:

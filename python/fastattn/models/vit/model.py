@@ -66,17 +66,19 @@ class ViTModel:
 
     # ------------------------------------------------------------------------------ building
     @classmethod
-    def from_weights(cls, config, source) -> "ViTModel":
+    def from_weights(cls, config, source, weights: str = "float32") -> "ViTModel":
         """Builds the model from ``config`` (a ViTConfig or a config.json dict, either layout)
         and ``source``, a mapping of checkpoint names to arrays: the tensors vit_tensor_shapes
         lists (the Hugging Face prefix, pooler and classifier found from the names). Raises
         ValueError for an invalid config, a missing tensor, a wrong shape, or a tensor the
-        model does not use."""
+        model does not use. ``weights``: the format of the Linear layers' matrices (blocks,
+        pooler, classifier heads; fastattn.models.weights); the patch convolution, tokens,
+        positions and norms stay float32."""
         c = ViTConfig.of(config)
         names = set(source.keys())
         if c.layout == "timm":
             shapes = vit_tensor_shapes(c, classifier="head.weight" in names)
-            t = take_listed(source, shapes)
+            t = take_listed(source, shapes, weights=weights)
             return cls._build(c, t, _timm_names(c, t))
         prefix = next((p for p in HF_PREFIXES if any(n.startswith(p) for n in names)), "")
         classifier = any(n in names for n in ("classifier.weight", "cls_classifier.weight"))
@@ -84,7 +86,7 @@ class ViTModel:
                                    pooler=prefix + "pooler.dense.weight" in names,
                                    distillation_head="cls_classifier.weight" in names)
         # mask_token: ViTModel(use_mask_token=True)'s masked-image-modelling input, unused
-        t = take_listed(source, shapes, ignore=("embeddings.mask_token",))
+        t = take_listed(source, shapes, ignore=("embeddings.mask_token",), weights=weights)
         return cls._build(c, t, _hf_names(c, t, prefix))
 
     @classmethod
@@ -94,7 +96,7 @@ class ViTModel:
         act = activation_name(c.hidden_act)
 
         def dense(name):
-            return Linear(t[name + ".weight"], t.get(name + ".bias"))
+            return t.linear(name)
 
         def layer_norm(name):
             return LayerNorm(t[name + ".weight"], t[name + ".bias"], eps)
@@ -105,8 +107,7 @@ class ViTModel:
             if "qkv" in b:      # timm: q, k, v already fused, rows [q; k; v]
                 qkv = dense(b["qkv"])
             else:
-                qkv = Linear.concat([(t[b[x] + ".weight"], t.get(b[x] + ".bias"))
-                                     for x in ("q", "k", "v")])
+                qkv = t.linear([b[x] for x in ("q", "k", "v")])
             attn = Attention(qkv, dense(b["o"]), heads, heads, d // heads, causal=False)
             mlp = MLP(dense(b["fc1"]), dense(b["fc2"]), act)
             blocks.append(TransformerBlock(attn, mlp, layer_norm(b["norm1"]),
