@@ -9,6 +9,8 @@ Two bounds, both from the math:
   format's bound e (weight_formats.error_bound: 2^-8 |w| bf16, 2^-11 |w| f16, d / 2 q8, q4
   d / 2 or ~|d| where clamped at +7), so |a @ wd - a @ w| <= |a| @ e.
 """
+import sys
+
 import numpy as np
 import pytest
 
@@ -360,3 +362,35 @@ def test_panel_path_is_float32_matmul_of_the_dequantised_weight(isa, rng, fmt):
         f32 = fastattn.PackedMatrix(pm.unpacked())
         np.testing.assert_array_equal(fastattn.matmul(a, pm, bias=b, activation="gelu"),
                                       fastattn.matmul(a, f32, bias=b, activation="gelu"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through ctypes")
+@pytest.mark.parametrize("fmt", LOWP)
+def test_no_read_past_the_storage(isa, rng, fmt):
+    # weight, scales and a each end exactly at an unreadable page: a read past any of them
+    # (a 16-bit row's tail, a q4 block, the last row of a) kills the process
+    import ctypes
+    import mmap
+    libc = ctypes.CDLL(None)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    maps = []
+
+    def at_page_end(x):
+        pages = -(-x.nbytes // mmap.PAGESIZE) + 1
+        m = mmap.mmap(-1, pages * mmap.PAGESIZE)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+        assert libc.mprotect(base + (pages - 1) * mmap.PAGESIZE, mmap.PAGESIZE, 0) == 0
+        y = np.frombuffer(m, x.dtype, x.size, (pages - 1) * mmap.PAGESIZE - x.nbytes)
+        y = y.reshape(x.shape)
+        y[...] = x
+        maps.append(m)
+        return y
+
+    for k, n in ((1, 1), (7, 3), (45, 9), (100, 37)):
+        pm = fastattn.PackedMatrix(weight(rng, k, n), weights=fmt)
+        guarded = fastattn.PackedMatrix.from_storage(
+            {key: at_page_end(x) for key, x in pm.storage().items()}, (k, n), fmt)
+        for m in (1, 3, _core.matmul_lowp_gemv_max_m() + 1):
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            np.testing.assert_array_equal(fastattn.matmul(at_page_end(a), guarded),
+                                          fastattn.matmul(a, pm))

@@ -8,14 +8,17 @@
 // over k in steps of Vec::size lanes, then hsum: the same operations wherever its row of W^T
 // falls, so splitting N across threads never changes a bit. More than 4 rows of A go 4 at a
 // time, each group of W's rows reused from L1 for all of them (the panel path takes over above
-// kGemvMaxM).
+// kGemvMaxM). q8 / q4 stream the same way but multiply int8 by int8 (llama.cpp's way, measured
+// faster than converting to float: docs/weight_formats.md): A's rows are quantised per block
+// of 32, each block's dot is exact in int32 and scaled by d_w d_a into float32 lanes. A row
+// of A with inf / NaN sends the call to the float form, which propagates them.
 //
 // Large M (prefill): columns of W are converted, a block of kBlockColumns at a time,
 // into float32 panels in exactly the layout of the float32 pre-packed matmul (matmul.h:
 // packed[p * K * NR + k * NR + j % NR]), which then runs through the MatmulKernels table's
 // gemm_packed (the float32 micro-kernel, its blocking and threading), with the epilogue's bias
 // and residual offset to the block's columns. Converting costs O(K N) against the product's
-// O(M K N): a few percent at M = 128 (docs/weight_formats.md, measured). The conversion of a
+// O(M K N): 0-6% at M = 128 on one thread (docs/weight_formats.md, measured). The conversion of a
 // block is split by panel across the threads; the product is gemm_packed's, bit-identical
 // for any thread count; each element of C is exactly what float32 matmul gives for the
 // dequantised weight.

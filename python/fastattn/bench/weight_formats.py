@@ -8,7 +8,8 @@ Rows, per weight format (float32, bfloat16, float16, q8, q4):
   step. The issue's goal: >= 80% of the format's own bandwidth bound.
 - prefill: 128 x 2048 @ 2048 x 2048 (one token block through a TinyLlama projection); goal
   within 10% of float32.
-The "numpy" column is np.matmul with the float32 weight (what the format replaces).
+The "numpy" column is np.matmul with the float32 weight (what the format replaces; one copy,
+so partly cached: the formats' own report below compares against fastattn's float32 on copies).
 
 The suite's own report, ``python -m fastattn.bench.weight_formats [--quick]``, times all
 formats of a shape in one block (time_blocks: settled blocks, A B C then C B A) and prints each
