@@ -15,8 +15,10 @@
 // another process on its core takes fewer). Who computes an item never changes its bits. K is never split and the KC blocks are fixed, so each
 // C element gets the same operations in every partition: bits independent of the thread count.
 //
-// Small products skip the team (one thread), M <= 4 goes to the GEMV path (gemv.cpp), and a
-// batch of small products runs one product per thread. A pre-packed B (PackedMatrix) with M > 4
+// M <= 4 goes to the GEMV path (gemv.cpp); products with one K block (K <= KC) and up to 512^2
+// outputs to gemm_direct (no packing of A, no barrier; exact-row tail tiles); products below
+// 2^20 multiply-adds run on the calling thread without entering an OpenMP region; a batch of
+// small products runs one product per thread. A pre-packed B (PackedMatrix) with M > 4
 // takes gemm_prepacked below: no B to pack, so no barrier per K block.
 #include <atomic>
 #include <cstring>
