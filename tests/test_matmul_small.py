@@ -82,6 +82,13 @@ def test_same_bits_as_the_blocked_kernel(isa, rng):
             np.testing.assert_array_equal(
                 fastattn.matmul(a[:m], b, bias=bias, activation="gelu", residual=res[:m]),
                 full_epi[:m])
+        # a tall transposed A (M x K > 512^2: the blocked kernel, not copied) against the
+        # one-K-block path reading the same A with contiguous rows
+        if k == 200:
+            tall = operands(rng, (1400, k))[0]
+            np.testing.assert_array_equal(
+                fastattn.matmul(np.ascontiguousarray(tall.T), b[:, :9], transpose_a=True),
+                fastattn.matmul(tall, b[:, :9]))
         # a narrow last panel (one vector tile): columns sliced off the same product
         for n in (1, 8, 17, 33):
             np.testing.assert_array_equal(fastattn.matmul(a[:40], b[:, :n]), full[:40, :n])

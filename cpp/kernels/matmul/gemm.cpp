@@ -255,7 +255,9 @@ void gemm_one(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b,
   if (K == 1) a.cs = 1;
   if (N == 1) b.cs = 1;
   if (M <= 4 && gemv_small_m(M, N, K, a, b, c, ldc, ep, nt)) return;
-  if (K <= kKC && M * N <= kDirectMaxOutputs) return gemm_direct(M, N, K, a, b, c, ldc, ep, nt);
+  // (an A without contiguous rows is copied whole by gemm_direct: only while that is small)
+  if (K <= kKC && M * N <= kDirectMaxOutputs && (a.cs == 1 || M * K <= kDirectMaxOutputs))
+    return gemm_direct(M, N, K, a, b, c, ldc, ep, nt);
   gemm_blocked(M, N, K, a, b, nullptr, c, ldc, ep, nt);
 }
 
