@@ -75,7 +75,10 @@ def test_same_bits_as_the_blocked_kernel(isa, rng):
         at = np.ascontiguousarray(a.T)
         full = fastattn.matmul(a, b)
         full_epi = fastattn.matmul(a, b, bias=bias, activation="gelu", residual=res)
+        full_add = fastattn.matmul(a, b, bias=bias, residual=res)  # the inline adds
         for m in (1, 5, 11, 12, 13, 31, 33, 64):
+            np.testing.assert_array_equal(
+                fastattn.matmul(a[:m], b, bias=bias, residual=res[:m]), full_add[:m])
             np.testing.assert_array_equal(fastattn.matmul(a[:m], b), full[:m])
             np.testing.assert_array_equal(
                 fastattn.matmul(at[:, :m], b, transpose_a=True), full[:m])

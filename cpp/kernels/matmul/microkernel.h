@@ -177,7 +177,15 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) x.v[v] = acc[i][v];
       if (accumulate) x = x + VecN<NV>::load(c + i * ldc);
-      if (te) x = finish_row(x, *te, i);
+      if (te && te->act == Activation::none) {
+        // bias / residual only: finish_row's adds (the same operations), inline. The call,
+        // not inlined, put every accumulator through memory: a tile with K = 64 and a bias,
+        // one-tile loop, AVX2 6 x 16 203 -> 108 ns, AVX-512 12 x 32 275 -> 243 ns.
+        if (te->bias) x = x + VecN<NV>::load(te->bias);
+        if (te->residual) x = x + VecN<NV>::load(te->residual + i * te->ldr);
+      } else if (te) {
+        x = finish_row(x, *te, i);
+      }
       x.store(c + i * ldc);
     }
     return;
