@@ -169,12 +169,12 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatri
 // K x NR panel. R is a template argument so each row count gets its own register tile: the
 // tail rows of M cost their own FMAs, not a full MR-row tile's on a packed, zero-padded copy.
 template <int R, int NV>
-inline void direct_rows(int m, int64_t K, const float* a, int64_t lda, const float* b, float* c,
-                        int64_t ldc, int n, const TileEpilogue* te) {
+inline void direct_rows(int m, int64_t K, const float* a, int64_t lda, const float* b,
+                        int64_t ldb, float* c, int64_t ldc, int n, const TileEpilogue* te) {
   if constexpr (R > 1) {
-    if (m < R) return direct_rows<R - 1, NV>(m, K, a, lda, b, c, ldc, n, te);
+    if (m < R) return direct_rows<R - 1, NV>(m, K, a, lda, b, ldb, c, ldc, n, te);
   }
-  micro_kernel<R, NV, true>(K, a, b, c, ldc, R, n, false, te, lda, kNR);
+  micro_kernel<R, NV, true>(K, a, b, c, ldc, R, n, false, te, lda, ldb);
 }
 
 // Products with one K block (K <= KC) and at most kDirectMaxOutputs outputs: attention tiles,
@@ -182,9 +182,11 @@ inline void direct_rows(int m, int64_t K, const float* a, int64_t lda, const flo
 // B block and no barrier. A with contiguous rows is read in place, any other layout (a
 // transposed view) copied once into contiguous rows (M x K floats). B is packed one
 // NR-column panel at a time into the thread's own buffer (K x NR floats, reused by every row
-// tile of the work item): read in place, a power-of-two row stride (N = 128: 512 B) maps B's K
-// rows onto 8 of L1's 64 sets and every tile would miss (measured 128^3: 79 us in place, 60 us
-// packed, docs/matmul.md); packing costs K x NR copies against rows x NR x K multiply-adds.
+// tile of the work item): read in place, a power-of-two row stride (N = 128: 512 B) maps B's
+// K rows onto 8 of L1's 64 sets and every tile would miss (measured 128^3: 79 us in place,
+// 60 us packed, docs/matmul.md); packing costs K x NR copies against rows x NR x K
+// multiply-adds. Row blocks of at most kDirectBRows rows read full panels of a B with
+// contiguous rows in place (7 x 256 @ 256 x 256, AVX-512: 9.0 -> 5.3 us).
 // Row tiles are MR rows, the last one its exact row count (direct_rows); a last panel of at
 // most one vector of columns runs a one-vector tile (NV = 1: half the FMAs of the AVX-512
 // 12 x 32 tile at N = 16).
@@ -195,6 +197,11 @@ inline void direct_rows(int m, int64_t K, const float* a, int64_t lda, const flo
 // epilogue, whoever computes it: the same operations as gemm_blocked's single K block, hence
 // the same bits for any thread count and either path.
 constexpr int64_t kDirectMaxOutputs = int64_t{512} * 512;
+// Row blocks of at most this many rows read a full B panel with contiguous rows in place: each
+// B line is then used by at most two row tiles, so L1 set conflicts (above) cost little, and
+// packing (K x NR copies) would be a large part of the work (7 x 128 @ 128 x 4096: 1 copy per
+// 7 multiply-adds).
+constexpr int64_t kDirectBRows = 2 * kMR;
 
 void gemm_direct(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b, float* c,
                  int64_t ldc, const MatmulEpilogue& ep, int nt) {
@@ -221,15 +228,21 @@ void gemm_direct(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix
     const int64_t i0 = t / npan * rb, i1 = i0 + rb < M ? i0 + rb : M;
     const int64_t j = t % npan * NR;
     const int n = static_cast<int>(N - j < NR ? N - j : NR);
-    float* bbuf = matmul_scratch(1, static_cast<std::size_t>(NR * K));
-    pack_b_panel<NR>(K, n, b.data + j * b.cs, b.rs, b.cs, bbuf);
+    const float* bp = b.data + j;
+    int64_t ldb = b.rs;
+    if (!(b.cs == 1 && n == NR && i1 - i0 <= kDirectBRows)) {
+      float* bbuf = matmul_scratch(1, static_cast<std::size_t>(NR * K));
+      pack_b_panel<NR>(K, n, b.data + j * b.cs, b.rs, b.cs, bbuf);
+      bp = bbuf;
+      ldb = NR;
+    }
     for (int64_t i = i0; i < i1; i += MR) {
       const int m = static_cast<int>(i1 - i < MR ? i1 - i : MR);
       const TileEpilogue te = tile_epilogue(ep, i, j);
       const float* at = ad + i * lda;
       float* ct = c + i * ldc + j;
-      if (n <= W) direct_rows<MR, 1>(m, K, at, lda, bbuf, ct, ldc, n, &te);
-      else direct_rows<MR, kNV>(m, K, at, lda, bbuf, ct, ldc, n, &te);
+      if (n <= W) direct_rows<MR, 1>(m, K, at, lda, bp, ldb, ct, ldc, n, &te);
+      else direct_rows<MR, kNV>(m, K, at, lda, bp, ldb, ct, ldc, n, &te);
     }
   };
   const int64_t items = n_rb * npan;

@@ -85,7 +85,8 @@ inline VecN<NV> finish_row(VecN<NV> x, const TileEpilogue& te, int i) {
   return x;
 }
 
-// The k loop of the AVX2 6 x 16 tile (kMR = 6 rows x 2 vectors; see micro_kernel): acc[i][v] = sum over k of A[i, k] B[k, v-th vector],
+// The k loop of the AVX2 6 x 16 tile (kMR = 6 rows x 2 vectors; see micro_kernel):
+// acc[i][v] = sum over k of A[i, k] B[k, v-th vector],
 // one FMA chain from zero per accumulator, in k order (micro_kernel's generic loop, the same
 // operations), with the accumulators as named variables (see micro_kernel). A packed
 // (a[k * kMR + i]) or, kDirect, in place (a[i * lda + k]); B at b + k * (kDirect ? ldb : NR).
