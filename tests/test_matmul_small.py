@@ -122,3 +122,17 @@ def test_thread_invariant(isa, rng):
     bias = rng.standard_normal(48).astype(np.float32)
     assert_thread_invariant(lambda: fastattn.matmul(a, b, bias=bias, activation="silu"))
     assert_thread_invariant(lambda: fastattn.matmul(a.T.copy(), b, transpose_a=True))
+
+
+def test_b_read_in_place(isa, rng):
+    # up to 2 MR rows read full B panels in place (rows contiguous, any row stride), edge
+    # panels packed; same bits as the packed reading (more rows) of the same B
+    big = operands(rng, (200, 300))[0]
+    for m in (1, 5, 7, 8, 13, 24, 25):
+        for n in (32, 37, 64):
+            b = big[3:3 + 120, 7:7 + n]        # row stride 300, unit column stride
+            a = operands(rng, (m, 120))[0]
+            y = fastattn.matmul(a, b)
+            check(y, a, b)
+            tall = np.concatenate([a, operands(rng, (40, 120))[0]])
+            np.testing.assert_array_equal(y, fastattn.matmul(tall, b)[:m])
