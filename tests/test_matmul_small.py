@@ -136,3 +136,17 @@ def test_b_read_in_place(isa, rng):
             check(y, a, b)
             tall = np.concatenate([a, operands(rng, (40, 120))[0]])
             np.testing.assert_array_equal(y, fastattn.matmul(tall, b)[:m])
+
+
+@pytest.mark.parametrize("k", [257, 700])
+def test_few_rows_long_k(isa, rng, k):
+    # up to 2 MR rows with K > 256 (a few tokens through a layer): the one-K-block path's
+    # tiles per K block of 256, each block's chain added to C in order as the blocked
+    # kernel does: the same bits as rows of a tall (blocked) product
+    a, b = operands(rng, (300, k), (k, 70))
+    bias = rng.standard_normal(70).astype(np.float32)
+    full = fastattn.matmul(a, b, bias=bias, activation="silu")
+    for m in (5, 7, 13, 24):
+        y = fastattn.matmul(a[:m], b, bias=bias, activation="silu")
+        check(y, a[:m], b, bias=bias, activation="silu")
+        np.testing.assert_array_equal(y, full[:m])

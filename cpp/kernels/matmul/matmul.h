@@ -6,8 +6,8 @@
 //
 // Each C element is computed by a sequence of float32 operations fixed by the shape alone: in
 // the blocked kernel an FMA chain from zero per KC block of k, the blocks added to C in k order;
-// in the one-K-block path (K <= 256, M x N <= 512^2, M > 4: no packing of A, gemm.cpp
-// gemm_direct) the blocked kernel's single chain from zero over k, so both give the same bits;
+// in the no-packing path (gemm.cpp gemm_direct: M x N <= 512^2, M > 4, K <= 256 or M <= 2 MR)
+// the blocked kernel's chains and additions, so both give the same bits;
 // in the M <= 4 paths one chain over all of k (axpy form and pre-packed panels) or Vec::size
 // interleaved chains and a fixed-order hsum (dot form, B's columns contiguous). Then the
 // epilogue, the same operations on every path. K is never split across threads, so results are
