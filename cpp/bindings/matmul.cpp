@@ -5,6 +5,7 @@
 // arrays' own strides.
 #include "kernels/matmul/matmul.h"
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -143,10 +144,13 @@ void check_packed(const py::array& packed, int64_t K, int64_t N, int64_t nr, boo
                           std::to_string(N) + " on this ISA path");
 }
 
+// h is a float32 ndarray of ndim dimensions, at a 4-byte aligned address, with strides in whole
+// floats (the kernels index floats): what the kernels take in place.
 bool is_f32(const py::handle& h, py::ssize_t ndim) {
   if (!py::isinstance<py::array>(h)) return false;
   const auto x = py::reinterpret_borrow<py::array>(h);
   if (x.ndim() != ndim || !bind::is_float32(x.dtype())) return false;
+  if (reinterpret_cast<std::uintptr_t>(x.data()) % sizeof(float) != 0) return false;
   for (py::ssize_t d = 0; d < ndim; ++d)
     if (x.shape(d) > 1 && x.strides(d) % static_cast<py::ssize_t>(sizeof(float)) != 0)
       return false;
@@ -159,8 +163,11 @@ bool rows_contiguous(const py::array& x) {
 
 // The common call, 2-D operands with everything valid, decided and run without leaving C++ (a
 // Python wrapper's checks cost several microseconds, more than a 32 x 32 product). Returns the
-// result, or None for anything else - batches, PackedMatrix, copies needed, overlaps, invalid
-// arguments - which fastattn.ops.matmul then handles (and reports) in Python.
+// result, or None for anything else - batches, PackedMatrix, copies needed (a misaligned
+// view), overlaps, invalid arguments - which fastattn.ops.matmul then handles (and reports) in
+// Python. Per-call cost matters here (a 32^3 product is ~1 us of arithmetic): no temporary
+// Python objects are made (a default-constructed py::array allocates an empty ndarray), only
+// borrowed views of the arguments.
 py::object matmul_2d(const py::handle& a_h, const py::handle& b_h, const py::handle& ta,
                      const py::handle& tb, const py::handle& bias_h, const py::handle& act_h,
                      const py::handle& res_h, const py::handle& out_h) {
@@ -183,30 +190,30 @@ py::object matmul_2d(const py::handle& a_h, const py::handle& b_h, const py::han
     else if (s == "silu") ep.activation = Activation::silu;
     else return py::none();
   }
-  py::array bias, res, out;
-  if (!bias_h.is_none()) {
+  const bool has_bias = !bias_h.is_none(), has_res = !res_h.is_none();
+  if (has_bias) {
     if (!is_f32(bias_h, 1)) return py::none();
-    bias = py::reinterpret_borrow<py::array>(bias_h);
+    const auto bias = py::reinterpret_borrow<py::array>(bias_h);
     if (bias.shape(0) != N || !rows_contiguous(bias)) return py::none();
     ep.bias = static_cast<const float*>(bias.data());
   }
-  if (!res_h.is_none()) {
+  if (has_res) {
     if (!is_f32(res_h, 2)) return py::none();
-    res = py::reinterpret_borrow<py::array>(res_h);
+    const auto res = py::reinterpret_borrow<py::array>(res_h);
     if (res.shape(0) != M || res.shape(1) != N || !rows_contiguous(res)) return py::none();
     ep.residual = static_cast<const float*>(res.data());
     ep.ld_residual = element_stride(res, 0, "residual");
   }
-  if (out_h.is_none()) {
-    out = py::array_t<float>({M, N});
-  } else {
-    if (!is_f32(out_h, 2)) return py::none();
-    out = py::reinterpret_borrow<py::array>(out_h);
-    if (out.shape(0) != M || out.shape(1) != N || !out.writeable() || !rows_contiguous(out) ||
-        (M > 1 && out.strides(0) == 0) || bind::overlaps(out, a) || bind::overlaps(out, b) ||
-        (ep.bias && bind::overlaps(out, bias)) || (ep.residual && bind::overlaps(out, res)))
-      return py::none();
-  }
+  const bool new_out = out_h.is_none();
+  if (!new_out && !is_f32(out_h, 2)) return py::none();
+  py::array out = new_out ? py::array(py::array_t<float>({M, N}))
+                          : py::reinterpret_borrow<py::array>(out_h);
+  if (!new_out &&
+      (out.shape(0) != M || out.shape(1) != N || !out.writeable() || !rows_contiguous(out) ||
+       (M > 1 && out.strides(0) == 0) || bind::overlaps(out, a) || bind::overlaps(out, b) ||
+       (has_bias && bind::overlaps(out, py::reinterpret_borrow<py::array>(bias_h))) ||
+       (has_res && bind::overlaps(out, py::reinterpret_borrow<py::array>(res_h)))))
+    return py::none();
   if (M == 0 || N == 0) return std::move(out);
   float* c = bind::mutable_floats(out);
   const int64_t ldc = element_stride(out, 0, "out");

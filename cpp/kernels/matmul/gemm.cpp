@@ -15,8 +15,10 @@
 // another process on its core takes fewer). Who computes an item never changes its bits. K is never split and the KC blocks are fixed, so each
 // C element gets the same operations in every partition: bits independent of the thread count.
 //
-// Small products skip the team (one thread), M <= 4 goes to the GEMV path (gemv.cpp), and a
-// batch of small products runs one product per thread. A pre-packed B (PackedMatrix) with M > 4
+// M <= 4 goes to the GEMV path (gemv.cpp); products with one K block (K <= KC) and up to 512^2
+// outputs to gemm_direct (no packing of A, no barrier; exact-row tail tiles); products below
+// 2^20 multiply-adds run on the calling thread without entering an OpenMP region; a batch of
+// small products runs one product per thread. A pre-packed B (PackedMatrix) with M > 4
 // takes gemm_prepacked below: no B to pack, so no barrier per K block.
 #include <atomic>
 #include <cstring>
@@ -65,6 +67,19 @@ int threads_for_product(int64_t M, int64_t N, int64_t K) {
   return work < kParallelMultiplyAdds ? 1 : num_threads();
 }
 
+// body() on a team of nt threads (it may contain orphaned `omp for`s), or directly when nt == 1.
+template <class F>
+void run_team(int nt, const F& body) {
+#if defined(_OPENMP)
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    body();
+    return;
+  }
+#endif
+  body();
+}
+
 // The blocked product. `prepacked`: B already in panels spanning all K rows (PackedMatrix);
 // otherwise B is read through b's strides and packed per (jc, pc) block.
 void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b,
@@ -92,10 +107,10 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatri
   float* bbuf = prepacked ? nullptr
                           : matmul_scratch(1, static_cast<std::size_t>(kc_max * nc_blk));
 
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-  {
+  // The team's body; with one thread called directly (an `omp parallel ... if (false)` still
+  // allocates a team: ~0.5 us, measured, a third of a 32^3 product's time), its `omp for`s then
+  // orphaned, i.e. serial.
+  const auto body = [&] {
     float* abuf = matmul_scratch(0, static_cast<std::size_t>(mc_blk * kc_max));
     for (int64_t jc = 0; jc < N; jc += nc_blk) {
       const int64_t nc = N - jc < nc_blk ? N - jc : nc_blk;
@@ -145,36 +160,106 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatri
         }
       }
     }
-  }
+  };
+  run_team(nt, body);
 }
 
-// Small products with K <= KC and unit-stride rows in A (attention tiles, 16..128 squares):
-// packing A would cost as much as the arithmetic, so full row tiles read A in place. B is
-// still packed, one NR-column panel at a time (K x NR floats, reused by every row tile): read
-// in place, a power-of-two row stride (N = 128: 512 B) maps B's K rows onto 8 of L1's 64 sets
-// and every tile would miss (measured 128^3: 79 us in place, see docs/matmul.md). Edge row
-// tiles pack their sliver (zero-padded). One K block, one thread: the same operations as
-// gemm_blocked, hence the same bits.
-void gemm_small_direct(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b,
-                       float* c, int64_t ldc, const MatmulEpilogue& ep) {
-  constexpr int MR = kMR, NR = kNR;
-  float* abuf = matmul_scratch(0, static_cast<std::size_t>(MR * K));
-  float* bbuf = matmul_scratch(1, static_cast<std::size_t>(NR * K));
-  for (int64_t j = 0; j < N; j += NR) {
+// Rows of the no-packing small path: an R-row tile (R <= MR, any R, no zero-padded rows) of
+// NV vectors of columns, A read in place (rows contiguous along k, row stride lda), B from a
+// K x NR panel. R is a template argument so each row count gets its own register tile: the
+// tail rows of M cost their own FMAs, not a full MR-row tile's on a packed, zero-padded copy.
+template <int R, int NV>
+inline void direct_rows(int m, int64_t kc, const float* a, int64_t lda, const float* b,
+                        int64_t ldb, float* c, int64_t ldc, int n, bool accumulate,
+                        const TileEpilogue* te) {
+  if constexpr (R > 1) {
+    if (m < R) return direct_rows<R - 1, NV>(m, kc, a, lda, b, ldb, c, ldc, n, accumulate, te);
+  }
+  micro_kernel<R, NV, true>(kc, a, b, c, ldc, R, n, accumulate, te, lda, ldb);
+}
+
+// Products with one K block (K <= KC) and at most kDirectMaxOutputs outputs: attention tiles,
+// 16..256 squares, a few tokens through a layer, per-head scores; and products of at most
+// kDirectBRows rows with B's rows contiguous for any K (a few tokens through a wide layer:
+// K blocks of KC as in gemm_blocked, each block's chain from zero added to C in k order, the
+// epilogue after the last; 8 x 768 @ 768 x 768 AVX-512: 150 -> 66 us). No packing of A, no shared
+// B block and no barrier. A with contiguous rows is read in place, any other layout (a
+// transposed view) copied once into contiguous rows (M x K floats). B is packed one
+// NR-column panel at a time into the thread's own buffer (K x NR floats, reused by every row
+// tile of the work item): read in place, a power-of-two row stride (N = 128: 512 B) maps B's
+// K rows onto 8 of L1's 64 sets and every tile would miss (measured 128^3: 79 us in place,
+// 60 us packed, docs/matmul.md); packing costs K x NR copies against rows x NR x K
+// multiply-adds. Row blocks of at most kDirectBRows rows read full panels of a B with
+// contiguous rows in place (7 x 256 @ 256 x 256, AVX-512: 9.0 -> 5.3 us).
+// Row tiles are MR rows, the last one its exact row count (direct_rows); a last panel of at
+// most one vector of columns runs a one-vector tile (NV = 1: half the FMAs of the AVX-512
+// 12 x 32 tile at N = 16).
+// Threads: work items are (row block, panel) pairs, handed out dynamically - one row block
+// when there are >= 4 panels per thread, otherwise M is cut into enough MR-multiple row blocks
+// for ~4 items per thread (7 x 128 @ 128 x 4096: 128 panels; 4096 x 128 @ 128 x 7: one panel,
+// 8 row blocks). Each C element is one FMA chain from zero over k in order, then the
+// epilogue, whoever computes it: the same operations as gemm_blocked's single K block, hence
+// the same bits for any thread count and either path.
+constexpr int64_t kDirectMaxOutputs = int64_t{512} * 512;
+// Row blocks of at most this many rows read a full B panel with contiguous rows in place: each
+// B line is then used by at most two row tiles, so L1 set conflicts (above) cost little, and
+// packing (K x NR copies) would be a large part of the work (7 x 128 @ 128 x 4096: 1 copy per
+// 7 multiply-adds).
+constexpr int64_t kDirectBRows = 2 * kMR;
+
+void gemm_direct(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b, float* c,
+                 int64_t ldc, const MatmulEpilogue& ep, int nt) {
+  constexpr int MR = kMR, NR = kNR, W = Vec::size;
+  const float* ad = a.data;
+  int64_t lda = a.rs;
+  if (a.cs != 1) {
+    float* abuf = matmul_scratch(0, static_cast<std::size_t>(M * K));
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t k = 0; k < K; ++k) abuf[i * K + k] = a.data[i * a.rs + k * a.cs];
+    ad = abuf;
+    lda = K;
+  }
+  const int64_t npan = ceil_div(N, NR);
+  int64_t n_rb = 1;
+  if (nt > 1 && npan < 4 * static_cast<int64_t>(nt)) {
+    const int64_t want = ceil_div(4 * static_cast<int64_t>(nt), npan), most = ceil_div(M, MR);
+    n_rb = want < most ? want : most;
+  }
+  const int64_t rb = round_up(ceil_div(M, n_rb), MR);
+  n_rb = ceil_div(M, rb);
+  // item t: row block t / npan, panel t % npan (a thread's consecutive items share A's rows)
+  const auto item = [&](int64_t t) {
+    const int64_t i0 = t / npan * rb, i1 = i0 + rb < M ? i0 + rb : M;
+    const int64_t j = t % npan * NR;
     const int n = static_cast<int>(N - j < NR ? N - j : NR);
-    pack_b_panel<NR>(K, n, b.data + j * b.cs, b.rs, b.cs, bbuf);
-    for (int64_t i = 0; i < M; i += MR) {
-      const int m = static_cast<int>(M - i < MR ? M - i : MR);
-      const TileEpilogue te = tile_epilogue(ep, i, j);
-      float* ct = c + i * ldc + j;
-      if (m == MR) {
-        micro_kernel<MR, kNV, true>(K, a.data + i * a.rs, bbuf, ct, ldc, m, n, false, &te,
-                                    a.rs, NR);
-      } else {
-        pack_a<MR>(m, K, a.data + i * a.rs, a.rs, a.cs, abuf);
-        micro_kernel<MR, kNV>(K, abuf, bbuf, ct, ldc, m, n, false, &te);
+    const bool in_place = b.cs == 1 && n == NR && i1 - i0 <= kDirectBRows;
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      const int64_t kc = K - pc < kKC ? K - pc : kKC;
+      const bool accumulate = pc > 0, last = pc + kc == K;
+      const float* bp = b.data + pc * b.rs + j;
+      int64_t ldb = b.rs;
+      if (!in_place) {
+        float* bbuf = matmul_scratch(1, static_cast<std::size_t>(NR * kc));
+        pack_b_panel<NR>(kc, n, b.data + pc * b.rs + j * b.cs, b.rs, b.cs, bbuf);
+        bp = bbuf;
+        ldb = NR;
+      }
+      for (int64_t i = i0; i < i1; i += MR) {
+        const int m = static_cast<int>(i1 - i < MR ? i1 - i : MR);
+        const TileEpilogue te = tile_epilogue(ep, i, j);
+        const TileEpilogue* tep = last ? &te : nullptr;
+        const float* at = ad + i * lda + pc;
+        float* ct = c + i * ldc + j;
+        if (n <= W) direct_rows<MR, 1>(m, kc, at, lda, bp, ldb, ct, ldc, n, accumulate, tep);
+        else direct_rows<MR, kNV>(m, kc, at, lda, bp, ldb, ct, ldc, n, accumulate, tep);
       }
     }
+  };
+  const int64_t items = n_rb * npan;
+  if (nt > 1) {
+    parallel_for_each_dynamic(items, item);
+  } else {
+    for (int64_t t = 0; t < items; ++t) item(t);
   }
 }
 
@@ -188,9 +273,15 @@ void gemm_one(int64_t M, int64_t N, int64_t K, StridedMatrix a, StridedMatrix b,
               int64_t ldc, const MatmulEpilogue& ep, int nt) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return gemm_empty_k(M, N, c, ldc, ep);
+  // An axis of extent 1 is never stepped along (the bindings give it stride 0): unit stride,
+  // so that the layout tests below see a 1-column A or a 1-row / 1-column B as contiguous.
+  if (K == 1) a.cs = 1;
+  if (N == 1) b.cs = 1;
   if (M <= 4 && gemv_small_m(M, N, K, a, b, c, ldc, ep, nt)) return;
-  if (nt == 1 && K <= kKC && a.cs == 1 && M * N <= 256 * 256)
-    return gemm_small_direct(M, N, K, a, b, c, ldc, ep);
+  // (an A without contiguous rows is copied whole by gemm_direct: only while that is small)
+  if ((K <= kKC || (M <= kDirectBRows && b.cs == 1)) && M * N <= kDirectMaxOutputs &&
+      (a.cs == 1 || M * K <= kDirectMaxOutputs))
+    return gemm_direct(M, N, K, a, b, c, ldc, ep, nt);
   gemm_blocked(M, N, K, a, b, nullptr, c, ldc, ep, nt);
 }
 
@@ -394,10 +485,7 @@ void gemm_prepacked(int64_t M, int64_t N, int64_t K, StridedMatrix a, const floa
       }
     }
   };
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-  {
+  run_team(nt, [&] {
     if (nsl > s_packed) {
 #if defined(_OPENMP)
 #pragma omp for schedule(static)
@@ -419,7 +507,7 @@ void gemm_prepacked(int64_t M, int64_t N, int64_t K, StridedMatrix a, const floa
       if (u0 >= units) break;
       run(u0, u0 + len < units ? u0 + len : units);
     }
-  }
+  });
 }
 
 void gemm_packed(int64_t M, int64_t N, int64_t K, StridedMatrix a, const float* packed, float* c,

@@ -6,9 +6,12 @@
 //
 // Each C element is computed by a sequence of float32 operations fixed by the shape alone: in
 // the blocked kernel an FMA chain from zero per KC block of k, the blocks added to C in k order;
+// in the no-packing path (gemm.cpp gemm_direct: M x N <= 512^2, M > 4, K <= 256 or M <= 2 MR)
+// the blocked kernel's chains and additions, so both give the same bits;
 // in the M <= 4 paths one chain over all of k (axpy form and pre-packed panels) or Vec::size
-// interleaved chains and a fixed-order hsum (dot form). K is never split across threads, so
-// results are bit-identical for any number of threads.
+// interleaved chains and a fixed-order hsum (dot form, B's columns contiguous). Then the
+// epilogue, the same operations on every path. K is never split across threads, so results are
+// bit-identical for any number of threads (and the path a shape takes does not depend on it).
 #pragma once
 
 #include <cstdint>
