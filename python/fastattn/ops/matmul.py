@@ -168,13 +168,12 @@ def matmul(a: np.ndarray, b, *, transpose_a: bool = False, transpose_b: bool = F
     Accuracy: float32 FMA chains over K; |C - C_exact| <= ~K eps (|a| @ |b|)
     elementwise, eps = 2^-24 (docs/matmul.md, "Accuracy"). Results do not depend on the
     thread count."""
-    # The common 2-D call is checked and run in C++ (None: not such a call). A float32 view at
-    # a byte offset that is not a multiple of 4 takes the path below, which copies it.
-    if not any(isinstance(t, np.ndarray) and not t.flags.aligned
-               for t in (a, b, bias, residual, out)):
-        y = _core.matmul_2d(a, b, transpose_a, transpose_b, bias, activation, residual, out)
-        if y is not None:
-            return y
+    # The common 2-D call is checked and run in C++ (None: not such a call, e.g. a float32
+    # view at a byte offset that is not a multiple of 4, which the path below copies). No
+    # Python-side check first: at 32^3 it would cost more than the product.
+    y = _core.matmul_2d(a, b, transpose_a, transpose_b, bias, activation, residual, out)
+    if y is not None:
+        return y
     a = v.float32_array(_OP, "a", a)
     packed = isinstance(b, PackedMatrix)
     if not packed:
