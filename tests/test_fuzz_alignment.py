@@ -10,8 +10,11 @@ import pytest
 import fastattn
 from fastattn import _core
 
+# _core.matmul_2d is left out: it is the one entry point that checks alignment itself and
+# declines a misaligned operand (returns None; test_matmul_2d_declines_misaligned below), so
+# fastattn.matmul hands it the caller's arrays unchecked.
 KERNELS = ["activation", "swiglu", "softmax", "layer_norm", "rms_norm", "rope", "attention",
-           "matmul", "matmul_2d", "kv_append", "kv_attend"]
+           "matmul", "kv_append", "kv_attend"]
 
 
 def misaligned(shape):
@@ -53,3 +56,14 @@ def test_kernels_get_aligned_arrays(op, monkeypatch):
         monkeypatch.setattr(_core, name, spy)
     OPS[op](misaligned((1, 1, 4, 8)))
     assert seen and all(seen)
+
+
+def test_matmul_2d_declines_misaligned():
+    b = np.ones((8, 3), np.float32)
+    assert _core.matmul_2d(misaligned((4, 8)), b, False, False, None, None, None, None) is None
+    a = np.ones((4, 8), np.float32)
+    assert _core.matmul_2d(a, misaligned((8, 3)), False, False, None, None, None, None) is None
+    for i, x in ((4, misaligned((3,))), (6, misaligned((4, 3))), (7, misaligned((4, 3)))):
+        args = [a, b, False, False, None, None, None, None]
+        args[i] = x                             # bias, residual, out
+        assert _core.matmul_2d(*args) is None
