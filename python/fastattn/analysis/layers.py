@@ -40,10 +40,16 @@ def activation_kind(name: str) -> str:
 
 class Tally:
     """Parts, parameters and the largest activation of one forward (see the module docstring).
-    ``wb``: bytes per weight element; ``kvb``: bytes per cached key/value element."""
+    ``wb``: bytes per weight element; ``kvb``: bytes per cached key/value element; ``lwb``:
+    bytes per element of a Linear layer's matrix (its biases stay at ``wb``), default ``wb``:
+    a load in a weight format (q8: 34/32) changes the matrices only, the rest stays float32.
+    ``weight_memory``: params at ``wb``, each Linear matrix counted in them at ``lwb``."""
 
-    def __init__(self, rows: int, passes: int, wb: float, kvb: float):
+    def __init__(self, rows: int, passes: int, wb: float, kvb: float, lwb: float | None = None):
         self.rows, self.passes, self.wb, self.kvb = rows, passes, wb, kvb
+        self.lwb = wb if lwb is None else lwb
+        # the Linear matrices' bytes beyond params * wb (0 when lwb == wb)
+        self.linear_extra = 0.0
         self.parts = PartCounter()
         self.params = 0
         self.largest = 0.0
@@ -64,8 +70,10 @@ class Tally:
         elements = fan_in * fan_out + (fan_out if bias else 0)
         if weight:
             self.params += elements
+            self.linear_extra += fan_in * fan_out * (self.lwb - self.wb)
+        read = fan_in * fan_out * self.lwb + (fan_out if bias else 0) * self.wb
         self.parts.add(part, flops=2.0 * rows * fan_in * fan_out,
-                       weight_bytes=self.passes * elements * self.wb,
+                       weight_bytes=self.passes * read,
                        activation_bytes=rows * (fan_in + fan_out) * A, matmul=True,
                        calls=calls * self.passes, streams=calls * self.passes)
         self.activation(rows / self.passes * fan_out)
@@ -112,3 +120,7 @@ class Tally:
                        activation_bytes=batch * (cin * h * w + cout * ho * wo) * A, matmul=True,
                        calls=self.passes, streams=self.passes)
         self.activation(batch * cout * ho * wo)
+
+    @property
+    def weight_memory(self) -> float:
+        return self.params * self.wb + self.linear_extra
