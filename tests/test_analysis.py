@@ -220,8 +220,8 @@ def test_cost_of_a_model_loaded_in_a_format(tmp_path, name, weights):
     matrix_elements = sum(layer.in_features * layer.out_features for layer in layers)
     expected = (sum(layer.weight.nbytes for layer in layers)
                 + 4 * (c.params - matrix_elements))
-    # exact in real arithmetic; the cost sums per-layer products of a float ratio (1e-12)
-    assert c.weight_memory == pytest.approx(expected, rel=1e-12)
+    # integers summed in float64 (far below 2^53): exact
+    assert c.weight_memory == expected
     assert c.weights == weights and c.params == elements(random_checkpoint(config))
     f32 = analysis.cost(fastattn.load(tmp_path), seq_len=4, mode="decode", context=8)
     assert c.weight_memory < f32.weight_memory and c.bytes < f32.bytes
@@ -230,14 +230,35 @@ def test_cost_of_a_model_loaded_in_a_format(tmp_path, name, weights):
     assert c.kv_cache_memory == f32.kv_cache_memory / 2
 
 
-def test_cost_weights_of_a_config_match_the_loaded_model(tmp_path):
-    # every K a multiple of 32 (no padding): the config's q8 figure is the loaded model's
-    config = dict(LLAMA, intermediate_size=64)
+def test_cost_of_a_model_with_mixed_formats(tmp_path):
+    # a q8 model whose LM head is bfloat16 (as a checkpoint of mixed dtypes loads as-stored):
+    # the total is still the layers' own bytes
+    from fastattn.analysis.cost import linear_layers
+    from fastattn.layers.linear import Linear
+    config = GPT2_UNTIED
     fastattn.save_checkpoint(tmp_path, config, random_checkpoint(config))
-    loaded = analysis.cost(fastattn.load(tmp_path, weights="q8"), seq_len=3)
-    from_config = analysis.cost(config, seq_len=3, weights="q8")
-    assert from_config.weight_memory == pytest.approx(loaded.weight_memory, rel=1e-12)
-    assert from_config.bytes == pytest.approx(loaded.bytes, rel=1e-12)
+    model = fastattn.load(tmp_path, weights="q8")
+    head = model.lm_head.weight
+    model.lm_head = Linear(fastattn.ops.PackedMatrix(head.unpacked(), weights="bfloat16"))
+    layers = linear_layers(model)
+    assert {layer.weights for layer in layers} == {"q8", "bfloat16"}
+    c = analysis.cost(model, seq_len=2)
+    expected = (sum(layer.weight.nbytes for layer in layers)
+                + 4 * (c.params - sum(la.in_features * la.out_features for la in layers)))
+    # the layers' bytes over their elements, times each layer's elements: rounding only
+    assert c.weights == "mixed" and c.weight_memory == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("weights", ["q8", "q4"])
+def test_cost_weights_of_a_config_match_the_loaded_model(tmp_path, weights):
+    # the down projection's K = 48 is padded to 64 in q8 / q4 storage, in both counts
+    config = LLAMA
+    fastattn.save_checkpoint(tmp_path, config, random_checkpoint(config))
+    loaded = analysis.cost(fastattn.load(tmp_path, weights=weights), seq_len=3)
+    from_config = analysis.cost(config, seq_len=3, weights=weights)
+    assert from_config == loaded
+    nominal = analysis.cost(config, seq_len=3, weights_dtype=weights)   # every param, no pad
+    assert nominal.weight_memory != loaded.weight_memory
     assert analysis.cost(config, seq_len=3, weights="float32") == dataclasses.replace(
         analysis.cost(config, seq_len=3), weights="float32")
     with pytest.raises(ValueError, match="cost: weights must be one of as-stored"):

@@ -7,8 +7,9 @@ and peak memory of one call of a model, from its config alone (no weights needed
     c = fastattn.analysis.cost(fastattn.load(path, weights="q8"), seq_len=1, mode="decode")
 
 A model loaded in a weight format (fastattn.load(weights=)) is counted with the bytes its
-Linear matrices hold (PackedMatrix.nbytes: q8 34/32 bytes per weight, scales included), the
-rest (embeddings, norms, biases) float32; ``weights="q8"`` asks the same of a config.
+Linear matrices hold (their format's storage: q8 34/32 bytes per weight, scales included, K
+padded to 32), the rest (embeddings, norms, biases) float32; ``weights="q8"`` asks the same
+of a config.
 
 The FLOP and byte conventions are in analysis/result.py; each family's layers in text.py,
 vision.py, transformer.py and convnet.py.
@@ -66,25 +67,29 @@ def linear_layers(model) -> list:
 
 
 def _linear_bytes(model, weights):
-    """(bytes per Linear matrix element, format name) or (None, None) for "as weights_dtype":
-    ``weights`` a format -> its bytes (fastattn.weight_formats); else a loaded model's own
-    Linear matrices when any is not float32: their PackedMatrix bytes over their elements
-    (exact in total; one average when the formats are mixed)."""
+    """(bytes per Linear matrix element, format) for the Tally, and the format's name for the
+    Cost; (None, None, None) for "as weights_dtype". ``weights`` a format -> that format
+    (each matrix its storage's bytes, weight_formats); else a loaded model's own Linear
+    matrices when any is not float32: their one format, or for mixed formats their
+    PackedMatrix bytes over their elements (exact in total, averaged over the parts)."""
     from ..models.weights import check_format
     from ..weight_formats import BYTES_PER_WEIGHT
     if weights is not None:
         check_format("cost", weights)
         if weights != "as-stored":
-            return BYTES_PER_WEIGHT[weights], weights
+            return BYTES_PER_WEIGHT[weights], weights, weights
     if model is None:
-        return None, None
+        return None, None, None
     layers = linear_layers(model)
     formats = {layer.weights for layer in layers}
     if not layers or formats == {"float32"}:
-        return None, None
+        return None, None, None
+    if len(formats) == 1:
+        fmt = formats.pop()
+        return BYTES_PER_WEIGHT[fmt], fmt, fmt
     total = sum(layer.weight.nbytes for layer in layers)
     elements = sum(layer.in_features * layer.out_features for layer in layers)
-    return total / elements, formats.pop() if len(formats) == 1 else "mixed"
+    return total / elements, None, "mixed"
 
 
 def _count(name: str, value, minimum: int) -> int:
@@ -124,7 +129,7 @@ def cost(model_or_config, *, batch: int = 1, seq_len: int | None = None,
     batch = _count("batch", batch, 1)
     context = _count("context", context, 0)
     wb, kvb = dtype_bytes(weights_dtype, "weights_dtype"), dtype_bytes(kv_dtype, "kv_dtype")
-    lwb, linear_format = _linear_bytes(model, weights)
+    lwb, lformat, linear_format = _linear_bytes(model, weights)
     vision = model_type in VISION
     if vision:
         size = image_size
@@ -148,11 +153,11 @@ def cost(model_or_config, *, batch: int = 1, seq_len: int | None = None,
     decode = mode == "decode"
     kv_memory = 0.0
     if vision:
-        t = Tally(rows=batch, passes=1, wb=wb, kvb=kvb, lwb=lwb)
+        t = Tally(rows=batch, passes=1, wb=wb, kvb=kvb, lwb=lwb, lformat=lformat)
         VISION[model_type](t, config, batch=batch, image_size=size, model=model)
     else:
         t = Tally(rows=batch * seq_len, passes=seq_len if decode else 1, wb=wb, kvb=kvb,
-                  lwb=lwb)
+                  lwb=lwb, lformat=lformat)
         if decoder:
             from .kv import cache_bytes
             from .text import decoder_cost
