@@ -173,3 +173,18 @@ def test_analyze_weights_drive_the_bytes(decoder_dir, tmp_path, capsys, monkeypa
     config_cost = analysis.cost(str(tmp_path), seq_len=8, weights="q4")
     assert _header_bytes(out) == _bytes(config_cost.weight_memory)
     assert "(Linear q4, the rest float32)" in out
+
+
+def test_a_format_the_family_lacks_is_a_clean_error(tmp_path, capsys):
+    # ResNet keeps float32 in memory: classify / analyze --weights q8 exit 2 with load's message
+    from test_quantize import write
+    resnet = {"model_type": "resnet", "num_channels": 3, "hidden_act": "relu",
+              "embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1],
+              "layer_type": "basic"}
+    write(tmp_path / "resnet", resnet)
+    image = tmp_path / "a.png"
+    image.write_bytes(b"not read: the load fails first")
+    assert main(["classify", str(tmp_path / "resnet"), str(image), "--weights", "q8"]) == 2
+    assert "weights='q8' is not available for 'resnet'" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path / "resnet"), "--no-measure", "--weights", "q8"]) == 2
+    assert "weights='q8' is not available for 'resnet'" in capsys.readouterr().err
