@@ -196,6 +196,75 @@ def test_bad_arguments():
         analysis.cost(3.5, seq_len=2)
 
 
+# -- weight formats (fastattn.load(weights=)) -----------------------------------------------------
+
+def test_weight_format_bytes_come_from_weight_formats():
+    from fastattn.analysis.dtypes import dtype_bytes
+    # q8: 32 int8 + one float16 scale per block of 32; q4: 16 bytes of nibbles + the scale
+    assert dtype_bytes("q8") == 34 / 32 and dtype_bytes("q4") == 18 / 32
+    assert dtype_bytes("bfloat16") == dtype_bytes("float16") == 2.0
+
+
+@pytest.mark.parametrize("name", ["gpt2_untied", "llama"])
+@pytest.mark.parametrize("weights", ["q8", "q4", "bfloat16"])
+def test_cost_of_a_model_loaded_in_a_format(tmp_path, name, weights):
+    """weight_memory = the PackedMatrix bytes of its Linear layers (K padded to 32, scales
+    included) + the rest (embeddings, norms, biases) in float32; the reads shrink with it."""
+    from fastattn.analysis.cost import linear_layers
+    config = TEXT[name]
+    fastattn.save_checkpoint(tmp_path, config, random_checkpoint(config))
+    model = fastattn.load(tmp_path, weights=weights)
+    layers = linear_layers(model)
+    assert layers and {layer.weights for layer in layers} == {weights}
+    c = analysis.cost(model, seq_len=4, mode="decode", context=8, kv_dtype="float16")
+    matrix_elements = sum(layer.in_features * layer.out_features for layer in layers)
+    expected = (sum(layer.weight.nbytes for layer in layers)
+                + 4 * (c.params - matrix_elements))
+    # integers summed in float64 (far below 2^53): exact
+    assert c.weight_memory == expected
+    assert c.weights == weights and c.params == elements(random_checkpoint(config))
+    f32 = analysis.cost(fastattn.load(tmp_path), seq_len=4, mode="decode", context=8)
+    assert c.weight_memory < f32.weight_memory and c.bytes < f32.bytes
+    assert c.flops == f32.flops
+    # the KV bytes are kv_dtype's: float16 halves the float32 cache
+    assert c.kv_cache_memory == f32.kv_cache_memory / 2
+
+
+def test_cost_of_a_model_with_mixed_formats(tmp_path):
+    # a q8 model whose LM head is bfloat16 (as a checkpoint of mixed dtypes loads as-stored):
+    # the total is still the layers' own bytes
+    from fastattn.analysis.cost import linear_layers
+    from fastattn.layers.linear import Linear
+    config = GPT2_UNTIED
+    fastattn.save_checkpoint(tmp_path, config, random_checkpoint(config))
+    model = fastattn.load(tmp_path, weights="q8")
+    head = model.lm_head.weight
+    model.lm_head = Linear(fastattn.ops.PackedMatrix(head.unpacked(), weights="bfloat16"))
+    layers = linear_layers(model)
+    assert {layer.weights for layer in layers} == {"q8", "bfloat16"}
+    c = analysis.cost(model, seq_len=2)
+    expected = (sum(layer.weight.nbytes for layer in layers)
+                + 4 * (c.params - sum(la.in_features * la.out_features for la in layers)))
+    # the layers' bytes over their elements, times each layer's elements: rounding only
+    assert c.weights == "mixed" and c.weight_memory == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("weights", ["q8", "q4"])
+def test_cost_weights_of_a_config_match_the_loaded_model(tmp_path, weights):
+    # the down projection's K = 48 is padded to 64 in q8 / q4 storage, in both counts
+    config = LLAMA
+    fastattn.save_checkpoint(tmp_path, config, random_checkpoint(config))
+    loaded = analysis.cost(fastattn.load(tmp_path, weights=weights), seq_len=3)
+    from_config = analysis.cost(config, seq_len=3, weights=weights)
+    assert from_config == loaded
+    nominal = analysis.cost(config, seq_len=3, weights_dtype=weights)   # every param, no pad
+    assert nominal.weight_memory != loaded.weight_memory
+    assert analysis.cost(config, seq_len=3, weights="float32") == dataclasses.replace(
+        analysis.cost(config, seq_len=3), weights="float32")
+    with pytest.raises(ValueError, match="cost: weights must be one of as-stored"):
+        analysis.cost(config, seq_len=3, weights="q3")
+
+
 # -- KV cache -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["gpt2", "llama", "qwen2", "mistral"])

@@ -181,7 +181,7 @@ def test_pipelines_and_cli_pass_mmap_to_load(tmp_path, monkeypatch):
     class Stub:
         has_mlm_head = True
 
-    def fake_load(path, *, mmap=True):
+    def fake_load(path, *, mmap=True, weights="as-stored"):   # weights: test_cli_weights.py
         calls.append(mmap)
         return Stub()
 

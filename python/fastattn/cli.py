@@ -142,12 +142,12 @@ def cmd_generate(args) -> int:
     if args.threads:
         fastattn.set_num_threads(args.threads)
     tokenizer = load_tokenizer_json(args.model_dir)
-    model = fastattn.load(args.model_dir, mmap=args.mmap)
+    model = fastattn.load(args.model_dir, mmap=args.mmap, weights=args.weights)
     stats: dict = {}
     sys.stdout.write(args.prompt)
     for piece in generate_text(model, tokenizer, args.prompt, args.max_new_tokens,
                                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                               seed=args.seed, stats=stats):
+                               seed=args.seed, stats=stats, kv_dtype=args.kv_dtype):
         sys.stdout.write(piece)
         sys.stdout.flush()
     decode_steps = max(stats["new_tokens"] - 1, 0)
@@ -178,7 +178,8 @@ def cmd_embed(args) -> int:
         print(f"fastattn embed: {args.file!r} has no non-empty line", file=sys.stderr)
         return 2
     try:
-        embedder = SentenceEmbedder(args.model, pooling=args.pooling, mmap=args.mmap)
+        embedder = SentenceEmbedder(args.model, pooling=args.pooling, mmap=args.mmap,
+                                    weights=args.weights)
     except (OSError, ValueError) as e:
         print(f"fastattn embed: {e}", file=sys.stderr)
         return 2
@@ -257,7 +258,8 @@ def cmd_classify(args) -> int:
         if args.rollout:
             from fastattn.plot import require_matplotlib
             require_matplotlib()   # fail before the work, not after it
-        classifier = ImageClassifier.from_pretrained(args.model_dir, mmap=args.mmap)
+        classifier = ImageClassifier.from_pretrained(args.model_dir, mmap=args.mmap,
+                                                     weights=args.weights)
         from fastattn.vision import load_image
         images = [load_image(path) for path in args.images]
     except (OSError, ValueError, ImportError) as e:
@@ -302,7 +304,8 @@ def cmd_classify_text(args) -> int:
     if args.threads:
         fastattn.set_num_threads(args.threads)
     try:
-        classifier = TextClassifier.from_pretrained(args.model_dir, mmap=args.mmap)
+        classifier = TextClassifier.from_pretrained(args.model_dir, mmap=args.mmap,
+                                                    weights=args.weights)
         results = classifier(args.texts, top_k=args.top_k, batch_size=args.batch_size)
     except (OSError, ValueError, ImportError) as e:
         print(f"fastattn classify-text: {e}", file=sys.stderr)
@@ -335,7 +338,7 @@ def cmd_analyze(args) -> int:
             analyze(args.model_dir, seq_len=args.seq, decode=args.decode, batch=args.batch,
                     measure=args.measure, image_size=args.image_size, parts=args.parts,
                     weights_dtype=args.weights_dtype, kv_dtype=args.kv_dtype,
-                    kv_heads=args.kv_heads)
+                    kv_heads=args.kv_heads, weights=args.weights)
     except (OSError, ValueError) as e:
         print(f"fastattn analyze: {e}", file=sys.stderr)
         return 2
@@ -587,7 +590,15 @@ def _add_mmap_flag(parser) -> None:
                              "(see docs/loading.md)")
 
 
+def _add_weights_flag(parser, default="as-stored",
+                      help="the Linear weights' format in memory (fastattn.load(weights=); "
+                           "default as-stored: the checkpoint's own; docs/quantization.md)"):
+    from fastattn.models.weights import LOAD_FORMATS
+    parser.add_argument("--weights", choices=LOAD_FORMATS, default=default, help=help)
+
+
 def main(argv=None) -> int:
+    from fastattn.kv_cache import KV_DTYPES
     parser = argparse.ArgumentParser(prog="fastattn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bench", help="run the kernel benchmarks and print a table")
@@ -620,6 +631,10 @@ def main(argv=None) -> int:
     g.add_argument("--top-p", type=float)
     g.add_argument("--seed", type=int)
     g.add_argument("--threads", type=int)
+    g.add_argument("--kv-dtype", choices=KV_DTYPES, default="float32",
+                   help="the KV cache's storage (float16 / bfloat16: half the bytes; "
+                        "docs/kv_cache.md)")
+    _add_weights_flag(g)
     _add_mmap_flag(g)
     g.set_defaults(func=cmd_generate)
     q = sub.add_parser("quantize", help="write a model directory with its Linear weights in "
@@ -643,6 +658,7 @@ def main(argv=None) -> int:
                    help="sentence vector: mean of the token vectors (default) or [CLS]")
     e.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
     e.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
+    _add_weights_flag(e)
     _add_mmap_flag(e)
     e.set_defaults(func=cmd_embed)
     c = sub.add_parser("classify", help="label images with a vision checkpoint (ViT, ResNet): "
@@ -662,6 +678,7 @@ def main(argv=None) -> int:
                    help="--rollout: fraction of the weakest attentions dropped per layer, "
                         "in [0, 1) (default 0)")
     c.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
+    _add_weights_flag(c)
     _add_mmap_flag(c)
     c.set_defaults(func=cmd_classify)
     t = sub.add_parser("classify-text",
@@ -676,6 +693,7 @@ def main(argv=None) -> int:
                         "regression")
     t.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
     t.add_argument("--threads", type=int, help="kernel threads (default: fastattn's default)")
+    _add_weights_flag(t)
     _add_mmap_flag(t)
     t.set_defaults(func=cmd_classify_text)
     a = sub.add_parser("analyze", help="a model's cost (FLOPs, bytes, memory), its roofline "
@@ -690,8 +708,13 @@ def main(argv=None) -> int:
     a.add_argument("--batch", type=int, default=1, help="sequences or images (default 1)")
     a.add_argument("--image-size", type=int, help="vision models: pixels (default: the config's)")
     a.add_argument("--weights-dtype", default="float32",
-                   help="what if the weights were stored as float16, bfloat16, int8, int4")
+                   help="what if all the weights were stored as float16, bfloat16, q8, q4, "
+                        "int8, int4")
     a.add_argument("--kv-dtype", default="float32", help="what if the KV cache were float16, ...")
+    _add_weights_flag(a, default=None,
+                      help="the Linear weights' format (fastattn.load(weights=)): their bytes "
+                           "drive the predicted bytes; with a checkpoint the model is loaded "
+                           "and measured in it (default: float32, the costs from config.json)")
     a.add_argument("--kv-heads", type=int, help="what if the decoder had this many KV heads")
     a.add_argument("--parts", action="store_true", help="also print the cost per part")
     a.add_argument("--no-measure", dest="measure", action="store_false",

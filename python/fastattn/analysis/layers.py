@@ -11,6 +11,8 @@ none); they are a few percent of a transformer's FLOPs and their time is set by 
 """
 from __future__ import annotations
 
+import math
+
 from .dtypes import ACTIVATION_BYTES as A
 from .result import PartCounter
 
@@ -40,10 +42,21 @@ def activation_kind(name: str) -> str:
 
 class Tally:
     """Parts, parameters and the largest activation of one forward (see the module docstring).
-    ``wb``: bytes per weight element; ``kvb``: bytes per cached key/value element."""
+    ``wb``: bytes per weight element; ``kvb``: bytes per cached key/value element; ``lwb``:
+    bytes per element of a Linear layer's matrix (its biases stay at ``wb``), default ``wb``:
+    a load in a weight format (q8: 34/32) changes the matrices only, the rest stays float32.
+    ``lformat``: the matrices' weight format, when one: a 16-bit or quantized matrix then
+    counts its storage's exact bytes (weight_formats.storage_shapes: q8 / q4 pad K to 32)
+    instead of ``lwb`` per element. ``weight_memory``: params at ``wb``, each Linear matrix
+    counted in them at its own bytes."""
 
-    def __init__(self, rows: int, passes: int, wb: float, kvb: float):
+    def __init__(self, rows: int, passes: int, wb: float, kvb: float, lwb: float | None = None,
+                 lformat: str | None = None):
         self.rows, self.passes, self.wb, self.kvb = rows, passes, wb, kvb
+        self.lwb = wb if lwb is None else lwb
+        self.lformat = None if lformat == "float32" else lformat
+        # the Linear matrices' bytes beyond params * wb (0 when lwb == wb)
+        self.linear_extra = 0.0
         self.parts = PartCounter()
         self.params = 0
         self.largest = 0.0
@@ -62,10 +75,13 @@ class Tally:
         call streams its weight (``streams``)."""
         rows = self.rows if rows is None else rows
         elements = fan_in * fan_out + (fan_out if bias else 0)
+        matrix = self.matrix_bytes(fan_in, fan_out)
         if weight:
             self.params += elements
+            self.linear_extra += matrix - fan_in * fan_out * self.wb
+        read = matrix + (fan_out if bias else 0) * self.wb
         self.parts.add(part, flops=2.0 * rows * fan_in * fan_out,
-                       weight_bytes=self.passes * elements * self.wb,
+                       weight_bytes=self.passes * read,
                        activation_bytes=rows * (fan_in + fan_out) * A, matmul=True,
                        calls=calls * self.passes, streams=calls * self.passes)
         self.activation(rows / self.passes * fan_out)
@@ -112,3 +128,16 @@ class Tally:
                        activation_bytes=batch * (cin * h * w + cout * ho * wo) * A, matmul=True,
                        calls=self.passes, streams=self.passes)
         self.activation(batch * cout * ho * wo)
+
+    def matrix_bytes(self, fan_in: int, fan_out: int) -> float:
+        """Bytes of a Linear layer's (fan_in, fan_out) matrix (see the class docstring)."""
+        if self.lformat is None:
+            return fan_in * fan_out * self.lwb
+        from ..weight_formats import storage_shapes
+        return float(sum(dtype.itemsize * math.prod(shape)
+                         for dtype, shape in storage_shapes(self.lformat, fan_in,
+                                                            fan_out).values()))
+
+    @property
+    def weight_memory(self) -> float:
+        return self.params * self.wb + self.linear_extra

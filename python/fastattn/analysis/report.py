@@ -26,41 +26,60 @@ def _bytes(b: float) -> str:
 
 
 def phases(config, *, batch: int, seq_len: int, decode: int, image_size: int | None,
-           **options) -> dict:
+           model=None, weights: str | None = None, **options) -> dict:
     """{phase: Cost}: "prefill" and "decode" for a decoder (a phase of 0 tokens left out),
-    "forward" for an encoder or a vision model."""
+    "forward" for an encoder or a vision model. ``model``: a loaded model costed instead of
+    the config (its Linear layers' formats: cost); ``weights``: the Linear matrices' format
+    (every family); ``options``: the decoders' what-ifs."""
+    source = config if model is None else model
     if config.model_type in DECODERS:
         out = {}
         if seq_len:
-            out["prefill"] = cost(config, batch=batch, seq_len=seq_len, **options)
+            out["prefill"] = cost(source, batch=batch, seq_len=seq_len, weights=weights,
+                                  **options)
         if decode:
-            out["decode"] = cost(config, batch=batch, seq_len=decode, mode="decode",
-                                 context=seq_len, **options)
+            out["decode"] = cost(source, batch=batch, seq_len=decode, mode="decode",
+                                 context=seq_len, weights=weights, **options)
         return out
     if config.model_type in VISION:
-        return {"forward": cost(config, batch=batch, image_size=image_size)}
-    return {"forward": cost(config, batch=batch, seq_len=seq_len)}
+        return {"forward": cost(source, batch=batch, image_size=image_size, weights=weights)}
+    return {"forward": cost(source, batch=batch, seq_len=seq_len, weights=weights)}
 
 
 def analyze(path, *, seq_len: int = 512, decode: int = 128, batch: int = 1,
             measure: bool = True, image_size: int | None = None, parts: bool = False,
             weights_dtype: str = "float32", kv_dtype: str = "float32",
-            kv_heads: int | None = None, out=print) -> None:
+            kv_heads: int | None = None, weights: str | None = None, out=print) -> None:
     """Prints the analysis of the model directory (or config.json) ``path`` (module
     docstring). ``measure``: run the model when the directory has weights (and the costs
     describe it: float32, its own KV heads), and measure the machine if it is not cached;
-    without it, a prediction only from a cached machine."""
+    without it, a prediction only from a cached machine. ``weights``: the format the Linear
+    matrices are loaded in (fastattn.load(weights=)): with a checkpoint the model is loaded so
+    (its PackedMatrix bytes drive the predicted bytes) and measured so; with a config alone
+    the format's bytes per weight (analysis.dtypes)."""
     from .machine import cached_machine, machine
     config, _ = resolve_config(path)
     what_if = weights_dtype != "float32" or kv_dtype != "float32" or kv_heads is not None
     options = {}
     if config.model_type in DECODERS:
         options = dict(weights_dtype=weights_dtype, kv_dtype=kv_dtype, kv_heads=kv_heads)
+    model = None
+    if weights is not None:
+        from ..models.weights import check_format
+        check_format("analyze", weights)
+        if os.path.isdir(path) and has_weights(path):
+            from .. import load
+            model = load(path, weights=weights)
     costs = phases(config, batch=batch, seq_len=seq_len, decode=decode,
-                   image_size=image_size, **options)
+                   image_size=image_size, model=model,
+                   # a loaded model: its own PackedMatrix bytes (K padded to 32), not the
+                   # format's nominal bytes per weight
+                   weights=weights if model is None else None, **options)
     first = next(iter(costs.values()))
+    stored = (weights_dtype if first.weights is None
+              else f"Linear {first.weights}, the rest {weights_dtype}")
     line = (f"# {config.model_type}: {first.params / 1e6:.1f}M parameters, weights "
-            f"{_bytes(first.weight_memory)} ({weights_dtype}), batch {batch}")
+            f"{_bytes(first.weight_memory)} ({stored}), batch {batch}")
     if config.model_type in DECODERS:
         line += (f"; KV cache {_bytes(costs.get('decode', first).kv_cache_memory)} "
                  f"({kv_dtype}) at "
@@ -73,7 +92,7 @@ def analyze(path, *, seq_len: int = 512, decode: int = 128, batch: int = 1,
     measured = {}
     if measure and m is not None and not what_if and os.path.isdir(path) and has_weights(path):
         measured = _measure(path, config, batch=batch, seq_len=seq_len, decode=decode,
-                            image_size=first.image_size)
+                            image_size=first.image_size, model=model)
     out(f"{'phase':<9}{'tokens':>8}{'GFLOP':>10}{'read':>10}{'FLOP/B':>8}"
         f"{'predicted':>12}{'bound':>9}{'measured':>12}{'meas/pred':>10}")
     for name, c in costs.items():
@@ -110,10 +129,10 @@ def _parts_table(c, m, out) -> None:
         out(row)
 
 
-def _measure(path, config, *, batch, seq_len, decode, image_size) -> dict:
+def _measure(path, config, *, batch, seq_len, decode, image_size, model=None) -> dict:
     from .. import load
     from .measure import measure_decoder, measure_encoder
-    model = load(path)
+    model = load(path) if model is None else model
     if config.model_type in DECODERS:
         return measure_decoder(model, batch=batch, seq_len=seq_len, steps=decode)
     return measure_encoder(model, config, batch=batch, seq_len=seq_len,

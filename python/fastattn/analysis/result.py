@@ -52,7 +52,7 @@ class Cost:
     - ``parts``: the Part list, in forward order; ``part(name)``, ``flops_by_part``;
     - ``flops``, ``bytes`` (read: ``weight_bytes + kv_bytes + activation_bytes``),
       ``intensity`` (FLOPs / byte);
-    - ``peak_memory``: ``weight_memory`` (params in weights_dtype) + ``kv_cache_memory`` (the
+    - ``peak_memory``: ``weight_memory`` (params in weights_dtype, the Linear matrices in ``weights``) + ``kv_cache_memory`` (the
       cache a generation of context + seq_len tokens holds; 0 for encoders) +
       ``largest_activation`` (the largest single float32 tensor of the forward: flash
       attention never materialises the (L, L) scores, so it is not one of them).
@@ -70,6 +70,9 @@ class Cost:
     kv_cache_memory: float
     largest_activation: float
     image_size: int | None = None
+    # the Linear matrices' format when it is not weights_dtype (cost's ``weights``, or the
+    # formats of a model loaded with fastattn.load(weights=...)): "q8", "q4", ..., "mixed"
+    weights: str | None = None
 
     def _sum(self, field: str) -> float:
         return sum(getattr(p, field) for p in self.parts)

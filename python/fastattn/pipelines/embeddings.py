@@ -84,12 +84,14 @@ class SentenceEmbedder:
     """
 
     def __init__(self, model_dir, *, pooling: str = "mean", normalize: bool = True,
-                 model=None, tokenizer=None, mmap: bool = True):
+                 model=None, tokenizer=None, mmap: bool = True,
+                 weights: str = "as-stored"):
         if pooling not in POOLINGS:
             raise ValueError(f"SentenceEmbedder: pooling must be one of {POOLINGS}, got "
                              f"{pooling!r}")
         self.pooling, self.normalize = pooling, normalize
-        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap)
+        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap,
+                                                  weights=weights, where="SentenceEmbedder")
 
     def __call__(self, texts, *, batch_size: int = 32, max_length: int | None = None):
         """Embeddings (N, hidden) float32 of ``texts`` (see ``embed``)."""

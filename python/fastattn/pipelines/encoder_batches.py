@@ -16,16 +16,20 @@ import numpy as np
 from .. import _validate as val
 
 
-def load_encoder(model_dir, model=None, tokenizer=None, *, mmap: bool = True):
-    """(model, tokenizer) of a model directory: ``fastattn.load`` and
-    ``fastattn.tokenizers.load_tokenizer`` (vocab.txt or tokenizer.json), each only when not
-    given."""
+def load_encoder(model_dir, model=None, tokenizer=None, *, mmap: bool = True,
+                 weights: str = "as-stored", where: str = "load_encoder"):
+    """(model, tokenizer) of a model directory: ``fastattn.load`` (``weights``: the Linear
+    matrices' format, docs/quantization.md) and ``fastattn.tokenizers.load_tokenizer``
+    (vocab.txt or tokenizer.json), each only when not given. ``weights`` is checked even when
+    ``model`` is given (ValueError from ``where``), so a typo never passes silently."""
+    from ..models.weights import check_format
+    check_format(where, weights)
     if tokenizer is None:
         from ..tokenizers import load_tokenizer
         tokenizer = load_tokenizer(model_dir)
     if model is None:
         from ..loading import load
-        model = load(model_dir, mmap=mmap)
+        model = load(model_dir, mmap=mmap, weights=weights)
     return model, tokenizer
 
 

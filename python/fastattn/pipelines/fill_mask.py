@@ -63,8 +63,10 @@ class FillMask:
     a long-running service whose model files may be replaced or truncated under it.
     """
 
-    def __init__(self, model_dir, *, model=None, tokenizer=None, mmap: bool = True):
-        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap)
+    def __init__(self, model_dir, *, model=None, tokenizer=None, mmap: bool = True,
+                 weights: str = "as-stored"):
+        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap,
+                                                  weights=weights, where="FillMask")
         if not self.model.has_mlm_head:
             raise ValueError(f"FillMask: the checkpoint in {model_dir!r} has no masked-LM head "
                              "(cls.predictions.* / lm_head.* / vocab_projector.*)")

@@ -132,9 +132,14 @@ class ImageClassifier:
                           else ImageProcessor.from_model_config(model.config))
 
     @classmethod
-    def from_pretrained(cls, model_dir, *, mmap: bool = True) -> "ImageClassifier":
+    def from_pretrained(cls, model_dir, *, mmap: bool = True,
+                        weights: str = "as-stored") -> "ImageClassifier":
+        """``weights``: the Linear matrices' format (fastattn.load; docs/quantization.md)."""
         from ..loading import load
-        return cls(load(model_dir, mmap=mmap), ImageProcessor.from_pretrained(model_dir))
+        from ..models.weights import check_format
+        check_format("ImageClassifier", weights)
+        return cls(load(model_dir, mmap=mmap, weights=weights),
+                   ImageProcessor.from_pretrained(model_dir))
 
     def classify(self, images, top_k: int = 5):
         """``classify(self.model, images, top_k, processor=self.processor)``."""

@@ -223,16 +223,19 @@ class QuestionAnswerer:
     mmap=False reads the weights into memory instead of mapping the files (fastattn.load).
     """
 
-    def __init__(self, model_dir=None, *, model=None, tokenizer=None, mmap: bool = True):
+    def __init__(self, model_dir=None, *, model=None, tokenizer=None, mmap: bool = True,
+                 weights: str = "as-stored"):
         if model_dir is None and (model is None or tokenizer is None):
             raise ValueError("QuestionAnswerer: give a model directory, or both model and "
                              "tokenizer")
-        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap)
+        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap,
+                                                  weights=weights, where="QuestionAnswerer")
         require_task("QuestionAnswerer", self.model, TASK, model_dir)
 
     @classmethod
-    def from_pretrained(cls, model_dir, *, mmap: bool = True) -> "QuestionAnswerer":
-        return cls(model_dir, mmap=mmap)
+    def from_pretrained(cls, model_dir, *, mmap: bool = True,
+                        weights: str = "as-stored") -> "QuestionAnswerer":
+        return cls(model_dir, mmap=mmap, weights=weights)
 
     def __call__(self, question, context, **options):
         """See :func:`question_answering` for the options."""

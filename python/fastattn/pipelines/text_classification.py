@@ -126,16 +126,19 @@ class TextClassifier:
     mmap=False reads the weights into memory instead of mapping the files (fastattn.load).
     """
 
-    def __init__(self, model_dir=None, *, model=None, tokenizer=None, mmap: bool = True):
+    def __init__(self, model_dir=None, *, model=None, tokenizer=None, mmap: bool = True,
+                 weights: str = "as-stored"):
         if model_dir is None and (model is None or tokenizer is None):
             raise ValueError("TextClassifier: give a model directory, or both model and "
                              "tokenizer")
-        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap)
+        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap,
+                                                  weights=weights, where="TextClassifier")
         require_task("TextClassifier", self.model, TASK, model_dir)
 
     @classmethod
-    def from_pretrained(cls, model_dir, *, mmap: bool = True) -> "TextClassifier":
-        return cls(model_dir, mmap=mmap)
+    def from_pretrained(cls, model_dir, *, mmap: bool = True,
+                        weights: str = "as-stored") -> "TextClassifier":
+        return cls(model_dir, mmap=mmap, weights=weights)
 
     def __call__(self, texts, top_k: int | None = 1, function_to_apply: str | None = None,
                  batch_size: int = 32, max_length: int | None = None):

@@ -93,16 +93,20 @@ class TextGenerator:
     a long-running service whose model files may be replaced or truncated under it.
     kv_dtype="float16" / "bfloat16" keeps each generation's KV cache in 16 bits (half the
     bytes; docs/kv_cache.md); a call may override it (``gen(prompt, kv_dtype="float32")``).
+    weights="q8" / "q4" / "bfloat16" / ... loads the Linear matrices in that format
+    (fastattn.load; docs/quantization.md); the default keeps the checkpoint's own.
     """
 
     def __init__(self, model_dir, *, model=None, tokenizer=None, mmap: bool = True,
-                 kv_dtype="float32"):
+                 kv_dtype="float32", weights: str = "as-stored"):
         from ..kv_cache import kv_dtype as check_kv_dtype
         from ..loading import load
+        from ..models.weights import check_format
         self.kv_dtype = check_kv_dtype("TextGenerator", kv_dtype)
+        check_format("TextGenerator", weights)
         model_dir = os.fspath(model_dir)
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer_json(model_dir)
-        self.model = model if model is not None else load(model_dir, mmap=mmap)
+        self.model = model if model is not None else load(model_dir, mmap=mmap, weights=weights)
 
     def stream(self, prompt: str, max_new_tokens: int = 64, **sampling) -> Iterator[str]:
         """The continuation piece by piece; ``sampling``: temperature, top_k, top_p, seed,

@@ -270,7 +270,7 @@ class TokenClassifier:
     """
 
     def __init__(self, model_dir=None, *, model=None, tokenizer=None, mmap: bool = True,
-                 aggregation: str = "simple"):
+                 aggregation: str = "simple", weights: str = "as-stored"):
         if model_dir is None and (model is None or tokenizer is None):
             raise ValueError("TokenClassifier: give a model directory, or both model and "
                              "tokenizer")
@@ -278,13 +278,14 @@ class TokenClassifier:
             raise ValueError(f"TokenClassifier: aggregation must be one of {AGGREGATIONS}, "
                              f"got {aggregation!r}")
         self.aggregation = aggregation
-        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap)
+        self.model, self.tokenizer = load_encoder(model_dir, model, tokenizer, mmap=mmap,
+                                                  weights=weights, where="TokenClassifier")
         require_task("TokenClassifier", self.model, TASK, model_dir)
 
     @classmethod
-    def from_pretrained(cls, model_dir, *, mmap: bool = True,
-                        aggregation: str = "simple") -> "TokenClassifier":
-        return cls(model_dir, mmap=mmap, aggregation=aggregation)
+    def from_pretrained(cls, model_dir, *, mmap: bool = True, aggregation: str = "simple",
+                        weights: str = "as-stored") -> "TokenClassifier":
+        return cls(model_dir, mmap=mmap, aggregation=aggregation, weights=weights)
 
     def __call__(self, texts, aggregation: str | None = None, ignore_labels=("O",),
                  batch_size: int = 32, max_length: int | None = None,
