@@ -82,8 +82,9 @@ const MatmulKernels& float_kernels() {
 template <WeightFormat F>
 struct Format;
 
-template <>
-struct Format<WeightFormat::bfloat16> {
+// bfloat16 / float16: E is core/vec16.h's element type (BFloat16 or Float16).
+template <class E>
+struct Format16 {
   static int64_t row_bytes(int64_t K) { return 2 * K; }
   static void step(const uint8_t* row, const uint16_t*, int64_t s, int64_t K, Vec* out) {
     const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + s * kStep;
@@ -93,24 +94,13 @@ struct Format<WeightFormat::bfloat16> {
       std::memcpy(tail, p, static_cast<std::size_t>(K - s * kStep) * 2);
       p = tail;
     }
-    for (int g = 0; g < G; ++g) out[g] = BFloat16::load(p + g * W);
+    for (int g = 0; g < G; ++g) out[g] = E::load(p + g * W);
   }
 };
-
 template <>
-struct Format<WeightFormat::float16> {
-  static int64_t row_bytes(int64_t K) { return 2 * K; }
-  static void step(const uint8_t* row, const uint16_t*, int64_t s, int64_t K, Vec* out) {
-    const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + s * kStep;
-    uint16_t tail[kStep];
-    if ((s + 1) * kStep > K) {
-      std::memset(tail, 0, sizeof tail);
-      std::memcpy(tail, p, static_cast<std::size_t>(K - s * kStep) * 2);
-      p = tail;
-    }
-    for (int g = 0; g < G; ++g) out[g] = Float16::load(p + g * W);
-  }
-};
+struct Format<WeightFormat::bfloat16> : Format16<BFloat16> {};
+template <>
+struct Format<WeightFormat::float16> : Format16<Float16> {};
 
 // q8 / q4: w = q * d, exact in float32 (8-bit q times an 11-bit d).
 template <>
