@@ -45,7 +45,7 @@ start=$(date +%s)
 # (test_memory_does_not_grow_with_lq_times_lk measures peak RSS, which ASan's shadow memory
 # and quarantine inflate; test_kernels_get_aligned_arrays hands the kernels misaligned views
 # on purpose, and so does test_strided_and_negative_stride_views through matmul's 2-D fast
-# path, the same finding)
+# path, the same finding; test_resident_memory_is_the_formats_bytes measures RSS too)
 # --capture=sys: a sanitizer report is written to file descriptor 2 by C code just before the
 # process aborts; with pytest's default fd capture it would be lost with the process.
 python -m pytest -q -p no:cacheprovider --capture=sys \
@@ -55,8 +55,10 @@ python -m pytest -q -p no:cacheprovider --capture=sys \
   tests/test_matmul.py tests/test_softmax.py tests/test_norm.py tests/test_activation.py \
   tests/test_rope.py tests/test_resample.py tests/test_resample_interpolate.py tests/test_conv.py \
   tests/test_layout.py tests/test_validate.py \
+  tests/test_weight_formats.py tests/test_kv_cache_dtype.py tests/test_quantize.py \
   --deselect tests/test_attention.py::test_memory_does_not_grow_with_lq_times_lk \
   --deselect tests/test_fuzz_alignment.py::test_kernels_get_aligned_arrays \
   --deselect tests/test_matmul.py::test_strided_and_negative_stride_views \
+  --deselect tests/test_quantize.py::test_resident_memory_is_the_formats_bytes \
   "$@"
 echo "   tests ran in $(( $(date +%s) - start )) s"

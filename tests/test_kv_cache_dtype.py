@@ -13,6 +13,8 @@ import pytest
 
 import fastattn
 from fastattn import _core, analysis, reference
+from fastattn import weight_formats as wf
+from fastattn.io import bf16_to_float32, float32_to_bf16
 from fastattn.loading import builder_for
 from fastattn.testing import random_checkpoint
 from conftest import assert_thread_invariant
@@ -23,25 +25,17 @@ UNIT = {"float16": 2.0**-11, "bfloat16": 2.0**-8}
 
 
 # -- NumPy references of the conversion ---------------------------------------------------------
+# float16: NumPy's cast (IEEE, with subnormals and overflow to inf); bfloat16: the integer
+# rounding of the top half, NaN kept quiet (fastattn.io's, checked bit by bit against hand
+# patterns in test_safetensors.py). The same helpers the weight formats use.
 def to_bits(x: np.ndarray, dtype: str) -> np.ndarray:
-    """float32 -> 16-bit patterns, round to nearest even. float16: NumPy's cast (IEEE, with
-    subnormals and overflow to inf); bfloat16: the integer rounding of the top half, NaN kept
-    quiet."""
+    """float32 -> 16-bit patterns, round to nearest even."""
     x = np.asarray(x, np.float32)
-    if dtype == "float16":
-        with np.errstate(over="ignore"):
-            return x.astype(np.float16).view(np.uint16)
-    u = x.view(np.uint32).astype(np.uint64)
-    bits = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
-    nan = np.isnan(x)
-    bits[nan] = ((u[nan] >> 16) | 0x40).astype(np.uint16)
-    return bits
+    return wf.float16_bits(x) if dtype == "float16" else float32_to_bf16(x)
 
 
 def from_bits(bits: np.ndarray, dtype: str) -> np.ndarray:
-    if dtype == "float16":
-        return bits.view(np.float16).astype(np.float32)
-    return (bits.astype(np.uint32) << 16).view(np.float32)
+    return wf.float16_to_float32(bits) if dtype == "float16" else bf16_to_float32(bits)
 
 
 def dequantized(x: np.ndarray, dtype: str) -> np.ndarray:

@@ -17,6 +17,7 @@ import pytest
 import fastattn
 from fastattn import _core
 from fastattn import weight_formats as wf
+from fastattn.io import bf16_to_float32, float32_to_bf16
 from conftest import assert_epilogue_within, assert_thread_invariant
 
 U = 2.0 ** -24
@@ -90,9 +91,9 @@ def test_sixteen_bit_rounding_to_nearest_even():
     # 1 + 3 2^-8 is halfway between 1 + 2^-7 and 1 + 2^-6 -> even (1 + 2^-6)
     x = np.array([one + 2.0 ** -8, one + 3 * 2.0 ** -8, one + 2.0 ** -8 + 2.0 ** -20, -2.5,
                   np.inf, 3.4e38], np.float32)
-    got = wf.bfloat16_to_float32(wf.bfloat16_bits(x))
+    got = bf16_to_float32(float32_to_bf16(x))
     assert got.tolist() == [1.0, 1 + 2.0 ** -6, 1 + 2.0 ** -7, -2.5, np.inf, np.inf]
-    assert np.isnan(wf.bfloat16_to_float32(wf.bfloat16_bits(np.array([np.nan], np.float32))))[0]
+    assert np.isnan(bf16_to_float32(float32_to_bf16(np.array([np.nan], np.float32))))[0]
     # float16: 10 fraction bits; beyond 65504 (+ half a step) is inf
     y = np.array([one + 2.0 ** -11, one + 3 * 2.0 ** -11, 65504, 65519, 65520], np.float32)
     assert wf.float16_to_float32(wf.float16_bits(y)).tolist() == [1.0, 1 + 2.0 ** -9, 65504,

@@ -1,5 +1,7 @@
 // 16-bit floats (IEEE binary16 "float16", and bfloat16) to and from Vec: the companion of
-// core/vec.h for kernels that store data in 16 bits and compute in float32 (the KV cache).
+// core/vec.h for kernels that store data in 16 bits and compute in float32 (the KV cache and
+// decode attention over it; the bfloat16 / float16 / q8 / q4 weight formats, kernels/matmul/
+// lowp.cpp). The one definition of these conversions in the C++.
 // Like vec.h this is a per-ISA header with intrinsics; the storage is uint16_t bit patterns.
 //
 // Conversions, every path giving the same bits:
@@ -41,9 +43,10 @@ inline float f16_to_f32(uint16_t h) {
   const uint32_t exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
   if (exp == 0x1F) return bits_f32(sign | 0x7F800000u | (man << 13));  // inf, NaN (payload kept)
   if (exp != 0) return bits_f32(sign | ((exp + 112) << 23) | (man << 13));  // 112 = 127 - 15
-  // zero or subnormal: man x 2^-24, exact in float32 (a product by a power of two)
+  // zero or subnormal: man x 2^-24, exact in float32 (a product by a power of two); the sign
+  // ORed into its bits (branch-free, unlike a conditional negation)
   const float mag = static_cast<float>(man) * 5.9604644775390625e-8f;  // 2^-24
-  return sign ? -mag : mag;
+  return bits_f32(sign | f32_bits(mag));
 }
 
 inline uint16_t f32_to_f16(float x) {
@@ -67,6 +70,20 @@ inline uint16_t f32_to_f16(float x) {
   uint32_t q = m >> shift;
   if (rest > half || (rest == half && (q & 1u))) ++q;  // may round up to 2^-14: still right
   return sign | static_cast<uint16_t>(q);
+}
+
+// One float16 at the path's speed, for a value read once among many (the q8 / q4 weights' scale
+// per 32-element block, kernels/matmul/lowp.cpp): F16C's scalar vcvtph2ps where the path has
+// it (AVX2 / AVX-512: -mf16c), whose cost is one instruction, where f16_to_f32's branches cost
+// about as much as converting the block's 32 quants; the bit formula on baseline. The same
+// float for every non-NaN h; a signalling NaN comes back quiet from vcvtph2ps, as it does from
+// Float16::load on those paths.
+inline float f16_to_f32_fast(uint16_t h) {
+#if defined(__F16C__)
+  return _cvtsh_ss(h);
+#else
+  return f16_to_f32(h);
+#endif
 }
 
 inline float bf16_to_f32(uint16_t h) { return bits_f32(static_cast<uint32_t>(h) << 16); }

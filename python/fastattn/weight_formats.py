@@ -33,6 +33,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# bfloat16 <-> float32 bit patterns (round to nearest even, NaN kept quiet): the one NumPy
+# definition, shared with the safetensors reader / writer and the KV cache's tests.
+from .io.safetensors import bf16_to_float32, float32_to_bf16
+
 WEIGHT_FORMATS = ("float32", "bfloat16", "float16", "q8", "q4")
 BLOCK = 32  # quantisation block along K (q8, q4)
 
@@ -68,24 +72,6 @@ def storage_shapes(weights: str, k: int, n: int) -> dict:
 
 
 # ------------------------------------------------------------------ 16-bit floats
-
-def bfloat16_bits(w: np.ndarray) -> np.ndarray:
-    """float32 -> bfloat16 bit patterns (uint16), round to nearest even.
-
-    Adding 0x7FFF plus the lowest kept bit to the 32-bit pattern and dropping the low half
-    rounds the magnitude to nearest, ties to the even pattern; carrying into the exponent is
-    the correct rounding up (to inf past bfloat16's largest value). NaN is kept a quiet NaN."""
-    u = np.ascontiguousarray(w, dtype=np.float32).view(np.uint32)
-    rounded = ((u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) >> 16).astype(np.uint16)
-    nan = np.isnan(w)
-    if nan.any():
-        rounded[nan] = ((u[nan] >> 16) | np.uint32(0x0040)).astype(np.uint16)
-    return rounded
-
-
-def bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
-    return (bits.astype(np.uint32) << 16).view(np.float32)
-
 
 def float16_bits(w: np.ndarray) -> np.ndarray:
     """float32 -> IEEE binary16 bit patterns (uint16); NumPy's cast rounds to nearest even."""
@@ -181,7 +167,7 @@ def encode(wt: np.ndarray, weights: str, op: str = "PackedMatrix") -> dict:
     if weights == "float32":
         return {"weight": np.ascontiguousarray(wt, dtype=np.float32)}
     if weights == "bfloat16":
-        return {"weight": bfloat16_bits(wt)}
+        return {"weight": np.ascontiguousarray(float32_to_bf16(wt))}
     if weights == "float16":
         return {"weight": np.ascontiguousarray(float16_bits(wt))}
     if weights == "q8":
@@ -195,7 +181,7 @@ def decode(storage: dict, weights: str, k: int) -> np.ndarray:
     if weights == "float32":
         return np.array(w, dtype=np.float32)
     if weights == "bfloat16":
-        return bfloat16_to_float32(w)
+        return bf16_to_float32(w)
     if weights == "float16":
         return float16_to_float32(w)
     if weights == "q8":

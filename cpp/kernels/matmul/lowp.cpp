@@ -1,17 +1,17 @@
 // Low-precision-weight matmul (lowp.h): two paths, chosen by M.
 //
-// Small M (decode, M <= kGemvMaxM): the weight is streamed once (bandwidth bound: the point of
-// the smaller formats), each 32-element step of a row converted in registers (lowp_simd.h) and
-// multiplied by the float32 activations, R rows of W^T side by side (R independent FMA chains
-// per activation row, R streams for the prefetcher). A is copied once into a zero-padded
-// contiguous buffer (M x Kp, read from L1 by every row). Each output element is one FMA chain
-// over k in steps of Vec::size lanes, then hsum: the same operations wherever its row of W^T
-// falls, so splitting N across threads never changes a bit. More than 4 rows of A go 4 at a
-// time, each group of W's rows reused from L1 for all of them (the panel path takes over above
+// Small M (decode, M <= kGemvMaxM): the weight is streamed once (bandwidth bound: the point of the
+// smaller formats), each 32-element step of a row converted in registers (lowp_simd.h,
+// core/vec16.h) and multiplied by the float32 activations, R rows of W^T side by side (R
+// independent FMA chains per activation row, R streams for the prefetcher). A is copied once into a
+// zero-padded contiguous buffer (M x Kp, read from L1 by every row). Each output element is one FMA
+// chain over k in steps of Vec::size lanes, then hsum: the same operations wherever its row of W^T
+// falls, so splitting N across threads never changes a bit. More than 4 rows of A go 4 at a time,
+// each group of W's rows reused from L1 for all of them (the panel path takes over above
 // kGemvMaxM). q8 / q4 stream the same way but multiply int8 by int8 (llama.cpp's way, measured
-// faster than converting to float: docs/weight_formats.md): A's rows are quantised per block
-// of 32, each block's dot is exact in int32 and scaled by d_w d_a into float32 lanes. A row
-// of A with inf / NaN sends the call to the float form, which propagates them.
+// faster than converting to float: docs/weight_formats.md): A's rows are quantised per block of 32,
+// each block's dot is exact in int32 and scaled by d_w d_a into float32 lanes. A row of A with inf
+// / NaN sends the call to the float form, which propagates them.
 //
 // Large M (prefill): columns of W are converted, a block of kBlockColumns at a time,
 // into float32 panels in exactly the layout of the float32 pre-packed matmul (matmul.h:
@@ -82,8 +82,9 @@ const MatmulKernels& float_kernels() {
 template <WeightFormat F>
 struct Format;
 
-template <>
-struct Format<WeightFormat::bfloat16> {
+// bfloat16 / float16: E is core/vec16.h's element type (BFloat16 or Float16).
+template <class E>
+struct Format16 {
   static int64_t row_bytes(int64_t K) { return 2 * K; }
   static void step(const uint8_t* row, const uint16_t*, int64_t s, int64_t K, Vec* out) {
     const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + s * kStep;
@@ -93,24 +94,13 @@ struct Format<WeightFormat::bfloat16> {
       std::memcpy(tail, p, static_cast<std::size_t>(K - s * kStep) * 2);
       p = tail;
     }
-    for (int g = 0; g < G; ++g) out[g] = from_bf16(p + g * W);
+    for (int g = 0; g < G; ++g) out[g] = E::load(p + g * W);
   }
 };
-
 template <>
-struct Format<WeightFormat::float16> {
-  static int64_t row_bytes(int64_t K) { return 2 * K; }
-  static void step(const uint8_t* row, const uint16_t*, int64_t s, int64_t K, Vec* out) {
-    const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + s * kStep;
-    uint16_t tail[kStep];
-    if ((s + 1) * kStep > K) {
-      std::memset(tail, 0, sizeof tail);
-      std::memcpy(tail, p, static_cast<std::size_t>(K - s * kStep) * 2);
-      p = tail;
-    }
-    for (int g = 0; g < G; ++g) out[g] = from_f16(p + g * W);
-  }
-};
+struct Format<WeightFormat::bfloat16> : Format16<BFloat16> {};
+template <>
+struct Format<WeightFormat::float16> : Format16<Float16> {};
 
 // q8 / q4: w = q * d, exact in float32 (8-bit q times an 11-bit d).
 template <>
@@ -118,7 +108,7 @@ struct Format<WeightFormat::q8> {
   static int64_t row_bytes(int64_t K) { return round_up(K, kStep); }
   static void step(const uint8_t* row, const uint16_t* scales, int64_t s, int64_t, Vec* out) {
     const int8_t* p = reinterpret_cast<const int8_t*>(row) + s * kStep;
-    const Vec d = Vec::broadcast(scale_to_float(scales[s]));
+    const Vec d = Vec::broadcast(f16_to_f32_fast(scales[s]));
     for (int g = 0; g < G; ++g) out[g] = from_i8(p + g * W) * d;
   }
 };
@@ -128,7 +118,7 @@ struct Format<WeightFormat::q4> {
   static int64_t row_bytes(int64_t K) { return round_up(K, kStep) / 2; }
   static void step(const uint8_t* row, const uint16_t* scales, int64_t s, int64_t, Vec* out) {
     const uint8_t* p = row + s * (kStep / 2);
-    const Vec d = Vec::broadcast(scale_to_float(scales[s]));
+    const Vec d = Vec::broadcast(f16_to_f32_fast(scales[s]));
     for (int g = 0; g < G; ++g) out[g] = from_q4(p, g) * d;
   }
 };
@@ -276,7 +266,7 @@ void gemv_rows_i8(const LowpMatrix& w, int64_t n0, const int8_t* qa, const float
         wb[r] = load_q8_block(reinterpret_cast<const int8_t*>(rows[r]) + b * kStep);
       else
         wb[r] = load_q4u_block(rows[r] + b * (kStep / 2));
-      dw[r] = scale_to_float(srows[r][b]);
+      dw[r] = f16_to_f32_fast(srows[r][b]);
     }
     for (int m = 0; m < MB; ++m) {
       const int8_t* am = qa + m * lda + b * kStep;

@@ -1,9 +1,11 @@
-// Conversions of the weight formats' elements to float32 Vecs (lowp.h), one definition per ISA
-// path like core/vec.h. They are the only intrinsics outside vec.h: they load and widen
-// 8/16-bit integers, which Vec (a float register) has no type for; each is exact (bf16, f16,
-// int8 and 4-bit values are all float32 numbers).
-//   AVX-512 (F):  vpmovzxwd / vcvtph2ps / vpmovsxbd / vpmovzxbd, 16 lanes
-//   AVX2 + F16C:  the same at 8 lanes (F16C's vcvtph2ps; Zen 3 has F16C, not AVX-512)
+// The weight formats' 8-bit integer elements to float32 Vecs (lowp.h), the int8 x int8 block
+// dots and the panels' 8 x 8 register transpose, one definition per ISA path like core/vec.h.
+// The 16-bit floats (bfloat16, float16, the q8 / q4 scales) convert through core/vec16.h
+// (BFloat16::load, Float16::load, f16_to_f32_fast), shared with the KV cache. What stays here
+// are intrinsics on 8-bit integer lanes, which Vec (a float register) has no type for, and the
+// transpose; each conversion is exact (int8 and 4-bit values are float32 numbers).
+//   AVX-512 (F):  vpmovsxbd / vpmovzxbd, 16 lanes
+//   AVX2:         the same at 8 lanes; vpmaddubsw / vpmaddwd for the block dots
 //   baseline:     plain C++ per lane
 #pragma once
 
@@ -15,48 +17,10 @@
 #include <cstring>
 
 #include "core/vec.h"
+#include "core/vec16.h"
 
 namespace fastattn {
 namespace FASTATTN_ISA_NAMESPACE {
-
-// IEEE binary16 bits -> float, exactly (subnormals, inf and NaN included). Portable; the
-// kernels use it once per 32-weight block for the q8 / q4 scales.
-inline float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
-  uint32_t bits;
-  if (exp == 0x1Fu) {
-    bits = sign | 0x7F800000u | (man << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112u) << 23) | (man << 13);
-  } else {
-    // subnormal or zero: man * 2^-24, exact in float32
-    float f = static_cast<float>(man) * 5.9604644775390625e-8f;
-    uint32_t fb;
-    std::memcpy(&fb, &f, 4);
-    bits = sign | fb;
-  }
-  float out;
-  std::memcpy(&out, &bits, 4);
-  return out;
-}
-
-inline float bfloat16_to_float(uint16_t h) {
-  const uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float out;
-  std::memcpy(&out, &bits, 4);
-  return out;
-}
-
-// A q8 / q4 block's float16 scale as float: F16C's vcvtph2ps where the path has it (the
-// portable half_to_float's branches cost as much as converting the block's 32 quants).
-inline float scale_to_float(uint16_t h) {
-#if defined(__F16C__)
-  return _cvtsh_ss(h);
-#else
-  return half_to_float(h);
-#endif
-}
 
 // Elements of a 32-block per Vec, and which 16-byte half of a q4 block a Vec's group reads.
 constexpr int kLowpGroups = 32 / Vec::size;
@@ -109,13 +73,6 @@ inline void store_step_transposed(const Vec (&v)[8][kLowpGroups], float* dst, in
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 // Vec::size elements from p.
-inline Vec from_bf16(const uint16_t* p) {
-  const __m512i x = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  return Vec(_mm512_castsi512_ps(_mm512_slli_epi32(x, 16)));
-}
-inline Vec from_f16(const uint16_t* p) {
-  return Vec(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
-}
 inline Vec from_i8(const int8_t* p) {
   return Vec(_mm512_cvtepi32_ps(
       _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))));
@@ -129,13 +86,6 @@ inline Vec from_q4(const uint8_t* p, int g) {
 }
 
 #elif defined(__AVX2__) && defined(__FMA__)
-inline Vec from_bf16(const uint16_t* p) {
-  const __m256i x = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return Vec(_mm256_castsi256_ps(_mm256_slli_epi32(x, 16)));
-}
-inline Vec from_f16(const uint16_t* p) {
-  return Vec(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-}
 inline Vec from_i8(const int8_t* p) {
   return Vec(_mm256_cvtepi32_ps(
       _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))));
@@ -149,16 +99,6 @@ inline Vec from_q4(const uint8_t* p, int g) {
 }
 
 #else
-inline Vec from_bf16(const uint16_t* p) {
-  Vec r;
-  for (int i = 0; i < Vec::size; ++i) r.v[i] = bfloat16_to_float(p[i]);
-  return r;
-}
-inline Vec from_f16(const uint16_t* p) {
-  Vec r;
-  for (int i = 0; i < Vec::size; ++i) r.v[i] = half_to_float(p[i]);
-  return r;
-}
 inline Vec from_i8(const int8_t* p) {
   Vec r;
   for (int i = 0; i < Vec::size; ++i) r.v[i] = static_cast<float>(p[i]);

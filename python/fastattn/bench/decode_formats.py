@@ -27,6 +27,7 @@ import types
 import numpy as np
 
 from . import Case
+from .models import decode_step_fn
 
 FORMATS = ("float32", "bfloat16", "float16", "q8", "q4")
 TINYLLAMA = dict(vocab=2000, hidden=2048, layers=22, heads=32, kv_heads=4, inter=5632)
@@ -157,24 +158,6 @@ def format_model(tensors: dict, config: dict, weights: str):
     return build_llama(types.SimpleNamespace(**config), tensors, weights=weights)
 
 
-def _decode_step(model, vocab: int, spare: int = 256):
-    rng = np.random.default_rng(0)
-    ids = rng.integers(0, vocab, (1, CONTEXT))
-    cache = model.start_generation(1, CONTEXT + spare)
-    token = np.array([[1]])
-
-    def prefill():
-        cache.reset()
-        model.step(cache, ids, np.arange(CONTEXT)[None], None)
-    prefill()
-
-    def step():
-        if int(cache.lengths[0]) >= CONTEXT + spare:
-            prefill()
-        model.step(cache, token, np.array([[int(cache.lengths[0])]]), None)
-    return step
-
-
 def cases(quick: bool = False):
     from ..testing import random_checkpoint
     shape = QUICK if quick else TINYLLAMA
@@ -186,8 +169,8 @@ def cases(quick: bool = False):
         model = format_model(tensors, config, fmt)
         read = sum(m.nbytes for m in matrices(model))   # bytes of weights one token streams
         ref = LLAMA_CPP[fmt]
-        yield Case("llama decode", f"{label} {fmt} ctx {CONTEXT}",
-                   {"fastattn": _decode_step(model, shape["vocab"])}, bytes=read,
+        step = decode_step_fn(model, CONTEXT, shape["vocab"], spare=256)
+        yield Case("llama decode", f"{label} {fmt} ctx {CONTEXT}", {"fastattn": step}, bytes=read,
                    goal=f">= llama.cpp {ref[0]} {ref[2]} tok/s, >= 80% of BW bound",
                    extra={"weight_bytes": read, "format": fmt, "llama_cpp_tok_s": ref[2]})
         yield Case("llama prefill", f"{label} {fmt} {PREFILL} tok",

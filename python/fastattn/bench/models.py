@@ -70,9 +70,10 @@ def tinyllama_model(shape, seed=0):
     return build_llama(types.SimpleNamespace(**config), tensors), read
 
 
-def _decode_step_fn(model, prompt: int, vocab: int, spare: int = 512):
+def decode_step_fn(model, prompt: int, vocab: int, spare: int = 512):
     """One KV-cached decode step per call at context ~prompt (the cache is refilled when the
-    spare slots run out, which a benchmark's few dozen calls never reach)."""
+    spare slots run out, which a benchmark's few dozen calls never reach); also the
+    decode_formats suite's step."""
     rng = np.random.default_rng(0)
     ids = rng.integers(0, vocab, (1, prompt))
     cache = model.start_generation(1, prompt + spare)
@@ -125,7 +126,7 @@ def cases(quick: bool = False):
     # -- TinyLlama shape ---------------------------------------------------------------------
     shape = TINYLLAMA_QUICK if quick else TINYLLAMA
     model, read = tinyllama_model(shape)
-    step = _decode_step_fn(model, 128, shape["vocab"])
+    step = decode_step_fn(model, 128, shape["vocab"])
     label = "1.1B f32" if not quick else "tiny"
     yield Case("llama decode", f"{label} ctx 128", {"fastattn": step}, bytes=read,
                goal=">= 80% of read-BW bound", extra={"weight_bytes": read})

@@ -83,7 +83,7 @@ class EmbedBatches(_ModelBatches):
 
     def __call__(self, batch) -> pa.Table:
         table = as_table(batch)
-        texts, errors = _texts(table, self.text_column, "EmbedBatches")
+        texts, errors = _decoded(table, self.text_column, "EmbedBatches", decode_text)
         good = [i for i, e in enumerate(errors) if e is None]
         vectors = np.zeros((len(texts), self.dim), np.float32)
         if good:
@@ -95,13 +95,15 @@ class EmbedBatches(_ModelBatches):
                                     "error": _errors(errors)})
 
 
-def _texts(table, name: str, op: str) -> tuple[list, list]:
-    texts, errors = [], []
+def _decoded(table, name: str, op: str, decode) -> tuple[list, list]:
+    """Column `name` of `table` through `decode` (decode_text / decode_image): the values, and
+    per row the error message or None."""
+    values, errors = [], []
     for value in column(table, name, op):
-        text, error = decode_text(value, op)
-        texts.append(text)
+        decoded, error = decode(value, op)
+        values.append(decoded)
         errors.append(error)
-    return texts, errors
+    return values, errors
 
 
 def _labelled(rows: list, errors: list) -> dict:
@@ -132,7 +134,7 @@ class ClassifyTextBatches(_ModelBatches):
 
     def __call__(self, batch) -> pa.Table:
         table = as_table(batch)
-        texts, errors = _texts(table, self.text_column, "ClassifyTextBatches")
+        texts, errors = _decoded(table, self.text_column, "ClassifyTextBatches", decode_text)
         good = [i for i, e in enumerate(errors) if e is None]
         rows = [None] * len(texts)
         if good:
@@ -173,15 +175,6 @@ def decode_image(value, op: str) -> tuple[np.ndarray | None, str | None]:
     return image, None
 
 
-def _images(table, name: str, op: str) -> tuple[list, list]:
-    images, errors = [], []
-    for value in column(table, name, op):
-        image, error = decode_image(value, op)
-        images.append(image)
-        errors.append(error)
-    return images, errors
-
-
 class ClassifyImageBatches(_ModelBatches):
     """Image classification of a batch's ``image_column`` (encoded file bytes, paths or
     arrays) with a vision checkpoint (``ImageClassifier.from_pretrained``: ViT, ResNet):
@@ -199,7 +192,8 @@ class ClassifyImageBatches(_ModelBatches):
 
     def __call__(self, batch) -> pa.Table:
         table = as_table(batch)
-        images, errors = _images(table, self.image_column, "ClassifyImageBatches")
+        images, errors = _decoded(table, self.image_column, "ClassifyImageBatches",
+                                  decode_image)
         rows = [None] * len(images)
         good = [i for i, image in enumerate(images) if image is not None]
         try:       # one forward pass for the batch (the processor brings every image to one size)
@@ -242,7 +236,7 @@ class SamEmbedBatches(_ModelBatches):
 
     def __call__(self, batch) -> pa.Table:
         table = as_table(batch)
-        images, errors = _images(table, self.image_column, "SamEmbedBatches")
+        images, errors = _decoded(table, self.image_column, "SamEmbedBatches", decode_image)
         n, size = len(images), int(np.prod(self.shape))
         features = np.zeros((n, size), np.float32)
         original, inputs = [None] * n, [None] * n
