@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import math
 import mmap
-import os
 
 import numpy as np
 import pytest
 
 import fastattn
 from conftest import _owner
-from fastattn.bench.decode_formats import held_bytes, load_memory, matrices
+from fastattn.bench.decode_formats import load_memory, matrices
 from fastattn.io import SafetensorsFile, save_checkpoint, save_safetensors
 from fastattn.layers import Linear
 from fastattn.quantize import quantize
