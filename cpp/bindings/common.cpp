@@ -134,6 +134,29 @@ float float32_scalar(double v, const char* op, const char* name, double minimum)
   return static_cast<float>(v);
 }
 
+int64_t element_stride(const py::array& x, py::ssize_t axis, const char* op, const char* name) {
+  if (x.shape(axis) <= 1) return 0;
+  const py::ssize_t s = x.strides(axis);
+  if (s % static_cast<py::ssize_t>(sizeof(float)) != 0)
+    throw py::value_error(std::string(op) + ": " + name + " strides must be whole floats");
+  return s / static_cast<py::ssize_t>(sizeof(float));
+}
+
+Activation epilogue_activation(const py::object& name, const char* op) {
+  if (name.is_none()) return Activation::none;
+  if (!py::isinstance<py::str>(name))
+    throw py::type_error(std::string(op) + ": activation must be None or a str, got " +
+                         type_name(name));
+  const std::string s = py::cast<std::string>(name);
+  if (s == "relu") return Activation::relu;
+  if (s == "gelu") return Activation::gelu;
+  if (s == "gelu_tanh") return Activation::gelu_tanh;
+  if (s == "silu") return Activation::silu;
+  throw py::value_error(std::string(op) +
+                        ": activation must be None, 'relu', 'gelu', 'gelu_tanh' or 'silu', got '" +
+                        s + "'");
+}
+
 int64_t checked_mul(int64_t a, int64_t b) {
   if (a < 0 || b < 0) return -1;
   if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) return -1;

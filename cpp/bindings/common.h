@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <string>
 
+#include "kernels/activation.h"
+
 namespace fastattn {
 namespace bind {
 
@@ -63,6 +65,15 @@ float float32_scalar(double v, const char* op, const char* name, double minimum)
 
 // a * b for a, b >= 0, or -1 when it does not fit int64.
 int64_t checked_mul(int64_t a, int64_t b);
+
+// The stride of axis `axis` of a float32 array in whole elements (0 for an axis of extent <= 1:
+// never stepped along, so any stride will do); ValueError "op: name strides must be whole
+// floats" for a byte stride that is not a multiple of 4.
+int64_t element_stride(const py::array& x, py::ssize_t axis, const char* op, const char* name);
+
+// A fused epilogue's `activation` argument (matmul, conv2d): None or a kernel activation name;
+// TypeError for a non-str, ValueError for an unknown name, each naming `op`.
+Activation epilogue_activation(const py::object& name, const char* op);
 
 // A 2-D float32 array whose rows are contiguous (stride of the last axis 4 bytes) and whose
 // row stride is any whole number of floats, negative allowed (and, for an output, not zero).

@@ -50,21 +50,6 @@ void require_shape(const py::array& a, const int64_t* shape, py::ssize_t ndim, c
                         ", expected " + expected);
 }
 
-Activation parse_activation(const py::object& name, const char* op) {
-  if (name.is_none()) return Activation::none;
-  if (!py::isinstance<py::str>(name))
-    throw py::type_error(std::string(op) + ": activation must be None or a str, got " +
-                         bind::type_name(name));
-  const std::string s = py::cast<std::string>(name);
-  if (s == "relu") return Activation::relu;
-  if (s == "gelu") return Activation::gelu;
-  if (s == "gelu_tanh") return Activation::gelu_tanh;
-  if (s == "silu") return Activation::silu;
-  throw py::value_error(std::string(op) +
-                        ": activation must be None, 'relu', 'gelu', 'gelu_tanh' or 'silu', got '" +
-                        s + "'");
-}
-
 // The writable output, apart from every input.
 py::array output(const py::handle& obj, const int64_t* shape, const char* op) {
   const py::array out = contiguous_f32(obj, 4, op, "out");
@@ -126,7 +111,7 @@ void conv2d(const py::object& x_obj, const py::object& w_obj, const py::object& 
   bind::require_separate(out, w, kConv, "out", "weight", false);
   Conv2dArgs a{};
   a.bias = optional_bias(bias, Cout, out, kConv);
-  a.activation = parse_activation(activation, kConv);
+  a.activation = bind::epilogue_activation(activation, kConv);
   py::array r;
   if (!residual.is_none()) {
     r = contiguous_f32(residual, 4, kConv, "residual");

@@ -20,27 +20,6 @@ namespace {
 
 constexpr const char* kOp = "matmul";
 
-Activation parse_matmul_activation(const py::object& name) {
-  if (name.is_none()) return Activation::none;
-  if (!py::isinstance<py::str>(name))
-    throw py::type_error("matmul: activation must be None or a str, got " + bind::type_name(name));
-  const std::string s = py::cast<std::string>(name);
-  if (s == "relu") return Activation::relu;
-  if (s == "gelu") return Activation::gelu;
-  if (s == "gelu_tanh") return Activation::gelu_tanh;
-  if (s == "silu") return Activation::silu;
-  throw py::value_error(
-      "matmul: activation must be None, 'relu', 'gelu', 'gelu_tanh' or 'silu', got '" + s + "'");
-}
-
-int64_t element_stride(const py::array& x, py::ssize_t axis, const char* name) {
-  if (x.shape(axis) <= 1) return 0;  // never stepped along: any stride will do
-  const py::ssize_t s = x.strides(axis);
-  if (s % static_cast<py::ssize_t>(sizeof(float)) != 0)
-    throw py::value_error(std::string(kOp) + ": " + name + " strides must be whole floats");
-  return s / static_cast<py::ssize_t>(sizeof(float));
-}
-
 void require_ndim_at_least(const py::array& x, int n, const char* name) {
   if (x.ndim() < n)
     throw py::value_error(std::string(kOp) + ": " + name + " must be at least " +
@@ -56,8 +35,8 @@ void require_dim(const py::array& x, py::ssize_t axis, int64_t expected, const c
 // The matrix at the last two axes of x: strides in elements.
 StridedMatrix matrix_of(const py::array& x, const char* name) {
   const py::ssize_t d = x.ndim();
-  return {static_cast<const float*>(x.data()), element_stride(x, d - 2, name),
-          element_stride(x, d - 1, name)};
+  return {static_cast<const float*>(x.data()), bind::element_stride(x, d - 2, kOp, name),
+          bind::element_stride(x, d - 1, kOp, name)};
 }
 
 // Element offsets of every batch item (the axes before the last two), C order.
@@ -69,7 +48,7 @@ std::vector<int64_t> batch_offsets(const py::array& x, const char* name) {
   std::vector<int64_t> idx(static_cast<std::size_t>(nb), 0);
   for (int64_t t = 0; t < count; ++t) {
     int64_t o = 0;
-    for (py::ssize_t d = 0; d < nb; ++d) o += idx[d] * element_stride(x, d, name);
+    for (py::ssize_t d = 0; d < nb; ++d) o += idx[d] * bind::element_stride(x, d, kOp, name);
     off[static_cast<std::size_t>(t)] = o;
     for (py::ssize_t d = nb - 1; d >= 0; --d) {
       if (++idx[d] < x.shape(d)) break;
@@ -91,7 +70,7 @@ Epilogue epilogue_of(const py::object& bias, const py::object& activation,
                      const py::object& residual, const py::array& out, int64_t N) {
   Epilogue e;
   MatmulEpilogue& ep = e.ep;
-  ep.activation = parse_matmul_activation(activation);
+  ep.activation = bind::epilogue_activation(activation, kOp);
   if (!bias.is_none()) {
     const py::array b = bind::float32_array(bias, kOp, "bias");
     if (b.ndim() != 1 || b.shape(0) != N)
@@ -111,7 +90,7 @@ Epilogue epilogue_of(const py::object& bias, const py::object& activation,
     // the kernel keeps partial sums in out: a residual sharing its memory would be overwritten
     bind::require_separate(out, r, kOp, "out", "residual", false);
     ep.residual = static_cast<const float*>(r.data());
-    ep.ld_residual = element_stride(r, d - 2, "residual");
+    ep.ld_residual = bind::element_stride(r, d - 2, kOp, "residual");
     e.residual = r;
   }
   return e;
@@ -202,7 +181,7 @@ py::object matmul_2d(const py::handle& a_h, const py::handle& b_h, const py::han
     const auto res = py::reinterpret_borrow<py::array>(res_h);
     if (res.shape(0) != M || res.shape(1) != N || !rows_contiguous(res)) return py::none();
     ep.residual = static_cast<const float*>(res.data());
-    ep.ld_residual = element_stride(res, 0, "residual");
+    ep.ld_residual = bind::element_stride(res, 0, kOp, "residual");
   }
   const bool new_out = out_h.is_none();
   if (!new_out && !is_f32(out_h, 2)) return py::none();
@@ -216,7 +195,7 @@ py::object matmul_2d(const py::handle& a_h, const py::handle& b_h, const py::han
     return py::none();
   if (M == 0 || N == 0) return std::move(out);
   float* c = bind::mutable_floats(out);
-  const int64_t ldc = element_stride(out, 0, "out");
+  const int64_t ldc = bind::element_stride(out, 0, kOp, "out");
   const auto fn = kernels<MatmulKernels>().gemm;
   {
     py::gil_scoped_release release;
@@ -262,7 +241,7 @@ void bind_matmul(py::module_& m) {
     const StridedMatrix am = matrix_of(a, "a"), bm = matrix_of(b, "b");
     if (out.size() == 0) return;  // (a broadcast batch of empty products: no offsets to list)
     float* c = bind::mutable_floats(out);
-    const int64_t ldc = element_stride(out, d - 2, "out");
+    const int64_t ldc = bind::element_stride(out, d - 2, kOp, "out");
     const auto& k = kernels<MatmulKernels>();
     if (d == 2) {
       py::gil_scoped_release release;
@@ -324,7 +303,7 @@ void bind_matmul(py::module_& m) {
     const StridedMatrix am = matrix_of(a, "a");
     const float* p = static_cast<const float*>(packed.data());
     float* c = bind::mutable_floats(out);
-    const int64_t ldc = element_stride(out, 0, "out");
+    const int64_t ldc = bind::element_stride(out, 0, kOp, "out");
     py::gil_scoped_release release;
     k.gemm_packed(M, N, K, am, p, c, ldc, e.ep);
   }, py::arg("a"), py::arg("packed"), py::arg("K").noconvert(), py::arg("N").noconvert(),

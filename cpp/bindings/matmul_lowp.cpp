@@ -52,28 +52,6 @@ void require_shape2(const py::array& x, int64_t r, int64_t c, const char* name) 
                           std::to_string(r) + ", " + std::to_string(c) + ")");
 }
 
-int64_t element_stride(const py::array& x, py::ssize_t axis, const char* name) {
-  if (x.shape(axis) <= 1) return 0;
-  const py::ssize_t s = x.strides(axis);
-  if (s % static_cast<py::ssize_t>(sizeof(float)) != 0)
-    throw py::value_error(prefix(name) + " strides must be whole floats");
-  return s / static_cast<py::ssize_t>(sizeof(float));
-}
-
-Activation parse_activation(const py::object& name) {
-  if (name.is_none()) return Activation::none;
-  if (!py::isinstance<py::str>(name))
-    throw py::type_error(prefix("activation") + " must be None or a str, got " +
-                         bind::type_name(name));
-  const std::string s = py::cast<std::string>(name);
-  if (s == "relu") return Activation::relu;
-  if (s == "gelu") return Activation::gelu;
-  if (s == "gelu_tanh") return Activation::gelu_tanh;
-  if (s == "silu") return Activation::silu;
-  throw py::value_error(prefix("activation") +
-                        " must be None, 'relu', 'gelu', 'gelu_tanh' or 'silu', got '" + s + "'");
-}
-
 void matmul_lowp(const py::object& a_obj, const py::object& weights, const py::object& w_obj,
                  const py::object& s_obj, int64_t K, int64_t N, const py::object& out_obj,
                  const py::object& bias_obj, const py::object& activation,
@@ -131,7 +109,7 @@ void matmul_lowp(const py::object& a_obj, const py::object& weights, const py::o
   if (!sixteen) bind::require_separate(out, scales, kOp, "out", "scales", false);
 
   MatmulEpilogue ep;
-  ep.activation = parse_activation(activation);
+  ep.activation = bind::epilogue_activation(activation, kOp);
   py::array bias, residual;
   if (!bias_obj.is_none()) {
     bias = bind::float32_array(bias_obj, kOp, "bias");
@@ -150,15 +128,16 @@ void matmul_lowp(const py::object& a_obj, const py::object& weights, const py::o
       throw py::value_error("matmul: residual rows must be contiguous");
     bind::require_separate(out, residual, kOp, "out", "residual", false);
     ep.residual = static_cast<const float*>(residual.data());
-    ep.ld_residual = element_stride(residual, 0, "residual");
+    ep.ld_residual = bind::element_stride(residual, 0, kOp, "residual");
   }
   if (M == 0 || N == 0) return;
-  const StridedMatrix am{static_cast<const float*>(a.data()), element_stride(a, 0, "a"),
-                         element_stride(a, 1, "a")};
+  const StridedMatrix am{static_cast<const float*>(a.data()),
+                         bind::element_stride(a, 0, kOp, "a"),
+                         bind::element_stride(a, 1, kOp, "a")};
   const LowpMatrix lm{fmt, w.data(),
                       sixteen ? nullptr : static_cast<const uint16_t*>(scales.data()), K, N};
   float* c = bind::mutable_floats(out);
-  const int64_t ldc = element_stride(out, 0, "out");
+  const int64_t ldc = bind::element_stride(out, 0, kOp, "out");
   const auto fn = kernels<LowpKernels>().matmul;
   py::gil_scoped_release release;
   fn(M, am, lm, c, ldc, ep);
