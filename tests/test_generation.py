@@ -15,7 +15,7 @@ class ToyModel:
         self.table = np.random.default_rng(seed).standard_normal((VOCAB * 7, VOCAB)).astype(np.float32)
         self.calls = []
 
-    def start_generation(self, batch, capacity):
+    def start_generation(self, batch, capacity, kv_dtype="float32"):
         return {"history": [[] for _ in range(batch)], "capacity": capacity}
 
     def step(self, state, ids, positions, key_mask):

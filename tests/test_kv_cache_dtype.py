@@ -339,7 +339,7 @@ def test_text_generator_passes_kv_dtype_through(tmp_path):
     gen = TextGenerator(tmp_path, model=model, tokenizer=_Letters(), kv_dtype="bfloat16")
     text16 = gen("hello", 6)
     text32 = gen("hello", 6, kv_dtype="float32")
-    assert asked == ["bfloat16", None]   # float32: the two-argument protocol call
+    assert asked == ["bfloat16", "float32"]   # the pipeline default, then the per-call override
     assert len(text16) == len(text32) == 6
     assert text16 == _Letters().decode(model.generate(
         np.array([_Letters().encode("hello").ids]), 6, kv_dtype="bfloat16")[0, 5:].tolist())

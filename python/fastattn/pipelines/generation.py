@@ -3,11 +3,9 @@ sampling, batched prompts with left padding, EOS per sequence, streaming.
 
 The loop is model-agnostic. A model provides
 
-    model.start_generation(batch, capacity, kv_dtype="float32") -> state
+    model.start_generation(batch, capacity, kv_dtype) -> state
         fresh per-call decoding state (its KV cache, stored in kv_dtype: "float32", or
-        "float16" / "bfloat16" for half the bytes, fastattn.KVCache; kv_dtype is passed only
-        when it is not "float32", so ``start_generation(batch, capacity)`` suffices for a
-        model without a 16-bit cache)
+        "float16" / "bfloat16" for half the bytes, fastattn.KVCache)
     model.step(state, input_ids (B, T), positions (B, T), key_mask (B, Lk) bool or None)
         -> logits (B, V) float32 of the LAST position of the chunk
 
@@ -130,10 +128,7 @@ def _steps(model, ids, mask, max_new_tokens, temperature, top_k, top_p, seed, eo
     if max_new_tokens == 0:
         return
     rng = np.random.default_rng(seed)
-    # kv_dtype is passed only when it is not the default, so a model written for the
-    # two-argument protocol (no 16-bit cache) keeps working with float32
-    extra = {} if kv_dtype == "float32" else {"kv_dtype": kv_dtype}
-    state = model.start_generation(batch, length + max_new_tokens, **extra)
+    state = model.start_generation(batch, length + max_new_tokens, kv_dtype=kv_dtype)
     positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)
     key_mask = None if mask.all() else mask
     logits = model.step(state, ids, positions, key_mask)
