@@ -642,7 +642,8 @@ def main(argv=None) -> int:
                        "without a float32 copy (docs/quantization.md)")
     q.add_argument("model_dir", help="input: config.json + safetensors weights")
     q.add_argument("out_dir", help="output directory (created; tokenizer files are copied)")
-    q.add_argument("--weights", required=True, choices=["q8", "q4", "bfloat16", "float16"],
+    from fastattn.quantize import QUANTIZE_FORMATS
+    q.add_argument("--weights", required=True, choices=QUANTIZE_FORMATS,
                    help="the Linear weights' format")
     q.set_defaults(func=cmd_quantize)
     e = sub.add_parser("embed", help="embed the lines of a file with a BERT-family model and "

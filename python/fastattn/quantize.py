@@ -31,10 +31,12 @@ import numpy as np
 
 from .io.checkpoint import INDEX_FILE, PICKLE_SUFFIXES, SINGLE_FILE, Checkpoint, save_checkpoint
 from .io.json_fields import read_config_json
-from .models.weights import FORMATS, SCALES
+from .models.weights import SCALES
+from .weight_formats import BLOCK as BLOCK_SIZE   # weights per q8 / q4 scale, along K
+from .weight_formats import WEIGHT_FORMATS as FORMATS
 
-# formats the scales of q8 / q4 use this many weights per block along K (the contract's)
-BLOCK_SIZE = 32
+# the formats a quantized file can hold (float32 is the unquantized checkpoint)
+QUANTIZE_FORMATS = tuple(f for f in FORMATS if f != "float32")
 SHARD_BYTES = 4 << 30   # one file up to 4 GiB (safetensors readers map a file whole)
 QUANT_METHOD = "fastattn"
 
@@ -100,9 +102,9 @@ def check_quantization_config(raw: dict, where: str) -> str | None:
 
 def _matrix_storage(checkpoint, name: str, layout: str, weights: str) -> dict:
     """name -> (array, safetensors code or None) of one matrix in format `weights`."""
-    from .layers.linear import packed_matrix
+    from .ops import PackedMatrix
     w = np.asarray(checkpoint[name])                 # float32 (converted if 16-bit)
-    pm = packed_matrix(w if layout == "out_in" else w.T, weights, transpose=True)
+    pm = PackedMatrix(w if layout == "out_in" else w.T, transpose=True, weights=weights)
     storage = pm.storage()
     if weights in ("bfloat16", "float16"):
         bits = storage["weight"]                     # (out, in) bit patterns
@@ -119,9 +121,9 @@ def quantize(model_dir, out_dir, weights: str = "q8") -> dict:
     ValueError for a format, a family without weight formats (SAM, ResNet), an input that is
     already quantized, or `out_dir` being `model_dir`."""
     from .loading import FAMILIES, builder_for, load_config
-    if weights not in FORMATS or weights == "float32":
-        raise ValueError(f"quantize: weights must be one of "
-                         f"{', '.join(f for f in FORMATS if f != 'float32')}, got {weights!r}")
+    if weights not in QUANTIZE_FORMATS:
+        raise ValueError(f"quantize: weights must be one of {', '.join(QUANTIZE_FORMATS)}, "
+                         f"got {weights!r}")
     model_dir, out_dir = os.fspath(model_dir), os.fspath(out_dir)
     if os.path.abspath(model_dir) == os.path.abspath(out_dir):
         raise ValueError("quantize: OUT_DIR must differ from MODEL_DIR (the input's files are "

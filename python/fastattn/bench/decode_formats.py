@@ -27,9 +27,10 @@ import types
 import numpy as np
 
 from . import Case
+from ..weight_formats import WEIGHT_FORMATS
 from .models import decode_step_fn
 
-FORMATS = ("float32", "bfloat16", "float16", "q8", "q4")
+FORMATS = WEIGHT_FORMATS
 TINYLLAMA = dict(vocab=2000, hidden=2048, layers=22, heads=32, kv_heads=4, inter=5632)
 QUICK = dict(vocab=500, hidden=128, layers=2, heads=4, kv_heads=2, inter=256)
 CONTEXT, PREFILL = 128, 128

@@ -9,15 +9,6 @@ from ..weight_formats import WEIGHT_FORMATS
 
 # weight layouts: PyTorch nn.Linear's (out_features, in_features), GPT-2 Conv1D's transpose
 LAYOUTS = ("out_in", "in_out")
-# a Linear weight's formats in memory (docs/weight_formats.md, docs/quantization.md)
-FORMATS = WEIGHT_FORMATS
-
-
-def packed_matrix(w: np.ndarray, weights: str, transpose: bool) -> "ops.PackedMatrix":
-    """A PackedMatrix of float32 `w` ((K, N), or (N, K) with transpose) in format `weights`."""
-    if weights == "float32":
-        return ops.PackedMatrix(w, transpose=transpose)
-    return ops.PackedMatrix(w, transpose=transpose, weights=weights)
 
 
 class Linear:
@@ -44,7 +35,7 @@ class Linear:
             self.in_features, self.out_features = weight.shape
             packed = weight
         else:
-            v.one_of("Linear", "weights", weights, FORMATS)
+            v.one_of("Linear", "weights", weights, WEIGHT_FORMATS)
             weight = np.ascontiguousarray(weight, dtype=np.float32)
             if weight.ndim != 2:
                 raise ValueError(f"Linear: weight must be 2-D, got shape {weight.shape}")
@@ -57,8 +48,8 @@ class Linear:
             bias = np.ascontiguousarray(bias, dtype=np.float32)
             v.require_shape("Linear", "bias", bias, (self.out_features,))
         self.bias = bias
-        self.weight = packed if packed is not None else packed_matrix(
-            weight, weights, transpose=(layout == "out_in"))
+        self.weight = packed if packed is not None else ops.PackedMatrix(
+            weight, transpose=(layout == "out_in"), weights=weights)
 
     @property
     def weights(self) -> str:

@@ -31,10 +31,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..layers.linear import FORMATS, packed_matrix
+from ..ops import PackedMatrix
+from ..weight_formats import WEIGHT_FORMATS
 
 # load's choices: a format, or each matrix's own
-LOAD_FORMATS = ("as-stored",) + FORMATS
+LOAD_FORMATS = ("as-stored",) + WEIGHT_FORMATS
 # the suffix of a quantized matrix's scales in a fastattn file
 SCALES = ".scales"
 # stored dtype code -> the format its matrices have "as stored"
@@ -132,7 +133,6 @@ class Tensors(Mapping):
                 release(name + SCALES)
 
     def _stored_matrix(self, name: str, k_n: tuple):
-        from ..ops import PackedMatrix
         fmt = _STORED_FORMAT[_code(self.source, name)]
         storage = {"weight": _raw(self.source, name), "scales": _raw(self.source, name + SCALES)}
         return PackedMatrix.from_storage(storage, shape=k_n, weights=fmt)
@@ -159,7 +159,6 @@ class Tensors(Mapping):
         list of names of the same input size, fused side by side: q, k, v), in the load's
         format. `save_as`: the name(s) `fastattn quantize` stores them under (the tied LM head:
         "lm_head.weight"), else the names themselves."""
-        from ..ops import PackedMatrix
         names = [names] if isinstance(names, str) else list(names)
         save_as = names if save_as is None else ([save_as] if isinstance(save_as, str)
                                                  else list(save_as))
@@ -207,7 +206,7 @@ class Tensors(Mapping):
                 array = np.asarray(self.source[name])
                 parts.append(array if layout == "out_in" else array.T)
         w = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        pm = packed_matrix(w, fmt, transpose=True)
+        pm = PackedMatrix(w, transpose=True, weights=fmt)
         del w, parts
         for name in names:
             self._release(name)
