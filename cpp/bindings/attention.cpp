@@ -51,11 +51,7 @@ int64_t rel_table(const py::array& t, const char* name, const AttentionArgs& a,
     fail(std::string(name) + " must be 4-D, got " + std::to_string(t.ndim()) + "-D");
   const int64_t width = t.shape(3);
   require_shape4(t, name, a.batch, a.heads_q, a.len_q, width, " (B, Hq, Lq of q)");
-  for (int i = 0; i < 4; ++i) {
-    if (t.strides(i) % static_cast<py::ssize_t>(sizeof(float)) != 0)
-      fail(std::string(name) + " strides must be whole floats");
-    stride[i] = t.strides(i) / static_cast<py::ssize_t>(sizeof(float));
-  }
+  for (int i = 0; i < 4; ++i) stride[i] = bind::element_stride(t, i, kOp, name);
   return width;
 }
 

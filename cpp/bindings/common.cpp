@@ -35,9 +35,11 @@ std::string prefix(const char* op, const char* name) {
 
 // By kind, size and byte order, not by identity (dtype::is): numpy hands out distinct but equal
 // dtype objects for unpickled arrays and for dtypes carrying metadata.
-bool is_float32(const py::dtype& dt) {
-  return dt.kind() == 'f' && dt.itemsize() == 4 && native_byte_order(dt.byteorder());
+bool has_dtype(const py::dtype& dt, char kind, py::ssize_t itemsize) {
+  return dt.kind() == kind && dt.itemsize() == itemsize && native_byte_order(dt.byteorder());
 }
+
+bool is_float32(const py::dtype& dt) { return has_dtype(dt, 'f', 4); }
 bool is_bool(const py::dtype& dt) { return dt.kind() == 'b' && dt.itemsize() == 1; }
 
 py::array ndarray(const py::handle& obj, const char* op, const char* name) {

@@ -33,6 +33,9 @@ std::string type_name(const py::handle& obj);
 
 // Whether dt is float32 (kind 'f', 4 bytes, native byte order) / numpy's bool.
 bool is_float32(const py::dtype& dt);
+// dtype of NumPy kind `kind` ('f', 'i', 'u') and `itemsize` bytes, in native byte order (a
+// '>u2' array's bit patterns would be read byte-swapped).
+bool has_dtype(const py::dtype& dt, char kind, py::ssize_t itemsize);
 bool is_bool(const py::dtype& dt);
 
 // obj itself as a numpy.ndarray (borrowed, never converted), or TypeError
@@ -110,6 +113,7 @@ void bind_softmax(pybind11::module_& m);
 void bind_norm(pybind11::module_& m);
 void bind_activation(pybind11::module_& m);
 void bind_matmul(pybind11::module_& m);
+void bind_matmul_lowp(pybind11::module_& m);
 void bind_attention(pybind11::module_& m);
 void bind_rope(pybind11::module_& m);
 void bind_kv_cache(pybind11::module_& m);

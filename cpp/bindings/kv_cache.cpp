@@ -26,21 +26,12 @@ KVDtype kv_dtype(const std::string& name, const char* op) {
                         "got '" + name + "'");
 }
 
-// uint16 in native byte order (a '>u2' array's bit patterns would be read byte-swapped).
-bool is_uint16(const py::dtype& dt) {
-  if (dt.kind() != 'u' || dt.itemsize() != 2) return false;
-  const uint16_t one = 1;
-  const bool little = *reinterpret_cast<const unsigned char*>(&one) == 1;
-  const char order = dt.byteorder();
-  return order == '=' || order == '|' || order == (little ? '<' : '>');
-}
-
 // A C-contiguous array of exactly `ndim` dimensions, float32 or (16-bit dtypes) uint16.
 void require_dense(const py::array& a, const char* op, const char* name, py::ssize_t ndim,
                    bool writable, KVDtype dtype = KVDtype::float32) {
   if (dtype == KVDtype::float32) {
     bind::require_float32(a, op, name);
-  } else if (!is_uint16(a.dtype())) {
+  } else if (!bind::has_dtype(a.dtype(), 'u', 2)) {
     throw py::type_error(std::string(op) + ": " + name + " must be uint16 (native byte order: " +
                          (dtype == KVDtype::float16 ? "float16" : "bfloat16") +
                          " bit patterns), got " + std::string(py::str(a.dtype())));

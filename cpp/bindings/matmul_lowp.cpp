@@ -21,19 +21,6 @@ constexpr const char* kOp = "matmul";
 
 std::string prefix(const char* name) { return std::string(kOp) + ": " + name; }
 
-bool native(char byteorder) {
-  if (byteorder == '=' || byteorder == '|') return true;
-  const uint16_t one = 1;
-  const bool little = *reinterpret_cast<const unsigned char*>(&one) == 1;
-  return byteorder == (little ? '<' : '>');
-}
-
-// dtype `kind` ('u', 'i', 'f') of `bytes` bytes, native order.
-bool has_dtype(const py::array& x, char kind, py::ssize_t bytes) {
-  const py::dtype dt = x.dtype();
-  return dt.kind() == kind && dt.itemsize() == bytes && native(dt.byteorder());
-}
-
 WeightFormat parse_format(const py::handle& h) {
   if (!py::isinstance<py::str>(h))
     throw py::type_error(prefix("weights") + " must be a str, got " + bind::type_name(h));
@@ -72,10 +59,12 @@ void matmul_lowp(const py::object& a_obj, const py::object& weights, const py::o
 
   // the weight: dtype and shape of the format, C-contiguous (rows read in place)
   const bool sixteen = fmt == WeightFormat::bfloat16 || fmt == WeightFormat::float16;
-  const bool ok_dtype = sixteen ? has_dtype(w, 'u', 2) || (fmt == WeightFormat::float16 &&
-                                                           has_dtype(w, 'f', 2))
-                        : fmt == WeightFormat::q8 ? has_dtype(w, 'i', 1)
-                                                  : has_dtype(w, 'u', 1);
+  const py::dtype wd = w.dtype();
+  const bool ok_dtype =
+      sixteen ? bind::has_dtype(wd, 'u', 2) ||
+                    (fmt == WeightFormat::float16 && bind::has_dtype(wd, 'f', 2))
+      : fmt == WeightFormat::q8 ? bind::has_dtype(wd, 'i', 1)
+                                : bind::has_dtype(wd, 'u', 1);
   if (!ok_dtype)
     throw py::type_error(prefix("weight") + " must be " +
                          (sixteen ? "uint16" : fmt == WeightFormat::q8 ? "int8" : "uint8") +
@@ -90,7 +79,7 @@ void matmul_lowp(const py::object& a_obj, const py::object& weights, const py::o
                             py::cast<std::string>(weights));
   } else {
     scales = bind::ndarray(s_obj, kOp, "scales");
-    if (!has_dtype(scales, 'f', 2) && !has_dtype(scales, 'u', 2))
+    if (!bind::has_dtype(scales.dtype(), 'f', 2) && !bind::has_dtype(scales.dtype(), 'u', 2))
       throw py::type_error(prefix("scales") + " must be float16, got " +
                            std::string(py::str(scales.dtype())));
     require_shape2(scales, N, Kp / kLowpBlock, "scales");

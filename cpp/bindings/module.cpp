@@ -2,8 +2,6 @@
 // fastattn.ops own validation messages, out= handling and docstrings.
 #include "bindings/common.h"
 
-namespace fastattn { void bind_matmul_lowp(pybind11::module_& m); }  // matmul_lowp.cpp
-
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastattn private extension: SIMD + OpenMP kernels (use the fastattn package)";
   fastattn::bind_runtime(m);
