@@ -77,10 +77,11 @@ inline void prefetch(const void* p) {
 #endif
 }
 
-// Hints `len` floats from p, one hint per 64-byte line (16 floats).
-template <int Locality = 3>
-inline void prefetch_floats(const float* p, int64_t len) {
-  for (int64_t x = 0; x < len; x += 16) prefetch<Locality>(p + x);
+// Hints `len` elements of T (float, 16-bit storage, ...) from p, one hint per 64-byte line.
+template <int Locality = 3, class T>
+inline void prefetch_elems(const T* p, int64_t len) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t x = 0; x < len * static_cast<int64_t>(sizeof(T)); x += 64) prefetch<Locality>(c + x);
 }
 
 }  // namespace FASTATTN_ISA_NAMESPACE

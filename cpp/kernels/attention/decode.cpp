@@ -89,13 +89,6 @@ inline const T* elems_at(const AttentionTensor& t, int64_t b, int64_t h, int64_t
   return reinterpret_cast<const T*>(t.data) + b * t.stride_b + h * t.stride_h + i * t.stride_l;
 }
 
-// Hints `len` elements of T from p into L2, one hint per 64-byte line.
-template <class T>
-inline void prefetch_elems(const T* p, int64_t len) {
-  const char* c = reinterpret_cast<const char*>(p);
-  for (int64_t x = 0; x < len * static_cast<int64_t>(sizeof(T)); x += 64) prefetch<2>(c + x);
-}
-
 // One query row of a register block: its query, visible keys [lo, hi), user-mask row, state.
 struct Row {
   const float* q;
@@ -148,8 +141,8 @@ void attend_block(const DecodeArgs& a, const Row* rows, const T* kb, int64_t ldk
     const Vec top = Vec::broadcast(kMaxScore), bottom = Vec::broadcast(-kMaxScore);
     for (; j + KS <= n; j += KS) {
       for (int64_t i = j; i < j + KS && i < pf.n; ++i) {
-        prefetch_elems(pf.k + i * ldk, D);
-        prefetch_elems(pf.v + i * ldv, Dv);
+        prefetch_elems<2>(pf.k + i * ldk, D);
+        prefetch_elems<2>(pf.v + i * ldv, Dv);
       }
       const T* k0 = kb + j * ldk;
       Vec acc[W];
@@ -172,8 +165,8 @@ void attend_block(const DecodeArgs& a, const Row* rows, const T* kb, int64_t ldk
   }
   for (; j + 2 <= n; j += 2) {
     for (int64_t i = j; i < j + 2 && i < pf.n; ++i) {
-      prefetch_elems(pf.k + i * ldk, D);
-      prefetch_elems(pf.v + i * ldv, Dv);
+      prefetch_elems<2>(pf.k + i * ldk, D);
+      prefetch_elems<2>(pf.v + i * ldv, Dv);
     }
     const T* k0 = kb + j * ldk;
     const T* k1 = k0 + ldk;

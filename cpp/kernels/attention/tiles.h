@@ -39,7 +39,7 @@ inline void prefetch_rows(const float* p, int64_t ld, int64_t r0, int64_t r1, in
                           int64_t len) {
   if (r1 > avail) r1 = avail;
   for (int64_t i = r0; i < r1; ++i)
-    prefetch_floats(p + i * ld, len);
+    prefetch_elems(p + i * ld, len);
 }
 
 // scale * dot, saturated to [-FLT_MAX, FLT_MAX]. The scale multiplies the finished dot product,
