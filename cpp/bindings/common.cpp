@@ -144,6 +144,19 @@ int64_t element_stride(const py::array& x, py::ssize_t axis, const char* op, con
   return s / static_cast<py::ssize_t>(sizeof(float));
 }
 
+const float* epilogue_bias(const py::object& bias, int64_t n, const py::array& out,
+                           const char* op) {
+  if (bias.is_none()) return nullptr;
+  const py::array b = float32_array(bias, op, "bias");
+  if (b.ndim() != 1 || b.shape(0) != n)
+    throw py::value_error(std::string(op) + ": bias has shape " + shape_str(b) +
+                          ", expected (" + std::to_string(n) + ",)");
+  if (n > 1 && b.strides(0) != static_cast<py::ssize_t>(sizeof(float)))
+    throw py::value_error(std::string(op) + ": bias must be contiguous");
+  require_separate(out, b, op, "out", "bias", false);
+  return static_cast<const float*>(b.data());
+}
+
 Activation epilogue_activation(const py::object& name, const char* op) {
   if (name.is_none()) return Activation::none;
   if (!py::isinstance<py::str>(name))

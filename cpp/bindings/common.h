@@ -78,6 +78,12 @@ int64_t element_stride(const py::array& x, py::ssize_t axis, const char* op, con
 // TypeError for a non-str, ValueError for an unknown name, each naming `op`.
 Activation epilogue_activation(const py::object& name, const char* op);
 
+// A matmul epilogue's optional `bias`: null for None, else the data of a float32 (n,) array
+// with contiguous elements that does not overlap `out` (the caller's own array, borrowed: it
+// outlives the call).
+const float* epilogue_bias(const py::object& bias, int64_t n, const py::array& out,
+                           const char* op);
+
 // A 2-D float32 array whose rows are contiguous (stride of the last axis 4 bytes) and whose
 // row stride is any whole number of floats, negative allowed (and, for an output, not zero).
 struct RowsView {

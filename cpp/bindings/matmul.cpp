@@ -71,16 +71,7 @@ Epilogue epilogue_of(const py::object& bias, const py::object& activation,
   Epilogue e;
   MatmulEpilogue& ep = e.ep;
   ep.activation = bind::epilogue_activation(activation, kOp);
-  if (!bias.is_none()) {
-    const py::array b = bind::float32_array(bias, kOp, "bias");
-    if (b.ndim() != 1 || b.shape(0) != N)
-      throw py::value_error(std::string(kOp) + ": bias has shape " + bind::shape_str(b) +
-                            ", expected (" + std::to_string(N) + ",)");
-    if (N > 1 && b.strides(0) != static_cast<py::ssize_t>(sizeof(float)))
-      throw py::value_error("matmul: bias must be contiguous");
-    bind::require_separate(out, b, kOp, "out", "bias", false);
-    ep.bias = static_cast<const float*>(b.data());
-  }
+  ep.bias = bind::epilogue_bias(bias, N, out, kOp);
   if (!residual.is_none()) {
     const py::array r = bind::float32_array(residual, kOp, "residual");
     bind::require_same_shape(out, r, kOp, "out", "residual");

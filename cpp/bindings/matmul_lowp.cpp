@@ -99,17 +99,8 @@ void matmul_lowp(const py::object& a_obj, const py::object& weights, const py::o
 
   MatmulEpilogue ep;
   ep.activation = bind::epilogue_activation(activation, kOp);
-  py::array bias, residual;
-  if (!bias_obj.is_none()) {
-    bias = bind::float32_array(bias_obj, kOp, "bias");
-    if (bias.ndim() != 1 || bias.shape(0) != N)
-      throw py::value_error("matmul: bias has shape " + bind::shape_str(bias) + ", expected (" +
-                            std::to_string(N) + ",)");
-    if (N > 1 && bias.strides(0) != static_cast<py::ssize_t>(sizeof(float)))
-      throw py::value_error("matmul: bias must be contiguous");
-    bind::require_separate(out, bias, kOp, "out", "bias", false);
-    ep.bias = static_cast<const float*>(bias.data());
-  }
+  ep.bias = bind::epilogue_bias(bias_obj, N, out, kOp);
+  py::array residual;
   if (!residual_obj.is_none()) {
     residual = bind::float32_array(residual_obj, kOp, "residual");
     require_shape2(residual, M, N, "residual");
